@@ -1,0 +1,111 @@
+//! Command-line arguments. The doc comments here are the `--help` text.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Declarative AWS stacks: validate, render and deploy a whole system per environment.
+///
+/// stackctl reads `stackctl.yaml` and `stacks/*.yaml`, renders CloudFormation
+/// through the tera templates in `templates/`, and works on every stack of an
+/// environment in dependency order.
+#[derive(Debug, Parser)]
+#[command(
+    name = "stackctl",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+#[command(
+    after_help = "Exit codes: 0 success, 1 failure, 2 changes found (diff --exit-code), 3 invalid input or usage.\nDocs: README.md in the stackctl repository."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Project directory holding stackctl.yaml [default: nearest one upward from the current directory]
+    #[arg(short = 'C', long, global = true, value_name = "DIR")]
+    pub project_dir: Option<PathBuf>,
+
+    /// Output format: human-readable text, or JSON for scripts
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// Print only results and errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// AWS endpoint for every service, overriding the environment's `endpoint_url`
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Human-readable text.
+    Text,
+    /// One JSON document on stdout.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check every stack in every environment; no AWS calls
+    ///
+    /// Reports every problem at once with its file, YAML path, line and a hint:
+    /// YAML syntax, unknown fields, wrong types, dangling references, dependency
+    /// cycles, invalid AWS names and out-of-range settings.
+    ///
+    /// Example: stackctl validate
+    Validate,
+
+    /// Render CloudFormation for an environment
+    ///
+    /// Writes the templates to stdout, or with --out one `STACK.yaml` and one
+    /// `STACK.parameters.json` (the environment's parameter values, in the
+    /// format `aws cloudformation` takes) per stack. The whole project is
+    /// validated first; nothing is written when it is invalid. Function code
+    /// locations are template parameters, so no build is needed.
+    ///
+    /// Example: stackctl render --env dev upload --out build/cfn
+    Render(RenderArgs),
+
+    /// Show the resolved configuration
+    ///
+    /// Each environment's region, endpoint (after --endpoint-url and
+    /// AWS_ENDPOINT_URL), protection and settings, and the stacks in
+    /// deployment order with their CloudFormation names.
+    ///
+    /// Example: stackctl config --env local --output json
+    Config(ConfigArgs),
+}
+
+/// Arguments of `render`.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Environment to render for
+    #[arg(short, long)]
+    pub env: String,
+
+    /// Stacks to render [default: all, in deployment order]
+    pub stacks: Vec<String>,
+
+    /// Write files into this directory instead of printing
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// Arguments of `config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Show only this environment
+    #[arg(short, long)]
+    pub env: Option<String>,
+}

@@ -1,0 +1,181 @@
+//! Located problems in the files a user wrote: what is wrong, where (file,
+//! YAML path, line and column) and a hint. Validation collects every
+//! diagnostic before reporting, so one run shows all of them.
+
+use serde::Serialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// One problem in a user's file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    /// The file, relative to the project root where possible.
+    pub file: PathBuf,
+    /// Dotted YAML path, e.g. `resources.create_upload.memory` (empty for the whole file).
+    pub path: String,
+    /// 1-based line, where known.
+    pub line: Option<usize>,
+    /// 1-based column, where known.
+    pub column: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it, where there is something useful to say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    /// A diagnostic at `path` in `file`, located later by [`crate::model::locate`].
+    pub fn new(file: &Path, path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            file: file.to_path_buf(),
+            path: path.into(),
+            line: None,
+            column: None,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// Adds a hint.
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Adds a hint naming the closest candidate, if one is close enough.
+    pub fn suggest<'a>(
+        mut self,
+        given: &str,
+        candidates: impl IntoIterator<Item = &'a str> + Clone,
+    ) -> Self {
+        if let Some(best) = closest(given, candidates.clone()) {
+            self.hint = Some(format!("did you mean `{best}`?"));
+        } else {
+            let all: Vec<String> = candidates.into_iter().map(|c| format!("`{c}`")).collect();
+            if !all.is_empty() && all.len() <= 12 {
+                self.hint = Some(format!("expected one of {}", all.join(", ")));
+            }
+        }
+        self
+    }
+
+    /// Sets line and column (1-based).
+    pub fn at(mut self, line: usize, column: usize) -> Self {
+        self.line = Some(line);
+        self.column = Some(column);
+        self
+    }
+}
+
+/// The candidate closest to `given`, if it is plausibly a typo of it.
+pub fn closest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(given, c), c))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "error: {}", self.message)?;
+        write!(f, "  --> {}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(col) = self.column {
+                write!(f, ":{col}")?;
+            }
+        }
+        writeln!(f)?;
+        if !self.path.is_empty() {
+            writeln!(f, "   = at: {}", self.path)?;
+        }
+        if let Some(hint) = &self.hint {
+            writeln!(f, "   = hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every problem found in a project; the error type of validation.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    /// Records one problem.
+    pub fn push(&mut self, d: Diagnostic) {
+        self.0.push(d);
+    }
+    /// True when nothing was found.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// How many problems.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    /// Sorted by file, then line, then message, without exact duplicates.
+    pub fn sorted(mut self) -> Self {
+        self.0.sort_by(|a, b| {
+            (
+                &a.file,
+                a.line.unwrap_or(0),
+                a.column.unwrap_or(0),
+                &a.message,
+            )
+                .cmp(&(
+                    &b.file,
+                    b.line.unwrap_or(0),
+                    b.column.unwrap_or(0),
+                    &b.message,
+                ))
+        });
+        self.0.dedup();
+        self
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in &self.0 {
+            writeln!(f, "{d}")?;
+        }
+        let n = self.0.len();
+        write!(
+            f,
+            "validation failed: {n} problem{}",
+            if n == 1 { "" } else { "s" }
+        )
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closest_finds_typos_and_ignores_unrelated_words() {
+        assert_eq!(closest("memroy", ["memory", "timeout"]), Some("memory"));
+        assert_eq!(closest("ingst", ["ingest", "sessions"]), Some("ingest"));
+        assert_eq!(closest("zzz", ["memory", "timeout"]), None);
+    }
+
+    #[test]
+    fn display_names_file_line_path_and_hint() {
+        let d = Diagnostic::new(
+            Path::new("stacks/a.yaml"),
+            "resources.f.memroy",
+            "unknown field `memroy`",
+        )
+        .at(12, 5)
+        .suggest("memroy", ["memory"]);
+        let text = d.to_string();
+        assert!(text.contains("--> stacks/a.yaml:12:5"), "{text}");
+        assert!(text.contains("= at: resources.f.memroy"), "{text}");
+        assert!(text.contains("did you mean `memory`?"), "{text}");
+    }
+}

@@ -1,0 +1,65 @@
+//! The one place where outcomes become exit codes.
+
+use std::process::ExitCode;
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Everything worked (and `diff --exit-code` found no changes).
+    Success,
+    /// An operation failed.
+    Failure,
+    /// `diff --exit-code` found changes.
+    Changes,
+    /// The command line or the project files are invalid.
+    Invalid,
+}
+
+impl ExitStatus {
+    /// The numeric code.
+    pub fn code(self) -> u8 {
+        match self {
+            ExitStatus::Success => 0,
+            ExitStatus::Failure => 1,
+            ExitStatus::Changes => 2,
+            ExitStatus::Invalid => 3,
+        }
+    }
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(s: ExitStatus) -> Self {
+        ExitCode::from(s.code())
+    }
+}
+
+/// An error caused by what the user asked for (an unknown environment, say),
+/// as opposed to something that failed while working.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct UsageError {
+    /// What is wrong.
+    pub message: String,
+}
+
+impl UsageError {
+    /// A usage error with `message` (which may carry a `hint:` line).
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+}
+
+/// The exit status for an error that ended a command.
+pub fn status_of(err: &anyhow::Error) -> ExitStatus {
+    if err
+        .downcast_ref::<crate::diagnostics::Diagnostics>()
+        .is_some()
+        || err.downcast_ref::<UsageError>().is_some()
+    {
+        ExitStatus::Invalid
+    } else {
+        ExitStatus::Failure
+    }
+}

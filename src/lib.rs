@@ -1,0 +1,90 @@
+//! stackctl: declarative AWS stacks rendered to CloudFormation through tera.
+//!
+//! The modules follow the pipeline: [`model`] (load what the user wrote),
+//! [`validate`] (whole-project checks), [`render`] (CloudFormation), and
+//! [`commands`] (one per verb), with [`output`] and [`exit`] at the edge.
+
+// A located `Diagnostic` is 128 bytes and only built when input is wrong;
+// boxing it everywhere would cost readability for no measurable gain.
+#![allow(clippy::result_large_err)]
+
+pub mod cli;
+pub mod commands;
+pub mod diagnostics;
+pub mod exit;
+pub mod model;
+pub mod output;
+pub mod render;
+pub mod validate;
+
+use clap::Parser;
+use cli::{Cli, Command, OutputFormat};
+use diagnostics::Diagnostics;
+use exit::ExitStatus;
+use output::Printer;
+use std::ffi::OsString;
+
+/// Runs stackctl with `args` (the program name first) and returns how it ended.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitStatus::Invalid
+            } else {
+                ExitStatus::Success
+            };
+        }
+    };
+    let printer = Printer {
+        format: cli.global.output,
+        quiet: cli.global.quiet,
+    };
+    match dispatch(cli, printer) {
+        Ok(status) => status,
+        Err(err) => {
+            report(&err, printer);
+            exit::status_of(&err)
+        }
+    }
+}
+
+fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitStatus> {
+    let Cli { global, command } = cli;
+    let root = model::find_root(global.project_dir.as_deref())
+        .map_err(|e| exit::UsageError::new(e.to_string()))?;
+    match command {
+        Command::Validate => printer.result(&commands::validate::run(&root)?)?,
+        Command::Render(args) => printer.result(&commands::render::run(&root, args)?)?,
+        Command::Config(args) => printer.result(&commands::config::run(
+            &root,
+            args,
+            global.endpoint_url.as_deref(),
+        )?)?,
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// Prints an error: located diagnostics as such, anything else with its causes.
+fn report(err: &anyhow::Error, printer: Printer) {
+    let diags = err.downcast_ref::<Diagnostics>();
+    if printer.format == OutputFormat::Json {
+        let value = match diags {
+            Some(d) => serde_json::json!({"error": "validation failed", "diagnostics": d}),
+            None => serde_json::json!({"error": format!("{err:#}")}),
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
+        return;
+    }
+    match diags {
+        Some(d) => eprintln!("{d}"),
+        None => {
+            let text = format!("{err:#}");
+            eprintln!("error: {text}");
+        }
+    }
+}

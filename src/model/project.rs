@@ -1,0 +1,195 @@
+//! `stackctl.yaml`: the project name, its environments and its stacks.
+
+use super::value::ParamValue;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The default pattern for physical resource names.
+pub const DEFAULT_NAMING: &str = "{project}-{stack}-{name}-{env}";
+
+/// The root configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectFile {
+    /// Short project name; the first part of every stack and resource name.
+    pub project: String,
+    /// Pattern for physical names: `{project}`, `{stack}`, `{name}`, `{env}`.
+    #[serde(default)]
+    pub naming: Option<String>,
+    /// Tags applied to every stack of every environment.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// Defaults for every environment.
+    #[serde(default)]
+    pub settings: SettingsOverrides,
+    /// Environments by name (`local`, `dev`, `staging`, `prod`, ...).
+    pub environments: BTreeMap<String, Environment>,
+    /// Stacks by name; each lives in `stacks/NAME.yaml` unless `file` says otherwise.
+    pub stacks: BTreeMap<String, StackEntry>,
+}
+
+/// One environment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// AWS region, e.g. `us-east-1`.
+    pub region: String,
+    /// Endpoint of an AWS-compatible service (the local emulator). `AWS_ENDPOINT_URL`
+    /// and `--endpoint-url` override it.
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// Protected environments need explicit confirmation for destructive actions.
+    #[serde(default)]
+    pub protected: bool,
+    /// Overrides of the project settings for this environment.
+    #[serde(default)]
+    pub settings: SettingsOverrides,
+    /// Parameter values by stack, then parameter name.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, BTreeMap<String, ParamValue>>,
+    /// Extra tags for this environment's stacks.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A stack's entry in `stackctl.yaml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StackEntry {
+    /// Stacks that must be deployed first.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// The stack file, relative to the project root (default `stacks/NAME.yaml`).
+    #[serde(default)]
+    pub file: Option<String>,
+}
+
+/// Settings that can be set for the project and overridden per environment.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsOverrides {
+    /// Retention of function log groups, in days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_retention_days: Option<u32>,
+    /// Memory of functions that do not set their own, in MB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_memory: Option<u32>,
+    /// Timeout of functions that do not set their own, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_timeout: Option<u32>,
+    /// Keep tables and buckets when their stack is deleted (`DeletionPolicy: Retain`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retain_data: Option<bool>,
+    /// Point-in-time recovery for tables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub point_in_time_recovery: Option<bool>,
+    /// X-Ray tracing for functions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracing: Option<bool>,
+}
+
+/// Settings after defaults, project values and environment overrides.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Settings {
+    /// Retention of function log groups, in days.
+    pub log_retention_days: u32,
+    /// Default function memory, MB.
+    pub function_memory: u32,
+    /// Default function timeout, seconds.
+    pub function_timeout: u32,
+    /// Retain data-bearing resources on delete.
+    pub retain_data: bool,
+    /// Point-in-time recovery for tables.
+    pub point_in_time_recovery: bool,
+    /// X-Ray tracing for functions.
+    pub tracing: bool,
+}
+
+impl Settings {
+    /// Built-in defaults, then the project's values, then the environment's.
+    pub fn resolve(project: &SettingsOverrides, env: &SettingsOverrides) -> Self {
+        Self {
+            log_retention_days: env
+                .log_retention_days
+                .or(project.log_retention_days)
+                .unwrap_or(14),
+            function_memory: env
+                .function_memory
+                .or(project.function_memory)
+                .unwrap_or(256),
+            function_timeout: env
+                .function_timeout
+                .or(project.function_timeout)
+                .unwrap_or(10),
+            retain_data: env.retain_data.or(project.retain_data).unwrap_or(false),
+            point_in_time_recovery: env
+                .point_in_time_recovery
+                .or(project.point_in_time_recovery)
+                .unwrap_or(false),
+            tracing: env.tracing.or(project.tracing).unwrap_or(false),
+        }
+    }
+}
+
+impl Environment {
+    /// The endpoint to use: an explicit override (`--endpoint-url` or
+    /// `AWS_ENDPOINT_URL`) wins over the environment's `endpoint_url`;
+    /// `None` means the real AWS endpoints.
+    pub fn endpoint(&self, override_url: Option<&str>) -> Option<String> {
+        override_url
+            .filter(|u| !u.is_empty())
+            .map(str::to_string)
+            .or_else(|| self.endpoint_url.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(endpoint: Option<&str>) -> Environment {
+        Environment {
+            region: "us-east-1".into(),
+            endpoint_url: endpoint.map(str::to_string),
+            protected: false,
+            settings: SettingsOverrides::default(),
+            parameters: BTreeMap::new(),
+            tags: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn override_wins_over_the_environment_endpoint() {
+        let local = env(Some("http://127.0.0.1:5000"));
+        assert_eq!(
+            local.endpoint(None).as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
+        assert_eq!(
+            local.endpoint(Some("http://h:1")).as_deref(),
+            Some("http://h:1")
+        );
+        assert_eq!(
+            local.endpoint(Some("")).as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
+        assert_eq!(env(None).endpoint(None), None);
+    }
+
+    #[test]
+    fn settings_layer_environment_over_project_over_defaults() {
+        let project = SettingsOverrides {
+            log_retention_days: Some(30),
+            function_memory: Some(512),
+            ..Default::default()
+        };
+        let prod = SettingsOverrides {
+            log_retention_days: Some(90),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&project, &prod);
+        assert_eq!(s.log_retention_days, 90);
+        assert_eq!(s.function_memory, 512);
+        assert_eq!(s.function_timeout, 10);
+    }
+}

@@ -1,0 +1,259 @@
+//! Rendering: one stack in one environment to a CloudFormation template.
+//! Pure and deterministic: the same project gives byte-identical output,
+//! and function code enters as parameters, so no build is needed.
+
+pub mod context;
+pub mod iam;
+pub mod names;
+pub mod yaml;
+
+use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::model::Project;
+use context::Builder;
+use serde_json::Value as Json;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use tera::Tera;
+
+/// Templates shipped with stackctl; a project's `templates/NAME` replaces one.
+pub const BUILTIN_TEMPLATES: &[(&str, &str)] = &[
+    (
+        "stack.yaml.tera",
+        include_str!("../../templates/stack.yaml.tera"),
+    ),
+    (
+        "bucket.yaml.tera",
+        include_str!("../../templates/bucket.yaml.tera"),
+    ),
+    (
+        "table.yaml.tera",
+        include_str!("../../templates/table.yaml.tera"),
+    ),
+    (
+        "function.yaml.tera",
+        include_str!("../../templates/function.yaml.tera"),
+    ),
+    (
+        "http_api.yaml.tera",
+        include_str!("../../templates/http_api.yaml.tera"),
+    ),
+    (
+        "websocket_api.yaml.tera",
+        include_str!("../../templates/websocket_api.yaml.tera"),
+    ),
+    (
+        "schedule.yaml.tera",
+        include_str!("../../templates/schedule.yaml.tera"),
+    ),
+    (
+        "alarm.yaml.tera",
+        include_str!("../../templates/alarm.yaml.tera"),
+    ),
+    (
+        "raw.yaml.tera",
+        include_str!("../../templates/raw.yaml.tera"),
+    ),
+];
+
+/// The templates in use, with where each came from.
+pub struct Templates {
+    tera: Tera,
+    origin: BTreeMap<String, PathBuf>,
+}
+
+fn json_filter(value: &tera::Value, _: &HashMap<String, tera::Value>) -> tera::Result<tera::Value> {
+    serde_json::to_string(value)
+        .map(tera::Value::String)
+        .map_err(|e| tera::Error::msg(e.to_string()))
+}
+
+/// The full text of a tera error, whose useful part is often in its sources.
+fn tera_message(e: &tera::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
+impl Templates {
+    /// Built-in templates, each replaced by `ROOT/templates/NAME` where that exists.
+    pub fn load(root: &Path) -> Result<Self, Diagnostics> {
+        let mut tera = Tera::default();
+        tera.autoescape_on(vec![]);
+        tera.register_filter("json", json_filter);
+        let mut diags = Diagnostics::default();
+        let mut origin = BTreeMap::new();
+        let dir = root.join("templates");
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            let mut names: Vec<String> = entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            for name in names {
+                if name.ends_with(".tera") && !BUILTIN_TEMPLATES.iter().any(|(n, _)| *n == name) {
+                    let rel = PathBuf::from("templates").join(&name);
+                    diags.push(
+                        Diagnostic::new(
+                            &rel,
+                            "",
+                            format!("`{name}` is not a template stackctl uses"),
+                        )
+                        .suggest(&name, BUILTIN_TEMPLATES.iter().map(|(n, _)| *n)),
+                    );
+                }
+            }
+        }
+        for (name, builtin) in BUILTIN_TEMPLATES {
+            let rel = PathBuf::from("templates").join(name);
+            let text = match std::fs::read_to_string(root.join(&rel)) {
+                Ok(t) => {
+                    origin.insert(name.to_string(), rel.clone());
+                    t
+                }
+                Err(_) => {
+                    origin.insert(
+                        name.to_string(),
+                        PathBuf::from(format!("<built-in {name}>")),
+                    );
+                    builtin.to_string()
+                }
+            };
+            if let Err(e) = tera.add_raw_template(name, &text) {
+                diags.push(Diagnostic::new(
+                    &rel,
+                    "",
+                    format!("template does not parse: {}", tera_message(&e)),
+                ));
+            }
+        }
+        if diags.is_empty() {
+            Ok(Self { tera, origin })
+        } else {
+            Err(diags)
+        }
+    }
+
+    fn render(&self, name: &str, ctx: &tera::Context) -> Result<String, Diagnostic> {
+        self.tera.render(name, ctx).map_err(|e| {
+            Diagnostic::new(
+                &self.origin[name],
+                "",
+                format!("template failed: {}", tera_message(&e)),
+            )
+        })
+    }
+}
+
+/// One stack rendered for one environment.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Rendered {
+    /// Stack name in the project.
+    pub stack: String,
+    /// Environment.
+    pub env: String,
+    /// CloudFormation stack name.
+    pub stack_name: String,
+    /// The template, YAML.
+    pub template: String,
+    /// Stack parameter values for this environment, by logical id.
+    pub parameters: BTreeMap<String, String>,
+    /// Function key to the parameter that takes its code's S3 key.
+    pub code_parameters: BTreeMap<String, String>,
+}
+
+/// Renders `stack` for `env`. Every problem found is returned.
+pub fn render_stack(
+    project: &Project,
+    templates: &Templates,
+    stack: &str,
+    env: &str,
+) -> Result<Rendered, Diagnostics> {
+    let mut diags = Diagnostics::default();
+    let s = &project.stacks[stack];
+    let ctx = Builder::new(project, s, env, &mut diags).build();
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    let mut resources = serde_json::Map::new();
+    for rc in &ctx.resources {
+        let mut c = tera::Context::new();
+        c.insert("r", &rc.values);
+        c.insert("env", env);
+        let name = format!("{}.yaml.tera", rc.kind);
+        let text = match templates.render(&name, &c) {
+            Ok(t) => t,
+            Err(d) => {
+                diags.push(d);
+                continue;
+            }
+        };
+        match serde_yaml::from_str::<Json>(&text) {
+            Ok(Json::Object(map)) => {
+                for (logical, body) in map {
+                    if resources.insert(logical.clone(), body).is_some() {
+                        diags.push(Diagnostic::new(
+                            &templates.origin[&name],
+                            "",
+                            format!(
+                                "logical id `{logical}` rendered twice (resource `{}`)",
+                                rc.key
+                            ),
+                        ));
+                    }
+                }
+            }
+            Ok(_) => diags.push(Diagnostic::new(
+                &templates.origin[&name],
+                "",
+                format!(
+                    "template did not produce a mapping of resources for `{}`",
+                    rc.key
+                ),
+            )),
+            Err(e) => diags.push(
+                Diagnostic::new(
+                    &templates.origin[&name],
+                    "",
+                    format!(
+                        "template produced invalid YAML for resource `{}`: {e}",
+                        rc.key
+                    ),
+                )
+                .hint("pass values through the `json` filter so they are quoted correctly"),
+            ),
+        }
+    }
+    let mut skeleton = ctx.skeleton;
+    skeleton["resources"] = Json::Object(resources);
+    let c = tera::Context::from_value(skeleton).unwrap_or_default();
+    let text = templates
+        .render("stack.yaml.tera", &c)
+        .map_err(|d| Diagnostics(vec![d]))?;
+    let doc: Json = serde_yaml::from_str(&text).map_err(|e| {
+        Diagnostics(vec![Diagnostic::new(
+            &templates.origin["stack.yaml.tera"],
+            "",
+            format!("template produced invalid YAML: {e}"),
+        )])
+    })?;
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    // Re-emitting through one emitter gives canonical, stable formatting
+    // whatever the templates' whitespace, and quoting safe for YAML 1.1 readers.
+    let template = yaml::to_string(&doc);
+    Ok(Rendered {
+        stack: stack.to_string(),
+        env: env.to_string(),
+        stack_name: ctx.stack_name,
+        template,
+        parameters: ctx.parameters,
+        code_parameters: ctx.code_parameters,
+    })
+}

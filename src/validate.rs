@@ -1,0 +1,248 @@
+//! Whole-project validation, with no AWS call: the project file's own rules,
+//! stack dependencies, and every stack rendered in every environment. All
+//! problems are returned together, sorted by file and line.
+
+use crate::diagnostics::Diagnostics;
+use crate::model::source::join;
+use crate::model::{self, Project};
+use crate::render::context::{stack_name, LOG_RETENTION_DAYS};
+use crate::render::names::{identifier_problem, stack_name_problem};
+use crate::render::{self, Rendered, Templates};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Loads and checks the project at `root`; on success, every stack rendered in every environment.
+pub fn project(root: &Path) -> Result<(Project, Vec<Rendered>), Diagnostics> {
+    let project = model::load(root)?;
+    let mut diags = rules(&project);
+    let templates = match Templates::load(root) {
+        Ok(t) => Some(t),
+        Err(mut d) => {
+            diags.0.append(&mut d.0);
+            None
+        }
+    };
+    let mut rendered = Vec::new();
+    if let Some(templates) = &templates {
+        for env in project.file.environments.keys() {
+            for stack in project.stacks.keys() {
+                match render::render_stack(&project, templates, stack, env) {
+                    Ok(r) => rendered.push(r),
+                    Err(mut d) => diags.0.append(&mut d.0),
+                }
+            }
+        }
+    }
+    if diags.is_empty() {
+        Ok((project, rendered))
+    } else {
+        Err(diags.sorted())
+    }
+}
+
+/// Rules of `stackctl.yaml` itself.
+fn rules(project: &Project) -> Diagnostics {
+    let mut diags = Diagnostics::default();
+    let src = &project.source;
+    let f = &project.file;
+    if let Some(p) = identifier_problem("project name", &f.project, '-', 24) {
+        diags.push(src.error("project", p).hint("e.g. `project: studio`"));
+    }
+    if f.environments.is_empty() {
+        diags.push(
+            src.error("environments", "no environments are declared")
+                .hint("declare at least `local` and `dev`"),
+        );
+    }
+    if f.stacks.is_empty() {
+        diags.push(
+            src.error("stacks", "no stacks are declared")
+                .hint("list each stack file under `stacks:`"),
+        );
+    }
+    check_settings(&f.settings, src, "settings", &mut diags);
+    for (name, env) in &f.environments {
+        let path = join("environments", name);
+        if let Some(p) = identifier_problem("environment name", name, '-', 16) {
+            diags.push(src.error(&path, p));
+        }
+        if !region_ok(&env.region) {
+            diags.push(
+                src.error(
+                    join(&path, "region"),
+                    format!("`{}` is not an AWS region name", env.region),
+                )
+                .hint("e.g. `us-east-1`, `eu-west-1`"),
+            );
+        }
+        if let Some(url) = &env.endpoint_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                diags.push(
+                    src.error(
+                        join(&path, "endpoint_url"),
+                        format!("`{url}` is not an http(s) URL"),
+                    )
+                    .hint("e.g. `http://127.0.0.1:4566`"),
+                );
+            }
+        }
+        check_settings(&env.settings, src, &join(&path, "settings"), &mut diags);
+        for stack in env.parameters.keys() {
+            if !f.stacks.contains_key(stack) {
+                diags.push(
+                    src.error(
+                        join(&join(&path, "parameters"), stack),
+                        format!("unknown stack `{stack}`"),
+                    )
+                    .suggest(stack, f.stacks.keys().map(String::as_str)),
+                );
+            }
+        }
+    }
+    for (name, entry) in &f.stacks {
+        let path = join("stacks", name);
+        if let Some(p) = identifier_problem("stack name", name, '-', 32) {
+            diags.push(src.error(&path, p));
+        }
+        for env in f.environments.keys() {
+            if let Some(p) = stack_name_problem(&stack_name(project, name, env)) {
+                diags.push(src.error(&path, p));
+            }
+        }
+        for (i, dep) in entry.depends_on.iter().enumerate() {
+            let dpath = format!("{path}.depends_on[{i}]");
+            if dep == name {
+                diags.push(
+                    src.error(dpath, format!("stack `{name}` depends on itself"))
+                        .hint("remove it from `depends_on`"),
+                );
+            } else if !f.stacks.contains_key(dep) {
+                diags.push(
+                    src.error(dpath, format!("unknown stack `{dep}`"))
+                        .suggest(dep, f.stacks.keys().map(String::as_str)),
+                );
+            }
+        }
+    }
+    if let Err(cycle) = order(project) {
+        let first = cycle.first().cloned().unwrap_or_default();
+        diags.push(
+            src.error(join("stacks", &first), format!("dependency cycle: {}", cycle.join(" -> ")))
+                .hint("stacks deploy in dependency order; break the cycle by removing one `depends_on` entry"),
+        );
+    }
+    diags
+}
+
+fn region_ok(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// Stacks in deployment order (dependencies first, ties by name), or one cycle.
+pub fn order(project: &Project) -> Result<Vec<String>, Vec<String>> {
+    let stacks = &project.file.stacks;
+    let mut remaining: BTreeMap<&str, BTreeSet<&str>> = stacks
+        .iter()
+        .map(|(n, e)| {
+            let deps = e
+                .depends_on
+                .iter()
+                .map(String::as_str)
+                .filter(|d| stacks.contains_key(*d) && d != n)
+                .collect();
+            (n.as_str(), deps)
+        })
+        .collect();
+    let mut out = Vec::new();
+    while !remaining.is_empty() {
+        let ready: Vec<&str> = remaining
+            .iter()
+            .filter(|(_, d)| d.is_empty())
+            .map(|(n, _)| *n)
+            .collect();
+        if ready.is_empty() {
+            // Walk dependencies from the first remaining stack until one repeats.
+            let mut path = vec![*remaining.keys().next().unwrap_or(&"")];
+            loop {
+                let last = path[path.len() - 1];
+                let next = remaining
+                    .get(last)
+                    .and_then(|d| d.iter().next())
+                    .copied()
+                    .unwrap_or(last);
+                if let Some(pos) = path.iter().position(|p| *p == next) {
+                    let mut cycle: Vec<String> =
+                        path[pos..].iter().map(|s| s.to_string()).collect();
+                    cycle.push(next.to_string());
+                    return Err(cycle);
+                }
+                path.push(next);
+            }
+        }
+        for r in ready {
+            remaining.remove(r);
+            for deps in remaining.values_mut() {
+                deps.remove(r);
+            }
+            out.push(r.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// Range checks of settings wherever they are written.
+fn check_settings(
+    s: &model::project::SettingsOverrides,
+    src: &model::source::Source,
+    path: &str,
+    diags: &mut Diagnostics,
+) {
+    if let Some(d) = s.log_retention_days {
+        if !LOG_RETENTION_DAYS.contains(&d) {
+            let near = LOG_RETENTION_DAYS
+                .iter()
+                .min_by_key(|x| x.abs_diff(d))
+                .copied()
+                .unwrap_or(14);
+            diags.push(
+                src.error(
+                    join(path, "log_retention_days"),
+                    format!("log retention of {d} days is not one CloudWatch Logs accepts"),
+                )
+                .hint(format!("the nearest allowed value is {near}")),
+            );
+        }
+    }
+    if let Some(m) = s.function_memory {
+        if !(128..=10240).contains(&m) {
+            diags.push(
+                src.error(
+                    join(path, "function_memory"),
+                    format!("function memory of {m} MB is out of range"),
+                )
+                .hint("allowed: 128 to 10240"),
+            );
+        }
+    }
+    if let Some(t) = s.function_timeout {
+        if !(1..=900).contains(&t) {
+            diags.push(
+                src.error(
+                    join(path, "function_timeout"),
+                    format!("function timeout of {t} s is out of range"),
+                )
+                .hint("allowed: 1 to 900"),
+            );
+        }
+    }
+}
