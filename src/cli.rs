@@ -3,7 +3,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
-/// Declarative AWS stacks: validate, render and deploy a whole system per environment.
+/// Declarative AWS stacks: one project, every stack, every environment.
 ///
 /// stackctl reads `stackctl.yaml` and `stacks/*.yaml`, renders CloudFormation
 /// through the tera templates in `templates/`, and works on every stack of an
@@ -16,7 +16,7 @@ use std::path::PathBuf;
     max_term_width = 100
 )]
 #[command(
-    after_help = "Exit codes: 0 success, 1 failure, 2 changes found (diff --exit-code), 3 invalid input or usage.\nDocs: README.md in the stackctl repository."
+    after_help = "Exit codes: 0 success, 1 failure, 3 invalid input or usage (2 is reserved for \"changes found\").\nDocs: README.md in the stackctl repository."
 )]
 pub struct Cli {
     #[command(flatten)]

@@ -137,6 +137,73 @@ impl Diagnostics {
     }
 }
 
+/// The prefix per-environment checks put on their messages.
+fn env_prefix(message: &str) -> Option<(&str, &str)> {
+    let rest = message.strip_prefix("in environment `")?;
+    let (env, rest) = rest.split_once("`: ")?;
+    Some((env, rest))
+}
+
+/// A message with the environment's name and all numbers blanked, so that
+/// `x-dev is 68 characters` and `x-prod is 69 characters` compare equal.
+fn normalize(message: &str, env: &str) -> String {
+    message
+        .replace(env, "{env}")
+        .chars()
+        .map(|c| if c.is_ascii_digit() { '#' } else { c })
+        .collect()
+}
+
+impl Diagnostics {
+    /// Merges diagnostics that differ only by environment: the same problem
+    /// at the same place is reported once, naming the environments it
+    /// affects, or none when it affects all of `envs`.
+    pub fn collapse_environments(self, envs: &[String]) -> Self {
+        let mut out: Vec<(Diagnostic, Vec<String>)> = Vec::new();
+        for d in self.0 {
+            let Some((env, rest)) = env_prefix(&d.message) else {
+                out.push((d, vec![]));
+                continue;
+            };
+            let norm = normalize(rest, env);
+            let same = out.iter_mut().find(|(o, e)| {
+                !e.is_empty()
+                    && o.file == d.file
+                    && o.path == d.path
+                    && o.line == d.line
+                    && env_prefix(&o.message)
+                        .is_some_and(|(oe, orest)| normalize(orest, oe) == norm)
+            });
+            match same {
+                Some((_, e)) => e.push(env.to_string()),
+                None => {
+                    let env = env.to_string();
+                    out.push((d, vec![env]));
+                }
+            }
+        }
+        Diagnostics(
+            out.into_iter()
+                .map(|(mut d, affected)| {
+                    if affected.len() > 1 || (!envs.is_empty() && affected.len() == envs.len()) {
+                        let rest = env_prefix(&d.message)
+                            .map(|(_, r)| r.to_string())
+                            .unwrap_or_default();
+                        d.message = if affected.len() == envs.len() {
+                            rest
+                        } else {
+                            let names: Vec<String> =
+                                affected.iter().map(|e| format!("`{e}`")).collect();
+                            format!("in environments {}: {rest}", names.join(", "))
+                        };
+                    }
+                    d
+                })
+                .collect(),
+        )
+    }
+}
+
 impl fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for d in &self.0 {
@@ -162,6 +229,41 @@ mod tests {
         assert_eq!(closest("memroy", ["memory", "timeout"]), Some("memory"));
         assert_eq!(closest("ingst", ["ingest", "sessions"]), Some("ingest"));
         assert_eq!(closest("zzz", ["memory", "timeout"]), None);
+    }
+
+    #[test]
+    fn per_environment_duplicates_collapse() {
+        let at = |env: &str, name: &str| {
+            Diagnostic::new(
+                Path::new("s.yaml"),
+                "resources.b",
+                format!("in environment `{env}`: bucket name `x-{name}` is bad"),
+            )
+            .at(3, 3)
+        };
+        let envs: Vec<String> = ["dev", "prod", "local"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let all = Diagnostics(vec![
+            at("dev", "dev"),
+            at("prod", "prod"),
+            at("local", "local"),
+        ])
+        .collapse_environments(&envs);
+        assert_eq!(all.len(), 1);
+        assert_eq!(all.0[0].message, "bucket name `x-dev` is bad");
+        let some =
+            Diagnostics(vec![at("dev", "dev"), at("prod", "prod")]).collapse_environments(&envs);
+        assert_eq!(
+            some.0[0].message,
+            "in environments `dev`, `prod`: bucket name `x-dev` is bad"
+        );
+        let one = Diagnostics(vec![at("prod", "prod")]).collapse_environments(&envs);
+        assert_eq!(
+            one.0[0].message,
+            "in environment `prod`: bucket name `x-prod` is bad"
+        );
     }
 
     #[test]

@@ -5,13 +5,12 @@ use std::process::ExitCode;
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
-    /// Everything worked (and `diff --exit-code` found no changes).
+    /// Everything worked.
     Success,
     /// An operation failed.
     Failure,
-    /// `diff --exit-code` found changes.
-    Changes,
-    /// The command line or the project files are invalid.
+    /// The command line or the project files are invalid. (Code 2 is kept
+    /// free for "changes found", as terraform's `-detailed-exitcode` uses it.)
     Invalid,
 }
 
@@ -21,7 +20,6 @@ impl ExitStatus {
         match self {
             ExitStatus::Success => 0,
             ExitStatus::Failure => 1,
-            ExitStatus::Changes => 2,
             ExitStatus::Invalid => 3,
         }
     }

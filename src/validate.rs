@@ -36,7 +36,8 @@ pub fn project(root: &Path) -> Result<(Project, Vec<Rendered>), Diagnostics> {
     if diags.is_empty() {
         Ok((project, rendered))
     } else {
-        Err(diags.sorted())
+        let envs: Vec<String> = project.file.environments.keys().cloned().collect();
+        Err(diags.sorted().collapse_environments(&envs))
     }
 }
 

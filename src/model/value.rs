@@ -52,16 +52,31 @@ impl fmt::Display for ParamValue {
 /// memory: 256                      # every environment
 /// memory: {default: 256, prod: 1024}
 /// ```
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(
-    untagged,
-    expecting = "a value, or a map of environment name to value (with `default`)"
-)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum PerEnv<T> {
     /// The same in every environment.
     One(T),
     /// By environment name; `default` applies to the others.
     ByEnv(BTreeMap<String, T>),
+}
+
+/// Reads a mapping as per-environment values and anything else as one value,
+/// so a wrong type reports the inner type's own message ("expected u32")
+/// rather than serde's generic untagged-enum one.
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for PerEnv<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let v = serde_yaml::Value::deserialize(d)?;
+        if v.is_mapping() {
+            serde_yaml::from_value(v)
+                .map(PerEnv::ByEnv)
+                .map_err(D::Error::custom)
+        } else {
+            serde_yaml::from_value(v)
+                .map(PerEnv::One)
+                .map_err(D::Error::custom)
+        }
+    }
 }
 
 impl<T: Clone> PerEnv<T> {

@@ -845,7 +845,12 @@ impl<'a> Builder<'a> {
                     json!({"NoncurrentDays": d}),
                 );
             }
-            if rule.len() <= 3 {
+            let acts = [
+                "ExpirationInDays",
+                "AbortIncompleteMultipartUpload",
+                "NoncurrentVersionExpiration",
+            ];
+            if !acts.iter().any(|a| rule.contains_key(*a)) {
                 self.error_hint(&lpath, "the lifecycle rule does nothing", "set `expire_days`, `abort_incomplete_multipart_days` or `noncurrent_expire_days`");
             }
             rules.push(Json::Object(rule));
@@ -1374,7 +1379,7 @@ impl<'a> Builder<'a> {
 
     fn websocket_api(&mut self, key: &str, a: &stack::WebsocketApi, path: &str) -> Json {
         let l = pascal(key);
-        for id in [l.clone(), format!("{l}Stage"), format!("{l}AccessLogs")] {
+        for id in [l.clone(), format!("{l}Stage")] {
             self.claim(&id, path);
         }
         let (integrations, routes) = self.routes(&l, &a.routes, path, false);
@@ -1388,7 +1393,6 @@ impl<'a> Builder<'a> {
             "integrations": integrations,
             "routes": routes,
             "throttle": self.throttle(&a.throttle, path),
-            "log_retention_days": self.settings.log_retention_days,
         })
     }
 

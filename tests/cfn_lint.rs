@@ -1,0 +1,63 @@
+//! Every rendered template passes cfn-lint with no errors. cfn-lint comes
+//! from PyPI (`.ci/run` installs it); without it this test fails, it never
+//! passes silently.
+
+mod common;
+
+use std::process::Command;
+
+#[test]
+fn cfn_lint_finds_no_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for root in [common::repo(), common::repo().join("examples/minimal")] {
+        let (_, rendered) = stackctl::validate::project(&root).unwrap_or_else(|d| panic!("{d}"));
+        for r in rendered {
+            let path = dir.path().join(format!("{}.yaml", r.stack_name));
+            std::fs::write(&path, &r.template).unwrap();
+            files.push(path);
+        }
+    }
+    assert_eq!(files.len(), 10);
+    let out = Command::new("cfn-lint")
+        .args(&files)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run cfn-lint ({e}); install it with `pip install cfn-lint` (.ci/run does)"
+            )
+        });
+    let text = String::from_utf8_lossy(&out.stdout);
+    // Exit code bits: 2 = errors, 4 = warnings, 8 = informational.
+    let code = out.status.code().unwrap_or(-1);
+    assert!(
+        code >= 0 && code & 2 == 0 && code & 1 == 0,
+        "cfn-lint exit {code}:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !text.contains("\nE") && !text.starts_with('E'),
+        "cfn-lint errors:\n{text}"
+    );
+}
+
+#[test]
+fn cfn_lint_would_catch_a_broken_template() {
+    // Guards the test above: a template with a real error must fail cfn-lint.
+    let (_, rendered) = stackctl::validate::project(&common::repo()).unwrap();
+    let broken = rendered[0]
+        .template
+        .replace("Runtime: provided.al2023", "Runtime: nodejs1.x");
+    assert_ne!(broken, rendered[0].template);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.yaml");
+    std::fs::write(&path, broken).unwrap();
+    let out = Command::new("cfn-lint")
+        .arg(&path)
+        .output()
+        .expect("cfn-lint installed");
+    assert!(
+        out.status.code().unwrap_or(0) & 2 != 0,
+        "cfn-lint accepted a broken template"
+    );
+}

@@ -1,0 +1,309 @@
+//! The binary as a user runs it: exit codes, stdout and stderr together.
+
+mod common;
+
+use common::{repo, stackctl, write_project, PROJECT};
+use std::process::Output;
+
+fn run(args: &[&str]) -> Output {
+    stackctl().current_dir(repo()).args(args).output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn help_lists_only_built_commands() {
+    let out = run(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = text(&out.stdout);
+    for cmd in ["validate", "render", "config"] {
+        assert!(help.contains(cmd), "{cmd} missing from:\n{help}");
+    }
+    for missing in ["deploy", "destroy", "diff ", "build"] {
+        assert!(
+            !help.contains(missing),
+            "`{missing}` is not built yet but appears in:\n{help}"
+        );
+    }
+    assert!(
+        help.contains("Exit codes: 0 success, 1 failure, 3 invalid input or usage"),
+        "{help}"
+    );
+}
+
+#[test]
+fn subcommand_help_teaches_with_an_example() {
+    let out = run(&["render", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = text(&out.stdout);
+    assert!(
+        help.contains("Example: stackctl render --env dev upload --out build/cfn"),
+        "{help}"
+    );
+    assert!(help.contains("--env <ENV>"), "{help}");
+}
+
+#[test]
+fn usage_errors_exit_3() {
+    let out = run(&["deploy"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("unrecognized subcommand"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&["render"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("--env <ENV>"));
+}
+
+#[test]
+fn validate_reports_every_stack_and_environment() {
+    let out = run(&["validate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "ok: 2 stacks (qr-upload, upload) valid in 4 environments (dev, local, prod, staging); 8 templates rendered\n"
+    );
+    let out = run(&["validate", "--quiet", "--output", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["templates"], 8);
+}
+
+#[test]
+fn validate_finds_the_project_from_a_subdirectory() {
+    let out = stackctl()
+        .current_dir(repo().join("stacks"))
+        .arg("validate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn missing_project_is_a_clear_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = stackctl()
+        .current_dir(dir.path())
+        .arg("validate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = text(&out.stderr);
+    assert!(err.contains("no stackctl.yaml in"), "{err}");
+    assert!(
+        err.contains("hint: run stackctl inside a project, or pass --project-dir DIR"),
+        "{err}"
+    );
+}
+
+#[test]
+fn all_problems_are_reported_together_and_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = "resources:\n  f:\n    type: function\n    memory: 1\n    timeout: 9999\n  b:\n    type: bucket\n    name: Nope\n";
+    write_project(dir.path(), PROJECT, &[("app", stack)]);
+    let out = stackctl()
+        .arg("-C")
+        .arg(dir.path())
+        .arg("validate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = text(&out.stderr);
+    assert!(err.contains("memory of 1 is out of range"), "{err}");
+    assert!(err.contains("timeout of 9999 is out of range"), "{err}");
+    assert!(
+        err.contains("error: bucket name `Nope` contains `N`"),
+        "{err}"
+    );
+    assert!(err.ends_with("validation failed: 3 problems\n"), "{err}");
+
+    let out = stackctl()
+        .arg("-C")
+        .arg(dir.path())
+        .args(["validate", "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = v["diagnostics"].as_array().unwrap();
+    assert_eq!(d.len(), 3);
+    assert_eq!(d[0]["file"], "stacks/app.yaml");
+    assert_eq!(d[0]["line"], 4);
+    assert_eq!(d[0]["path"], "resources.f.memory");
+}
+
+#[test]
+fn render_one_stack_matches_the_library() {
+    let out = run(&["render", "--env", "dev", "upload"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let (_, all) = stackctl::validate::project(&repo()).unwrap();
+    let expected = &all
+        .iter()
+        .find(|r| r.stack == "upload" && r.env == "dev")
+        .unwrap()
+        .template;
+    assert_eq!(&text(&out.stdout), expected);
+    assert!(expected.starts_with("AWSTemplateFormatVersion: \"2010-09-09\"\n"));
+}
+
+#[test]
+fn render_all_stacks_in_deployment_order() {
+    let out = run(&["render", "--env", "prod"]);
+    assert_eq!(out.status.code(), Some(0));
+    let s = text(&out.stdout);
+    let a = s
+        .find("# stack: qr-upload (studio-qr-upload-prod)")
+        .expect("qr-upload");
+    let b = s
+        .find("# stack: upload (studio-upload-prod)")
+        .expect("upload");
+    assert!(a < b);
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&s)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    assert_eq!(docs.len(), 2);
+}
+
+#[test]
+fn render_is_byte_identical_across_runs() {
+    let a = run(&["render", "--env", "staging"]).stdout;
+    let b = run(&["render", "--env", "staging"]).stdout;
+    assert!(!a.is_empty());
+    assert_eq!(a, b);
+}
+
+#[test]
+fn render_unknown_env_or_stack_suggests_the_closest() {
+    let out = run(&["render", "--env", "prd"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        text(&out.stderr),
+        "error: unknown environment `prd`\nhint: did you mean `prod`?\n"
+    );
+    let out = run(&["render", "--env", "dev", "uplod"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("did you mean `upload`?"));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn render_out_writes_templates_and_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("cfn");
+    let out = run(&[
+        "render",
+        "--env",
+        "local",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let template = std::fs::read_to_string(out_dir.join("upload.yaml")).unwrap();
+    assert!(template.contains("AWS::Lambda::Function"));
+    let params: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("upload.parameters.json")).unwrap(),
+    )
+    .unwrap();
+    let p = params.as_array().unwrap();
+    assert!(
+        p.contains(
+            &serde_json::json!({"ParameterKey": "EnableNotifications", "ParameterValue": "false"})
+        ),
+        "{params}"
+    );
+    assert!(
+        p.contains(&serde_json::json!({"ParameterKey": "PartSize", "ParameterValue": "5242880"}))
+    );
+    assert!(out_dir.join("qr-upload.yaml").is_file());
+    assert!(text(&out.stdout).contains("upload.parameters.json"));
+}
+
+#[test]
+fn render_of_an_invalid_project_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    write_project(
+        dir.path(),
+        PROJECT,
+        &[(
+            "app",
+            "resources:\n  b:\n    type: bucket\n    versionning: true\n",
+        )],
+    );
+    let out_dir = dir.path().join("out");
+    let out = stackctl()
+        .arg("-C")
+        .arg(dir.path())
+        .args(["render", "--env", "dev", "--out"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("did you mean `versioning`?"));
+    assert!(!out_dir.exists());
+}
+
+#[test]
+fn render_json_is_data() {
+    let out = run(&["render", "--env", "dev", "--output", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let list = v.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[1]["stack_name"], "studio-upload-dev");
+    assert_eq!(
+        list[1]["code_parameters"]["create_upload"],
+        "CreateUploadCodeKey"
+    );
+}
+
+#[test]
+fn config_shows_the_endpoint_and_its_overrides() {
+    let out = run(&["config", "--env", "local", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["environments"][0]["endpoint_url"],
+        "http://127.0.0.1:5000"
+    );
+    assert_eq!(v["environments"][0]["endpoint_overridden"], false);
+    assert_eq!(
+        v["stacks"][0]["stack_names"]["local"],
+        "studio-qr-upload-local"
+    );
+
+    let out = run(&[
+        "config",
+        "--env",
+        "local",
+        "--output",
+        "json",
+        "--endpoint-url",
+        "http://127.0.0.1:9",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["environments"][0]["endpoint_url"], "http://127.0.0.1:9");
+    assert_eq!(v["environments"][0]["endpoint_overridden"], true);
+
+    let out = stackctl()
+        .current_dir(repo())
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:7")
+        .args(["config", "--env", "dev"])
+        .output()
+        .unwrap();
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("dev: region us-east-1, endpoint http://127.0.0.1:7 (overridden)"),
+        "{s}"
+    );
+
+    let out = run(&["config", "--env", "prod"]);
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("prod: region us-east-1, endpoint AWS, protected"),
+        "{s}"
+    );
+    assert!(s.contains("log retention 90 d"), "{s}");
+}

@@ -1,0 +1,104 @@
+//! The broken-input corpus: every file under tests/corpus is a project that
+//! `stackctl validate` must reject with exit code 3 and a located message.
+//!
+//! - `tests/corpus/stack/NAME.yaml` is used as `stacks/app.yaml` of a small
+//!   valid project;
+//! - `tests/corpus/project/NAME.yaml` is used as `stackctl.yaml`, with a
+//!   valid one-bucket stack file for every stack it names.
+//!
+//! Each case's `# expect: TEXT` lines must all appear in stderr; the whole
+//! stderr is also kept as an insta snapshot so message changes are reviewed.
+
+mod common;
+
+use common::{stackctl, write_project, PROJECT, STACK};
+use std::path::Path;
+
+fn expectations(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("# expect: "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Runs one case; returns what did not match (the snapshot is checked by insta).
+fn check(case: &Path, dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(case).unwrap();
+    let expected = expectations(&text);
+    let out = stackctl()
+        .arg("-C")
+        .arg(dir)
+        .arg("validate")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let mut problems = Vec::new();
+    if expected.is_empty() {
+        problems.push("no `# expect:` line".to_string());
+    }
+    if out.status.code() != Some(3) {
+        problems.push(format!("exit code {:?}, expected 3", out.status.code()));
+    }
+    if !out.stdout.is_empty() {
+        problems.push("printed on stdout".to_string());
+    }
+    if stderr.contains("panicked") {
+        problems.push("panicked".to_string());
+    }
+    for e in &expected {
+        if !stderr.contains(e.as_str()) {
+            problems.push(format!("missing `{e}`"));
+        }
+    }
+    let name = case.file_stem().unwrap().to_string_lossy().to_string();
+    insta::with_settings!({snapshot_suffix => name, prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!("corpus", stderr);
+    });
+    problems
+        .into_iter()
+        .map(|p| format!("{}: {p}\n--- stderr:\n{stderr}", case.display()))
+        .collect()
+}
+
+fn run_cases(pattern: &str, min: usize, setup: impl Fn(&Path, &str)) {
+    let mut n = 0;
+    let mut failures = Vec::new();
+    insta::glob!(pattern, |case| {
+        let dir = tempfile::tempdir().unwrap();
+        setup(dir.path(), &std::fs::read_to_string(case).unwrap());
+        failures.extend(check(case, dir.path()));
+        n += 1;
+    });
+    assert!(n >= min, "only {n} cases for {pattern}");
+    assert!(
+        failures.is_empty(),
+        "{} failing:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn broken_stack_files() {
+    run_cases("corpus/stack/*.yaml", 25, |dir, text| {
+        write_project(dir, PROJECT, &[("app", text)])
+    });
+}
+
+#[test]
+fn broken_project_files() {
+    run_cases("corpus/project/*.yaml", 10, |dir, text| {
+        // Give every stack the case names a valid file, so the project file is what fails.
+        let names: Vec<String> = serde_yaml::from_str::<serde_yaml::Value>(text)
+            .ok()
+            .and_then(|v| v.get("stacks").and_then(|s| s.as_mapping()).cloned())
+            .map(|m| {
+                m.keys()
+                    .filter_map(|k| k.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let stacks: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), STACK)).collect();
+        write_project(dir, text, &stacks);
+    });
+}
