@@ -105,6 +105,8 @@ fn all_problems_are_reported_together_and_as_json() {
     let dir = tempfile::tempdir().unwrap();
     let stack = "resources:\n  f:\n    type: function\n    memory: 1\n    timeout: 9999\n  b:\n    type: bucket\n    name: Nope\n";
     write_project(dir.path(), PROJECT, &[("app", stack)]);
+    std::fs::create_dir_all(dir.path().join("lambdas/f")).unwrap();
+    std::fs::write(dir.path().join("lambdas/f/Cargo.toml"), "[package]\n").unwrap();
     let out = stackctl()
         .arg("-C")
         .arg(dir.path())

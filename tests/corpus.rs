@@ -78,10 +78,41 @@ fn run_cases(pattern: &str, min: usize, setup: impl Fn(&Path, &str)) {
     );
 }
 
+/// Creates `lambdas/CRATE/Cargo.toml` for every function a case declares,
+/// so each case fails for its own reason; a `# crates: a, b` line creates
+/// exactly those instead.
+fn write_crates(dir: &Path, text: &str) {
+    let mk = |name: &str| {
+        let crate_dir = dir.join("lambdas").join(name);
+        std::fs::create_dir_all(&crate_dir).unwrap();
+        std::fs::write(crate_dir.join("Cargo.toml"), "[package]\n").unwrap();
+    };
+    if let Some(list) = text.lines().find_map(|l| l.strip_prefix("# crates: ")) {
+        list.split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .for_each(mk);
+        return;
+    }
+    let Ok(doc) = serde_yaml::from_str::<serde_yaml::Value>(text) else {
+        return;
+    };
+    let Some(resources) = doc.get("resources").and_then(|r| r.as_mapping()) else {
+        return;
+    };
+    for (key, r) in resources {
+        if r.get("type").and_then(|t| t.as_str()) == Some("function") {
+            let key = key.as_str().unwrap_or_default().replace('_', "-");
+            mk(r.get("crate").and_then(|c| c.as_str()).unwrap_or(&key));
+        }
+    }
+}
+
 #[test]
 fn broken_stack_files() {
     run_cases("corpus/stack/*.yaml", 25, |dir, text| {
-        write_project(dir, PROJECT, &[("app", text)])
+        write_project(dir, PROJECT, &[("app", text)]);
+        write_crates(dir, text);
     });
 }
 

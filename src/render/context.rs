@@ -1154,6 +1154,7 @@ impl<'a> Builder<'a> {
             }
             None => None,
         };
+        self.check_crate(key, f, path);
         let arch = f
             .architecture
             .clone()
@@ -1275,6 +1276,38 @@ impl<'a> Builder<'a> {
             "role_description": format!("Execution role of {name}"),
             "artefact_bucket_param": ARTEFACT_BUCKET_PARAM,
         })
+    }
+
+    /// Every function is built from `lambdas/CRATE`, which must be a crate.
+    fn check_crate(&mut self, key: &str, f: &stack::Function, path: &str) {
+        let name = crate_name(key, f);
+        let lambdas = self.project.root.join("lambdas");
+        if lambdas.join(&name).join("Cargo.toml").is_file() {
+            return;
+        }
+        let mut existing: Vec<String> = std::fs::read_dir(&lambdas)
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.path().join("Cargo.toml").is_file())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        existing.sort();
+        let at = if f.crate_name.is_some() {
+            join(path, "crate")
+        } else {
+            path.to_string()
+        };
+        let hint = match crate::diagnostics::closest(&name, existing.iter().map(String::as_str)) {
+            Some(best) => format!("did you mean `crate: {best}`?"),
+            None => format!("create the crate lambdas/{name} (with a binary named `{name}`), or set `crate:` to an existing one"),
+        };
+        self.error_hint(
+            &at,
+            format!("function `{key}` has no crate at lambdas/{name}"),
+            hint,
+        );
     }
 
     fn throttle(&mut self, t: &Option<stack::Throttle>, path: &str) -> Json {
@@ -1630,6 +1663,13 @@ impl<'a> Builder<'a> {
         }
         out
     }
+}
+
+/// The crate a function is built from: `crate:`, or the key with `_` as `-`.
+pub fn crate_name(key: &str, f: &stack::Function) -> String {
+    f.crate_name
+        .clone()
+        .unwrap_or_else(|| key.replace('_', "-"))
 }
 
 /// A number as JSON, whole numbers without a fraction.

@@ -1,0 +1,808 @@
+//! Test harness (feature `testing`): a real moto server on a free port, and
+//! a minimal Lambda Runtime API so tests can run a built `bootstrap` binary
+//! exactly as Lambda would. Nothing here is used by the functions.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Region, key and secret every test uses with moto.
+pub const REGION: &str = "us-east-1";
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Runs moto's server in-process with a thread that exits as soon as the
+/// parent (the test binary) is gone.
+const WATCHDOG: &str = "import os, sys, threading, time
+parent = os.getppid()
+def watch():
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+threading.Thread(target=watch, daemon=True).start()
+from moto.server import main
+main(sys.argv[1:])
+";
+
+/// A moto server, stopped when dropped (or when the test process exits).
+pub struct Moto {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+}
+
+impl Moto {
+    /// Starts a moto server on a free port and waits until it answers.
+    /// It runs under a watchdog that exits when this process does, so a
+    /// server shared by a whole test binary never outlives it. Panics with
+    /// install instructions if moto is missing.
+    pub fn start() -> Moto {
+        let port = free_port().to_string();
+        let child = Command::new("python3")
+            .args(["-c", WATCHDOG, "-H", "127.0.0.1", "-p", &port])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run python3 for the moto server ({e})"));
+        let mut moto = Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = moto.child.try_wait() {
+                panic!("the moto server exited at start ({status}): install it with `pip install 'moto[server]'` (bash .ci/test does)");
+            }
+            if ureq::get(&format!("{}/", moto.endpoint)).call().is_ok() {
+                return moto;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the moto server did not answer within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// One server for the whole test binary, started on first use. Tests
+    /// sharing it use their own bucket and table names.
+    pub fn shared() -> &'static Moto {
+        static SHARED: std::sync::OnceLock<Moto> = std::sync::OnceLock::new();
+        SHARED.get_or_init(Moto::start)
+    }
+
+    /// AWS configuration pointing at this server, with test credentials.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(aws_sdk_s3::config::Region::new(REGION))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "testing", "testing", None, None, "moto",
+            ))
+            .load()
+            .await
+    }
+
+    /// Environment variables that point a function process at this server.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL".into(), self.endpoint.clone()),
+            ("AWS_REGION".into(), REGION.into()),
+            ("AWS_DEFAULT_REGION".into(), REGION.into()),
+            ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
+        ]
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What a function answered to one invocation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Posted to `/invocation/{id}/response`.
+    Response(serde_json::Value),
+    /// Posted to `/invocation/{id}/error`.
+    Error(serde_json::Value),
+    /// Posted to `/init/error`.
+    InitError(serde_json::Value),
+}
+
+#[derive(Default)]
+struct State {
+    events: Vec<serde_json::Value>,
+    next: usize,
+    outcomes: Vec<Outcome>,
+}
+
+/// A minimal Lambda Runtime API: hands out `events` one by one on
+/// `/invocation/next` and records what the function posts back.
+pub struct RuntimeApi {
+    /// `127.0.0.1:PORT`, for `AWS_LAMBDA_RUNTIME_API`.
+    pub addr: String,
+    state: Arc<(Mutex<State>, Condvar)>,
+}
+
+impl RuntimeApi {
+    /// Serves `events` on a free port.
+    pub fn serve(events: Vec<serde_json::Value>) -> RuntimeApi {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let state = Arc::new((
+            Mutex::new(State {
+                events,
+                ..State::default()
+            }),
+            Condvar::new(),
+        ));
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let shared = shared.clone();
+                std::thread::spawn(move || connection(stream, &shared));
+            }
+        });
+        RuntimeApi { addr, state }
+    }
+
+    /// Waits until `n` outcomes were posted (or `timeout`), returning them.
+    pub fn wait(&self, n: usize, timeout: Duration) -> Vec<Outcome> {
+        let (lock, cv) = &*self.state;
+        let guard = lock.lock().expect("lock");
+        let (guard, _) = cv
+            .wait_timeout_while(guard, timeout, |s| s.outcomes.len() < n)
+            .expect("lock");
+        guard.outcomes.clone()
+    }
+}
+
+fn connection(stream: TcpStream, state: &Arc<(Mutex<State>, Condvar)>) {
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut writer = stream;
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0u8; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let mut parts = request_line.split_whitespace();
+        let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+        let (lock, cv) = &**state;
+        let reply = if method == "GET" && path.ends_with("/runtime/invocation/next") {
+            let event = {
+                let mut s = lock.lock().expect("lock");
+                let i = s.next;
+                s.next += 1;
+                s.events.get(i).cloned().map(|e| (i, e))
+            };
+            match event {
+                Some((i, e)) => {
+                    let deadline = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_millis() + 60_000)
+                        .unwrap_or_default();
+                    let headers = format!(
+                        "Lambda-Runtime-Aws-Request-Id: req-{i}\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:test\r\nLambda-Runtime-Trace-Id: Root=1-00000000-000000000000000000000000\r\n"
+                    );
+                    (200, headers, e.to_string())
+                }
+                // No more events: leave the function waiting, as Lambda does.
+                None => loop {
+                    std::thread::sleep(Duration::from_secs(3600));
+                },
+            }
+        } else if method == "POST" && path.contains("/runtime/invocation/") {
+            let outcome = if path.ends_with("/response") {
+                Outcome::Response(json)
+            } else {
+                Outcome::Error(json)
+            };
+            lock.lock().expect("lock").outcomes.push(outcome);
+            cv.notify_all();
+            (202, String::new(), "{}".to_string())
+        } else if method == "POST" && path.ends_with("/runtime/init/error") {
+            lock.lock()
+                .expect("lock")
+                .outcomes
+                .push(Outcome::InitError(json));
+            cv.notify_all();
+            (202, String::new(), "{}".to_string())
+        } else {
+            (404, String::new(), "{}".to_string())
+        };
+        let (status, headers, body) = reply;
+        let text = if status == 200 {
+            "OK"
+        } else if status == 202 {
+            "Accepted"
+        } else {
+            "Not Found"
+        };
+        let response = format!(
+            "HTTP/1.1 {status} {text}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{headers}\r\n{body}",
+            body.len()
+        );
+        if writer.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// Runs the `bootstrap` binary at `bin` against a Runtime API serving
+/// `events`, with `env` added, and returns one outcome per event. The
+/// process is killed afterwards; its stderr is shown if it dies early.
+pub fn invoke_binary(
+    bin: &str,
+    events: Vec<serde_json::Value>,
+    env: &[(String, String)],
+) -> Vec<Outcome> {
+    let n = events.len();
+    let api = RuntimeApi::serve(events);
+    let mut child = Command::new(bin)
+        .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "test")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/test")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut outcomes = api.wait(0, Duration::ZERO);
+    while outcomes.len() < n && Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            outcomes = api.wait(n, Duration::from_millis(200));
+            if outcomes.iter().any(|o| matches!(o, Outcome::InitError(_))) || outcomes.len() >= n {
+                break;
+            }
+            panic!(
+                "{bin} exited with {status} after {} of {n} events:\n{err}",
+                outcomes.len()
+            );
+        }
+        outcomes = api.wait(n, Duration::from_millis(200));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        outcomes.len() >= n || outcomes.iter().any(|o| matches!(o, Outcome::InitError(_))),
+        "{bin} answered {} of {n} events within 60 s",
+        outcomes.len()
+    );
+    outcomes
+}
+
+/// A unique, valid resource name for one test.
+pub fn unique(prefix: &str) -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    format!("{prefix}-{}-{n}", std::process::id())
+}
+
+/// A bucket and an upload-sessions table on moto, shaped as in `stacks/upload.yaml`.
+pub struct UploadFixture {
+    /// SDK configuration for moto.
+    pub sdk: aws_config::SdkConfig,
+    /// S3 client (path style).
+    pub s3: aws_sdk_s3::Client,
+    /// The bucket.
+    pub bucket: String,
+    /// The table.
+    pub table: String,
+    /// [`crate::objects::Objects`] on the bucket (the SDK, but for moto's
+    /// CompleteMultipartUpload answer; see [`MotoObjects`]).
+    pub objects: MotoObjects,
+    /// [`crate::upload::Sessions`] on the table.
+    pub sessions: crate::upload::DynamoSessions,
+}
+
+impl UploadFixture {
+    /// Creates a fresh bucket and table on `moto`.
+    pub async fn new(moto: &Moto) -> UploadFixture {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+            Projection, ProjectionType, ScalarAttributeType,
+        };
+        let sdk = moto.sdk_config().await;
+        let s3 = crate::config::s3_client(&sdk);
+        let bucket = unique("ingest");
+        s3.create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("create bucket");
+        let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+        let table = unique("sessions");
+        let attr = |n: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(n)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attr")
+        };
+        let hash = |n: &str| {
+            KeySchemaElement::builder()
+                .attribute_name(n)
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key")
+        };
+        ddb.create_table()
+            .table_name(&table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("uploadSessionId"))
+            .attribute_definitions(attr("objectKey"))
+            .key_schema(hash("uploadSessionId"))
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(crate::upload::KEY_INDEX)
+                    .key_schema(hash("objectKey"))
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::KeysOnly)
+                            .build(),
+                    )
+                    .build()
+                    .expect("gsi"),
+            )
+            .send()
+            .await
+            .expect("create table");
+        UploadFixture {
+            objects: MotoObjects {
+                sdk: crate::objects::S3Objects {
+                    client: s3.clone(),
+                    bucket: bucket.clone(),
+                },
+                endpoint: moto.endpoint.clone(),
+            },
+            sessions: crate::upload::DynamoSessions {
+                client: ddb,
+                table: table.clone(),
+            },
+            sdk,
+            s3,
+            bucket,
+            table,
+        }
+    }
+
+    /// The stored object's bytes.
+    pub async fn object(&self, key: &str) -> Vec<u8> {
+        let out = self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .expect("get object");
+        out.body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes()
+            .to_vec()
+    }
+
+    /// Environment for a function process using this bucket and table.
+    pub fn env(&self, moto: &Moto) -> Vec<(String, String)> {
+        let mut env = moto.env();
+        env.push(("BUCKET_NAME".into(), self.bucket.clone()));
+        env.push(("TABLE_NAME".into(), self.table.clone()));
+        env
+    }
+}
+
+/// An API Gateway HTTP API (payload 2.0) event as JSON.
+pub fn http_event_json(route: &str, body: &serde_json::Value) -> serde_json::Value {
+    let (method, path) = route.split_once(' ').unwrap_or(("POST", route));
+    serde_json::json!({
+        "version": "2.0",
+        "routeKey": route,
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api",
+            "domainName": "api.example.com",
+            "domainPrefix": "api",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"},
+            "requestId": "req",
+            "routeKey": route,
+            "stage": "$default",
+            "time": "22/Nov/2026:00:00:00 +0000",
+            "timeEpoch": 0
+        },
+        "body": body.to_string(),
+        "isBase64Encoded": false
+    })
+}
+
+/// The same event, typed.
+pub fn http_event(
+    route: &str,
+    body: &serde_json::Value,
+) -> aws_lambda_events::apigw::ApiGatewayV2httpRequest {
+    serde_json::from_value(http_event_json(route, body)).expect("valid API Gateway event")
+}
+
+/// PUTs `bytes` to a presigned URL as `content_type`; returns the ETag.
+pub fn put(url: &str, content_type: &str, bytes: &[u8]) -> String {
+    let resp = ureq::put(url)
+        .header("Content-Type", content_type)
+        .send(bytes)
+        .unwrap_or_else(|e| panic!("PUT to presigned URL failed: {e}"));
+    resp.headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Status and JSON body of a handler's outcome, as the client would see them.
+pub fn reply(
+    outcome: &Result<crate::http::Reply, crate::http::ApiError>,
+) -> (u16, serde_json::Value) {
+    if let Err(crate::http::ApiError::Internal(detail)) = outcome {
+        eprintln!("internal error behind a 500: {detail}");
+    }
+    let resp = crate::http::respond(outcome.clone(), "test");
+    let body = match resp.body {
+        Some(aws_lambda_events::encodings::Body::Text(t)) => {
+            serde_json::from_str(&t).unwrap_or_default()
+        }
+        _ => serde_json::Value::Null,
+    };
+    (resp.status_code as u16, body)
+}
+
+/// Runs the binary with `env` and expects it to exit at start-up (as a
+/// function with bad configuration does); returns its stderr.
+pub fn start_failure(bin: &str, env: &[(String, String)]) -> String {
+    let api = RuntimeApi::serve(vec![]);
+    let out = Command::new(bin)
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "test")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
+    assert!(
+        !out.status.success(),
+        "{bin} started without its configuration"
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// An S3 notification event for `key` (given URL-encoded, as S3 sends it).
+pub fn s3_event_json(bucket: &str, records: &[(&str, &str)]) -> serde_json::Value {
+    let records: Vec<serde_json::Value> = records
+        .iter()
+        .map(|(event, key)| {
+            serde_json::json!({
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": REGION,
+                "eventTime": "2026-11-22T00:00:00.000Z",
+                "eventName": event,
+                "userIdentity": {"principalId": "test"},
+                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+                "responseElements": {},
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "process-uploads",
+                    "bucket": {"name": bucket, "ownerIdentity": {"principalId": "test"}, "arn": format!("arn:aws:s3:::{bucket}")},
+                    "object": {"key": key, "size": 0, "eTag": "x", "sequencer": "0"}
+                }
+            })
+        })
+        .collect();
+    serde_json::json!({ "Records": records })
+}
+
+/// A bucket and a QR sessions table on moto, shaped as in `stacks/qr-upload.yaml`
+/// (key `sessionId`, index `by-connection` on `wsConnectionId` with projection
+/// ALL, TTL on `expiresAt`, stream on).
+pub struct QrFixture {
+    /// SDK configuration for moto.
+    pub sdk: aws_config::SdkConfig,
+    /// S3 client (path style).
+    pub s3: aws_sdk_s3::Client,
+    /// DynamoDB client.
+    pub ddb: aws_sdk_dynamodb::Client,
+    /// The uploads bucket.
+    pub bucket: String,
+    /// The sessions table.
+    pub table: String,
+    /// [`crate::objects::Objects`] on the bucket.
+    pub objects: crate::objects::S3Objects,
+    /// [`crate::qr::QrSessions`] on the table.
+    pub sessions: crate::qr::DynamoQrSessions,
+}
+
+impl QrFixture {
+    /// Creates a fresh bucket and sessions table on `moto`.
+    pub async fn new(moto: &Moto) -> QrFixture {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+            Projection, ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+            TimeToLiveSpecification,
+        };
+        let sdk = moto.sdk_config().await;
+        let s3 = crate::config::s3_client(&sdk);
+        let bucket = unique("qr-uploads");
+        s3.create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("create bucket");
+        let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+        let table = unique("qr-sessions");
+        let attr = |n: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(n)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attr")
+        };
+        let hash = |n: &str| {
+            KeySchemaElement::builder()
+                .attribute_name(n)
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key")
+        };
+        ddb.create_table()
+            .table_name(&table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("sessionId"))
+            .attribute_definitions(attr("wsConnectionId"))
+            .key_schema(hash("sessionId"))
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(crate::qr::CONNECTION_INDEX)
+                    .key_schema(hash("wsConnectionId"))
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
+                    .build()
+                    .expect("gsi"),
+            )
+            .stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::NewAndOldImages)
+                    .build()
+                    .expect("stream"),
+            )
+            .send()
+            .await
+            .expect("create table");
+        ddb.update_time_to_live()
+            .table_name(&table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name("expiresAt")
+                    .enabled(true)
+                    .build()
+                    .expect("ttl"),
+            )
+            .send()
+            .await
+            .expect("enable TTL");
+        QrFixture {
+            objects: crate::objects::S3Objects {
+                client: s3.clone(),
+                bucket: bucket.clone(),
+            },
+            sessions: crate::qr::DynamoQrSessions {
+                client: ddb.clone(),
+                table: table.clone(),
+            },
+            sdk,
+            s3,
+            ddb,
+            bucket,
+            table,
+        }
+    }
+
+    /// The stored object's bytes.
+    pub async fn object(&self, key: &str) -> Vec<u8> {
+        let out = self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .expect("get object");
+        out.body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes()
+            .to_vec()
+    }
+
+    /// The raw item of a session, as DynamoDB holds it.
+    pub async fn item(
+        &self,
+        session_id: &str,
+    ) -> Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        self.ddb
+            .get_item()
+            .table_name(&self.table)
+            .key(
+                "sessionId",
+                aws_sdk_dynamodb::types::AttributeValue::S(session_id.into()),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("get item")
+            .item
+    }
+
+    /// Environment for a function process using this bucket and table
+    /// (`SESSIONS_TABLE_NAME`, `UPLOAD_BUCKET_NAME`, and moto's).
+    pub fn env(&self, moto: &Moto) -> Vec<(String, String)> {
+        let mut env = moto.env();
+        env.push(("SESSIONS_TABLE_NAME".into(), self.table.clone()));
+        env.push(("UPLOAD_BUCKET_NAME".into(), self.bucket.clone()));
+        env
+    }
+}
+
+/// [`crate::objects::S3Objects`] for moto. moto 5.2 answers
+/// CompleteMultipartUpload with a `CompleteMultipartUploadResponse` root
+/// element where S3 sends `CompleteMultipartUploadResult`; botocore ignores
+/// the root's name, the Rust SDK rejects it. So completion is sent as plain
+/// HTTP (moto checks no signatures) and its answer read leniently; every
+/// other call goes through the SDK unchanged.
+#[derive(Clone, Debug)]
+pub struct MotoObjects {
+    /// The real implementation.
+    pub sdk: crate::objects::S3Objects,
+    /// moto's endpoint.
+    pub endpoint: String,
+}
+
+impl crate::objects::Objects for MotoObjects {
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        expires: Duration,
+    ) -> Result<String, crate::AwsError> {
+        self.sdk.presign_put(key, content_type, expires).await
+    }
+    async fn create_multipart(
+        &self,
+        key: &str,
+        content_type: &str,
+    ) -> Result<String, crate::AwsError> {
+        self.sdk.create_multipart(key, content_type).await
+    }
+    async fn presign_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part: u32,
+        expires: Duration,
+    ) -> Result<String, crate::AwsError> {
+        self.sdk.presign_part(key, upload_id, part, expires).await
+    }
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+    ) -> Result<(), crate::objects::CompleteError> {
+        use crate::objects::CompleteError;
+        let escape = |t: &str| {
+            t.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+        };
+        let body: String = parts
+            .iter()
+            .map(|(n, etag)| {
+                format!(
+                    "<Part><PartNumber>{n}</PartNumber><ETag>{}</ETag></Part>",
+                    escape(etag)
+                )
+            })
+            .collect();
+        let url = format!(
+            "{}/{}/{key}?uploadId={upload_id}",
+            self.endpoint, self.sdk.bucket
+        );
+        let resp = ureq::post(&url)
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .content_type("application/xml")
+            .send(format!(
+                "<CompleteMultipartUpload>{body}</CompleteMultipartUpload>"
+            ));
+        let mut resp =
+            resp.map_err(|e| crate::AwsError(format!("CompleteMultipartUpload: {e}")))?;
+        if resp.status().is_success() {
+            return Ok(());
+        }
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        let tag = |name: &str| {
+            text.split(&format!("<{name}>"))
+                .nth(1)
+                .and_then(|r| r.split(&format!("</{name}>")).next())
+                .unwrap_or("")
+                .to_string()
+        };
+        match tag("Code").as_str() {
+            "NoSuchUpload" => Err(CompleteError::NoSuchUpload),
+            "InvalidPart" | "InvalidPartOrder" | "EntityTooSmall" | "MalformedXML" => {
+                Err(CompleteError::Rejected(tag("Message")))
+            }
+            code => Err(crate::AwsError(format!("CompleteMultipartUpload: {code}: {text}")).into()),
+        }
+    }
+    async fn head(&self, key: &str) -> Result<Option<crate::objects::ObjectInfo>, crate::AwsError> {
+        self.sdk.head(key).await
+    }
+    async fn pending_uploads(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<crate::objects::PendingUpload>, crate::AwsError> {
+        self.sdk.pending_uploads(prefix).await
+    }
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), crate::AwsError> {
+        self.sdk.abort_multipart(key, upload_id).await
+    }
+}
