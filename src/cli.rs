@@ -77,6 +77,32 @@ pub enum Command {
     /// Example: stackctl render --env dev upload --out build/cfn
     Render(RenderArgs),
 
+    /// Build the Rust Lambda functions into deterministic zips
+    ///
+    /// Compiles the crate under `lambdas/` of every function (or of each
+    /// FUNCTION named) with the `lambda` cargo profile, checks that each
+    /// `bootstrap` needs at most glibc 2.34 (the `provided.al2023` runtime),
+    /// rebuilding with `cargo zigbuild` when it needs more, and writes
+    /// `target/zips/CRATE/bootstrap.zip`. Zips are deterministic: the same
+    /// executable gives the same bytes and sha256. The whole project is
+    /// validated first; nothing is built when it is invalid.
+    ///
+    /// Example: stackctl build create-upload
+    Build(BuildArgs),
+
+    /// Build the functions and upload them to the environment's artefact bucket
+    ///
+    /// Builds like `build`, then uploads each zip to
+    /// `s3://BUCKET/functions/CRATE/SHA256.zip`, skipping every key already
+    /// there, so an unchanged function is never uploaded twice. The bucket
+    /// (`artefact_bucket` of the environment, default
+    /// `PROJECT-ENV-artefacts-REGION`) is created private, encrypted and
+    /// versioned when missing. Prints, per stack, the template parameters
+    /// (`ArtefactBucket`, `<Function>CodeKey`) that locate the code.
+    ///
+    /// Example: stackctl publish --env local
+    Publish(PublishArgs),
+
     /// Show the resolved configuration
     ///
     /// Each environment's region, endpoint (after --endpoint-url and
@@ -100,6 +126,26 @@ pub struct RenderArgs {
     /// Write files into this directory instead of printing
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
+
+/// Arguments of `build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Functions to build, by crate name or resource key [default: all]
+    #[arg(value_name = "FUNCTION")]
+    pub functions: Vec<String>,
+}
+
+/// Arguments of `publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Environment whose artefact bucket receives the zips
+    #[arg(short, long)]
+    pub env: String,
+
+    /// Functions to publish, by crate name or resource key [default: all]
+    #[arg(value_name = "FUNCTION")]
+    pub functions: Vec<String>,
 }
 
 /// Arguments of `config`.

@@ -1,19 +1,23 @@
 //! stackctl: declarative AWS stacks rendered to CloudFormation through tera.
 //!
 //! The modules follow the pipeline: [`model`] (load what the user wrote),
-//! [`validate`] (whole-project checks), [`render`] (CloudFormation), and
-//! [`commands`] (one per verb), with [`output`] and [`exit`] at the edge.
+//! [`validate`] (whole-project checks), [`render`] (CloudFormation), [`build`]
+//! (Lambda zips), and [`commands`] (one per verb), with [`output`] and
+//! [`exit`] at the edge.
 
 // A located `Diagnostic` is 128 bytes and only built when input is wrong;
 // boxing it everywhere would cost readability for no measurable gain.
 #![allow(clippy::result_large_err)]
 
+pub mod aws;
+pub mod build;
 pub mod cli;
 pub mod commands;
 pub mod diagnostics;
 pub mod exit;
 pub mod model;
 pub mod output;
+pub mod publish;
 pub mod render;
 pub mod validate;
 
@@ -57,6 +61,11 @@ fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitStatus> {
     match command {
         Command::Validate => printer.result(&commands::validate::run(&root)?)?,
         Command::Render(args) => printer.result(&commands::render::run(&root, args)?)?,
+        Command::Build(args) => printer.result(&commands::build::run(&root, args, printer)?)?,
+        Command::Publish(args) => {
+            let endpoint = global.endpoint_url.as_deref();
+            printer.result(&commands::publish::run(&root, args, endpoint, printer)?)?
+        }
         Command::Config(args) => printer.result(&commands::config::run(
             &root,
             args,

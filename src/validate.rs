@@ -6,7 +6,7 @@ use crate::diagnostics::Diagnostics;
 use crate::model::source::join;
 use crate::model::{self, Project};
 use crate::render::context::{stack_name, LOG_RETENTION_DAYS};
-use crate::render::names::{identifier_problem, stack_name_problem};
+use crate::render::names::{bucket_problem, identifier_problem, stack_name_problem};
 use crate::render::{self, Rendered, Templates};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -88,6 +88,22 @@ fn rules(project: &Project) -> Diagnostics {
             }
         }
         check_settings(&env.settings, src, &join(&path, "settings"), &mut diags);
+        // A bad project name is reported once, not again through the bucket it names.
+        let project_ok = identifier_problem("project name", &f.project, '-', 24).is_none();
+        let bucket = env.artefact_bucket(&f.project, name);
+        if let Some(problem) =
+            bucket_problem(&bucket).filter(|_| project_ok || env.artefact_bucket.is_some())
+        {
+            let at = if env.artefact_bucket.is_some() {
+                join(&path, "artefact_bucket")
+            } else {
+                path.clone()
+            };
+            diags.push(
+                src.error(at, format!("artefact bucket: {problem}"))
+                    .hint("set `artefact_bucket:` to a valid S3 bucket name"),
+            );
+        }
         for stack in env.parameters.keys() {
             if !f.stacks.contains_key(stack) {
                 diags.push(

@@ -1,7 +1,9 @@
 //! One module per command: each turns its arguments into settings, does
 //! the work, and returns a printable result.
 
+pub mod build;
 pub mod config;
+pub mod publish;
 pub mod render;
 pub mod validate;
 

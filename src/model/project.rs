@@ -50,6 +50,10 @@ pub struct Environment {
     /// Extra tags for this environment's stacks.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// Bucket for function zips (default `{project}-{env}-artefacts-{region}`).
+    /// Bucket names are global: set one when the default is taken.
+    #[serde(default)]
+    pub artefact_bucket: Option<String>,
 }
 
 /// A stack's entry in `stackctl.yaml`.
@@ -132,6 +136,13 @@ impl Settings {
 }
 
 impl Environment {
+    /// The artefact bucket of environment `name` of `project`.
+    pub fn artefact_bucket(&self, project: &str, name: &str) -> String {
+        self.artefact_bucket
+            .clone()
+            .unwrap_or_else(|| format!("{project}-{name}-artefacts-{}", self.region))
+    }
+
     /// The endpoint to use: an explicit override (`--endpoint-url` or
     /// `AWS_ENDPOINT_URL`) wins over the environment's `endpoint_url`;
     /// `None` means the real AWS endpoints.
@@ -155,6 +166,7 @@ mod tests {
             settings: SettingsOverrides::default(),
             parameters: BTreeMap::new(),
             tags: BTreeMap::new(),
+            artefact_bucket: None,
         }
     }
 

@@ -46,3 +46,24 @@ pub fn write_project(dir: &Path, project: &str, stacks: &[(&str, &str)]) {
         std::fs::write(dir.join("stacks").join(format!("{name}.yaml")), text).unwrap();
     }
 }
+
+/// A copy of `tests/fixtures/NAME` (without its `target/`) in a temporary directory.
+pub fn copy_fixture(name: &str) -> tempfile::TempDir {
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap().flatten() {
+            let name = entry.file_name();
+            if name == "target" {
+                continue;
+            }
+            if entry.path().is_dir() {
+                copy_dir(&entry.path(), &to.join(&name));
+            } else {
+                std::fs::copy(entry.path(), to.join(&name)).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&repo().join("tests/fixtures").join(name), dir.path());
+    dir
+}

@@ -1,0 +1,157 @@
+//! Where function zips go: one bucket per environment, objects under
+//! content-addressed keys, so an unchanged function is never uploaded twice.
+
+use super::explain;
+use anyhow::{bail, Context, Result};
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration,
+    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, VersioningConfiguration,
+};
+use std::future::Future;
+use std::path::Path;
+
+/// The calls publishing makes.
+pub trait ArtefactStore {
+    /// Whether the bucket exists (and is ours to use).
+    fn bucket_exists(&self, bucket: &str) -> impl Future<Output = Result<bool>>;
+    /// Creates the bucket private, encrypted and versioned.
+    fn create_bucket(&self, bucket: &str, region: &str) -> impl Future<Output = Result<()>>;
+    /// Whether `key` is already stored.
+    fn exists(&self, bucket: &str, key: &str) -> impl Future<Output = Result<bool>>;
+    /// Uploads the file at `path` to `key`.
+    fn upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &Path,
+        sha256: &str,
+    ) -> impl Future<Output = Result<()>>;
+}
+
+/// [`ArtefactStore`] on S3.
+pub struct S3Artefacts {
+    /// The client (path-style when an endpoint is set).
+    pub client: aws_sdk_s3::Client,
+}
+
+impl S3Artefacts {
+    /// A store using `sdk`.
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        let conf = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(sdk.endpoint_url().is_some())
+            .build();
+        Self {
+            client: aws_sdk_s3::Client::from_conf(conf),
+        }
+    }
+}
+
+impl ArtefactStore for S3Artefacts {
+    async fn bucket_exists(&self, bucket: &str) -> Result<bool> {
+        match self.client.head_bucket().bucket(bucket).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 403) => bail!(
+                "artefact bucket {bucket} exists but this account may not use it\nhint: bucket names are global; set `artefact_bucket:` for this environment in stackctl.yaml"
+            ),
+            Err(e) => bail!(explain(&format!("checking artefact bucket {bucket}"), &e)),
+        }
+    }
+
+    async fn create_bucket(&self, bucket: &str, region: &str) -> Result<()> {
+        let mut create = self.client.create_bucket().bucket(bucket);
+        // us-east-1 is the one region that takes no location constraint.
+        if region != "us-east-1" {
+            create = create.create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::from(region))
+                    .build(),
+            );
+        }
+        create.send().await.map_err(|e| {
+            anyhow::anyhow!(explain(&format!("creating artefact bucket {bucket}"), &e))
+        })?;
+        self.client
+            .put_public_access_block()
+            .bucket(bucket)
+            .public_access_block_configuration(
+                PublicAccessBlockConfiguration::builder()
+                    .block_public_acls(true)
+                    .ignore_public_acls(true)
+                    .block_public_policy(true)
+                    .restrict_public_buckets(true)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(explain(&format!("blocking public access to {bucket}"), &e))
+            })?;
+        let rule = ServerSideEncryptionRule::builder()
+            .apply_server_side_encryption_by_default(
+                ServerSideEncryptionByDefault::builder()
+                    .sse_algorithm(ServerSideEncryption::Aes256)
+                    .build()?,
+            )
+            .bucket_key_enabled(true)
+            .build();
+        self.client
+            .put_bucket_encryption()
+            .bucket(bucket)
+            .server_side_encryption_configuration(
+                ServerSideEncryptionConfiguration::builder()
+                    .rules(rule)
+                    .build()?,
+            )
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(explain(&format!("encrypting {bucket}"), &e)))?;
+        self.client
+            .put_bucket_versioning()
+            .bucket(bucket)
+            .versioning_configuration(
+                VersioningConfiguration::builder()
+                    .status(BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(explain(&format!("enabling versioning on {bucket}"), &e))
+            })?;
+        Ok(())
+    }
+
+    async fn exists(&self, bucket: &str, key: &str) -> Result<bool> {
+        match self
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
+            Err(e) => bail!(explain(&format!("checking s3://{bucket}/{key}"), &e)),
+        }
+    }
+
+    async fn upload(&self, bucket: &str, key: &str, path: &Path, sha256: &str) -> Result<()> {
+        let body = aws_sdk_s3::primitives::ByteStream::from_path(path)
+            .await
+            .with_context(|| format!("reading {}", path.display()))?;
+        self.client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(body)
+            .content_type("application/zip")
+            .metadata("sha256", sha256)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(explain(&format!("uploading s3://{bucket}/{key}"), &e)))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,640 @@
+//! Building the project's Rust Lambda functions into deterministic zips.
+//!
+//! Each `function` resource names a crate under `lambdas/` (its `crate:`, or
+//! the resource key with `_` as `-`) that defines a binary named after the crate. A
+//! build compiles the selected crates with the `lambda` cargo profile
+//! ([`cargo`]), checks that each executable runs on `provided.al2023`
+//! (machine, and glibc at most 2.34: [`glibc`]), rebuilds with
+//! `cargo zigbuild` against glibc 2.34 when it does not, and packages each
+//! as `target/zips/CRATE/bootstrap.zip` ([`zip`]), byte-identical for the
+//! same executable. `deploy` uploads it under [`artefact_key`].
+
+pub mod cargo;
+pub mod glibc;
+pub mod progress;
+pub mod zip;
+
+use crate::exit::UsageError;
+use crate::model::stack::Resource;
+use crate::model::Project;
+use crate::output::Printer;
+use anyhow::{bail, Context};
+use cargo::Tool;
+use glibc::{GlibcVersion, LAMBDA_GLIBC};
+use progress::Progress;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The S3 key under which `deploy` stores a function's zip: content-addressed,
+/// so an unchanged function is never uploaded twice.
+pub fn artefact_key(crate_name: &str, sha256: &str) -> String {
+    format!("functions/{crate_name}/{sha256}.zip")
+}
+
+/// Where a function's zip is written, relative to the project root.
+pub fn zip_path(crate_name: &str) -> PathBuf {
+    // Beside, not inside, cargo's `target/lambda/`, where each crate's
+    // executable is a file named after the crate.
+    Path::new("target")
+        .join("zips")
+        .join(crate_name)
+        .join("bootstrap.zip")
+}
+
+/// A Lambda instruction set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Arch {
+    /// `x86_64` (the default).
+    #[serde(rename = "x86_64")]
+    X86_64,
+    /// `arm64` (Graviton).
+    #[serde(rename = "arm64")]
+    Arm64,
+}
+
+impl Arch {
+    /// The architecture a function declares (`architecture:`, default x86_64).
+    pub fn of(declared: Option<&str>) -> anyhow::Result<Self> {
+        match declared {
+            None | Some("x86_64") => Ok(Arch::X86_64),
+            Some("arm64") => Ok(Arch::Arm64),
+            Some(other) => bail!("unknown architecture `{other}` (x86_64 or arm64)"),
+        }
+    }
+
+    /// The machine stackctl runs on, when plain cargo builds Lambda
+    /// executables here (Linux on x86_64 or aarch64).
+    pub fn host() -> Option<Self> {
+        if !cfg!(target_os = "linux") {
+            return None;
+        }
+        match std::env::consts::ARCH {
+            "x86_64" => Some(Arch::X86_64),
+            "aarch64" => Some(Arch::Arm64),
+            _ => None,
+        }
+    }
+
+    /// The target triple for `cargo zigbuild`, with the runtime's glibc.
+    pub fn zig_target(self) -> String {
+        let cpu = match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Arm64 => "aarch64",
+        };
+        format!("{cpu}-unknown-linux-gnu.{LAMBDA_GLIBC}")
+    }
+
+    /// The rustup target to install for a cross build.
+    pub fn rust_target(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64-unknown-linux-gnu",
+            Arch::Arm64 => "aarch64-unknown-linux-gnu",
+        }
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Arm64 => "arm64",
+        })
+    }
+}
+
+/// Which functions to build.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Crate names or resource keys; empty means every function.
+    pub names: Vec<String>,
+}
+
+/// A resource that runs a crate.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Use {
+    /// The stack declaring it.
+    pub stack: String,
+    /// Its resource key.
+    pub resource: String,
+}
+
+/// One crate to build, with every function resource that runs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Function {
+    /// The crate under `lambdas/`.
+    pub crate_name: String,
+    /// Where the project uses it.
+    pub uses: Vec<Use>,
+    /// Its instruction set.
+    pub arch: Arch,
+}
+
+/// Every crate the project's function resources run, deduplicated, by name.
+pub fn functions(project: &Project) -> anyhow::Result<Vec<Function>> {
+    let mut by_crate: BTreeMap<String, Function> = BTreeMap::new();
+    for (stack_name, stack) in &project.stacks {
+        for (key, resource) in &stack.resources {
+            let Resource::Function(f) = resource else {
+                continue;
+            };
+            let crate_name = f
+                .crate_name
+                .clone()
+                .unwrap_or_else(|| key.replace('_', "-"));
+            let arch = Arch::of(f.architecture.as_deref())
+                .with_context(|| format!("function `{key}` of stack `{stack_name}`"))?;
+            let using = Use {
+                stack: stack_name.clone(),
+                resource: key.clone(),
+            };
+            match by_crate.get_mut(&crate_name) {
+                Some(existing) if existing.arch != arch => {
+                    let first = &existing.uses[0];
+                    return Err(UsageError::new(format!(
+                        "crate `{crate_name}` is built for {} by `{}.{}` and for {arch} by `{stack_name}.{key}`\nhint: one crate gives one zip: set the same `architecture:` on both, or give one its own crate",
+                        existing.arch, first.stack, first.resource
+                    ))
+                    .into());
+                }
+                Some(existing) => existing.uses.push(using),
+                None => {
+                    by_crate.insert(
+                        crate_name.clone(),
+                        Function {
+                            crate_name,
+                            uses: vec![using],
+                            arch,
+                        },
+                    );
+                }
+            }
+        }
+    }
+    Ok(by_crate.into_values().collect())
+}
+
+/// The functions `names` ask for (by crate name or resource key); all of
+/// them when `names` is empty.
+pub fn select(all: Vec<Function>, names: &[String]) -> Result<Vec<Function>, UsageError> {
+    if names.is_empty() {
+        return Ok(all);
+    }
+    let matches =
+        |f: &Function, n: &str| f.crate_name == n || f.uses.iter().any(|u| u.resource == n);
+    for n in names {
+        if all.iter().any(|f| matches(f, n)) {
+            continue;
+        }
+        let mut known: Vec<&str> = all
+            .iter()
+            .flat_map(|f| {
+                std::iter::once(f.crate_name.as_str())
+                    .chain(f.uses.iter().map(|u| u.resource.as_str()))
+            })
+            .collect();
+        known.sort_unstable();
+        known.dedup();
+        let hint = if known.is_empty() {
+            "the project declares no `function` resources".to_string()
+        } else {
+            match crate::diagnostics::closest(n, known.iter().copied()) {
+                Some(best) => format!("did you mean `{best}`?"),
+                None => format!(
+                    "functions: {}",
+                    all.iter()
+                        .map(|f| f.crate_name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        };
+        return Err(UsageError::new(format!(
+            "unknown function `{n}`\nhint: {hint}"
+        )));
+    }
+    Ok(all
+        .into_iter()
+        .filter(|f| names.iter().any(|n| matches(f, n)))
+        .collect())
+}
+
+/// One built function.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuiltFunction {
+    /// The crate under `lambdas/`.
+    #[serde(rename = "crate")]
+    pub crate_name: String,
+    /// The function resources that run it.
+    pub functions: Vec<Use>,
+    /// Its instruction set.
+    pub architecture: Arch,
+    /// The zip, relative to the project root.
+    pub zip: PathBuf,
+    /// The zip's size in bytes.
+    pub size: u64,
+    /// The zip's sha256, hex.
+    pub sha256: String,
+    /// Where `deploy` uploads it.
+    pub artefact_key: String,
+    /// The highest glibc version the executable needs (`null`: none, static).
+    pub glibc: Option<GlibcVersion>,
+    /// How it was compiled: `cargo build`, or `cargo zigbuild --target ...`.
+    pub built_with: String,
+}
+
+/// What `build` produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildReport {
+    /// The glibc of the Lambda runtime every function was checked against.
+    pub glibc_limit: GlibcVersion,
+    /// One entry per crate, by crate name.
+    pub functions: Vec<BuiltFunction>,
+}
+
+impl fmt::Display for BuildReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.functions.is_empty() {
+            return writeln!(f, "no function resources in the project: nothing to build");
+        }
+        let rows: Vec<[String; 5]> = self
+            .functions
+            .iter()
+            .map(|b| {
+                let glibc = match b.glibc {
+                    Some(v) => format!("glibc {v} ok"),
+                    None => "glibc none (static)".to_string(),
+                };
+                let glibc = match &b.built_with[..] {
+                    "cargo build" => glibc,
+                    other => format!("{glibc} ({})", other.trim_start_matches("cargo ")),
+                };
+                [
+                    b.crate_name.clone(),
+                    human_size(b.size),
+                    format!("sha256 {}…", &b.sha256[..b.sha256.len().min(12)]),
+                    glibc,
+                    b.zip.display().to_string(),
+                ]
+            })
+            .collect();
+        let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+        let (w0, w1, w3) = (width(0), width(1), width(3));
+        for [name, size, sha, glibc, zip] in &rows {
+            writeln!(f, "{name:<w0$}  {size:>w1$}  {sha}  {glibc:<w3$}  {zip}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `n` bytes as B, KiB or MiB.
+fn human_size(n: u64) -> String {
+    const KIB: f64 = 1024.0;
+    let x = n as f64;
+    if x < KIB {
+        format!("{n} B")
+    } else if x < KIB * KIB {
+        format!("{:.1} KiB", x / KIB)
+    } else {
+        format!("{:.1} MiB", x / (KIB * KIB))
+    }
+}
+
+/// Validates the project at `root`, then builds the selected functions.
+/// Nothing is compiled when the project is invalid.
+pub fn build(root: &Path, selection: &Selection, printer: Printer) -> anyhow::Result<BuildReport> {
+    let (project, _) = crate::validate::project(root)?;
+    build_project(&project, selection, printer)
+}
+
+/// Builds the selected functions of a loaded, valid project.
+pub fn build_project(
+    project: &Project,
+    selection: &Selection,
+    printer: Printer,
+) -> anyhow::Result<BuildReport> {
+    let selected = select(functions(project)?, &selection.names)?;
+    let report = BuildReport {
+        glibc_limit: LAMBDA_GLIBC,
+        functions: Vec::new(),
+    };
+    if selected.is_empty() {
+        return Ok(report);
+    }
+    let root = project.root.as_path();
+    check_crates(root, &selected)?;
+    let progress = Progress::new(printer);
+    let result = compile_all(root, &selected, &progress);
+    progress.finish();
+    let executables = result?;
+    let mut report = report;
+    for f in &selected {
+        let (exe, glibc, tool) = &executables[&f.crate_name];
+        report.functions.push(package(root, f, exe, *glibc, tool)?);
+    }
+    Ok(report)
+}
+
+/// Every selected crate must exist under `lambdas/`.
+fn check_crates(root: &Path, selected: &[Function]) -> Result<(), UsageError> {
+    for f in selected {
+        let manifest = Path::new("lambdas").join(&f.crate_name).join("Cargo.toml");
+        if !root.join(&manifest).is_file() {
+            let u = &f.uses[0];
+            return Err(UsageError::new(format!(
+                "function `{}` of stack `{}` runs crate `{}`, but {} does not exist\nhint: create the crate there with a binary named after the crate, or set `crate:` on the resource",
+                u.resource,
+                u.stack,
+                f.crate_name,
+                manifest.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// An executable, the glibc it needs, and the tool that built it.
+type Executable = (Vec<u8>, Option<GlibcVersion>, Tool);
+
+/// Compiles every selected crate: on the host where it can, else (another
+/// machine, or a glibc newer than the runtime's) with `cargo zigbuild`.
+fn compile_all(
+    root: &Path,
+    selected: &[Function],
+    progress: &Progress,
+) -> anyhow::Result<BTreeMap<String, Executable>> {
+    let host = Arch::host();
+    let mut done = BTreeMap::new();
+    // Crates that need zigbuild, with the reason, by architecture.
+    let mut cross: BTreeMap<Arch, Vec<(&Function, String)>> = BTreeMap::new();
+
+    let native: Vec<&Function> = selected.iter().filter(|f| Some(f.arch) == host).collect();
+    for f in selected.iter().filter(|f| Some(f.arch) != host) {
+        let reason = match host {
+            Some(h) => format!("is {} but this machine builds {h}", f.arch),
+            None => format!(
+                "is {} but this machine ({} {}) does not build Linux executables",
+                f.arch,
+                std::env::consts::OS,
+                std::env::consts::ARCH
+            ),
+        };
+        cross.entry(f.arch).or_default().push((f, reason));
+    }
+    if !native.is_empty() {
+        let crates: Vec<String> = native.iter().map(|f| f.crate_name.clone()).collect();
+        let built = cargo::compile(root, &crates, &Tool::Cargo, progress)?;
+        for f in native {
+            let exe = &built[&f.crate_name];
+            let glibc = check_executable(f, exe)?;
+            if glibc::fits_lambda(glibc) {
+                done.insert(f.crate_name.clone(), (exe.clone(), glibc, Tool::Cargo));
+            } else {
+                let need = glibc.map(|v| v.to_string()).unwrap_or_default();
+                cross
+                    .entry(f.arch)
+                    .or_default()
+                    .push((f, format!("needs glibc {need}")));
+            }
+        }
+    }
+    if cross.is_empty() {
+        return Ok(done);
+    }
+    if !cargo::zigbuild_available() {
+        bail!(zigbuild_missing(&cross));
+    }
+    for (arch, list) in &cross {
+        let tool = Tool::Zigbuild {
+            target: arch.zig_target(),
+        };
+        for (f, reason) in list {
+            progress.note(&format!(
+                "{} {reason}: building it with {}",
+                f.crate_name,
+                tool.describe()
+            ));
+        }
+        let crates: Vec<String> = list.iter().map(|(f, _)| f.crate_name.clone()).collect();
+        let built = cargo::compile(root, &crates, &tool, progress)?;
+        for (f, _) in list {
+            let exe = &built[&f.crate_name];
+            let glibc = check_executable(f, exe)?;
+            if !glibc::fits_lambda(glibc) {
+                bail!(
+                    "function crate `{}` still needs glibc {} after `{}`; provided.al2023 has {LAMBDA_GLIBC}",
+                    f.crate_name,
+                    glibc.map(|v| v.to_string()).unwrap_or_default(),
+                    tool.describe()
+                );
+            }
+            done.insert(f.crate_name.clone(), (exe.clone(), glibc, tool.clone()));
+        }
+    }
+    Ok(done)
+}
+
+/// Checks an executable's machine and returns the glibc it needs.
+fn check_executable(f: &Function, exe: &[u8]) -> anyhow::Result<Option<GlibcVersion>> {
+    let info = glibc::inspect(exe)
+        .with_context(|| format!("inspecting the `bootstrap` of crate `{}`", f.crate_name))?;
+    if info.arch != Some(f.arch) {
+        bail!(
+            "the `bootstrap` of crate `{}` is built for ELF machine {} but the function is {}",
+            f.crate_name,
+            info.arch
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| format!("#{}", info.machine)),
+            f.arch
+        );
+    }
+    Ok(info.glibc)
+}
+
+/// The error when functions need `cargo zigbuild` and it is not installed.
+fn zigbuild_missing(cross: &BTreeMap<Arch, Vec<(&Function, String)>>) -> String {
+    let mut text = String::from(
+        "cannot build for the Lambda runtime provided.al2023 (glibc 2.34) on this machine:",
+    );
+    let mut targets = Vec::new();
+    for (arch, list) in cross {
+        for (f, reason) in list {
+            let u = &f.uses[0];
+            text.push_str(&format!(
+                "\n  function `{}` (crate `{}`, stack `{}`) {reason}",
+                u.resource, f.crate_name, u.stack
+            ));
+        }
+        if Some(*arch) != Arch::host() {
+            targets.push(arch.rust_target());
+        }
+    }
+    text.push_str(
+        "\nhint: install cargo-zigbuild and zig, which link against glibc 2.34 for any machine:\n  pip install ziglang cargo-zigbuild\n  (or: cargo install cargo-zigbuild && pip install ziglang)",
+    );
+    if !targets.is_empty() {
+        text.push_str(&format!("\n  rustup target add {}", targets.join(" ")));
+    }
+    text
+}
+
+/// Zips one executable into `target/zips/CRATE/bootstrap.zip`.
+fn package(
+    root: &Path,
+    f: &Function,
+    exe: &[u8],
+    glibc: Option<GlibcVersion>,
+    tool: &Tool,
+) -> anyhow::Result<BuiltFunction> {
+    let bytes = zip::bootstrap_zip(exe)
+        .with_context(|| format!("zipping the `bootstrap` of crate `{}`", f.crate_name))?;
+    let rel = zip_path(&f.crate_name);
+    let path = root.join(&rel);
+    let dir = path.parent().unwrap_or(root);
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Write beside, then rename: a reader never sees half a zip.
+    let partial = path.with_extension("zip.partial");
+    std::fs::write(&partial, &bytes).with_context(|| format!("writing {}", partial.display()))?;
+    std::fs::rename(&partial, &path).with_context(|| format!("writing {}", path.display()))?;
+    let sha256 = zip::sha256_hex(&bytes);
+    Ok(BuiltFunction {
+        crate_name: f.crate_name.clone(),
+        functions: f.uses.clone(),
+        architecture: f.arch,
+        zip: rel,
+        size: bytes.len() as u64,
+        artefact_key: artefact_key(&f.crate_name, &sha256),
+        sha256,
+        glibc,
+        built_with: tool.describe(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn function(crate_name: &str, keys: &[(&str, &str)]) -> Function {
+        Function {
+            crate_name: crate_name.into(),
+            uses: keys
+                .iter()
+                .map(|(s, r)| Use {
+                    stack: s.to_string(),
+                    resource: r.to_string(),
+                })
+                .collect(),
+            arch: Arch::X86_64,
+        }
+    }
+
+    fn all() -> Vec<Function> {
+        vec![
+            function("create-upload", &[("upload", "create_upload")]),
+            function("shared-fn", &[("a", "one"), ("b", "two")]),
+        ]
+    }
+
+    #[test]
+    fn artefact_keys_are_content_addressed() {
+        assert_eq!(
+            artefact_key("create-upload", "3f2a"),
+            "functions/create-upload/3f2a.zip"
+        );
+        assert_eq!(
+            zip_path("hello"),
+            Path::new("target/zips/hello/bootstrap.zip")
+        );
+    }
+
+    #[test]
+    fn selection_by_crate_or_resource_key() {
+        assert_eq!(select(all(), &[]).unwrap(), all());
+        let by_crate = select(all(), &["create-upload".into()]).unwrap();
+        assert_eq!(by_crate, vec![all()[0].clone()]);
+        let by_key = select(all(), &["two".into()]).unwrap();
+        assert_eq!(by_key, vec![all()[1].clone()]);
+        let both = select(all(), &["one".into(), "shared-fn".into()]).unwrap();
+        assert_eq!(both.len(), 1, "one crate is built once");
+    }
+
+    #[test]
+    fn unknown_function_gets_a_hint() {
+        let err = select(all(), &["create-uplaod".into()]).unwrap_err();
+        assert_eq!(
+            err.message,
+            "unknown function `create-uplaod`\nhint: did you mean `create-upload`?"
+        );
+        let err = select(all(), &["zzz".into()]).unwrap_err();
+        assert!(
+            err.message.ends_with("functions: create-upload, shared-fn"),
+            "{}",
+            err.message
+        );
+        let err = select(Vec::new(), &["x".into()]).unwrap_err();
+        assert!(
+            err.message.contains("no `function` resources"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn architectures_and_targets() {
+        assert_eq!(Arch::of(None).unwrap(), Arch::X86_64);
+        assert_eq!(Arch::of(Some("arm64")).unwrap(), Arch::Arm64);
+        assert!(Arch::of(Some("aarch64")).is_err());
+        assert_eq!(Arch::X86_64.zig_target(), "x86_64-unknown-linux-gnu.2.34");
+        assert_eq!(Arch::Arm64.zig_target(), "aarch64-unknown-linux-gnu.2.34");
+    }
+
+    #[test]
+    fn the_zigbuild_hint_names_function_version_and_fix() {
+        let f = function("hello", &[("app", "hello")]);
+        let mut cross = BTreeMap::new();
+        cross.insert(Arch::X86_64, vec![(&f, "needs glibc 2.39".to_string())]);
+        let text = zigbuild_missing(&cross);
+        assert!(
+            text.contains("function `hello` (crate `hello`, stack `app`) needs glibc 2.39"),
+            "{text}"
+        );
+        assert!(
+            text.contains("pip install ziglang cargo-zigbuild"),
+            "{text}"
+        );
+        assert!(text.contains("cargo install cargo-zigbuild"), "{text}");
+    }
+
+    #[test]
+    fn the_table_aligns_and_abbreviates() {
+        let row = |name: &str, size: u64, glibc| BuiltFunction {
+            crate_name: name.into(),
+            functions: vec![],
+            architecture: Arch::X86_64,
+            zip: zip_path(name),
+            size,
+            sha256: "3f2a9c01d2e4b5a6".repeat(4),
+            artefact_key: String::new(),
+            glibc,
+            built_with: "cargo build".into(),
+        };
+        let report = BuildReport {
+            glibc_limit: LAMBDA_GLIBC,
+            functions: vec![
+                row(
+                    "create-upload",
+                    2_000_000,
+                    Some(GlibcVersion::new(2, 34, 0)),
+                ),
+                row("cleanup", 900, None),
+            ],
+        };
+        assert_eq!(
+            report.to_string(),
+            "create-upload  1.9 MiB  sha256 3f2a9c01d2e4…  glibc 2.34 ok        target/zips/create-upload/bootstrap.zip\n\
+             cleanup          900 B  sha256 3f2a9c01d2e4…  glibc none (static)  target/zips/cleanup/bootstrap.zip\n"
+        );
+        assert_eq!(human_size(1536), "1.5 KiB");
+    }
+}

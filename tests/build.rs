@@ -1,0 +1,196 @@
+//! `stackctl build` on a real project: the fixture `tests/fixtures/build-project`
+//! (one function, crate `hello`, its own cargo workspace) is copied to a
+//! temporary directory and built with the real cargo.
+
+mod common;
+
+use common::stackctl;
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::Path;
+use std::process::Output;
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn fixture() -> tempfile::TempDir {
+    common::copy_fixture("build-project")
+}
+
+/// Runs `stackctl -C DIR build ARGS`. Each test builds in its own copy with
+/// its own target directory: cargo's fingerprints of a workspace member do
+/// not depend on where the workspace is, so copies sharing one target
+/// directory could take each other's executables.
+fn build(dir: &Path, args: &[&str]) -> Output {
+    stackctl()
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET_DIR")
+        .arg("-C")
+        .arg(dir)
+        .arg("build")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn sha256_file(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap();
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn builds_a_deterministic_zip_of_bootstrap() {
+    let dir = fixture();
+    let out = build(dir.path(), &["--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
+    let functions = report["functions"].as_array().unwrap();
+    assert_eq!(functions.len(), 1, "{report:#}");
+    let f = &functions[0];
+    assert_eq!(f["crate"], "hello");
+    assert_eq!(
+        f["functions"],
+        serde_json::json!([{"stack": "app", "resource": "hello"}])
+    );
+    assert_eq!(f["architecture"], "x86_64");
+    assert_eq!(f["zip"], "target/zips/hello/bootstrap.zip");
+    assert_eq!(f["built_with"], "cargo build");
+    assert_eq!(report["glibc_limit"], "2.34");
+
+    // The glibc check ran on the real executable: a glibc build on Linux
+    // needs some GLIBC_2.x, and at most the runtime's 2.34 (or it would
+    // have been rebuilt or refused).
+    let glibc = f["glibc"].as_str().expect("a glibc version");
+    let minor: u32 = glibc.split('.').nth(1).unwrap().parse().unwrap();
+    assert!(glibc.starts_with("2.") && minor <= 34, "{glibc}");
+
+    let zip_path = dir.path().join("target/zips/hello/bootstrap.zip");
+    let sha = sha256_file(&zip_path);
+    assert_eq!(f["sha256"], sha.as_str());
+    assert_eq!(
+        f["size"].as_u64(),
+        Some(std::fs::metadata(&zip_path).unwrap().len())
+    );
+    assert_eq!(f["artefact_key"], format!("functions/hello/{sha}.zip"));
+
+    // One entry, `bootstrap`, executable, and it is the program.
+    let file = std::fs::File::open(&zip_path).unwrap();
+    let mut archive = zip::ZipArchive::new(file).unwrap();
+    assert_eq!(archive.len(), 1);
+    let mut entry = archive.by_index(0).unwrap();
+    assert_eq!(entry.name(), "bootstrap");
+    assert_eq!(entry.unix_mode().map(|m| m & 0o777), Some(0o755));
+    let mut exe = Vec::new();
+    entry.read_to_end(&mut exe).unwrap();
+    assert!(exe.starts_with(b"\x7fELF"));
+    let unpacked = dir.path().join("bootstrap");
+    std::fs::write(&unpacked, &exe).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&unpacked, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let ran = std::process::Command::new(&unpacked).output().unwrap();
+    assert_eq!(text(&ran.stdout), "hello from bootstrap\n");
+
+    // Again, with nothing changed: the same bytes.
+    let again = build(dir.path(), &["--output", "json", "--quiet"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    let report2: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(report2["functions"][0]["sha256"], sha.as_str());
+    assert_eq!(sha256_file(&zip_path), sha);
+    assert_eq!(text(&again.stderr), "", "--quiet prints nothing on success");
+}
+
+#[test]
+fn text_output_is_a_table_and_progress_goes_to_stderr() {
+    let dir = fixture();
+    let out = build(dir.path(), &["hello"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("hello  "), "{stdout}");
+    assert!(stdout.contains(" sha256 "), "{stdout}");
+    assert!(stdout.contains(" ok "), "{stdout}");
+    assert!(
+        stdout
+            .trim_end()
+            .ends_with("target/zips/hello/bootstrap.zip"),
+        "{stdout}"
+    );
+    // Not a terminal: plain lines, one per function.
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("building 1 function with cargo build: hello"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(": hello ("), "{stderr}");
+}
+
+#[test]
+fn unknown_function_exits_3_with_a_hint() {
+    let dir = fixture();
+    let out = build(dir.path(), &["helo"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("unknown function `helo`"), "{stderr}");
+    assert!(stderr.contains("hint: did you mean `hello`?"), "{stderr}");
+    assert!(
+        !dir.path().join("target/zips/hello/bootstrap.zip").exists(),
+        "nothing is built"
+    );
+}
+
+#[test]
+fn a_compile_error_reaches_stderr_and_exits_1() {
+    let dir = fixture();
+    std::fs::write(
+        dir.path().join("lambdas/hello/src/main.rs"),
+        "fn main() { let x: u32 = \"not a number\"; }\n",
+    )
+    .unwrap();
+    let out = build(dir.path(), &["--quiet"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("error[E0308]: mismatched types"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("error: building `hello` failed"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn invalid_project_builds_nothing() {
+    let dir = fixture();
+    std::fs::write(
+        dir.path().join("stacks/app.yaml"),
+        "resources:\n  hello:\n    type: function\n    memroy: 256\n",
+    )
+    .unwrap();
+    let out = build(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("unknown field `memroy`"));
+    assert!(!dir.path().join("target").exists(), "nothing is built");
+}
+
+#[test]
+fn help_lists_build() {
+    let out = stackctl().arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = text(&out.stdout);
+    assert!(
+        help.contains("build ") && help.contains("Build the Rust Lambda functions"),
+        "{help}"
+    );
+    let out = stackctl().args(["build", "--help"]).output().unwrap();
+    let help = text(&out.stdout);
+    assert!(
+        help.contains("Example: stackctl build create-upload"),
+        "{help}"
+    );
+    assert!(help.contains("[FUNCTION]..."), "{help}");
+}
