@@ -319,6 +319,80 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{n}", std::process::id())
 }
 
+/// A fresh bucket and a fresh on-demand table keyed on one string attribute
+/// with one string-keyed global index: what both upload stacks declare.
+struct Base {
+    sdk: aws_config::SdkConfig,
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    ddb: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl Base {
+    async fn new(
+        moto: &Moto,
+        bucket_prefix: &str,
+        table_prefix: &str,
+        key: &str,
+        (index, index_key, projection): (&str, &str, aws_sdk_dynamodb::types::ProjectionType),
+        extra: impl FnOnce(
+            aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder,
+        ) -> aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder,
+    ) -> Base {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+            Projection, ScalarAttributeType,
+        };
+        let sdk = moto.sdk_config().await;
+        let s3 = crate::config::s3_client(&sdk);
+        let bucket = unique(bucket_prefix);
+        s3.create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("create bucket");
+        let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+        let table = unique(table_prefix);
+        let attr = |n: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(n)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attr")
+        };
+        let hash = |n: &str| {
+            KeySchemaElement::builder()
+                .attribute_name(n)
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key")
+        };
+        let gsi = GlobalSecondaryIndex::builder()
+            .index_name(index)
+            .key_schema(hash(index_key))
+            .projection(Projection::builder().projection_type(projection).build())
+            .build()
+            .expect("gsi");
+        let create = ddb
+            .create_table()
+            .table_name(&table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr(key))
+            .attribute_definitions(attr(index_key))
+            .key_schema(hash(key))
+            .global_secondary_indexes(gsi);
+        extra(create).send().await.expect("create table");
+        Base {
+            sdk,
+            s3,
+            bucket,
+            ddb,
+            table,
+        }
+    }
+}
+
 /// A bucket and an upload-sessions table on moto, shaped as in `stacks/upload.yaml`.
 pub struct UploadFixture {
     /// SDK configuration for moto.
@@ -339,55 +413,19 @@ pub struct UploadFixture {
 impl UploadFixture {
     /// Creates a fresh bucket and table on `moto`.
     pub async fn new(moto: &Moto) -> UploadFixture {
-        use aws_sdk_dynamodb::types::{
-            AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-            Projection, ProjectionType, ScalarAttributeType,
-        };
-        let sdk = moto.sdk_config().await;
-        let s3 = crate::config::s3_client(&sdk);
-        let bucket = unique("ingest");
-        s3.create_bucket()
-            .bucket(&bucket)
-            .send()
-            .await
-            .expect("create bucket");
-        let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-        let table = unique("sessions");
-        let attr = |n: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(n)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("attr")
-        };
-        let hash = |n: &str| {
-            KeySchemaElement::builder()
-                .attribute_name(n)
-                .key_type(KeyType::Hash)
-                .build()
-                .expect("key")
-        };
-        ddb.create_table()
-            .table_name(&table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attr("uploadSessionId"))
-            .attribute_definitions(attr("objectKey"))
-            .key_schema(hash("uploadSessionId"))
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(crate::upload::KEY_INDEX)
-                    .key_schema(hash("objectKey"))
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::KeysOnly)
-                            .build(),
-                    )
-                    .build()
-                    .expect("gsi"),
-            )
-            .send()
-            .await
-            .expect("create table");
+        use aws_sdk_dynamodb::types::ProjectionType;
+        let index = (
+            crate::upload::KEY_INDEX,
+            "objectKey",
+            ProjectionType::KeysOnly,
+        );
+        let Base {
+            sdk,
+            s3,
+            bucket,
+            ddb,
+            table,
+        } = Base::new(moto, "ingest", "sessions", "uploadSessionId", index, |t| t).await;
         UploadFixture {
             objects: MotoObjects {
                 sdk: crate::objects::S3Objects {
@@ -568,62 +606,28 @@ impl QrFixture {
     /// Creates a fresh bucket and sessions table on `moto`.
     pub async fn new(moto: &Moto) -> QrFixture {
         use aws_sdk_dynamodb::types::{
-            AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-            Projection, ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
-            TimeToLiveSpecification,
+            ProjectionType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
         };
-        let sdk = moto.sdk_config().await;
-        let s3 = crate::config::s3_client(&sdk);
-        let bucket = unique("qr-uploads");
-        s3.create_bucket()
-            .bucket(&bucket)
-            .send()
-            .await
-            .expect("create bucket");
-        let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-        let table = unique("qr-sessions");
-        let attr = |n: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(n)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("attr")
-        };
-        let hash = |n: &str| {
-            KeySchemaElement::builder()
-                .attribute_name(n)
-                .key_type(KeyType::Hash)
-                .build()
-                .expect("key")
-        };
-        ddb.create_table()
-            .table_name(&table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attr("sessionId"))
-            .attribute_definitions(attr("wsConnectionId"))
-            .key_schema(hash("sessionId"))
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(crate::qr::CONNECTION_INDEX)
-                    .key_schema(hash("wsConnectionId"))
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::All)
-                            .build(),
-                    )
-                    .build()
-                    .expect("gsi"),
-            )
-            .stream_specification(
-                StreamSpecification::builder()
-                    .stream_enabled(true)
-                    .stream_view_type(StreamViewType::NewAndOldImages)
-                    .build()
-                    .expect("stream"),
-            )
-            .send()
-            .await
-            .expect("create table");
+        let index = (
+            crate::qr::CONNECTION_INDEX,
+            "wsConnectionId",
+            ProjectionType::All,
+        );
+        let stream = StreamSpecification::builder()
+            .stream_enabled(true)
+            .stream_view_type(StreamViewType::NewAndOldImages)
+            .build()
+            .expect("stream");
+        let Base {
+            sdk,
+            s3,
+            bucket,
+            ddb,
+            table,
+        } = Base::new(moto, "qr-uploads", "qr-sessions", "sessionId", index, |t| {
+            t.stream_specification(stream)
+        })
+        .await;
         ddb.update_time_to_live()
             .table_name(&table)
             .time_to_live_specification(
