@@ -261,7 +261,46 @@ fn connection(stream: TcpStream, state: &Arc<(Mutex<State>, Condvar)>) {
     }
 }
 
-/// Runs the `bootstrap` binary at `bin` against a Runtime API serving
+/// The executable to test for the function whose cargo-built binary is
+/// `bin`: that binary, or, when `STACKCTL_ZIPS` names a directory of
+/// `stackctl build` zips (`target/zips`), the `bootstrap` inside
+/// `CRATE/bootstrap.zip`, so the tests run the artefact that ships.
+pub fn shipped(bin: &str) -> String {
+    let Some(zips) = std::env::var_os("STACKCTL_ZIPS") else {
+        return bin.to_string();
+    };
+    let name = std::path::Path::new(bin)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string();
+    let zip_path = std::path::Path::new(&zips)
+        .join(&name)
+        .join("bootstrap.zip");
+    let file = std::fs::File::open(&zip_path).unwrap_or_else(|e| {
+        panic!(
+            "STACKCTL_ZIPS is set but {} cannot be read: {e}",
+            zip_path.display()
+        )
+    });
+    let mut archive = zip::ZipArchive::new(file).expect("a zip");
+    let mut entry = archive.by_name("bootstrap").expect("bootstrap in the zip");
+    // One directory per call: tests running in parallel must not rewrite an
+    // executable another is running ("text file busy").
+    let dir = std::env::temp_dir()
+        .join(unique("stackctl-shipped"))
+        .join(&name);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let out = dir.join("bootstrap");
+    let mut f = std::fs::File::create(&out).expect("unpack bootstrap");
+    std::io::copy(&mut entry, &mut f).expect("unpack bootstrap");
+    drop(f);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    out.to_string_lossy().into_owned()
+}
+
+/// Runs the function binary at `bin` (see [`shipped`]) against a Runtime API serving
 /// `events`, with `env` added, and returns one outcome per event. The
 /// process is killed afterwards; its stderr is shown if it dies early.
 pub fn invoke_binary(
@@ -269,6 +308,7 @@ pub fn invoke_binary(
     events: Vec<serde_json::Value>,
     env: &[(String, String)],
 ) -> Vec<Outcome> {
+    let bin = &shipped(bin);
     let n = events.len();
     let api = RuntimeApi::serve(events);
     let mut child = Command::new(bin)
@@ -539,6 +579,7 @@ pub fn reply(
 /// Runs the binary with `env` and expects it to exit at start-up (as a
 /// function with bad configuration does); returns its stderr.
 pub fn start_failure(bin: &str, env: &[(String, String)]) -> String {
+    let bin = &shipped(bin);
     let api = RuntimeApi::serve(vec![]);
     let out = Command::new(bin)
         .env_clear()
