@@ -27,12 +27,18 @@ pub trait ArtefactStore {
         path: &Path,
         sha256: &str,
     ) -> impl Future<Output = Result<()>>;
+    /// Stores `body` at `key` (a template too large to pass inline).
+    fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> impl Future<Output = Result<()>>;
+    /// The https URL of `key`, as CloudFormation's `TemplateURL` takes it.
+    fn url(&self, bucket: &str, key: &str) -> String;
 }
 
 /// [`ArtefactStore`] on S3.
 pub struct S3Artefacts {
     /// The client (path-style when an endpoint is set).
     pub client: aws_sdk_s3::Client,
+    endpoint: Option<String>,
+    region: String,
 }
 
 impl S3Artefacts {
@@ -43,6 +49,13 @@ impl S3Artefacts {
             .build();
         Self {
             client: aws_sdk_s3::Client::from_conf(conf),
+            endpoint: sdk
+                .endpoint_url()
+                .map(|u| u.trim_end_matches('/').to_string()),
+            region: sdk
+                .region()
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "us-east-1".into()),
         }
     }
 }
@@ -153,5 +166,25 @@ impl ArtefactStore for S3Artefacts {
             .await
             .map_err(|e| anyhow::anyhow!(explain(&format!("uploading s3://{bucket}/{key}"), &e)))?;
         Ok(())
+    }
+
+    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<()> {
+        self.client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(body.into())
+            .content_type("application/x-yaml")
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(explain(&format!("uploading s3://{bucket}/{key}"), &e)))?;
+        Ok(())
+    }
+
+    fn url(&self, bucket: &str, key: &str) -> String {
+        match &self.endpoint {
+            Some(e) => format!("{e}/{bucket}/{key}"),
+            None => format!("https://{bucket}.s3.{}.amazonaws.com/{key}", self.region),
+        }
     }
 }
