@@ -16,7 +16,7 @@ use std::path::PathBuf;
     max_term_width = 100
 )]
 #[command(
-    after_help = "Exit codes: 0 success, 1 failure, 3 invalid input or usage (2 is reserved for \"changes found\").\nDocs: README.md in the stackctl repository."
+    after_help = "Exit codes: 0 success, 1 failure, 2 changes found (diff --exit-code),\n3 invalid input or usage, 130 interrupted (Ctrl-C).\nDocs: README.md in the stackctl repository."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -43,6 +43,14 @@ pub struct GlobalArgs {
     /// AWS endpoint for every service, overriding the environment's `endpoint_url`
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL", value_name = "URL")]
     pub endpoint_url: Option<String>,
+
+    /// Answer yes to every question (required for deploy and destroy when stdin is not a terminal)
+    #[arg(short, long, global = true)]
+    pub yes: bool,
+
+    /// Also print every CloudFormation event on a terminal
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
 }
 
 /// Output formats.
@@ -103,6 +111,56 @@ pub enum Command {
     /// Example: stackctl publish --env local
     Publish(PublishArgs),
 
+    /// Deploy every stack of an environment, in dependency order
+    ///
+    /// Validates and renders the project, builds and publishes the functions
+    /// of the selected stacks, then, per stack: waits for any operation
+    /// already running on it, compares template, parameters and tags with
+    /// what is deployed (equal: "no changes", no change set), creates a
+    /// change set and shows it, asks (unless --yes), executes it and follows
+    /// it to the end. Independent stacks deploy concurrently. A stack left
+    /// in ROLLBACK_COMPLETE by a failed first create is deleted and created
+    /// again, after confirmation. Ctrl-C stops waiting; CloudFormation goes
+    /// on, and the next command picks the stack up.
+    ///
+    /// Example: stackctl deploy --env dev --yes
+    Deploy(DeployArgs),
+
+    /// Show what a deploy would change
+    ///
+    /// Per stack, the deployed template against the rendered one, resource
+    /// by resource (`+` added, `-` removed, `~` changed with the properties
+    /// that change, replacement flagged), then parameter values and tags. A
+    /// stack not deployed yet shows as all new. Builds the functions to know
+    /// their code (skip with --no-build).
+    ///
+    /// Example: stackctl diff --env dev --exit-code
+    Diff(DiffArgs),
+
+    /// Show each stack's CloudFormation status and last update
+    ///
+    /// Example: stackctl status --env dev --output json
+    Status(StackArgs),
+
+    /// Show each stack's outputs
+    ///
+    /// Example: stackctl outputs --env dev upload
+    Outputs(StackArgs),
+
+    /// Delete an environment's stacks, in reverse dependency order
+    ///
+    /// Lists what will be deleted and asks (or needs --yes). A protected
+    /// environment also needs --confirm-env NAME (or the name typed at the
+    /// prompt); its stacks' termination protection is turned off only then,
+    /// and its retained tables and buckets stay. Buckets that hold objects
+    /// are emptied first with --empty-buckets (never in a protected
+    /// environment); without it the command explains why the delete would
+    /// fail and deletes nothing. The artefact bucket stays unless
+    /// --artefacts is given.
+    ///
+    /// Example: stackctl destroy --env dev --empty-buckets --yes
+    Destroy(DestroyArgs),
+
     /// Show the resolved configuration
     ///
     /// Each environment's region, endpoint (after --endpoint-url and
@@ -146,6 +204,78 @@ pub struct PublishArgs {
     /// Functions to publish, by crate name or resource key [default: all]
     #[arg(value_name = "FUNCTION")]
     pub functions: Vec<String>,
+}
+
+/// Arguments of `deploy`.
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// Environment to deploy
+    #[arg(short, long)]
+    pub env: String,
+
+    /// Stacks to deploy [default: all, in dependency order]
+    pub stacks: Vec<String>,
+
+    /// How to apply templates [default: the environment's `deploy_method`, else change-set]
+    #[arg(long, value_enum)]
+    pub method: Option<crate::deploy::Method>,
+
+    /// Most stacks deployed at the same time (questions on a terminal force one at a time)
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=32))]
+    pub concurrency: u16,
+}
+
+/// Arguments of `diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Environment to compare with
+    #[arg(short, long)]
+    pub env: String,
+
+    /// Stacks to compare [default: all]
+    pub stacks: Vec<String>,
+
+    /// Exit 2 when there are changes, 0 when there are none (for CI)
+    #[arg(long)]
+    pub exit_code: bool,
+
+    /// Do not build the functions: their code is taken as deployed
+    #[arg(long)]
+    pub no_build: bool,
+}
+
+/// Arguments of `status` and `outputs`.
+#[derive(Debug, Args)]
+pub struct StackArgs {
+    /// Environment to show
+    #[arg(short, long)]
+    pub env: String,
+
+    /// Stacks to show [default: all]
+    pub stacks: Vec<String>,
+}
+
+/// Arguments of `destroy`.
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Environment to destroy
+    #[arg(short, long)]
+    pub env: String,
+
+    /// Stacks to delete [default: all, in reverse dependency order]
+    pub stacks: Vec<String>,
+
+    /// Empty the stacks' buckets first (not in protected environments)
+    #[arg(long)]
+    pub empty_buckets: bool,
+
+    /// For a protected environment: its name, to confirm without a prompt
+    #[arg(long, value_name = "ENV")]
+    pub confirm_env: Option<String>,
+
+    /// Also empty and delete the environment's artefact bucket
+    #[arg(long)]
+    pub artefacts: bool,
 }
 
 /// Arguments of `config`.

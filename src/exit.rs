@@ -9,9 +9,12 @@ pub enum ExitStatus {
     Success,
     /// An operation failed.
     Failure,
-    /// The command line or the project files are invalid. (Code 2 is kept
-    /// free for "changes found", as terraform's `-detailed-exitcode` uses it.)
+    /// `diff --exit-code` found changes (2, as terraform's `-detailed-exitcode`).
+    Changes,
+    /// The command line or the project files are invalid.
     Invalid,
+    /// Ctrl-C stopped the command (130, as shells report SIGINT).
+    Interrupted,
 }
 
 impl ExitStatus {
@@ -20,7 +23,9 @@ impl ExitStatus {
         match self {
             ExitStatus::Success => 0,
             ExitStatus::Failure => 1,
+            ExitStatus::Changes => 2,
             ExitStatus::Invalid => 3,
+            ExitStatus::Interrupted => 130,
         }
     }
 }
@@ -49,8 +54,20 @@ impl UsageError {
     }
 }
 
+/// Ctrl-C while stackctl waited for CloudFormation: the operations go on
+/// without it.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Interrupted {
+    /// What was left running, and how to follow it.
+    pub message: String,
+}
+
 /// The exit status for an error that ended a command.
 pub fn status_of(err: &anyhow::Error) -> ExitStatus {
+    if err.downcast_ref::<Interrupted>().is_some() {
+        return ExitStatus::Interrupted;
+    }
     if err
         .downcast_ref::<crate::diagnostics::Diagnostics>()
         .is_some()

@@ -2,8 +2,11 @@
 //!
 //! The modules follow the pipeline: [`model`] (load what the user wrote),
 //! [`validate`] (whole-project checks), [`render`] (CloudFormation), [`build`]
-//! (Lambda zips), and [`commands`] (one per verb), with [`output`] and
-//! [`exit`] at the edge.
+//! (Lambda zips), [`publish`] (zips to S3), [`deploy`] (the engine that
+//! applies and deletes stacks), [`diff`] (deployed against rendered), with
+//! [`aws`] as the boundary to AWS, [`emulator`] for the local one, [`ui`]
+//! for progress and questions, [`commands`] (one per verb), and [`output`]
+//! and [`exit`] at the edge.
 
 // A located `Diagnostic` is 128 bytes and only built when input is wrong;
 // boxing it everywhere would cost readability for no measurable gain.
@@ -13,12 +16,16 @@ pub mod aws;
 pub mod build;
 pub mod cli;
 pub mod commands;
+pub mod deploy;
 pub mod diagnostics;
+pub mod diff;
+pub mod emulator;
 pub mod exit;
 pub mod model;
 pub mod output;
 pub mod publish;
 pub mod render;
+pub mod ui;
 pub mod validate;
 
 use clap::Parser;
@@ -59,6 +66,27 @@ fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitStatus> {
     let root = model::find_root(global.project_dir.as_deref())
         .map_err(|e| exit::UsageError::new(e.to_string()))?;
     match command {
+        Command::Deploy(args) => {
+            let report = commands::deploy::run(&root, args, &global, printer)?;
+            printer.result(&report)?;
+            return Ok(report.status());
+        }
+        Command::Diff(args) => {
+            let (report, status) = commands::diff::run(&root, args, &global, printer)?;
+            printer.result(&report)?;
+            return Ok(status);
+        }
+        Command::Status(args) => {
+            printer.result(&commands::status::run(&root, args, &global, printer)?)?
+        }
+        Command::Outputs(args) => printer.result(&commands::status::OutputsReport(
+            commands::status::run(&root, args, &global, printer)?,
+        ))?,
+        Command::Destroy(args) => {
+            let report = commands::destroy::run(&root, args, &global, printer)?;
+            printer.result(&report)?;
+            return Ok(report.status());
+        }
         Command::Validate => printer.result(&commands::validate::run(&root)?)?,
         Command::Render(args) => printer.result(&commands::render::run(&root, args)?)?,
         Command::Build(args) => printer.result(&commands::build::run(&root, args, printer)?)?,

@@ -186,6 +186,15 @@ mod tests {
             *self.uploads.borrow_mut() += 1;
             Ok(())
         }
+        async fn put(&self, bucket: &str, key: &str, _: Vec<u8>) -> Result<()> {
+            self.objects
+                .borrow_mut()
+                .insert((bucket.into(), key.into()));
+            Ok(())
+        }
+        fn url(&self, bucket: &str, key: &str) -> String {
+            format!("https://{bucket}/{key}")
+        }
     }
 
     fn built(name: &str, sha: &str) -> BuiltFunction {
@@ -216,6 +225,8 @@ mod tests {
                 "create_upload".into(),
                 "CreateUploadCodeKey".into(),
             )]),
+            output_parameters: BTreeMap::new(),
+            tags: BTreeMap::new(),
         }]
     }
 

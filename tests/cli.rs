@@ -18,17 +18,19 @@ fn help_lists_only_built_commands() {
     let out = run(&["--help"]);
     assert_eq!(out.status.code(), Some(0));
     let help = text(&out.stdout);
-    for cmd in ["validate", "render", "build", "config"] {
-        assert!(help.contains(cmd), "{cmd} missing from:\n{help}");
-    }
-    for missing in ["deploy", "destroy", "diff "] {
+    for cmd in [
+        "validate", "render", "build", "publish", "deploy", "diff", "status", "outputs", "destroy",
+        "config",
+    ] {
         assert!(
-            !help.contains(missing),
-            "`{missing}` is not built yet but appears in:\n{help}"
+            help.contains(&format!("\n  {cmd} ")),
+            "{cmd} missing from:\n{help}"
         );
     }
+    // Health checks are not built yet.
+    assert!(!help.contains("health"), "{help}");
     assert!(
-        help.contains("Exit codes: 0 success, 1 failure, 3 invalid input or usage"),
+        help.contains("Exit codes: 0 success, 1 failure, 2 changes found (diff --exit-code),\n3 invalid input or usage, 130 interrupted (Ctrl-C)."),
         "{help}"
     );
 }
@@ -47,10 +49,31 @@ fn subcommand_help_teaches_with_an_example() {
 
 #[test]
 fn usage_errors_exit_3() {
+    let out = run(&["deploi"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("unrecognized subcommand 'deploi'"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = run(&["deploy"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(
-        text(&out.stderr).contains("unrecognized subcommand"),
+        text(&out.stderr).contains("--env <ENV>"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&["deploy", "--env", "prd"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("unknown environment `prd`\nhint: did you mean `prod`?"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&["diff", "--env", "dev", "uplaod"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("unknown stack `uplaod`\nhint: did you mean `upload`?"),
         "{}",
         text(&out.stderr)
     );

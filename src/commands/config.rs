@@ -115,7 +115,7 @@ pub fn run(
                 endpoint_overridden: endpoint_url != e.endpoint_url,
                 endpoint_url,
                 protected: e.protected,
-                settings: Settings::resolve(&project.file.settings, &e.settings),
+                settings: Settings::resolve(&project.file.settings, &e.settings, e.protected),
             }
         })
         .collect();

@@ -3,12 +3,98 @@
 
 pub mod build;
 pub mod config;
+pub mod deploy;
+pub mod destroy;
+pub mod diff;
 pub mod publish;
 pub mod render;
+pub mod status;
 pub mod validate;
 
 use crate::exit::UsageError;
-use crate::model::Project;
+use crate::model::{Environment, Project};
+use crate::output::Printer;
+use crate::render::Rendered;
+use std::path::Path;
+
+/// A valid project with one environment and the stacks a command works on.
+pub struct Scope {
+    /// The project.
+    pub project: Project,
+    /// The environment's name.
+    pub env: String,
+    /// The selected stacks, in dependency order.
+    pub stacks: Vec<String>,
+    /// Every stack of the environment, rendered.
+    pub rendered: Vec<Rendered>,
+}
+
+impl Scope {
+    /// Validates the project at `root` and selects `wanted` stacks (all
+    /// when empty) of environment `env`.
+    pub fn load(root: &Path, env: &str, wanted: &[String]) -> anyhow::Result<Self> {
+        let (project, rendered) = crate::validate::project(root)?;
+        check_env(&project, env)?;
+        let order = crate::validate::order(&project).unwrap_or_default();
+        let stacks = select_stacks(&project, &order, wanted)?;
+        let rendered = rendered.into_iter().filter(|r| r.env == env).collect();
+        Ok(Self {
+            project,
+            env: env.to_string(),
+            stacks,
+            rendered,
+        })
+    }
+
+    /// The environment's settings.
+    pub fn environment(&self) -> &Environment {
+        &self.project.file.environments[&self.env]
+    }
+
+    /// The rendered stack `stack`.
+    pub fn rendered(&self, stack: &str) -> &Rendered {
+        self.rendered
+            .iter()
+            .find(|r| r.stack == stack)
+            .expect("every stack is rendered for every environment")
+    }
+
+    /// Stacks each selected stack depends on.
+    pub fn dependencies(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        self.project
+            .file
+            .stacks
+            .iter()
+            .map(|(k, v)| (k.clone(), v.depends_on.clone()))
+            .collect()
+    }
+
+    /// Makes sure the environment's emulator answers (starting one when
+    /// `start`, and saying so), then loads the SDK configuration.
+    pub async fn connect(
+        &self,
+        endpoint_override: Option<&str>,
+        start: bool,
+        printer: Printer,
+    ) -> anyhow::Result<aws_config::SdkConfig> {
+        let e = self.environment();
+        if let Some(url) = e.endpoint(endpoint_override) {
+            let state = self.project.root.join(".stackctl");
+            let emulator = crate::emulator::ensure(&url, &state, start)?;
+            if let Some(note) = emulator.note() {
+                printer.note(note);
+            }
+        }
+        Ok(crate::aws::sdk_config(e, endpoint_override).await)
+    }
+}
+
+/// The runtime AWS commands run on: one thread; stacks interleave at awaits.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
 
 /// Checks that `env` is an environment of the project.
 pub fn check_env(project: &Project, env: &str) -> Result<(), UsageError> {

@@ -54,6 +54,13 @@ pub struct Environment {
     /// Bucket names are global: set one when the default is taken.
     #[serde(default)]
     pub artefact_bucket: Option<String>,
+    /// How `deploy` applies templates: `change-set` (default) or `direct`.
+    #[serde(default)]
+    pub deploy_method: Option<crate::deploy::Method>,
+    /// Termination protection on this environment's stacks (default: on
+    /// when the environment is protected).
+    #[serde(default)]
+    pub termination_protection: Option<bool>,
 }
 
 /// A stack's entry in `stackctl.yaml`.
@@ -111,7 +118,8 @@ pub struct Settings {
 
 impl Settings {
     /// Built-in defaults, then the project's values, then the environment's.
-    pub fn resolve(project: &SettingsOverrides, env: &SettingsOverrides) -> Self {
+    /// A protected environment retains data unless it says otherwise.
+    pub fn resolve(project: &SettingsOverrides, env: &SettingsOverrides, protected: bool) -> Self {
         Self {
             log_retention_days: env
                 .log_retention_days
@@ -125,7 +133,7 @@ impl Settings {
                 .function_timeout
                 .or(project.function_timeout)
                 .unwrap_or(10),
-            retain_data: env.retain_data.or(project.retain_data).unwrap_or(false),
+            retain_data: env.retain_data.or(project.retain_data).unwrap_or(protected),
             point_in_time_recovery: env
                 .point_in_time_recovery
                 .or(project.point_in_time_recovery)
@@ -141,6 +149,16 @@ impl Environment {
         self.artefact_bucket
             .clone()
             .unwrap_or_else(|| format!("{project}-{name}-artefacts-{}", self.region))
+    }
+
+    /// The deploy method: the environment's, else change sets.
+    pub fn method(&self) -> crate::deploy::Method {
+        self.deploy_method.unwrap_or_default()
+    }
+
+    /// Whether this environment's stacks get termination protection.
+    pub fn protect_stacks(&self) -> bool {
+        self.termination_protection.unwrap_or(self.protected)
     }
 
     /// The endpoint to use: an explicit override (`--endpoint-url` or
@@ -167,6 +185,8 @@ mod tests {
             parameters: BTreeMap::new(),
             tags: BTreeMap::new(),
             artefact_bucket: None,
+            deploy_method: None,
+            termination_protection: None,
         }
     }
 
@@ -199,7 +219,7 @@ mod tests {
             log_retention_days: Some(90),
             ..Default::default()
         };
-        let s = Settings::resolve(&project, &prod);
+        let s = Settings::resolve(&project, &prod, false);
         assert_eq!(s.log_retention_days, 90);
         assert_eq!(s.function_memory, 512);
         assert_eq!(s.function_timeout, 10);

@@ -52,6 +52,10 @@ pub struct Parameter {
     /// The only allowed values.
     #[serde(default)]
     pub allowed: Option<Vec<ParamValue>>,
+    /// Takes its value at deploy time from an output of a stack this one
+    /// depends on: `STACK.OUTPUT`.
+    #[serde(default)]
+    pub from_output: Option<String>,
 }
 
 /// Type of a stack parameter.

@@ -45,6 +45,11 @@ pub struct StackContext {
     pub parameters: BTreeMap<String, String>,
     /// Function key to its code-key parameter, for `build`/`deploy`.
     pub code_parameters: BTreeMap<String, String>,
+    /// Parameters whose value is another stack's output, resolved at deploy
+    /// time: parameter logical id to (stack, output).
+    pub output_parameters: BTreeMap<String, (String, String)>,
+    /// Stack tags: the project's, then the environment's.
+    pub tags: BTreeMap<String, String>,
 }
 
 /// The CloudFormation stack name of `stack` in `env`.
@@ -62,6 +67,7 @@ pub struct Builder<'a> {
     names: BTreeMap<String, String>,
     conditions: BTreeMap<String, Json>,
     logical_ids: BTreeMap<String, String>,
+    output_parameters: BTreeMap<String, (String, String)>,
 }
 
 impl<'a> Builder<'a> {
@@ -73,7 +79,7 @@ impl<'a> Builder<'a> {
         diags: &'a mut Diagnostics,
     ) -> Self {
         let e = &project.file.environments[env];
-        let settings = Settings::resolve(&project.file.settings, &e.settings);
+        let settings = Settings::resolve(&project.file.settings, &e.settings, e.protected);
         Self {
             project,
             stack,
@@ -83,6 +89,7 @@ impl<'a> Builder<'a> {
             names: BTreeMap::new(),
             conditions: BTreeMap::new(),
             logical_ids: BTreeMap::new(),
+            output_parameters: BTreeMap::new(),
         }
     }
 
@@ -166,12 +173,17 @@ impl<'a> Builder<'a> {
             "conditions": self.conditions,
             "outputs": outputs,
         });
+        let e = &self.project.file.environments[self.env];
+        let mut tags = self.project.file.tags.clone();
+        tags.extend(e.tags.clone());
         StackContext {
             stack_name,
             skeleton,
             resources,
             parameters: param_values,
             code_parameters,
+            output_parameters: std::mem::take(&mut self.output_parameters),
+            tags,
         }
     }
 
@@ -704,6 +716,10 @@ impl<'a> Builder<'a> {
                 );
             }
             decl.insert(logical.clone(), Json::Object(d));
+            if let Some(spec) = &p.from_output {
+                self.output_parameter(p, name, spec, &logical, overrides.contains_key(name));
+                continue;
+            }
             let value = overrides
                 .get(name)
                 .or_else(|| p.env.get(self.env))
@@ -743,6 +759,69 @@ impl<'a> Builder<'a> {
             }
         }
         (decl, values)
+    }
+
+    /// A parameter fed by another stack's output (`from_output: STACK.OUTPUT`):
+    /// that stack must be a dependency and declare the output, and no
+    /// value may be given here as well.
+    fn output_parameter(
+        &mut self,
+        p: &stack::Parameter,
+        name: &str,
+        spec: &str,
+        logical: &str,
+        overridden: bool,
+    ) {
+        let path = join(&join("parameters", name), "from_output");
+        if p.default.is_some() || !p.env.is_empty() || overridden {
+            self.error_hint(
+                &path,
+                format!("parameter `{name}` takes its value from `{spec}` and is also given one"),
+                "remove `default:` and `env:` (and any override in stackctl.yaml), or remove `from_output:`",
+            );
+        }
+        let Some((other, output)) = spec.split_once('.') else {
+            self.error_hint(
+                &path,
+                format!("`{spec}` does not name a stack output"),
+                "write `STACK.OUTPUT`, e.g. `upload.BucketName`",
+            );
+            return;
+        };
+        let Some(target) = self.project.stacks.get(other) else {
+            let names: Vec<&str> = self.project.stacks.keys().map(String::as_str).collect();
+            let d = self
+                .stack
+                .source
+                .error(&path, format!("`{spec}` names unknown stack `{other}`"))
+                .suggest(other, names);
+            self.diags.push(d);
+            return;
+        };
+        if !depends_on(self.project, &self.stack.name, other) {
+            let msg = format!(
+                "stack `{}` takes `{spec}` but does not depend on `{other}`",
+                self.stack.name
+            );
+            let hint = format!(
+                "add `{other}` to `depends_on` of `{}` in stackctl.yaml, so it is deployed first",
+                self.stack.name
+            );
+            self.error_hint(&path, msg, hint);
+            return;
+        }
+        if !target.file.outputs.contains_key(output) {
+            let names: Vec<&str> = target.file.outputs.keys().map(String::as_str).collect();
+            let d = self
+                .stack
+                .source
+                .error(&path, format!("stack `{other}` has no output `{output}`"))
+                .suggest(output, names);
+            self.diags.push(d);
+            return;
+        }
+        self.output_parameters
+            .insert(logical.to_string(), (other.to_string(), output.to_string()));
     }
 
     fn check_override(&mut self, p: &stack::Parameter, v: &ParamValue, name: &str) {

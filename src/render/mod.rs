@@ -165,6 +165,11 @@ pub struct Rendered {
     pub parameters: BTreeMap<String, String>,
     /// Function key to the parameter that takes its code's S3 key.
     pub code_parameters: BTreeMap<String, String>,
+    /// Parameters fed by another stack's output at deploy time: logical id
+    /// to (stack, output).
+    pub output_parameters: BTreeMap<String, (String, String)>,
+    /// Stack tags.
+    pub tags: BTreeMap<String, String>,
 }
 
 /// Renders `stack` for `env`. Every problem found is returned.
@@ -255,5 +260,7 @@ pub fn render_stack(
         template,
         parameters: ctx.parameters,
         code_parameters: ctx.code_parameters,
+        output_parameters: ctx.output_parameters,
+        tags: ctx.tags,
     })
 }
