@@ -487,16 +487,35 @@ fn package(
     glibc: Option<GlibcVersion>,
     tool: &Tool,
 ) -> anyhow::Result<BuiltFunction> {
-    let bytes = zip::bootstrap_zip(exe)
-        .with_context(|| format!("zipping the `bootstrap` of crate `{}`", f.crate_name))?;
     let rel = zip_path(&f.crate_name);
     let path = root.join(&rel);
-    let dir = path.parent().unwrap_or(root);
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    // Write beside, then rename: a reader never sees half a zip.
-    let partial = path.with_extension("zip.partial");
-    std::fs::write(&partial, &bytes).with_context(|| format!("writing {}", partial.display()))?;
-    std::fs::rename(&partial, &path).with_context(|| format!("writing {}", path.display()))?;
+    // The zip is a pure function of the executable: when the stamp beside
+    // it names this executable's sha256, the zip on disk is the one
+    // zipping would give, and deflating tens of MB again is skipped.
+    let stamp_path = path.with_extension("zip.source");
+    let stamp = format!("{} {}\n", zip::FORMAT, zip::sha256_hex(exe));
+    let cached = match (std::fs::read_to_string(&stamp_path), std::fs::read(&path)) {
+        (Ok(s), Ok(bytes)) if s == stamp => Some(bytes),
+        _ => None,
+    };
+    let bytes = match cached {
+        Some(bytes) => bytes,
+        None => {
+            let bytes = zip::bootstrap_zip(exe)
+                .with_context(|| format!("zipping the `bootstrap` of crate `{}`", f.crate_name))?;
+            let dir = path.parent().unwrap_or(root);
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            // Write beside, then rename: a reader never sees half a zip.
+            let partial = path.with_extension("zip.partial");
+            std::fs::write(&partial, &bytes)
+                .with_context(|| format!("writing {}", partial.display()))?;
+            std::fs::rename(&partial, &path)
+                .with_context(|| format!("writing {}", path.display()))?;
+            std::fs::write(&stamp_path, &stamp)
+                .with_context(|| format!("writing {}", stamp_path.display()))?;
+            bytes
+        }
+    };
     let sha256 = zip::sha256_hex(&bytes);
     Ok(BuiltFunction {
         crate_name: f.crate_name.clone(),
@@ -636,5 +655,26 @@ mod tests {
              cleanup          900 B  sha256 3f2a9c01d2e4…  glibc none (static)  target/zips/cleanup/bootstrap.zip\n"
         );
         assert_eq!(human_size(1536), "1.5 KiB");
+    }
+
+    #[test]
+    fn a_zip_is_made_once_per_executable() {
+        let root = tempfile::tempdir().unwrap();
+        let f = function("create-upload", &[("upload", "create_upload")]);
+        let first = package(root.path(), &f, b"executable one", None, &Tool::Cargo).unwrap();
+        let zip = root.path().join(&first.zip);
+        assert_eq!(first.sha256, zip::sha256_hex(&std::fs::read(&zip).unwrap()));
+
+        // Same executable: the zip on disk is reused, not made again (a
+        // marker written into it survives).
+        std::fs::write(&zip, b"marker").unwrap();
+        let again = package(root.path(), &f, b"executable one", None, &Tool::Cargo).unwrap();
+        assert_eq!(again.sha256, zip::sha256_hex(b"marker"));
+
+        // Another executable: zipped afresh, same bytes as a fresh zip.
+        let other = package(root.path(), &f, b"executable two", None, &Tool::Cargo).unwrap();
+        let fresh = zip::bootstrap_zip(b"executable two").unwrap();
+        assert_eq!(other.sha256, zip::sha256_hex(&fresh));
+        assert_eq!(std::fs::read(&zip).unwrap(), fresh);
     }
 }

@@ -20,6 +20,10 @@ pub const MODE: u32 = 0o755;
 /// Deflate level: the smallest output zlib gives; fixed, so zips are stable.
 const LEVEL: i64 = 9;
 
+/// Names how zips are made. A zip on disk is reused only when it was made
+/// this way from the same executable; change this with anything above.
+pub const FORMAT: &str = "bootstrap-zip/1 deflate-9 mode-0755 epoch-1980";
+
 /// Zips `executable` as the single entry `bootstrap`, deterministically.
 pub fn bootstrap_zip(executable: &[u8]) -> ::zip::result::ZipResult<Vec<u8>> {
     let options = SimpleFileOptions::default()
