@@ -294,6 +294,8 @@ fn config_shows_the_endpoint_and_its_overrides() {
         "http://127.0.0.1:5000"
     );
     assert_eq!(v["environments"][0]["endpoint_overridden"], false);
+    assert_eq!(v["environments"][0]["deploy_method"], "direct");
+    assert_eq!(v["environments"][0]["termination_protection"], false);
     assert_eq!(
         v["stacks"][0]["stack_names"]["local"],
         "studio-qr-upload-local"
@@ -331,4 +333,8 @@ fn config_shows_the_endpoint_and_its_overrides() {
         "{s}"
     );
     assert!(s.contains("log retention 90 d"), "{s}");
+    assert!(
+        s.contains("deploys with change sets, termination protection on, artefacts in s3://studio-prod-artefacts-us-east-1"),
+        "{s}"
+    );
 }

@@ -488,3 +488,138 @@ fn an_unreachable_endpoint_and_missing_credentials_are_one_line_each() {
     assert!(err.contains("no AWS credentials"), "{err}");
     assert!(err.contains("hint: set AWS_PROFILE"), "{err}");
 }
+
+/// Kills the moto server a command started, even when an assertion fails.
+struct Started(Option<String>);
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        if let Some(pid) = &self.0 {
+            let _ = std::process::Command::new("kill").arg(pid).status();
+        }
+    }
+}
+
+#[test]
+fn deploy_starts_the_local_emulator_when_nothing_answers() {
+    let dir = copy_fixture("deploy-project");
+    let port = lambda_shared::testing::free_port();
+    let project = dir.path().join("stackctl.yaml");
+    let yaml = std::fs::read_to_string(&project).unwrap().replacen(
+        "endpoint_url: http://127.0.0.1:5000",
+        &format!("endpoint_url: http://127.0.0.1:{port}"),
+        1,
+    );
+    std::fs::write(&project, yaml).unwrap();
+    let out = stackctl()
+        .arg("-C")
+        .arg(dir.path())
+        .args(["deploy", "--env", "local", "--yes"])
+        .output()
+        .unwrap();
+    let pid_file = dir.path().join(format!(".stackctl/moto-{port}.pid"));
+    let _guard = Started(
+        std::fs::read_to_string(&pid_file)
+            .ok()
+            .map(|p| p.trim().to_string()),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let pid = _guard.0.clone().expect("a pid file");
+    assert!(
+        err.contains(&format!(
+            "started the local AWS emulator (moto) at http://127.0.0.1:{port}"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("kill {pid}")),
+        "says how to stop it: {err}"
+    );
+    // CI logs get one line per stack event.
+    assert!(
+        err.contains("base  deployfix-base-local  AWS::CloudFormation::Stack  CREATE_COMPLETE"),
+        "{err}"
+    );
+
+    // The emulator outlives the command: the next one finds the stacks.
+    let out = stackctl()
+        .arg("-C")
+        .arg(dir.path())
+        .args(["status", "--env", "local", "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["stacks"][0]["status"], "CREATE_COMPLETE");
+    assert!(out.stderr.is_empty(), "no second start: {}", text(&out));
+
+    // --quiet: only the result.
+    let out = stackctl()
+        .arg("-C")
+        .arg(dir.path())
+        .args(["deploy", "--env", "local", "--yes", "--quiet"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(out.stderr.is_empty(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).ends_with("2 stacks in local: 2 unchanged\n"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn the_ci_example_diffs_deploys_then_finds_nothing_to_change() {
+    let moto = Moto::start();
+    let dir = copy_fixture("deploy-project");
+    let script = common::repo().join("examples/ci/pipeline.sh");
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_stackctl"));
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let pipeline = |deploy: &str| {
+        std::process::Command::new("bash")
+            .arg(&script)
+            .arg("local")
+            .current_dir(dir.path())
+            .env("PATH", &path)
+            .env("DEPLOY", deploy)
+            .env("AWS_ENDPOINT_URL", &moto.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .output()
+            .unwrap()
+    };
+    let out = pipeline("1");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("+ deployfix-base-local (base): not deployed"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        stdout.contains("2 stacks in local: 2 created"),
+        "{}",
+        text(&out)
+    );
+    let outputs: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("stack-outputs.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        outputs["stacks"][0]["outputs"]["FilesBucket"],
+        "deployfix-base-files-local"
+    );
+
+    let out = pipeline("1");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).ends_with("no changes in local\n"),
+        "{}",
+        text(&out)
+    );
+}

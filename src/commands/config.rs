@@ -33,6 +33,12 @@ pub struct EnvReport {
     pub endpoint_overridden: bool,
     /// Destructive actions need explicit confirmation.
     pub protected: bool,
+    /// How `deploy` applies templates.
+    pub deploy_method: crate::deploy::Method,
+    /// Whether its stacks get termination protection.
+    pub termination_protection: bool,
+    /// Where function zips go.
+    pub artefact_bucket: String,
     /// Settings after defaults and overrides.
     pub settings: Settings,
 }
@@ -58,6 +64,10 @@ impl fmt::Display for Report {
                 Some(u) => u.clone(),
                 None => "AWS".to_string(),
             };
+            let method = match e.deploy_method {
+                crate::deploy::Method::ChangeSet => "change sets",
+                crate::deploy::Method::Direct => "direct",
+            };
             writeln!(
                 f,
                 "  {}: region {}, endpoint {}{}",
@@ -65,6 +75,16 @@ impl fmt::Display for Report {
                 e.region,
                 endpoint,
                 if e.protected { ", protected" } else { "" }
+            )?;
+            writeln!(
+                f,
+                "    deploys with {method}, termination protection {}, artefacts in s3://{}",
+                if e.termination_protection {
+                    "on"
+                } else {
+                    "off"
+                },
+                e.artefact_bucket
             )?;
             let s = &e.settings;
             writeln!(
@@ -115,6 +135,9 @@ pub fn run(
                 endpoint_overridden: endpoint_url != e.endpoint_url,
                 endpoint_url,
                 protected: e.protected,
+                deploy_method: e.method(),
+                termination_protection: e.protect_stacks(),
+                artefact_bucket: e.artefact_bucket(&project.file.project, name),
                 settings: Settings::resolve(&project.file.settings, &e.settings, e.protected),
             }
         })

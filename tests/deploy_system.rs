@@ -1,0 +1,401 @@
+//! The repository's own system, both upload stacks with their seven
+//! functions, deployed to a moto server started by each test, once per
+//! deploy method. What the emulator created is read back through each
+//! service's API: the functions (runtime, handler, environment, and the
+//! code of the zip `stackctl build` made), their roles' policies, the
+//! tables, the log groups and the schedule.
+
+mod common;
+
+use common::{repo, stackctl};
+use lambda_shared::testing::Moto;
+use serde_json::Value;
+use std::process::Output;
+
+fn run(moto: &Moto, args: &[&str]) -> Output {
+    stackctl()
+        .env_remove("CARGO_TARGET_DIR")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .current_dir(repo())
+        .args(["--endpoint-url", &moto.endpoint])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json(moto: &Moto, args: &[&str]) -> Value {
+    let out = run(moto, &[args, &["--output", "json"]].concat());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn outcomes(report: &Value) -> Vec<(String, String)> {
+    report["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["stack"].as_str().unwrap().to_string(),
+                s["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The sha256 (hex) of each function's zip, as the deploy published it.
+fn published(report: &Value) -> Vec<(String, String)> {
+    report["artefacts"]["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["crate_name"].as_str().unwrap().to_string(),
+                f["sha256"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Checks, through the services' APIs, what the deploy created.
+fn check_resources(moto: &Moto, zips: &[(String, String)]) {
+    block(async {
+        let sdk = moto.sdk_config().await;
+
+        // Functions: runtime, handler, environment, code = the published zip.
+        // moto answers GetFunction with the numbers of Ref'd Number
+        // parameters as JSON numbers where AWS has strings, which the Rust
+        // SDK rejects; the configuration is read as plain HTTP (moto checks
+        // no signatures) and values compared as text.
+        let functions = [
+            ("studio-upload-create-upload-local", "create-upload"),
+            ("studio-upload-upload-parts-local", "upload-parts"),
+            ("studio-upload-complete-upload-local", "complete-upload"),
+            ("studio-upload-process-object-local", "process-object"),
+            ("studio-upload-cleanup-local", "cleanup"),
+            ("studio-qr-upload-http-api-local", "qr-http-api"),
+            (
+                "studio-qr-upload-websocket-event-local",
+                "qr-websocket-event",
+            ),
+        ];
+        let mut role_of_create = String::new();
+        for (name, krate) in functions {
+            let url = format!("{}/2015-03-31/functions/{name}", moto.endpoint);
+            // moto routes an unsigned request by the service in its credential scope.
+            let body = ureq::get(&url)
+                .header(
+                    "Authorization",
+                    "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0",
+                )
+                .call()
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+                .body_mut()
+                .read_to_string()
+                .unwrap();
+            let f: Value = serde_json::from_str(&body).unwrap();
+            let c = &f["Configuration"];
+            assert_eq!(c["Runtime"], "provided.al2023", "{name}");
+            assert_eq!(c["Handler"], "bootstrap", "{name}");
+            let sha = &zips.iter().find(|(k, _)| k == krate).unwrap().1;
+            assert_eq!(
+                c["CodeSha256"],
+                base64_of_hex(sha),
+                "{name} runs the published zip"
+            );
+            let key = format!("functions/{krate}/{sha}.zip");
+            assert!(
+                f["Code"]["Location"].as_str().unwrap().ends_with(&key),
+                "{name}: {}",
+                f["Code"]
+            );
+            let var = |k: &str| -> String {
+                match &c["Environment"]["Variables"][k] {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                }
+            };
+            if krate.starts_with("qr-") {
+                assert_eq!(
+                    var("SESSIONS_TABLE_NAME"),
+                    "studio-qr-upload-sessions-local"
+                );
+            } else {
+                assert_eq!(var("TABLE_NAME"), "studio-upload-sessions-local", "{name}");
+                assert_eq!(var("BUCKET_NAME"), "studio-upload-ingest-local", "{name}");
+            }
+            if krate == "create-upload" {
+                assert_eq!(var("SINGLE_MAX_BYTES"), "26214400");
+                assert_eq!(var("PART_SIZE"), "5242880");
+                assert_eq!(var("URL_EXPIRY_SECONDS"), "300");
+                role_of_create = c["Role"].as_str().unwrap().to_string();
+            }
+        }
+
+        // Roles: one per function, exact actions on exact resources.
+        let iam = aws_sdk_iam::Client::new(&sdk);
+        let role = role_of_create.rsplit('/').next().unwrap();
+        let names = iam
+            .list_role_policies()
+            .role_name(role)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(names.policy_names().len(), 1, "{:?}", names.policy_names());
+        let doc = iam
+            .get_role_policy()
+            .role_name(role)
+            .policy_name(&names.policy_names()[0])
+            .send()
+            .await
+            .unwrap();
+        // AWS sends the document URL-encoded JSON; moto 5.2 sends Python's
+        // repr of it (single quotes). Neither holds a quote of its own here.
+        let doc = urlencoding_decode(doc.policy_document()).replace('\'', "\"");
+        let doc: Value = serde_json::from_str(&doc).unwrap_or_else(|e| panic!("{e}: {doc}"));
+        let statements = doc["Statement"].as_array().unwrap();
+        let actions: Vec<String> = statements
+            .iter()
+            .flat_map(|s| match &s["Action"] {
+                Value::Array(a) => a.iter().map(|x| x.as_str().unwrap().to_string()).collect(),
+                Value::String(x) => vec![x.clone()],
+                _ => vec![],
+            })
+            .collect();
+        assert!(
+            actions.contains(&"dynamodb:PutItem".to_string()),
+            "{actions:?}"
+        );
+        assert!(actions.contains(&"s3:PutObject".to_string()), "{actions:?}");
+        assert!(
+            !actions.iter().any(|a| a.contains("Delete")),
+            "create-upload deletes nothing: {actions:?}"
+        );
+        for s in statements {
+            assert_ne!(s["Resource"], "*", "no wildcard resource: {s}");
+        }
+
+        // Tables: keys, indexes, streams.
+        let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+        let t = ddb
+            .describe_table()
+            .table_name("studio-upload-sessions-local")
+            .send()
+            .await
+            .unwrap();
+        let t = t.table().unwrap();
+        assert_eq!(t.key_schema()[0].attribute_name(), "uploadSessionId");
+        assert_eq!(
+            t.global_secondary_indexes()[0].index_name(),
+            Some("by-object-key")
+        );
+        let t = ddb
+            .describe_table()
+            .table_name("studio-qr-upload-sessions-local")
+            .send()
+            .await
+            .unwrap();
+        let t = t.table().unwrap();
+        assert_eq!(t.key_schema()[0].attribute_name(), "sessionId");
+        assert_eq!(
+            t.global_secondary_indexes()[0].index_name(),
+            Some("by-connection")
+        );
+        assert_eq!(
+            t.stream_specification()
+                .and_then(|s| s.stream_view_type())
+                .map(|v| v.as_str()),
+            Some("NEW_AND_OLD_IMAGES")
+        );
+
+        // Log groups: one per function, with the local retention.
+        let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+        let groups = logs
+            .describe_log_groups()
+            .log_group_name_prefix("/aws/lambda/studio-")
+            .send()
+            .await
+            .unwrap();
+        let groups = groups.log_groups();
+        assert_eq!(groups.len(), 7, "{groups:?}");
+        assert!(
+            groups.iter().all(|g| g.retention_in_days() == Some(1)),
+            "{groups:?}"
+        );
+
+        // The cleanup schedule the seed left manual.
+        let events = aws_sdk_eventbridge::Client::new(&sdk);
+        let rules = events
+            .list_rules()
+            .name_prefix("studio-upload-cleanup")
+            .send()
+            .await
+            .unwrap();
+        let rule = &rules.rules()[0];
+        assert_eq!(rule.schedule_expression(), Some("rate(1 hour)"));
+        let targets = events
+            .list_targets_by_rule()
+            .rule(rule.name().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert!(targets.targets()[0]
+            .arn()
+            .ends_with(":function:studio-upload-cleanup-local"));
+    });
+}
+
+fn base64_of_hex(hex: &str) -> String {
+    use base64::Engine;
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// IAM returns policy documents URL-encoded.
+fn urlencoding_decode(s: &str) -> String {
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if b[i] == b'+' { b' ' } else { b[i] });
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn the_system_deploys_directly_with_its_functions_and_redeploys_as_no_changes() {
+    let moto = Moto::start();
+    let report = json(&moto, &["deploy", "--env", "local", "--yes"]);
+    assert_eq!(report["method"], "direct");
+    assert_eq!(
+        outcomes(&report),
+        [
+            ("qr-upload".to_string(), "created".to_string()),
+            ("upload".to_string(), "created".to_string())
+        ]
+    );
+    let zips = published(&report);
+    assert_eq!(zips.len(), 7);
+    check_resources(&moto, &zips);
+    // The direct method keeps outputs (moto's change sets lose them).
+    let upload = &report["stacks"][1];
+    assert_eq!(
+        upload["outputs"]["BucketName"],
+        "studio-upload-ingest-local"
+    );
+
+    let again = json(&moto, &["deploy", "--env", "local", "--yes"]);
+    assert_eq!(
+        outcomes(&again),
+        [
+            ("qr-upload".to_string(), "unchanged".to_string()),
+            ("upload".to_string(), "unchanged".to_string())
+        ]
+    );
+    assert!(
+        again["artefacts"]["functions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["uploaded"] == false),
+        "unchanged code is not uploaded again"
+    );
+    let diff = json(&moto, &["diff", "--env", "local", "--exit-code"]);
+    assert_eq!(diff["changes"], false);
+}
+
+#[test]
+fn the_system_deploys_through_change_sets_and_a_redeploy_makes_none() {
+    let moto = Moto::start();
+    let change_sets = |stack: &str| -> usize {
+        block(async {
+            let cfn = aws_sdk_cloudformation::Client::new(&moto.sdk_config().await);
+            cfn.list_change_sets()
+                .stack_name(stack)
+                .send()
+                .await
+                .unwrap()
+                .summaries()
+                .len()
+        })
+    };
+    let report = json(
+        &moto,
+        &[
+            "deploy",
+            "--env",
+            "local",
+            "--yes",
+            "--method",
+            "change-set",
+        ],
+    );
+    assert_eq!(report["method"], "change-set");
+    assert_eq!(
+        outcomes(&report),
+        [
+            ("qr-upload".to_string(), "created".to_string()),
+            ("upload".to_string(), "created".to_string())
+        ]
+    );
+    let changes = report["stacks"][1]["changes"].as_array().unwrap();
+    assert!(
+        changes
+            .iter()
+            .any(|c| c["logical_id"] == "CreateUpload" && c["action"] == "Add"),
+        "{changes:?}"
+    );
+    check_resources(&moto, &published(&report));
+
+    let before = change_sets("studio-upload-local");
+    let again = json(
+        &moto,
+        &[
+            "deploy",
+            "--env",
+            "local",
+            "--yes",
+            "--method",
+            "change-set",
+        ],
+    );
+    assert_eq!(
+        outcomes(&again),
+        [
+            ("qr-upload".to_string(), "unchanged".to_string()),
+            ("upload".to_string(), "unchanged".to_string())
+        ]
+    );
+    assert_eq!(
+        change_sets("studio-upload-local"),
+        before,
+        "no change set was created"
+    );
+}
