@@ -391,3 +391,26 @@ async fn template_source<S: ArtefactStore>(
     }
     Ok(TemplateSource::Url(store.url(bucket, &key)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::observe::{Observer, Operation};
+
+    #[test]
+    fn ctrl_c_names_what_cloudformation_goes_on_with() {
+        let progress = Progress::new(Mode::Quiet, false);
+        assert!(interrupted(&progress, "dev")
+            .message
+            .ends_with("no CloudFormation operation was running"));
+        progress.begin("upload", Operation::Update, 30);
+        progress.status("upload", "UPDATE_IN_PROGRESS");
+        progress.begin("media", Operation::Create, 12);
+        progress.end("media", "created in 3.0 s", true);
+        let message = interrupted(&progress, "dev").message;
+        assert_eq!(
+            message,
+            "interrupted: stackctl stopped waiting\n  upload: UPDATE_IN_PROGRESS; CloudFormation goes on with it\nhint: `stackctl status --env dev` shows where it is; the next deploy or destroy waits for it to finish"
+        );
+    }
+}

@@ -421,7 +421,8 @@ impl Scripted<'_> {
         if let TemplateSource::Body(b) = &r.template {
             s.template = b.clone();
         }
-        s.parameters = r.parameters.clone();
+        // As CloudFormation: the template's defaults fill what is not passed.
+        s.parameters = effective_parameters(&s.template, &r.parameters);
         s.tags = r.tags.clone();
     }
 }
@@ -973,4 +974,23 @@ fn effective_parameters_fill_in_template_defaults() {
 fn change_set_names_are_valid() {
     let name = change_set_name(SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_366_227));
     assert_eq!(name, "stackctl-2026-11-22T16-50-27Z");
+}
+
+#[test]
+fn a_protected_environment_gets_termination_protection() {
+    let clock = FakeClock::default();
+    let cfn = Scripted::new(&clock);
+    let mut d = desired(Method::ChangeSet, &[]);
+    d.request.termination_protection = true;
+    let report = deploy(&cfn, &d, &AssumeYes, &Recorder::default());
+    assert_eq!(report.outcome, Outcome::Created, "{:?}", report.message);
+    assert_eq!(
+        cfn.calls().last().map(String::as_str),
+        Some("set_termination_protection p-app-dev true")
+    );
+    // Already on: an unchanged redeploy sends nothing at all.
+    let before = cfn.calls().len();
+    let report = deploy(&cfn, &d, &AssumeYes, &Recorder::default());
+    assert_eq!(report.outcome, Outcome::Unchanged, "{:?}", report.message);
+    assert_eq!(cfn.calls().len(), before);
 }
