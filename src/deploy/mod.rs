@@ -27,7 +27,7 @@ use observe::{Observer, Operation};
 use serde::{Deserialize, Serialize};
 use status::{remedy, state, succeeded, State};
 use std::collections::BTreeMap;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 use wait::{settle, Backoff, Clock, Settled};
 
 /// How a stack is created and updated.
@@ -140,7 +140,7 @@ pub struct StackReport {
     pub failures: Vec<Failure>,
     /// Outputs after the operation.
     pub outputs: BTreeMap<String, String>,
-    /// Seconds spent on this stack.
+    /// Seconds spent on this stack, not counting the time a question waited for its answer.
     pub seconds: f64,
     /// The error or the reason, for failed and skipped stacks.
     pub message: Option<String>,
@@ -235,9 +235,10 @@ type Step<T> = Result<T, CfnError>;
 impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
     /// Deploys one stack. Never fails: a failure is in the report.
     pub async fn deploy(&self, d: &Desired) -> StackReport {
-        let started = self.clock.now();
+        // Time spent on a question is the user's, not the deploy's.
+        let mut started = self.clock.now();
         let mut report = StackReport::new(&d.stack, &d.request.name);
-        if let Err(e) = self.deploy_steps(d, &mut report).await {
+        if let Err(e) = self.deploy_steps(d, &mut report, &mut started).await {
             report.outcome = Outcome::Failed;
             report.message = Some(e.message);
         }
@@ -247,7 +248,12 @@ impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
         report
     }
 
-    async fn deploy_steps(&self, d: &Desired, report: &mut StackReport) -> Step<()> {
+    async fn deploy_steps(
+        &self,
+        d: &Desired,
+        report: &mut StackReport,
+        started: &mut Duration,
+    ) -> Step<()> {
         let name = &d.request.name;
         let mut info = self.cfn.describe(name).await?;
         if let Some(i) = &info {
@@ -268,7 +274,9 @@ impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
                         "{name} is {} after a failed first create and holds no resources. Delete it and create it again?",
                         i.status
                     );
-                    if !self.confirm.confirm(&question) {
+                    let yes = self.confirm.confirm(&question);
+                    *started = self.clock.now();
+                    if !yes {
                         report.outcome = Outcome::Declined;
                         report.status = Some(i.status.clone());
                         report.message = Some(format!("{name} stays {}", i.status));
@@ -300,7 +308,10 @@ impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
             }
         }
         match d.method {
-            Method::ChangeSet => self.via_change_set(d, info.as_ref(), review, report).await,
+            Method::ChangeSet => {
+                self.via_change_set(d, info.as_ref(), review, report, started)
+                    .await
+            }
             Method::Direct => {
                 // A stack left in review by an unexecuted change set holds
                 // nothing, and CreateStack refuses its name: clear it first.
@@ -308,7 +319,7 @@ impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
                     self.delete_and_settle(&d.stack, i, 0).await?;
                 }
                 let deployed = deployed.as_ref().map(|(t, i)| (t.as_str(), i));
-                self.direct(d, deployed, report).await
+                self.direct(d, deployed, report, started).await
             }
         }
     }
@@ -387,6 +398,7 @@ impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
         info: Option<&StackInfo>,
         review: bool,
         report: &mut StackReport,
+        started: &mut Duration,
     ) -> Step<()> {
         let name = &d.request.name;
         let create = info.is_none() || review;
@@ -431,7 +443,9 @@ impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
             cs.changes.len(),
             if cs.changes.len() == 1 { "" } else { "s" }
         );
-        if !self.confirm.confirm(&question) {
+        let yes = self.confirm.confirm(&question);
+        *started = self.clock.now();
+        if !yes {
             let _ = self.cfn.delete_change_set(&arn).await;
             if create && !review {
                 // The change set made an empty stack in REVIEW_IN_PROGRESS.
@@ -468,6 +482,7 @@ impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
         d: &Desired,
         deployed: Option<(&str, &StackInfo)>,
         report: &mut StackReport,
+        started: &mut Duration,
     ) -> Step<()> {
         let name = &d.request.name;
         let before = deployed.and_then(|(template, i)| {
@@ -507,7 +522,9 @@ impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
             diff.parameters.len(),
             if diff.parameters.len() == 1 { "" } else { "s" }
         );
-        if !self.confirm.confirm(&question) {
+        let yes = self.confirm.confirm(&question);
+        *started = self.clock.now();
+        if !yes {
             report.outcome = Outcome::Declined;
             report.message = Some("nothing was changed".into());
             return Ok(());
