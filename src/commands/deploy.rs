@@ -46,11 +46,7 @@ pub struct DeployReport {
 impl DeployReport {
     /// Success unless a stack failed or was skipped.
     pub fn status(&self) -> ExitStatus {
-        if self.stacks.iter().all(|s| s.outcome.ok()) {
-            ExitStatus::Success
-        } else {
-            ExitStatus::Failure
-        }
+        crate::deploy::exit_status(&self.stacks)
     }
 }
 

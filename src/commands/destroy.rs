@@ -62,13 +62,9 @@ pub struct DestroyReport {
 }
 
 impl DestroyReport {
-    /// Success unless a stack failed.
+    /// Success unless a stack failed or was skipped.
     pub fn status(&self) -> ExitStatus {
-        if self.stacks.iter().all(|s| s.outcome.ok()) {
-            ExitStatus::Success
-        } else {
-            ExitStatus::Failure
-        }
+        crate::deploy::exit_status(&self.stacks)
     }
 }
 

@@ -146,6 +146,16 @@ pub struct StackReport {
     pub message: Option<String>,
 }
 
+/// The exit status of a command that worked on `stacks`: success unless
+/// one failed or was skipped.
+pub fn exit_status(stacks: &[StackReport]) -> crate::exit::ExitStatus {
+    if stacks.iter().all(|s| s.outcome.ok()) {
+        crate::exit::ExitStatus::Success
+    } else {
+        crate::exit::ExitStatus::Failure
+    }
+}
+
 impl StackReport {
     /// An empty report for `stack`.
     pub fn new(stack: &str, stack_name: &str) -> Self {
@@ -457,24 +467,7 @@ impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
         }
         let marker = self.newest_event(name).await?;
         self.cfn.execute_change_set(&arn).await?;
-        let op = if create {
-            Operation::Create
-        } else {
-            Operation::Update
-        };
-        self.observer
-            .begin(&d.stack, op, resource_count(&d.template));
-        let settled = settle(
-            self.cfn,
-            self.clock,
-            self.observer,
-            &d.stack,
-            name,
-            marker,
-            false,
-        )
-        .await?;
-        self.finish(d, create, settled, report).await
+        self.follow(d, create, marker, report).await
     }
 
     async fn direct(
@@ -545,6 +538,17 @@ impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
                 Err(e) => return Err(e),
             }
         }
+        self.follow(d, create, marker, report).await
+    }
+
+    /// Follows a create or update that has just started to its end.
+    async fn follow(
+        &self,
+        d: &Desired,
+        create: bool,
+        marker: Option<String>,
+        report: &mut StackReport,
+    ) -> Step<()> {
         let op = if create {
             Operation::Create
         } else {
@@ -552,6 +556,7 @@ impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
         };
         self.observer
             .begin(&d.stack, op, resource_count(&d.template));
+        let name = &d.request.name;
         let settled = settle(
             self.cfn,
             self.clock,
