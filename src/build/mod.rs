@@ -505,14 +505,8 @@ fn package(
                 .with_context(|| format!("zipping the `bootstrap` of crate `{}`", f.crate_name))?;
             let dir = path.parent().unwrap_or(root);
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            // Write beside, then rename: a reader never sees half a zip.
-            let partial = path.with_extension("zip.partial");
-            std::fs::write(&partial, &bytes)
-                .with_context(|| format!("writing {}", partial.display()))?;
-            std::fs::rename(&partial, &path)
-                .with_context(|| format!("writing {}", path.display()))?;
-            std::fs::write(&stamp_path, &stamp)
-                .with_context(|| format!("writing {}", stamp_path.display()))?;
+            replace_file(&path, &bytes)?;
+            replace_file(&stamp_path, stamp.as_bytes())?;
             bytes
         }
     };
@@ -528,6 +522,17 @@ fn package(
         glibc,
         built_with: tool.describe(),
     })
+}
+
+/// Writes `bytes` to `path` through a file of this process's own beside
+/// it, then renames: a reader never sees half a file, and two builds of
+/// the same project at once (which write the same bytes) do not collide.
+fn replace_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(format!(".partial-{}", std::process::id()));
+    let partial = PathBuf::from(partial);
+    std::fs::write(&partial, bytes).with_context(|| format!("writing {}", partial.display()))?;
+    std::fs::rename(&partial, path).with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]
