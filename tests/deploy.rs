@@ -487,6 +487,40 @@ fn an_unreachable_endpoint_and_missing_credentials_are_one_line_each() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no AWS credentials"), "{err}");
     assert!(err.contains("hint: set AWS_PROFILE"), "{err}");
+    // deploy and diff find out before they build anything.
+    for args in [
+        &["deploy", "--env", "local", "--yes"][..],
+        &["diff", "--env", "local"][..],
+    ] {
+        let mut cmd = stackctl();
+        for var in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_PROFILE",
+        ] {
+            cmd.env_remove(var);
+        }
+        let out = cmd
+            .env("HOME", home.path())
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", home.path().join("config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                home.path().join("credentials"),
+            )
+            .arg("-C")
+            .arg(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.starts_with("error: describing stack deployfix-base-local: no AWS credentials"),
+            "{err}"
+        );
+    }
 }
 
 /// Kills the moto server a command started, even when an assertion fails.

@@ -149,13 +149,16 @@ pub fn run(
     };
     let scope = Scope::load(root, &settings.env, &settings.stacks)?;
     require_terminal(settings.yes, "deploy")?;
-    let built = build_functions(&scope, printer)?;
     let rt = runtime()?;
-    rt.block_on(deploy(&scope, &settings, built, printer))
+    // Credentials, endpoint and permission are checked before a build that
+    // may take minutes.
+    let sdk = rt.block_on(scope.preflight(settings.endpoint.as_deref(), printer))?;
+    let built = build_functions(&scope, printer)?;
+    rt.block_on(deploy(&scope, &settings, &sdk, built))
 }
 
 /// Builds the functions of the selected stacks.
-fn build_functions(
+pub fn build_functions(
     scope: &Scope,
     printer: Printer,
 ) -> anyhow::Result<Vec<crate::build::BuiltFunction>> {
@@ -175,12 +178,11 @@ fn build_functions(
 async fn deploy(
     scope: &Scope,
     s: &Settings,
+    sdk: &aws_config::SdkConfig,
     built: Vec<crate::build::BuiltFunction>,
-    printer: Printer,
 ) -> anyhow::Result<DeployReport> {
     let e = scope.environment();
-    let sdk = scope.connect(s.endpoint.as_deref(), true, printer).await?;
-    let store = S3Artefacts::new(&sdk);
+    let store = S3Artefacts::new(sdk);
     let bucket = e.artefact_bucket(&scope.project.file.project, &scope.env);
     let artefacts = if built.is_empty() {
         None
@@ -204,7 +206,7 @@ async fn deploy(
         .as_ref()
         .map(|a| a.parameters.clone())
         .unwrap_or_default();
-    let cfn = &SdkCloudFormation::new(&sdk);
+    let cfn = &SdkCloudFormation::new(sdk);
     let clock = SystemClock::default();
     let progress = Progress::new(Mode::detect(s.quiet), s.verbose);
     let terminal = TerminalConfirm { view: &progress };

@@ -1,10 +1,9 @@
 //! `stackctl diff`: what a deploy would change, stack by stack, without
 //! changing anything (no change set, no upload).
 
-use super::deploy::{outputs_of, Outputs};
+use super::deploy::{build_functions, outputs_of, Outputs};
 use super::{runtime, Scope};
 use crate::aws::cloudformation::{CloudFormation, SdkCloudFormation};
-use crate::build::Selection;
 use crate::cli::{DiffArgs, GlobalArgs};
 use crate::deploy::effective_parameters;
 use crate::diff::{parse_template, DeployedState, DesiredState, StackDiff};
@@ -69,20 +68,12 @@ pub fn run(
     let scope = Scope::load(root, &env, &stacks)?;
     let e = scope.environment();
     let bucket = e.artefact_bucket(&scope.project.file.project, &scope.env);
+    let rt = runtime()?;
+    let sdk = rt.block_on(scope.preflight(global.endpoint_url.as_deref(), printer))?;
     let code = if no_build {
         None
     } else {
-        let crates: Vec<String> = crate::build::functions(&scope.project)?
-            .into_iter()
-            .filter(|f| f.uses.iter().any(|u| scope.stacks.contains(&u.stack)))
-            .map(|f| f.crate_name)
-            .collect();
-        let built = if crates.is_empty() {
-            Vec::new()
-        } else {
-            crate::build::build_project(&scope.project, &Selection { names: crates }, printer)?
-                .functions
-        };
+        let built = build_functions(&scope, printer)?;
         Some(crate::publish::code_parameters(
             &bucket,
             &built,
@@ -90,11 +81,7 @@ pub fn run(
             &scope.env,
         ))
     };
-    let rt = runtime()?;
     let report = rt.block_on(async {
-        let sdk = scope
-            .connect(global.endpoint_url.as_deref(), true, printer)
-            .await?;
         let cfn = SdkCloudFormation::new(&sdk);
         let outputs: RefCell<Outputs> = RefCell::new(BTreeMap::new());
         let mut diffs = Vec::new();

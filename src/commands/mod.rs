@@ -89,6 +89,25 @@ impl Scope {
     }
 }
 
+impl Scope {
+    /// [`Scope::connect`] (starting a local emulator), then one
+    /// CloudFormation call, so that missing credentials, an unreachable
+    /// endpoint or a missing permission show before any long work.
+    pub async fn preflight(
+        &self,
+        endpoint_override: Option<&str>,
+        printer: Printer,
+    ) -> anyhow::Result<aws_config::SdkConfig> {
+        use crate::aws::cloudformation::CloudFormation;
+        let sdk = self.connect(endpoint_override, true, printer).await?;
+        if let Some(first) = self.stacks.first() {
+            let cfn = crate::aws::cloudformation::SdkCloudFormation::new(&sdk);
+            cfn.describe(&self.rendered(first).stack_name).await?;
+        }
+        Ok(sdk)
+    }
+}
+
 /// The runtime AWS commands run on: one thread; stacks interleave at awaits.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
