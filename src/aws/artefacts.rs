@@ -44,11 +44,8 @@ pub struct S3Artefacts {
 impl S3Artefacts {
     /// A store using `sdk`.
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
-        let conf = aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(sdk.endpoint_url().is_some())
-            .build();
         Self {
-            client: aws_sdk_s3::Client::from_conf(conf),
+            client: super::s3_client(sdk),
             endpoint: sdk
                 .endpoint_url()
                 .map(|u| u.trim_end_matches('/').to_string()),

@@ -25,11 +25,8 @@ pub struct S3Buckets {
 impl S3Buckets {
     /// A client for `sdk` (path-style when an endpoint is set).
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
-        let conf = aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(sdk.endpoint_url().is_some())
-            .build();
         Self {
-            client: aws_sdk_s3::Client::from_conf(conf),
+            client: super::s3_client(sdk),
         }
     }
 

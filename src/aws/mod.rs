@@ -60,6 +60,15 @@ pub async fn sdk_config(
     loader.load().await
 }
 
+/// An S3 client for `sdk`: path-style addressing when an endpoint is set,
+/// since emulators serve buckets under one host.
+pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(sdk.endpoint_url().is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
 /// An SDK error taken apart: the service's code and message where there is
 /// one, a one-line text for the user, and a kind when the failure is not
 /// the service's answer (no credentials, no connection, not an AWS reply).
