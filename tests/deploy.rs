@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{copy_fixture, stackctl};
+use common::{block, copy_fixture, stackctl};
 use lambda_shared::testing::Moto;
 use serde_json::Value;
 use std::path::Path;
@@ -43,14 +43,6 @@ fn json(dir: &Path, moto: &Moto, args: &[&str], code: i32) -> Value {
     assert_eq!(out.status.code(), Some(code), "{}", text(&out));
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", text(&out)))
-}
-
-fn block<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
 }
 
 /// The stack as CloudFormation describes it, `None` when it does not exist.
@@ -130,27 +122,15 @@ fn stacks_deploy_in_order_outputs_feed_parameters_and_redeploys_change_nothing()
     assert_eq!(tags, [("team".to_string(), "platform".to_string())]);
 
     // The table as DynamoDB has it: key, index and stream of base.yaml.
-    block(async {
-        let ddb = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
-        let t = ddb
-            .describe_table()
-            .table_name("deployfix-base-items-local")
-            .send()
-            .await
-            .unwrap();
-        let t = t.table().unwrap();
-        assert_eq!(t.key_schema()[0].attribute_name(), "id");
-        assert_eq!(
-            t.global_secondary_indexes()[0].index_name(),
-            Some("by-owner")
-        );
-        assert_eq!(
-            t.stream_specification()
-                .and_then(|s| s.stream_view_type())
-                .map(|v| v.as_str()),
-            Some("NEW_AND_OLD_IMAGES")
-        );
-    });
+    let table = block(common::table_shape(&moto, "deployfix-base-items-local"));
+    assert_eq!(
+        table,
+        common::TableShape {
+            key: "id".into(),
+            indexes: vec!["by-owner".into()],
+            stream: Some("NEW_AND_OLD_IMAGES".into()),
+        }
+    );
 
     // Nothing changed: nothing is sent, and the exit code is 0.
     let again = json(dir, &moto, &["deploy", "--env", "local", "--yes"], 0);
@@ -452,57 +432,26 @@ fn an_unreachable_endpoint_and_missing_credentials_are_one_line_each() {
 
     // Real AWS (no endpoint) without any credentials.
     let home = tempfile::tempdir().unwrap();
-    let mut cmd = stackctl();
-    for var in [
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_PROFILE",
-        "AWS_WEB_IDENTITY_TOKEN_FILE",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    ] {
-        cmd.env_remove(var);
-    }
     let project = dir.path().join("stackctl.yaml");
     let yaml = std::fs::read_to_string(&project).unwrap().replace(
         "    endpoint_url: http://127.0.0.1:5000\n    deploy_method: direct\n  prod:",
         "    deploy_method: direct\n  prod:",
     );
     std::fs::write(&project, yaml).unwrap();
-    let out = cmd
-        .env("HOME", home.path())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", home.path().join("config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            home.path().join("credentials"),
-        )
-        .arg("-C")
-        .arg(dir.path())
-        .args(["status", "--env", "local"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no AWS credentials"), "{err}");
-    assert!(err.contains("hint: set AWS_PROFILE"), "{err}");
-    // deploy and diff find out before they build anything.
-    for args in [
-        &["deploy", "--env", "local", "--yes"][..],
-        &["diff", "--env", "local"][..],
-    ] {
+    let without_credentials = |args: &[&str]| {
         let mut cmd = stackctl();
         for var in [
             "AWS_ACCESS_KEY_ID",
             "AWS_SECRET_ACCESS_KEY",
             "AWS_SESSION_TOKEN",
             "AWS_PROFILE",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
         ] {
             cmd.env_remove(var);
         }
-        let out = cmd
-            .env("HOME", home.path())
+        cmd.env("HOME", home.path())
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("AWS_CONFIG_FILE", home.path().join("config"))
             .env(
@@ -513,8 +462,22 @@ fn an_unreachable_endpoint_and_missing_credentials_are_one_line_each() {
             .arg(dir.path())
             .args(args)
             .output()
-            .unwrap();
+            .unwrap()
+    };
+    let out = without_credentials(&["status", "--env", "local"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no AWS credentials"), "{err}");
+    assert!(err.contains("hint: set AWS_PROFILE"), "{err}");
+    // deploy and diff stop at their first call, as one error (not a
+    // failed stack in a report).
+    for args in [
+        &["deploy", "--env", "local", "--yes"][..],
+        &["diff", "--env", "local"][..],
+    ] {
+        let out = without_credentials(args);
         assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(out.stdout.is_empty(), "{}", text(&out));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
             err.starts_with("error: describing stack deployfix-base-local: no AWS credentials"),

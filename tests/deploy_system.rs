@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{repo, stackctl};
+use common::{block, repo, stackctl};
 use lambda_shared::testing::Moto;
 use serde_json::Value;
 use std::process::Output;
@@ -34,14 +34,6 @@ fn json(moto: &Moto, args: &[&str]) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn block<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
 }
 
 fn outcomes(report: &Value) -> Vec<(String, String)> {
@@ -192,36 +184,21 @@ fn check_resources(moto: &Moto, zips: &[(String, String)]) {
         }
 
         // Tables: keys, indexes, streams.
-        let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-        let t = ddb
-            .describe_table()
-            .table_name("studio-upload-sessions-local")
-            .send()
-            .await
-            .unwrap();
-        let t = t.table().unwrap();
-        assert_eq!(t.key_schema()[0].attribute_name(), "uploadSessionId");
         assert_eq!(
-            t.global_secondary_indexes()[0].index_name(),
-            Some("by-object-key")
-        );
-        let t = ddb
-            .describe_table()
-            .table_name("studio-qr-upload-sessions-local")
-            .send()
-            .await
-            .unwrap();
-        let t = t.table().unwrap();
-        assert_eq!(t.key_schema()[0].attribute_name(), "sessionId");
-        assert_eq!(
-            t.global_secondary_indexes()[0].index_name(),
-            Some("by-connection")
+            common::table_shape(moto, "studio-upload-sessions-local").await,
+            common::TableShape {
+                key: "uploadSessionId".into(),
+                indexes: vec!["by-object-key".into()],
+                stream: None,
+            }
         );
         assert_eq!(
-            t.stream_specification()
-                .and_then(|s| s.stream_view_type())
-                .map(|v| v.as_str()),
-            Some("NEW_AND_OLD_IMAGES")
+            common::table_shape(moto, "studio-qr-upload-sessions-local").await,
+            common::TableShape {
+                key: "sessionId".into(),
+                indexes: vec!["by-connection".into()],
+                stream: Some("NEW_AND_OLD_IMAGES".into()),
+            }
         );
 
         // Log groups: one per function, with the local retention.

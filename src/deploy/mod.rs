@@ -445,17 +445,12 @@ impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
             }
         };
         report.changes = cs.changes.clone();
-        for c in &cs.changes {
-            self.observer.note(&d.stack, &change_line(c));
-        }
         let question = format!(
             "Deploy {} change{} to {name}?",
             cs.changes.len(),
             if cs.changes.len() == 1 { "" } else { "s" }
         );
-        let yes = self.confirm.confirm(&question);
-        *started = self.clock.now();
-        if !yes {
+        if !self.ask(d, report, &question, started) {
             let _ = self.cfn.delete_change_set(&arn).await;
             if create && !review {
                 // The change set made an empty stack in REVIEW_IN_PROGRESS.
@@ -506,18 +501,13 @@ impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
                 replacement: r.replacement.then(|| "True".to_string()),
             })
             .collect();
-        for c in &report.changes {
-            self.observer.note(&d.stack, &change_line(c));
-        }
         let (add, modify, remove) = diff.counts();
         let question = format!(
             "Deploy to {name} ({add} to add, {modify} to change, {remove} to remove, {} parameter change{})?",
             diff.parameters.len(),
             if diff.parameters.len() == 1 { "" } else { "s" }
         );
-        let yes = self.confirm.confirm(&question);
-        *started = self.clock.now();
-        if !yes {
+        if !self.ask(d, report, &question, started) {
             report.outcome = Outcome::Declined;
             report.message = Some("nothing was changed".into());
             return Ok(());
@@ -539,6 +529,23 @@ impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
             }
         }
         self.follow(d, create, marker, report).await
+    }
+
+    /// Shows the planned changes and asks `question`; the stack's clock
+    /// restarts after the answer.
+    fn ask(
+        &self,
+        d: &Desired,
+        report: &StackReport,
+        question: &str,
+        started: &mut Duration,
+    ) -> bool {
+        for c in &report.changes {
+            self.observer.note(&d.stack, &change_line(c));
+        }
+        let yes = self.confirm.confirm(question);
+        *started = self.clock.now();
+        yes
     }
 
     /// Follows a create or update that has just started to its end.

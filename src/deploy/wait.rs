@@ -117,8 +117,7 @@ where
     }
 }
 
-/// Follows the stack `target` (a name, or an ARN for a stack being
-/// deleted) until no operation runs on it. Events newer than `marker` go to
+/// Follows the stack `target` (its name) until no operation runs on it. Events newer than `marker` go to
 /// `observer` under the label `stack`, oldest first. With `deleting`, a
 /// stack that disappears is done; otherwise that is an error.
 pub async fn settle<C: CloudFormation, K: Clock>(

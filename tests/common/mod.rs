@@ -67,3 +67,48 @@ pub fn copy_fixture(name: &str) -> tempfile::TempDir {
     copy_dir(&repo().join("tests/fixtures").join(name), dir.path());
     dir
 }
+
+/// Runs a future to its end on a fresh single-threaded runtime.
+pub fn block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// What DynamoDB says of a table: partition key, index names, stream view.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TableShape {
+    /// The partition key's attribute.
+    pub key: String,
+    /// Global secondary index names.
+    pub indexes: Vec<String>,
+    /// The stream's view type, when the stream is on.
+    pub stream: Option<String>,
+}
+
+/// Reads `table` from the moto server through the DynamoDB API.
+pub async fn table_shape(moto: &lambda_shared::testing::Moto, table: &str) -> TableShape {
+    let ddb = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let out = ddb
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{table}: {e:?}"));
+    let t = out.table().expect("a table description");
+    TableShape {
+        key: t.key_schema()[0].attribute_name().to_string(),
+        indexes: t
+            .global_secondary_indexes()
+            .iter()
+            .filter_map(|i| i.index_name().map(str::to_string))
+            .collect(),
+        stream: t
+            .stream_specification()
+            .filter(|s| s.stream_enabled())
+            .and_then(|s| s.stream_view_type())
+            .map(|v| v.as_str().to_string()),
+    }
+}
