@@ -52,7 +52,9 @@ fn builds_a_deterministic_zip_of_bootstrap() {
     let functions = report["functions"].as_array().unwrap();
     assert_eq!(functions.len(), 1, "{report:#}");
     let f = &functions[0];
-    assert_eq!(f["crate"], "hello");
+    assert_eq!(f["crate_name"], "hello");
+    assert_eq!(f["rebuilt"], true);
+    assert_eq!(f["reason"], "no earlier build");
     assert_eq!(
         f["functions"],
         serde_json::json!([{"stack": "app", "resource": "hello"}])
@@ -113,12 +115,12 @@ fn text_output_is_a_table_and_progress_goes_to_stderr() {
     assert!(stdout.starts_with("hello  "), "{stdout}");
     assert!(stdout.contains(" sha256 "), "{stdout}");
     assert!(stdout.contains(" ok "), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
     assert!(
-        stdout
-            .trim_end()
-            .ends_with("target/zips/hello/bootstrap.zip"),
+        lines[0].ends_with("  built  target/zips/hello/bootstrap.zip"),
         "{stdout}"
     );
+    assert_eq!(lines[1], "compiled hello: no earlier build", "{stdout}");
     // Not a terminal: plain lines, one per function.
     let stderr = text(&out.stderr);
     assert!(

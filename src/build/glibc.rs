@@ -81,6 +81,15 @@ impl Serialize for GlibcVersion {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for GlibcVersion {
+    /// Reads what `Serialize` writes (`2.34`, `2.2.5`).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Self::from_need(&format!("GLIBC_{text}"))
+            .ok_or_else(|| serde::de::Error::custom(format!("not a glibc version: `{text}`")))
+    }
+}
+
 /// Whether an executable with these needs runs on the Lambda runtime:
 /// one that needs no glibc version (static, or musl) always does.
 pub fn fits_lambda(required: Option<GlibcVersion>) -> bool {

@@ -10,6 +10,7 @@
 //! same executable. `deploy` uploads it under [`artefact_key`].
 
 pub mod cargo;
+pub mod fingerprint;
 pub mod glibc;
 pub mod progress;
 pub mod zip;
@@ -20,6 +21,7 @@ use crate::model::Project;
 use crate::output::Printer;
 use anyhow::{bail, Context};
 use cargo::Tool;
+use fingerprint::{Fingerprint, Record};
 use glibc::{GlibcVersion, LAMBDA_GLIBC};
 use progress::Progress;
 use serde::Serialize;
@@ -224,7 +226,6 @@ pub fn select(all: Vec<Function>, names: &[String]) -> Result<Vec<Function>, Usa
 #[derive(Debug, Clone, Serialize)]
 pub struct BuiltFunction {
     /// The crate under `lambdas/`.
-    #[serde(rename = "crate")]
     pub crate_name: String,
     /// The function resources that run it.
     pub functions: Vec<Use>,
@@ -242,6 +243,12 @@ pub struct BuiltFunction {
     pub glibc: Option<GlibcVersion>,
     /// How it was compiled: `cargo build`, or `cargo zigbuild --target ...`.
     pub built_with: String,
+    /// Whether cargo ran for it this time (false: its fingerprint matched
+    /// the stored one, and the zip on disk was used as it is).
+    pub rebuilt: bool,
+    /// Why it was compiled: the first input that changed, `no earlier
+    /// build`, ... (`null` when it was not).
+    pub reason: Option<String>,
 }
 
 /// What `build` produced.
@@ -258,7 +265,7 @@ impl fmt::Display for BuildReport {
         if self.functions.is_empty() {
             return writeln!(f, "no function resources in the project: nothing to build");
         }
-        let rows: Vec<[String; 5]> = self
+        let rows: Vec<[String; 6]> = self
             .functions
             .iter()
             .map(|b| {
@@ -275,14 +282,34 @@ impl fmt::Display for BuildReport {
                     human_size(b.size),
                     format!("sha256 {}…", &b.sha256[..b.sha256.len().min(12)]),
                     glibc,
+                    if b.rebuilt { "built" } else { "unchanged" }.to_string(),
                     b.zip.display().to_string(),
                 ]
             })
             .collect();
         let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
-        let (w0, w1, w3) = (width(0), width(1), width(3));
-        for [name, size, sha, glibc, zip] in &rows {
-            writeln!(f, "{name:<w0$}  {size:>w1$}  {sha}  {glibc:<w3$}  {zip}")?;
+        let (w0, w1, w3, w4) = (width(0), width(1), width(3), width(4));
+        for [name, size, sha, glibc, what, zip] in &rows {
+            writeln!(
+                f,
+                "{name:<w0$}  {size:>w1$}  {sha}  {glibc:<w3$}  {what:<w4$}  {zip}"
+            )?;
+        }
+        let built: Vec<&BuiltFunction> = self.functions.iter().filter(|b| b.rebuilt).collect();
+        if built.is_empty() {
+            writeln!(
+                f,
+                "nothing to compile: every function's inputs are as at its last build"
+            )?;
+        } else {
+            for b in built {
+                writeln!(
+                    f,
+                    "compiled {}: {}",
+                    b.crate_name,
+                    b.reason.as_deref().unwrap_or("asked to")
+                )?;
+            }
         }
         Ok(())
     }
@@ -314,26 +341,154 @@ pub fn build_project(
     selection: &Selection,
     printer: Printer,
 ) -> anyhow::Result<BuildReport> {
+    plan(project, selection)?.execute(printer)
+}
+
+/// Which selected functions need cargo, decided from fingerprints alone
+/// (no process started): the first step of a build, apart so that a
+/// caller can do something else (check AWS access) before a long compile.
+#[derive(Debug)]
+pub struct BuildPlan {
+    root: PathBuf,
+    /// Selected crates, in report order.
+    order: Vec<String>,
+    /// Functions whose zips are current, by crate.
+    current: BTreeMap<String, BuiltFunction>,
+    /// Functions to compile: with the fingerprint their build starts
+    /// from (none when it could not be taken) and why they are compiled.
+    stale: Vec<(Function, Option<Fingerprint>, String)>,
+}
+
+/// Decides, for each selected function of a loaded, valid project, whether
+/// its zip is current.
+pub fn plan(project: &Project, selection: &Selection) -> anyhow::Result<BuildPlan> {
     let selected = select(functions(project)?, &selection.names)?;
-    let report = BuildReport {
-        glibc_limit: LAMBDA_GLIBC,
-        functions: Vec::new(),
+    let root = project.root.as_path();
+    let mut plan = BuildPlan {
+        root: root.to_path_buf(),
+        order: selected.iter().map(|f| f.crate_name.clone()).collect(),
+        current: BTreeMap::new(),
+        stale: Vec::new(),
     };
     if selected.is_empty() {
-        return Ok(report);
+        return Ok(plan);
     }
-    let root = project.root.as_path();
     check_crates(root, &selected)?;
-    let progress = Progress::new(printer);
-    let result = compile_all(root, &selected, &progress);
-    progress.finish();
-    let executables = result?;
-    let mut report = report;
-    for f in &selected {
-        let (exe, glibc, tool) = &executables[&f.crate_name];
-        report.functions.push(package(root, f, exe, *glibc, tool)?);
+    // What each function's build depends on, read before cargo runs so an
+    // edit made during the build shows up in the next one.
+    let workspace = fingerprint::Workspace::load(root);
+    for f in selected {
+        let zip = zip_path(&f.crate_name);
+        let print = workspace
+            .as_ref()
+            .map_err(|e| format!("{e:#}"))
+            .and_then(|w| {
+                w.fingerprint(&f.crate_name, f.arch)
+                    .map_err(|e| format!("{e:#}"))
+            });
+        match print {
+            Ok(now) => {
+                let record = Record::load(&root.join(&zip));
+                match (
+                    fingerprint::stale(record.as_ref(), &now, root, &zip),
+                    record,
+                ) {
+                    (None, Some(record)) => {
+                        let built = from_record(&f, record);
+                        plan.current.insert(f.crate_name.clone(), built);
+                    }
+                    (reason, _) => {
+                        let reason = reason.unwrap_or_else(|| "no earlier build".into());
+                        plan.stale.push((f, Some(now), reason));
+                    }
+                }
+            }
+            // No fingerprint, no shortcut: cargo decides.
+            Err(e) => plan.stale.push((f, None, format!("no fingerprint ({e})"))),
+        }
     }
-    Ok(report)
+    Ok(plan)
+}
+
+impl BuildPlan {
+    /// A plan with no functions.
+    pub fn empty(root: &Path) -> Self {
+        Self {
+            root: root.to_path_buf(),
+            order: Vec::new(),
+            current: BTreeMap::new(),
+            stale: Vec::new(),
+        }
+    }
+
+    /// Whether cargo has to run.
+    pub fn needs_compile(&self) -> bool {
+        !self.stale.is_empty()
+    }
+
+    /// Compiles what is stale (progress as `printer` says) and reports
+    /// every selected function.
+    pub fn execute(self, printer: Printer) -> anyhow::Result<BuildReport> {
+        let BuildPlan {
+            root,
+            order,
+            mut current,
+            stale,
+        } = self;
+        if !stale.is_empty() {
+            let functions: Vec<Function> = stale.iter().map(|(f, _, _)| f.clone()).collect();
+            let progress = Progress::new(printer);
+            let result = compile_all(&root, &functions, &progress);
+            progress.finish();
+            let executables = result?;
+            for (f, print, reason) in stale {
+                let (exe, glibc, tool) = &executables[&f.crate_name];
+                let mut built = package(&root, &f, exe, *glibc, tool)?;
+                built.reason = Some(reason);
+                if let Some(print) = print {
+                    store_record(&root, &built, print)?;
+                }
+                current.insert(f.crate_name.clone(), built);
+            }
+        }
+        Ok(BuildReport {
+            glibc_limit: LAMBDA_GLIBC,
+            functions: order.iter().filter_map(|c| current.remove(c)).collect(),
+        })
+    }
+}
+
+/// A function whose stored record still describes its inputs: its zip as
+/// it is, with no cargo process.
+fn from_record(f: &Function, r: Record) -> BuiltFunction {
+    BuiltFunction {
+        crate_name: f.crate_name.clone(),
+        functions: f.uses.clone(),
+        architecture: f.arch,
+        zip: zip_path(&f.crate_name),
+        size: r.size,
+        artefact_key: artefact_key(&f.crate_name, &r.sha256),
+        sha256: r.sha256,
+        glibc: r.glibc,
+        built_with: r.built_with,
+        rebuilt: false,
+        reason: None,
+    }
+}
+
+/// Stores, beside a new zip, the fingerprint its build started from.
+fn store_record(root: &Path, b: &BuiltFunction, inputs: Fingerprint) -> anyhow::Result<()> {
+    let record = Record {
+        version: fingerprint::RECORD_VERSION,
+        digest: inputs.digest(),
+        inputs,
+        sha256: b.sha256.clone(),
+        size: b.size,
+        glibc: b.glibc,
+        built_with: b.built_with.clone(),
+    };
+    let path = Record::path(&root.join(&b.zip));
+    replace_file(&path, &serde_json::to_vec_pretty(&record)?)
 }
 
 /// Every selected crate must exist under `lambdas/`.
@@ -521,13 +676,15 @@ fn package(
         sha256,
         glibc,
         built_with: tool.describe(),
+        rebuilt: true,
+        reason: None,
     })
 }
 
 /// Writes `bytes` to `path` through a file of this process's own beside
 /// it, then renames: a reader never sees half a file, and two builds of
 /// the same project at once (which write the same bytes) do not collide.
-fn replace_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let mut partial = path.as_os_str().to_owned();
     partial.push(format!(".partial-{}", std::process::id()));
     let partial = PathBuf::from(partial);
@@ -642,6 +799,9 @@ mod tests {
             artefact_key: String::new(),
             glibc,
             built_with: "cargo build".into(),
+            rebuilt: name == "create-upload",
+            reason: (name == "create-upload")
+                .then(|| "lambdas/create-upload/src/lib.rs changed".into()),
         };
         let report = BuildReport {
             glibc_limit: LAMBDA_GLIBC,
@@ -656,8 +816,9 @@ mod tests {
         };
         assert_eq!(
             report.to_string(),
-            "create-upload  1.9 MiB  sha256 3f2a9c01d2e4…  glibc 2.34 ok        target/zips/create-upload/bootstrap.zip\n\
-             cleanup          900 B  sha256 3f2a9c01d2e4…  glibc none (static)  target/zips/cleanup/bootstrap.zip\n"
+            "create-upload  1.9 MiB  sha256 3f2a9c01d2e4…  glibc 2.34 ok        built      target/zips/create-upload/bootstrap.zip\n\
+             cleanup          900 B  sha256 3f2a9c01d2e4…  glibc none (static)  unchanged  target/zips/cleanup/bootstrap.zip\n\
+             compiled create-upload: lambdas/create-upload/src/lib.rs changed\n"
         );
         assert_eq!(human_size(1536), "1.5 KiB");
     }
