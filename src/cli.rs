@@ -51,6 +51,11 @@ pub struct GlobalArgs {
     /// Also print every CloudFormation event on a terminal
     #[arg(short, long, global = true)]
     pub verbose: bool,
+
+    /// Print on stderr where the time went (project load and render,
+    /// fingerprints and builds, AWS calls, ...)
+    #[arg(long, global = true)]
+    pub timings: bool,
 }
 
 /// Output formats.
@@ -220,9 +225,20 @@ pub struct DeployArgs {
     #[arg(long, value_enum)]
     pub method: Option<crate::deploy::Method>,
 
-    /// Most stacks deployed at the same time (questions on a terminal force one at a time)
+    /// Most stacks planned and deployed at the same time
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=32))]
     pub concurrency: u16,
+
+    /// When only function code changed, update the functions' code in
+    /// place (Lambda UpdateFunctionCode) instead of updating the stack; any
+    /// other change falls back to a normal deploy, which says why. The next
+    /// deploy without --hotswap records the code in the stack.
+    #[arg(long)]
+    pub hotswap: bool,
+
+    /// Allow --hotswap in a protected environment
+    #[arg(long)]
+    pub hotswap_protected: bool,
 }
 
 /// Arguments of `diff`.

@@ -52,13 +52,20 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
         format: cli.global.output,
         quiet: cli.global.quiet,
     };
-    match dispatch(cli, printer) {
+    if cli.global.timings {
+        ui::timings::enable();
+    }
+    let status = match dispatch(cli, printer) {
         Ok(status) => status,
         Err(err) => {
             report(&err, printer);
             exit::status_of(&err)
         }
+    };
+    if let Some(timings) = ui::timings::report() {
+        eprintln!("{timings}");
     }
+    status
 }
 
 fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitStatus> {

@@ -9,6 +9,7 @@ use crate::build::BuiltFunction;
 use crate::render::context::ARTEFACT_BUCKET_PARAM;
 use crate::render::Rendered;
 use anyhow::Result;
+use futures_util::future::join_all;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -84,26 +85,46 @@ pub async fn publish<S: ArtefactStore>(
     built: &[BuiltFunction],
     rendered: &[Rendered],
 ) -> Result<PublishReport> {
-    let bucket_created = !store.bucket_exists(bucket).await?;
-    if bucket_created {
-        store.create_bucket(bucket, region).await?;
-    }
-    let mut functions = Vec::new();
-    for b in built {
-        let uploaded = !store.exists(bucket, &b.artefact_key).await?;
-        if uploaded {
-            store
-                .upload(bucket, &b.artefact_key, &root.join(&b.zip), &b.sha256)
-                .await?;
+    // Every key at once: when all are stored (the usual redeploy), that
+    // one round trip is the whole of publishing, and the bucket evidently
+    // exists.
+    let stored: Vec<bool> = join_all(built.iter().map(|b| store.exists(bucket, &b.artefact_key)))
+        .await
+        .into_iter()
+        .collect::<Result<_>>()?;
+    let mut bucket_created = false;
+    if stored.iter().any(|s| !s) {
+        bucket_created = !store.bucket_exists(bucket).await?;
+        if bucket_created {
+            store.create_bucket(bucket, region).await?;
         }
-        functions.push(Published {
+    }
+    join_all(
+        built
+            .iter()
+            .zip(&stored)
+            .filter(|(_, stored)| !**stored)
+            .map(|(b, _)| async move {
+                let path = root.join(&b.zip);
+                store
+                    .upload(bucket, &b.artefact_key, &path, &b.sha256)
+                    .await
+            }),
+    )
+    .await
+    .into_iter()
+    .collect::<Result<Vec<()>>>()?;
+    let functions = built
+        .iter()
+        .zip(stored)
+        .map(|(b, stored)| Published {
             crate_name: b.crate_name.clone(),
             key: b.artefact_key.clone(),
             size: b.size,
             sha256: b.sha256.clone(),
-            uploaded,
-        });
-    }
+            uploaded: !stored,
+        })
+        .collect();
     Ok(PublishReport {
         env: env.to_string(),
         bucket: bucket.to_string(),
@@ -192,6 +213,24 @@ mod tests {
                 .insert((bucket.into(), key.into()));
             Ok(())
         }
+        async fn get(&self, _: &str, _: &str) -> Result<Option<Vec<u8>>> {
+            Ok(None)
+        }
+        async fn delete(&self, bucket: &str, key: &str) -> Result<()> {
+            self.objects
+                .borrow_mut()
+                .remove(&(bucket.into(), key.into()));
+            Ok(())
+        }
+        async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>> {
+            Ok(self
+                .objects
+                .borrow()
+                .iter()
+                .filter(|(b, k)| b == bucket && k.starts_with(prefix))
+                .map(|(_, k)| k.clone())
+                .collect())
+        }
         fn url(&self, bucket: &str, key: &str) -> String {
             format!("https://{bucket}/{key}")
         }
@@ -211,6 +250,8 @@ mod tests {
             artefact_key: crate::build::artefact_key(name, sha),
             glibc: None,
             built_with: "cargo".into(),
+            rebuilt: true,
+            reason: None,
         }
     }
 

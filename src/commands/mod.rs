@@ -98,13 +98,39 @@ impl Scope {
         endpoint_override: Option<&str>,
         printer: Printer,
     ) -> anyhow::Result<aws_config::SdkConfig> {
-        use crate::aws::cloudformation::CloudFormation;
         let sdk = self.connect(endpoint_override, true, printer).await?;
+        let cfn = crate::aws::cloudformation::SdkCloudFormation::new(&sdk);
+        self.check_access(&cfn).await?;
+        Ok(sdk)
+    }
+
+    /// The hot-swap markers in the environment's artefact bucket, by stack
+    /// name (none when the project has no functions).
+    pub async fn hotswap_markers(
+        &self,
+        sdk: &aws_config::SdkConfig,
+    ) -> anyhow::Result<std::collections::BTreeMap<String, crate::deploy::hotswap::Marker>> {
+        if crate::build::functions(&self.project)?.is_empty() {
+            return Ok(Default::default());
+        }
+        let store = crate::aws::artefacts::S3Artefacts::new(sdk);
+        let bucket = self
+            .environment()
+            .artefact_bucket(&self.project.file.project, &self.env);
+        crate::deploy::hotswap::markers(&store, &bucket).await
+    }
+
+    /// One CloudFormation call (describing the first selected stack):
+    /// fails with a clear message when credentials, the endpoint or the
+    /// permission are missing.
+    pub async fn check_access<C: crate::aws::cloudformation::CloudFormation>(
+        &self,
+        cfn: &C,
+    ) -> anyhow::Result<()> {
         if let Some(first) = self.stacks.first() {
-            let cfn = crate::aws::cloudformation::SdkCloudFormation::new(&sdk);
             cfn.describe(&self.rendered(first).stack_name).await?;
         }
-        Ok(sdk)
+        Ok(())
     }
 }
 

@@ -1,5 +1,7 @@
-//! The terminal: live progress for the deploy engine ([`progress`]) and
-//! questions to the user ([`prompt`]).
+//! The terminal: live progress for the deploy engine ([`progress`]),
+//! questions to the user ([`prompt`]), and where the time went
+//! ([`timings`], for `--timings`).
 
 pub mod progress;
 pub mod prompt;
+pub mod timings;
