@@ -27,8 +27,15 @@ pub trait ArtefactStore {
         path: &Path,
         sha256: &str,
     ) -> impl Future<Output = Result<()>>;
-    /// Stores `body` at `key` (a template too large to pass inline).
+    /// Stores `body` at `key` (a template too large to pass inline, a
+    /// hot-swap marker).
     fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> impl Future<Output = Result<()>>;
+    /// The object at `key`, `None` when there is none.
+    fn get(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>>>;
+    /// Deletes the object at `key` (nothing when there is none).
+    fn delete(&self, bucket: &str, key: &str) -> impl Future<Output = Result<()>>;
+    /// The keys under `prefix`, sorted; none when the bucket does not exist.
+    fn list(&self, bucket: &str, prefix: &str) -> impl Future<Output = Result<Vec<String>>>;
     /// The https URL of `key`, as CloudFormation's `TemplateURL` takes it.
     fn url(&self, bucket: &str, key: &str) -> String;
 }
@@ -176,6 +183,72 @@ impl ArtefactStore for S3Artefacts {
             .await
             .map_err(|e| anyhow::anyhow!(explain(&format!("uploading s3://{bucket}/{key}"), &e)))?;
         Ok(())
+    }
+
+    async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        match self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let body = out
+                    .body
+                    .collect()
+                    .await
+                    .with_context(|| format!("reading s3://{bucket}/{key}"))?;
+                Ok(Some(body.into_bytes().to_vec()))
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) => bail!(explain(&format!("reading s3://{bucket}/{key}"), &e)),
+        }
+    }
+
+    async fn delete(&self, bucket: &str, key: &str) -> Result<()> {
+        self.client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(explain(&format!("deleting s3://{bucket}/{key}"), &e)))?;
+        Ok(())
+    }
+
+    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>> {
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = match self
+                .client
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+            {
+                Ok(out) => out,
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_bucket()) => {
+                    return Ok(keys)
+                }
+                Err(e) => bail!(explain(&format!("listing s3://{bucket}/{prefix}"), &e)),
+            };
+            keys.extend(
+                out.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+            match out.next_continuation_token() {
+                Some(t) => token = Some(t.to_string()),
+                None => break,
+            }
+        }
+        keys.sort();
+        Ok(keys)
     }
 
     fn url(&self, bucket: &str, key: &str) -> String {

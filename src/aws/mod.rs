@@ -5,6 +5,7 @@
 pub mod artefacts;
 pub mod buckets;
 pub mod cloudformation;
+pub mod functions;
 
 use crate::model::Environment;
 use aws_config::retry::RetryConfig;

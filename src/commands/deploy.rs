@@ -8,18 +8,24 @@ use crate::aws::artefacts::{ArtefactStore, S3Artefacts};
 use crate::aws::cloudformation::{
     CloudFormation, SdkCloudFormation, StackRequest, TemplateSource, MAX_TEMPLATE_BODY,
 };
+use crate::aws::functions::SdkFunctions;
 use crate::build::zip::sha256_hex;
 use crate::build::Selection;
 use crate::cli::{DeployArgs, GlobalArgs, OutputFormat};
+use crate::deploy::hotswap::{self, Swapper};
+use crate::deploy::observe::Observer;
 use crate::deploy::schedule::{in_order, Ran};
 use crate::deploy::wait::SystemClock;
-use crate::deploy::{AssumeYes, Confirm, Desired, Engine, Method, Outcome, StackReport};
+use crate::deploy::{
+    AssumeYes, Confirm, Desired, Engine, Method, Outcome, PlanAction, StackPlan, StackReport,
+};
 use crate::exit::{ExitStatus, Interrupted};
 use crate::output::Printer;
 use crate::publish::PublishReport;
 use crate::render::Rendered;
 use crate::ui::progress::{Mode, Progress};
-use crate::ui::prompt::{require_terminal, TerminalConfirm};
+use crate::ui::prompt::TerminalConfirm;
+use crate::ui::timings;
 use anyhow::Context;
 use serde::Serialize;
 use std::cell::RefCell;
@@ -78,6 +84,7 @@ impl fmt::Display for DeployReport {
                     Outcome::Declined => "declined",
                     Outcome::Failed => "failed",
                     Outcome::Skipped => "skipped",
+                    Outcome::HotSwapped => "hot-swapped",
                     Outcome::Deleted | Outcome::NotDeployed => "other",
                 })
                 .or_default() += 1;
@@ -122,6 +129,7 @@ struct Settings {
     verbose: bool,
     quiet: bool,
     endpoint: Option<String>,
+    hotswap: bool,
 }
 
 /// Deploys; the report and the exit status it calls for.
@@ -136,6 +144,8 @@ pub fn run(
         stacks,
         method,
         concurrency,
+        hotswap,
+        hotswap_protected,
     } = args;
     let settings = Settings {
         env,
@@ -146,33 +156,72 @@ pub fn run(
         verbose: global.verbose,
         quiet: global.quiet || global.output == OutputFormat::Json,
         endpoint: global.endpoint_url.clone(),
+        hotswap: hotswap || hotswap_protected,
     };
     let scope = Scope::load(root, &settings.env, &settings.stacks)?;
-    require_terminal(settings.yes, "deploy")?;
+    timings::lap("load, validate and render the project");
+    if settings.hotswap && scope.environment().protected && !hotswap_protected {
+        return Err(crate::exit::UsageError::new(format!(
+            "--hotswap is refused in the protected environment `{}`: the functions would run code their stacks do not name
+hint: deploy without --hotswap, or pass --hotswap-protected if you mean it",
+            settings.env
+        ))
+        .into());
+    }
     let rt = runtime()?;
-    // Credentials, endpoint and permission are checked before a build that
-    // may take minutes.
-    let sdk = rt.block_on(scope.preflight(settings.endpoint.as_deref(), printer))?;
-    let built = build_functions(&scope, printer)?;
-    rt.block_on(deploy(&scope, &settings, &sdk, built))
+    let (sdk, built) = connect_and_build(&scope, settings.endpoint.as_deref(), printer, &rt)?;
+    let report = rt.block_on(deploy(&scope, &settings, &sdk, built));
+    timings::lap("AWS calls (publish, deploy)");
+    report
 }
 
-/// Builds the functions of the selected stacks.
-pub fn build_functions(
+/// Fingerprints the functions of the selected stacks, connects to AWS and
+/// builds what changed. When something must compile, one CloudFormation
+/// call first shows missing credentials, an unreachable endpoint or a
+/// missing permission before a build that may take minutes.
+pub fn connect_and_build(
     scope: &Scope,
+    endpoint: Option<&str>,
     printer: Printer,
-) -> anyhow::Result<Vec<crate::build::BuiltFunction>> {
+    rt: &tokio::runtime::Runtime,
+) -> anyhow::Result<(aws_config::SdkConfig, Vec<crate::build::BuiltFunction>)> {
+    let plan = plan_functions(scope)?;
+    timings::lap("fingerprint the functions");
+    let sdk = if plan.needs_compile() {
+        rt.block_on(scope.preflight(endpoint, printer))?
+    } else {
+        rt.block_on(scope.connect(endpoint, true, printer))?
+    };
+    timings::lap("connect (emulator check, SDK setup)");
+    let built = plan.execute(printer)?.functions;
+    timings::lap("build the functions");
+    Ok((sdk, built))
+}
+
+/// The build plan of the functions of the selected stacks.
+pub fn plan_functions(scope: &Scope) -> anyhow::Result<crate::build::BuildPlan> {
     let crates: Vec<String> = crate::build::functions(&scope.project)?
         .into_iter()
         .filter(|f| f.uses.iter().any(|u| scope.stacks.contains(&u.stack)))
         .map(|f| f.crate_name)
         .collect();
     if crates.is_empty() {
-        return Ok(Vec::new());
+        // No function in these stacks (an empty selection would mean all).
+        return Ok(crate::build::BuildPlan::empty(&scope.project.root));
     }
-    let report =
-        crate::build::build_project(&scope.project, &Selection { names: crates }, printer)?;
-    Ok(report.functions)
+    crate::build::plan(&scope.project, &Selection { names: crates })
+}
+
+/// One stack planned: what to deploy and what that will do.
+struct Planned {
+    desired: Desired,
+    plan: StackPlan,
+}
+
+/// What planning gave for one stack.
+enum PlanResult {
+    Planned(Box<Planned>),
+    Failed(StackReport),
 }
 
 async fn deploy(
@@ -183,80 +232,336 @@ async fn deploy(
 ) -> anyhow::Result<DeployReport> {
     let e = scope.environment();
     let store = S3Artefacts::new(sdk);
+    let cfn = &SdkCloudFormation::new(sdk);
+    let functions = SdkFunctions::new(sdk);
     let bucket = e.artefact_bucket(&scope.project.file.project, &scope.env);
-    let artefacts = if built.is_empty() {
-        None
-    } else {
+    // Beside publishing: one CloudFormation call (missing credentials or a
+    // missing permission show once, not once per stack), and the hot-swap
+    // markers a normal deploy reconciles.
+    let access = scope.check_access(cfn);
+    let publishing = async {
+        if built.is_empty() {
+            return Ok(None);
+        }
         let root = &scope.project.root;
-        Some(
-            crate::publish::publish(
-                &store,
-                root,
-                &scope.env,
-                &bucket,
-                &e.region,
-                &built,
-                &scope.rendered,
-            )
-            .await
-            .context("publishing the functions")?,
+        crate::publish::publish(
+            &store,
+            root,
+            &scope.env,
+            &bucket,
+            &e.region,
+            &built,
+            &scope.rendered,
         )
+        .await
+        .context("publishing the functions")
+        .map(Some)
     };
+    let marked = async {
+        if built.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        hotswap::markers(&store, &bucket).await
+    };
+    let (access, artefacts, marked) = tokio::join!(access, publishing, marked);
+    access?;
+    let artefacts = artefacts?;
+    let markers = marked?;
     let code = artefacts
         .as_ref()
         .map(|a| a.parameters.clone())
         .unwrap_or_default();
-    let cfn = &SdkCloudFormation::new(sdk);
+    // Templates too large to pass inline go to the artefact bucket first.
+    let mut sources = BTreeMap::new();
+    for stack in &scope.stacks {
+        let source = template_source(&store, &bucket, scope.rendered(stack)).await?;
+        sources.insert(stack.clone(), source);
+    }
     let clock = SystemClock::default();
     let progress = Progress::new(Mode::detect(s.quiet), s.verbose);
-    let terminal = TerminalConfirm { view: &progress };
-    let confirm: &dyn Confirm = if s.yes { &AssumeYes } else { &terminal };
     let engine = Engine {
         cfn,
         clock: &clock,
         observer: &progress,
-        confirm,
+        confirm: &AssumeYes,
     };
     let method = s.method.unwrap_or_else(|| e.method());
-    // Questions on a terminal come one stack at a time.
-    let limit = if s.yes { s.concurrency } else { 1 };
     let outputs: RefCell<Outputs> = RefCell::new(BTreeMap::new());
     let dependencies = scope.dependencies();
-    let work = in_order(
+    let desired_of = |stack: &str, params: BTreeMap<String, String>| -> anyhow::Result<Desired> {
+        let r = scope.rendered(stack);
+        Ok(Desired {
+            stack: stack.to_string(),
+            request: StackRequest {
+                name: r.stack_name.clone(),
+                template: sources[stack].clone(),
+                parameters: params,
+                tags: r.tags.clone(),
+                termination_protection: e.protect_stacks(),
+            },
+            template: r.template.clone(),
+            method,
+            hotswap: s.hotswap,
+            code: r
+                .code_parameters
+                .iter()
+                .map(|(key, param)| (param.clone(), crate::render::names::pascal(key)))
+                .collect(),
+        })
+    };
+
+    // 1. Plan every stack: nothing changes yet.
+    let planned: RefCell<BTreeMap<String, StackPlan>> = RefCell::new(BTreeMap::new());
+    let plan_work = in_order(
         &scope.stacks,
         &dependencies,
-        limit,
-        |r: &StackReport| r.outcome.ok(),
+        s.concurrency,
+        |r: &PlanResult| matches!(r, PlanResult::Planned(_)),
         |stack| {
-            let (engine, outputs, code) = (&engine, &outputs, &code);
-            let (store, bucket) = (&store, &bucket);
+            let (engine, outputs, code, planned) = (&engine, &outputs, &code, &planned);
+            let (desired_of, progress) = (&desired_of, &progress);
             async move {
                 let r = scope.rendered(&stack);
-                let desired = async {
-                    let params = parameters(r, code.get(&stack), cfn, outputs, scope).await?;
-                    let template = template_source(store, bucket, r).await?;
-                    anyhow::Ok(Desired {
-                        stack: stack.clone(),
-                        request: StackRequest {
-                            name: r.stack_name.clone(),
-                            template,
-                            parameters: params,
-                            tags: r.tags.clone(),
-                            termination_protection: e.protect_stacks(),
-                        },
-                        template: r.template.clone(),
-                        method,
+                // Inputs that come from stacks this run changes are known
+                // only after those deploy.
+                let known_after: Vec<String> = r
+                    .output_parameters
+                    .values()
+                    .map(|(source, _)| source.clone())
+                    .filter(|source| {
+                        planned
+                            .borrow()
+                            .get(source)
+                            .is_some_and(StackPlan::changes_anything)
                     })
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                let result = async {
+                    let params = if known_after.is_empty() {
+                        parameters(r, code.get(&stack), cfn, outputs, scope).await?
+                    } else {
+                        placeholder_parameters(r, code.get(&stack))
+                    };
+                    let d = desired_of(&stack, params)?;
+                    let mut plan = engine
+                        .plan(&d, known_after.is_empty())
+                        .await
+                        .map_err(|e| anyhow::anyhow!(e.message))?;
+                    plan.known_after = known_after;
+                    anyhow::Ok((d, plan))
                 }
                 .await;
-                let report = match desired {
-                    Ok(d) => engine.deploy(&d).await,
+                match result {
+                    Ok((desired, plan)) => {
+                        if let (false, Some(i)) = (plan.changes_anything(), &plan.info) {
+                            outputs
+                                .borrow_mut()
+                                .insert(stack.clone(), i.outputs.clone());
+                        }
+                        planned.borrow_mut().insert(stack.clone(), plan.clone());
+                        PlanResult::Planned(Box::new(Planned { desired, plan }))
+                    }
                     Err(err) => {
                         let mut report = StackReport::new(&stack, &r.stack_name);
                         report.message = Some(format!("{err:#}"));
-                        report
+                        progress.end(&stack, &crate::deploy::summary(&report), false);
+                        PlanResult::Failed(report)
                     }
+                }
+            }
+        },
+    );
+    let plans = tokio::select! {
+        results = plan_work => results,
+        _ = tokio::signal::ctrl_c() => {
+            progress.abandon();
+            return Err(interrupted(&progress, &scope.env).into());
+        }
+    };
+    let mut ready: BTreeMap<String, Planned> = BTreeMap::new();
+    let mut failed: BTreeMap<String, StackReport> = BTreeMap::new();
+    for (stack, ran) in plans {
+        match ran {
+            Ran::Done(PlanResult::Planned(p)) => {
+                ready.insert(stack, *p);
+            }
+            Ran::Done(PlanResult::Failed(report)) => {
+                failed.insert(stack, report);
+            }
+            Ran::Skipped { because } => {
+                let name = &scope.rendered(&stack).stack_name;
+                failed.insert(
+                    stack.clone(),
+                    StackReport::skipped(
+                        &stack,
+                        name,
+                        format!("not planned: planning `{because}`, which it depends on, failed"),
+                    ),
+                );
+            }
+        }
+    }
+    let changing: Vec<&StackPlan> = scope
+        .stacks
+        .iter()
+        .filter_map(|st| ready.get(st))
+        .map(|p| &p.plan)
+        .filter(|p| p.changes_anything())
+        .collect();
+    let env_plan = EnvironmentPlan {
+        env: &scope.env,
+        plans: scope
+            .stacks
+            .iter()
+            .filter_map(|st| ready.get(st))
+            .map(|p| &p.plan)
+            .collect(),
+    };
+
+    // 2. Show the whole plan, and ask once.
+    let stop = if !failed.is_empty() {
+        Some(Outcome::Skipped)
+    } else if changing.is_empty() {
+        None
+    } else {
+        if !s.quiet || !s.yes {
+            progress.suspend(&mut || eprintln!("{env_plan}"));
+        }
+        if s.yes {
+            None
+        } else if !crate::ui::prompt::interactive() {
+            // Nothing to ask on: nothing is changed.
+            for p in ready.values() {
+                engine.discard(&p.plan).await;
+            }
+            return Err(crate::exit::UsageError::new(
+                "deploy asks for confirmation, and stdin is not a terminal; nothing was changed\nhint: pass --yes to go ahead without asking (in CI, say)",
+            )
+            .into());
+        } else {
+            let terminal = TerminalConfirm { view: &progress };
+            let question = env_plan.question();
+            (!terminal.confirm(&question)).then_some(Outcome::Declined)
+        }
+    };
+    if let Some(outcome) = stop {
+        let mut stacks = Vec::new();
+        for stack in &scope.stacks {
+            if let Some(report) = failed.remove(stack) {
+                stacks.push(report);
+                continue;
+            }
+            let Some(p) = ready.remove(stack) else {
+                continue;
+            };
+            let report = if !p.plan.changes_anything() {
+                engine.apply(&p.desired, p.plan).await
+            } else if outcome == Outcome::Declined {
+                engine.decline(&p.desired, p.plan).await
+            } else {
+                engine.discard(&p.plan).await;
+                StackReport::skipped(
+                    stack,
+                    &p.plan.stack_name,
+                    "not deployed: the plan of another stack failed, so nothing was changed"
+                        .to_string(),
+                )
+            };
+            stacks.push(report);
+        }
+        return Ok(DeployReport {
+            env: scope.env.clone(),
+            method,
+            artefacts,
+            stacks,
+        });
+    }
+
+    // 3. Carry the plan out, in dependency order.
+    let ready = RefCell::new(ready);
+    let swapper = Swapper {
+        cfn,
+        functions: &functions,
+        store: &store,
+        clock: &clock,
+        observer: &progress,
+        bucket: &bucket,
+    };
+    let work = in_order(
+        &scope.stacks,
+        &dependencies,
+        s.concurrency,
+        |r: &StackReport| r.outcome.ok(),
+        |stack| {
+            let (engine, outputs, code, ready) = (&engine, &outputs, &code, &ready);
+            let (swapper, markers, desired_of) = (&swapper, &markers, &desired_of);
+            async move {
+                let r = scope.rendered(&stack);
+                let Some(Planned { desired, plan }) = ready.borrow_mut().remove(&stack) else {
+                    return StackReport::skipped(&stack, &r.stack_name, "not planned".into());
                 };
+                let mut report = match &plan.action {
+                    PlanAction::Hotswap { swaps } => {
+                        swapper
+                            .apply(&desired, &plan, swaps, markers.get(&r.stack_name))
+                            .await
+                    }
+                    _ if !plan.known_after.is_empty() => {
+                        // Now that the stacks it takes outputs from are
+                        // deployed, its inputs are known.
+                        let again = async {
+                            let params =
+                                parameters(r, code.get(&stack), cfn, outputs, scope).await?;
+                            let d = desired_of(&stack, params)?;
+                            let plan = engine
+                                .plan(&d, true)
+                                .await
+                                .map_err(|e| anyhow::anyhow!(e.message))?;
+                            anyhow::Ok((d, plan))
+                        }
+                        .await;
+                        match again {
+                            Ok((d, plan)) => engine.apply(&d, plan).await,
+                            Err(err) => {
+                                let mut report = StackReport::new(&stack, &r.stack_name);
+                                report.message = Some(format!("{err:#}"));
+                                report
+                            }
+                        }
+                    }
+                    _ => engine.apply(&desired, plan.clone()).await,
+                };
+                if let Some(note) = &plan.note {
+                    report.message = Some(match report.message.take() {
+                        Some(m) => format!("{note}\n{m}"),
+                        None => note.clone(),
+                    });
+                }
+                if report.outcome.ok() && report.outcome != Outcome::HotSwapped {
+                    if let Some(marker) = markers.get(&r.stack_name) {
+                        match swapper.reconcile(&desired, marker).await {
+                            Ok(updated) => {
+                                let what = if updated.is_empty() {
+                                    "hot-swapped code now recorded in the stack".to_string()
+                                } else {
+                                    format!(
+                                        "hot-swapped functions set back to the stack's code: {}",
+                                        updated.join(", ")
+                                    )
+                                };
+                                report.message = Some(match report.message.take() {
+                                    Some(m) => format!("{m}\n{what}"),
+                                    None => what,
+                                });
+                            }
+                            Err(err) => {
+                                report.outcome = Outcome::Failed;
+                                report.message = Some(format!("reconciling the hot-swap: {err:#}"));
+                            }
+                        }
+                    }
+                }
                 if report.outcome.ok() {
                     outputs
                         .borrow_mut()
@@ -290,6 +595,61 @@ async fn deploy(
         artefacts,
         stacks,
     })
+}
+
+/// The plans of every stack of a deploy, shown before anything changes.
+pub struct EnvironmentPlan<'a> {
+    /// Environment.
+    pub env: &'a str,
+    /// The stacks' plans, in dependency order.
+    pub plans: Vec<&'a StackPlan>,
+}
+
+impl EnvironmentPlan<'_> {
+    /// The one question for the whole plan.
+    pub fn question(&self) -> String {
+        let changing = self.plans.iter().filter(|p| p.changes_anything()).count();
+        format!(
+            "Deploy these changes to {changing} stack{} in {}?",
+            if changing == 1 { "" } else { "s" },
+            self.env
+        )
+    }
+}
+
+impl fmt::Display for EnvironmentPlan<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "plan for {}:", self.env)?;
+        for p in &self.plans {
+            writeln!(f, "{p}")?;
+        }
+        let changing = self.plans.iter().filter(|p| p.changes_anything()).count();
+        write!(
+            f,
+            "{changing} of {} stack{} would change",
+            self.plans.len(),
+            if self.plans.len() == 1 { "" } else { "s" }
+        )
+    }
+}
+
+/// The parameters of a stack whose inputs come from stacks this run
+/// deploys first: their values are shown as known after that deploy.
+fn placeholder_parameters(
+    r: &Rendered,
+    code: Option<&BTreeMap<String, String>>,
+) -> BTreeMap<String, String> {
+    let mut params = r.parameters.clone();
+    if let Some(code) = code {
+        params.extend(code.clone());
+    }
+    for (param, (stack, output)) in &r.output_parameters {
+        params.insert(
+            param.clone(),
+            format!("(output {output} of {stack}, known after its deploy)"),
+        );
+    }
+    params
 }
 
 /// What Ctrl-C leaves behind.

@@ -1,14 +1,16 @@
 //! `stackctl diff`: what a deploy would change, stack by stack, without
 //! changing anything (no change set, no upload).
 
-use super::deploy::{build_functions, outputs_of, Outputs};
+use super::deploy::{connect_and_build, outputs_of, Outputs};
 use super::{runtime, Scope};
 use crate::aws::cloudformation::{CloudFormation, SdkCloudFormation};
 use crate::cli::{DiffArgs, GlobalArgs};
 use crate::deploy::effective_parameters;
+use crate::deploy::hotswap::{self, HotSwapped};
 use crate::diff::{parse_template, DeployedState, DesiredState, StackDiff};
 use crate::exit::ExitStatus;
 use crate::output::Printer;
+use crate::ui::timings;
 use anyhow::Context;
 use serde::Serialize;
 use std::cell::RefCell;
@@ -26,18 +28,33 @@ pub struct DiffReport {
     /// Whether function code was compared (false with --no-build).
     pub code_compared: bool,
     /// Per stack, in dependency order.
-    pub stacks: Vec<StackDiff>,
+    pub stacks: Vec<StackEntry>,
+}
+
+/// One stack's diff, and what runs apart from it.
+#[derive(Debug, Serialize)]
+pub struct StackEntry {
+    /// What a deploy would change.
+    #[serde(flatten)]
+    pub diff: StackDiff,
+    /// Functions that run other code than the deployed stack names (`deploy
+    /// --hotswap`); a deploy records it.
+    pub hotswapped: Vec<HotSwapped>,
 }
 
 impl fmt::Display for DiffReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for s in &self.stacks {
-            write!(f, "{s}")?;
-            if !s.to_string().ends_with('\n') {
+            let text = s.diff.to_string();
+            write!(f, "{text}")?;
+            if !text.ends_with('\n') {
                 writeln!(f)?;
             }
+            for h in &s.hotswapped {
+                writeln!(f, "  {h}")?;
+            }
         }
-        let changed = self.stacks.iter().filter(|s| s.has_changes()).count();
+        let changed = self.stacks.iter().filter(|s| s.diff.has_changes()).count();
         write!(
             f,
             "{changed} of {} stack{} in {} would change",
@@ -68,33 +85,45 @@ pub fn run(
     let scope = Scope::load(root, &env, &stacks)?;
     let e = scope.environment();
     let bucket = e.artefact_bucket(&scope.project.file.project, &scope.env);
+    timings::lap("load, validate and render the project");
     let rt = runtime()?;
-    let sdk = rt.block_on(scope.preflight(global.endpoint_url.as_deref(), printer))?;
-    let code = if no_build {
-        None
+    let endpoint = global.endpoint_url.as_deref();
+    let (sdk, code) = if no_build {
+        (rt.block_on(scope.preflight(endpoint, printer))?, None)
     } else {
-        let built = build_functions(&scope, printer)?;
-        Some(crate::publish::code_parameters(
-            &bucket,
-            &built,
-            &scope.rendered,
-            &scope.env,
-        ))
+        let (sdk, built) = connect_and_build(&scope, endpoint, printer, &rt)?;
+        let code = crate::publish::code_parameters(&bucket, &built, &scope.rendered, &scope.env);
+        (sdk, Some(code))
     };
     let report = rt.block_on(async {
         let cfn = SdkCloudFormation::new(&sdk);
         let outputs: RefCell<Outputs> = RefCell::new(BTreeMap::new());
+        // Every stack at once, and the hot-swap markers beside them.
+        let (markers, found) = tokio::join!(
+            scope.hotswap_markers(&sdk),
+            futures_util::future::join_all(scope.stacks.iter().map(|stack| stack_diff(
+                &scope,
+                stack,
+                code.as_ref(),
+                &cfn,
+                &outputs
+            )),)
+        );
+        let markers = markers?;
         let mut diffs = Vec::new();
-        for stack in &scope.stacks {
-            diffs.push(stack_diff(&scope, stack, code.as_ref(), &cfn, &outputs).await?);
+        for diff in found {
+            let diff = diff?;
+            let hotswapped = hotswap::hot_swapped(&markers, &diff.stack_name);
+            diffs.push(StackEntry { diff, hotswapped });
         }
         anyhow::Ok(DiffReport {
             env: scope.env.clone(),
-            changes: diffs.iter().any(StackDiff::has_changes),
+            changes: diffs.iter().any(|s| s.diff.has_changes()),
             code_compared: code.is_some(),
             stacks: diffs,
         })
     })?;
+    timings::lap("AWS calls (describe, templates)");
     let status = if exit_code && report.changes {
         ExitStatus::Changes
     } else {

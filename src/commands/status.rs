@@ -4,6 +4,7 @@
 use super::{runtime, Scope};
 use crate::aws::cloudformation::{rfc3339_opt, CloudFormation, SdkCloudFormation};
 use crate::cli::{GlobalArgs, StackArgs};
+use crate::deploy::hotswap::{self, HotSwapped};
 use crate::output::Printer;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -34,6 +35,9 @@ pub struct StackStatus {
     pub termination_protection: bool,
     /// Outputs by key.
     pub outputs: BTreeMap<String, String>,
+    /// Functions that run other code than the stack names (`deploy
+    /// --hotswap`), until a normal deploy records it.
+    pub hotswapped: Vec<HotSwapped>,
 }
 
 /// `status`: every selected stack.
@@ -92,6 +96,9 @@ impl fmt::Display for StatusReport {
             if let Some(reason) = s.reason.as_deref().filter(|r| !r.is_empty()) {
                 writeln!(f, "{:w0$}  {reason}", "")?;
             }
+            for h in &s.hotswapped {
+                writeln!(f, "{:w0$}  {h}", "")?;
+            }
         }
         Ok(())
     }
@@ -133,9 +140,12 @@ pub fn run(
             .connect(global.endpoint_url.as_deref(), false, printer)
             .await?;
         let cfn = SdkCloudFormation::new(&sdk);
+        let markers = scope.hotswap_markers(&sdk).await?;
         let mut out = Vec::new();
         for stack in &scope.stacks {
-            out.push(read(&cfn, &scope, stack).await?);
+            let mut status = read(&cfn, &scope, stack).await?;
+            status.hotswapped = hotswap::hot_swapped(&markers, &status.stack_name);
+            out.push(status);
         }
         Ok(StatusReport {
             env: scope.env.clone(),
@@ -162,6 +172,7 @@ async fn read<C: CloudFormation>(
             updated: i.updated,
             termination_protection: i.termination_protection,
             outputs: i.outputs,
+            hotswapped: Vec::new(),
         },
         None => StackStatus {
             stack: stack.to_string(),
@@ -173,6 +184,7 @@ async fn read<C: CloudFormation>(
             updated: None,
             termination_protection: false,
             outputs: BTreeMap::new(),
+            hotswapped: Vec::new(),
         },
     })
 }

@@ -10,6 +10,7 @@
 //! the cancellations. [`schedule`] runs stacks in dependency order,
 //! independent ones concurrently.
 
+pub mod hotswap;
 pub mod observe;
 pub mod schedule;
 pub mod status;
@@ -27,7 +28,8 @@ use observe::{Observer, Operation};
 use serde::{Deserialize, Serialize};
 use status::{remedy, state, succeeded, State};
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::fmt;
+use std::time::SystemTime;
 use wait::{settle, Backoff, Clock, Settled};
 
 /// How a stack is created and updated.
@@ -68,6 +70,12 @@ pub struct Desired {
     pub template: String,
     /// How to apply it.
     pub method: Method,
+    /// Update only the functions' code when nothing else differs
+    /// (`deploy --hotswap`).
+    pub hotswap: bool,
+    /// The template parameters that name function code, each with its
+    /// function's logical id.
+    pub code: BTreeMap<String, String>,
 }
 
 /// What happened to a stack.
@@ -90,6 +98,9 @@ pub enum Outcome {
     Failed,
     /// Not attempted because a stack it depends on failed.
     Skipped,
+    /// Its functions' code was updated in place (`deploy --hotswap`); the
+    /// stack itself was not.
+    HotSwapped,
 }
 
 impl Outcome {
@@ -242,29 +253,218 @@ pub struct Engine<'a, C, K> {
 /// The failure of one step, with the report so far.
 type Step<T> = Result<T, CfnError>;
 
-impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
-    /// Deploys one stack. Never fails: a failure is in the report.
-    pub async fn deploy(&self, d: &Desired) -> StackReport {
-        // Time spent on a question is the user's, not the deploy's.
-        let mut started = self.clock.now();
-        let mut report = StackReport::new(&d.stack, &d.request.name);
-        if let Err(e) = self.deploy_steps(d, &mut report, &mut started).await {
-            report.outcome = Outcome::Failed;
-            report.message = Some(e.message);
+/// What deploying one stack will do, decided before anything changes:
+/// the first half of a deploy ([`Engine::plan`]), shown to the user and
+/// confirmed once for the whole environment, then carried out
+/// ([`Engine::apply`]) or dropped ([`Engine::discard`]).
+#[derive(Debug, Clone)]
+pub struct StackPlan {
+    /// The stack's name in the project.
+    pub stack: String,
+    /// CloudFormation's name for it.
+    pub stack_name: String,
+    /// What will happen.
+    pub action: PlanAction,
+    /// The stack as described while planning (`None`: not deployed).
+    pub info: Option<StackInfo>,
+    /// stackctl's diff of deployed against desired (none when unchanged).
+    pub diff: Option<StackDiff>,
+    /// The resource changes: the change set's, or derived from the diff.
+    pub changes: Vec<PlannedChange>,
+    /// A change set made while planning, executed by [`Engine::apply`].
+    pub change_set: Option<String>,
+    /// The stack exists only as an unexecuted change set's empty shell
+    /// (REVIEW_IN_PROGRESS).
+    pub review: bool,
+    /// Stacks of this run whose new outputs this stack's parameters take:
+    /// its inputs are known only after they deploy.
+    pub known_after: Vec<String>,
+    /// Something to tell about the plan (why a hot-swap falls back to a
+    /// normal deploy, say).
+    pub note: Option<String>,
+    /// Seconds spent planning.
+    pub seconds: f64,
+}
+
+/// What a deploy will do to one stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "action")]
+pub enum PlanAction {
+    /// Nothing differs: nothing is sent.
+    Unchanged,
+    /// The stack is created.
+    Create,
+    /// The stack is updated.
+    Update,
+    /// A stack left in ROLLBACK_COMPLETE by a failed first create (it holds
+    /// nothing) is deleted and created again.
+    Recreate {
+        /// Its status now.
+        status: String,
+    },
+    /// Only function code differs: the functions' code is updated in
+    /// place, without CloudFormation (`deploy --hotswap`).
+    Hotswap {
+        /// The functions and their new code.
+        swaps: Vec<hotswap::CodeSwap>,
+    },
+}
+
+impl StackPlan {
+    /// Whether carrying the plan out changes anything.
+    pub fn changes_anything(&self) -> bool {
+        self.action != PlanAction::Unchanged
+    }
+
+    /// The question to ask for this one stack.
+    pub fn question(&self) -> String {
+        let name = &self.stack_name;
+        match &self.action {
+            PlanAction::Recreate { status } => format!(
+                "{name} is {status} after a failed first create and holds no resources. Delete it and create it again?"
+            ),
+            PlanAction::Hotswap { swaps } => format!(
+                "Update the code of {} function{} of {name} in place?",
+                swaps.len(),
+                if swaps.len() == 1 { "" } else { "s" }
+            ),
+            _ if self.change_set.is_some() => format!(
+                "Deploy {} change{} to {name}?",
+                self.changes.len(),
+                if self.changes.len() == 1 { "" } else { "s" }
+            ),
+            _ => {
+                let (add, modify, remove) =
+                    self.diff.as_ref().map(StackDiff::counts).unwrap_or_default();
+                let params = self.diff.as_ref().map_or(0, |d| d.parameters.len());
+                format!(
+                    "Deploy to {name} ({add} to add, {modify} to change, {remove} to remove, {params} parameter change{})?",
+                    if params == 1 { "" } else { "s" }
+                )
+            }
         }
-        report.seconds = (self.clock.now() - started).as_secs_f64();
-        let ok = report.outcome.ok();
-        self.observer.end(&d.stack, &summary(&report), ok);
+    }
+}
+
+impl fmt::Display for StackPlan {
+    /// The stack's changes as `diff` shows them, with what is particular
+    /// to a deploy: a re-create, a hot-swap, inputs known only later.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = format!("{} ({})", self.stack_name, self.stack);
+        match &self.action {
+            PlanAction::Unchanged => write!(f, "= {name}: no changes")?,
+            PlanAction::Hotswap { swaps } => {
+                write!(
+                    f,
+                    "~ {name}: hot-swap: the code of {} function{}, in place",
+                    swaps.len(),
+                    if swaps.len() == 1 { "" } else { "s" }
+                )?;
+                for s in swaps {
+                    write!(
+                        f,
+                        "
+  ~ {}  {} -> {}",
+                        s.logical_id, s.from_key, s.to_key
+                    )?;
+                }
+            }
+            action => {
+                if let PlanAction::Recreate { status } = action {
+                    writeln!(
+                        f,
+                        "! {name} is {status} after a failed first create: it is deleted and created again"
+                    )?;
+                }
+                match &self.diff {
+                    Some(diff) => write!(f, "{diff}")?,
+                    None => write!(f, "~ {name}")?,
+                }
+            }
+        }
+        if !self.known_after.is_empty() {
+            write!(
+                f,
+                "
+  (parameters known after deploy of {})",
+                self.known_after.join(", ")
+            )?;
+        }
+        if let Some(note) = &self.note {
+            write!(
+                f,
+                "
+  note: {note}"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
+    /// Deploys one stack, asking about it alone: [`Engine::plan`], the
+    /// question, then [`Engine::apply`] or [`Engine::discard`]. Never
+    /// fails: a failure is in the report.
+    pub async fn deploy(&self, d: &Desired) -> StackReport {
+        let plan = match self.plan(d, true).await {
+            Ok(plan) => plan,
+            Err(e) => return self.failed_plan(d, e),
+        };
+        if plan.changes_anything() {
+            for c in &plan.changes {
+                self.observer.note(&d.stack, &change_line(c));
+            }
+            if !self.confirm.confirm(&plan.question()) {
+                return self.decline(d, plan).await;
+            }
+        }
+        self.apply(d, plan).await
+    }
+
+    /// The report of a stack whose planning failed.
+    pub fn failed_plan(&self, d: &Desired, e: CfnError) -> StackReport {
+        let mut report = StackReport::new(&d.stack, &d.request.name);
+        report.outcome = Outcome::Failed;
+        report.message = Some(e.message);
+        self.observer.end(&d.stack, &summary(&report), false);
         report
     }
 
-    async fn deploy_steps(
-        &self,
-        d: &Desired,
-        report: &mut StackReport,
-        started: &mut Duration,
-    ) -> Step<()> {
+    /// Drops a plan the user declined and reports what stays.
+    pub async fn decline(&self, d: &Desired, plan: StackPlan) -> StackReport {
+        let mut report = StackReport::new(&d.stack, &d.request.name);
+        report.outcome = Outcome::Declined;
+        report.changes = plan.changes.clone();
+        report.status = plan.info.as_ref().map(|i| i.status.clone());
+        report.message = Some(match &plan.action {
+            PlanAction::Recreate { status } => format!("{} stays {status}", plan.stack_name),
+            _ if plan.change_set.is_some() => "change set deleted; nothing was changed".to_string(),
+            _ => "nothing was changed".to_string(),
+        });
+        self.discard(&plan).await;
+        self.observer.end(&d.stack, &summary(&report), true);
+        report
+    }
+
+    /// Works out what deploying `d` would do. With `prepare`, a change set
+    /// is made now (change-set method) so its changes can be shown; without,
+    /// [`Engine::apply`] makes it (inputs not known yet).
+    pub async fn plan(&self, d: &Desired, prepare: bool) -> Step<StackPlan> {
+        let started = self.clock.now();
         let name = &d.request.name;
+        let mut plan = StackPlan {
+            stack: d.stack.clone(),
+            stack_name: name.clone(),
+            action: PlanAction::Create,
+            info: None,
+            diff: None,
+            changes: Vec::new(),
+            change_set: None,
+            review: false,
+            known_after: Vec::new(),
+            note: None,
+            seconds: 0.0,
+        };
         let mut info = self.cfn.describe(name).await?;
         if let Some(i) = &info {
             if state(&i.status) == State::Busy {
@@ -272,64 +472,232 @@ impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
                 info = self.cfn.describe(name).await?;
             }
         }
-        let mut review = false;
+        let mut deployed_template = None;
         if let Some(i) = &info {
             match state(&i.status) {
-                State::Stuck => {
-                    report.status = Some(i.status.clone());
-                    return Err(stuck(i));
-                }
+                State::Stuck => return Err(stuck(i)),
                 State::FailedCreate => {
-                    let question = format!(
-                        "{name} is {} after a failed first create and holds no resources. Delete it and create it again?",
-                        i.status
-                    );
-                    let yes = self.confirm.confirm(&question);
-                    *started = self.clock.now();
-                    if !yes {
-                        report.outcome = Outcome::Declined;
-                        report.status = Some(i.status.clone());
-                        report.message = Some(format!("{name} stays {}", i.status));
-                        return Ok(());
-                    }
-                    self.observer.note(
-                        &d.stack,
-                        &format!("deleting {name} ({}) to create it again", i.status),
-                    );
-                    self.delete_and_settle(&d.stack, i, 0).await?;
-                    info = None;
+                    plan.action = PlanAction::Recreate {
+                        status: i.status.clone(),
+                    };
                 }
-                State::Review => review = true,
+                State::Review => plan.review = true,
                 State::Deleted => info = None,
-                State::Busy | State::Stable => {}
+                State::Busy | State::Stable => {
+                    deployed_template = Some(self.cfn.template(name).await?);
+                    plan.action = PlanAction::Update;
+                }
             }
         }
-        let deployed = match &info {
-            Some(i) if !review => Some((self.cfn.template(name).await?, i.clone())),
-            _ => None,
-        };
-        if let Some((template, i)) = &deployed {
+        plan.info = info.clone();
+        if let (Some(template), Some(i)) = (&deployed_template, &info) {
             if unchanged(d, template, i) {
+                plan.action = PlanAction::Unchanged;
+                plan.seconds = (self.clock.now() - started).as_secs_f64();
+                return Ok(plan);
+            }
+            if d.hotswap {
+                match hotswap::decide(d, template, i) {
+                    hotswap::Decision::Code(swaps) => plan.action = PlanAction::Hotswap { swaps },
+                    hotswap::Decision::FallBack(why) => {
+                        plan.note = Some(format!("not hot-swappable ({why}): a normal deploy"))
+                    }
+                }
+            }
+        }
+        let diff = desired_diff(d, deployed_template.as_deref(), info.as_ref())?;
+        plan.changes = changes_of(&diff);
+        plan.diff = Some(diff);
+        let by_change_set = d.method == Method::ChangeSet
+            && matches!(plan.action, PlanAction::Create | PlanAction::Update);
+        if prepare && by_change_set {
+            let create = plan.action == PlanAction::Create;
+            match self.prepare_change_set(d, create).await? {
+                Some((arn, changes)) => {
+                    plan.change_set = Some(arn);
+                    plan.changes = changes;
+                }
+                None => {
+                    // CloudFormation sees nothing to change (what stackctl's
+                    // comparison missed, a template that differs only in text).
+                    if create && !plan.review {
+                        let _ = self.cfn.delete_stack(name).await;
+                    }
+                    plan.action = PlanAction::Unchanged;
+                    plan.diff = None;
+                    plan.changes.clear();
+                    plan.info = self.cfn.describe(name).await?;
+                }
+            }
+        }
+        plan.seconds = (self.clock.now() - started).as_secs_f64();
+        Ok(plan)
+    }
+
+    /// Creates a change set and waits until it is ready: its ARN and
+    /// changes, or `None` when CloudFormation finds nothing to change.
+    async fn prepare_change_set(
+        &self,
+        d: &Desired,
+        create: bool,
+    ) -> Step<Option<(String, Vec<PlannedChange>)>> {
+        let name = &d.request.name;
+        let request = ChangeSetRequest {
+            stack: d.request.clone(),
+            name: change_set_name(SystemTime::now()),
+            create,
+            description: format!("stackctl deploy of {} ({})", d.stack, name),
+        };
+        let arn = match self.cfn.create_change_set(&request).await {
+            Ok(arn) => arn,
+            Err(e) if e.kind == ErrorKind::NoChanges => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut backoff = Backoff::default();
+        loop {
+            let cs = self.cfn.describe_change_set(&arn).await?;
+            match cs.status.as_str() {
+                "CREATE_COMPLETE" => return Ok(Some((arn, cs.changes))),
+                "FAILED" => {
+                    let reason = cs.reason.clone().unwrap_or_default();
+                    let _ = self.cfn.delete_change_set(&arn).await;
+                    if crate::aws::cloudformation::classify(None, &reason) == ErrorKind::NoChanges {
+                        return Ok(None);
+                    }
+                    return Err(CfnError::new(
+                        ErrorKind::Rejected,
+                        format!("CloudFormation rejected the change set for {name}: {reason}"),
+                    ));
+                }
+                _ => self.clock.sleep(backoff.next_pause()).await,
+            }
+        }
+    }
+
+    /// Drops what planning made: the change set, and the empty stack a
+    /// create change set made.
+    pub async fn discard(&self, plan: &StackPlan) {
+        if let Some(arn) = &plan.change_set {
+            let _ = self.cfn.delete_change_set(arn).await;
+            if plan.action == PlanAction::Create && !plan.review {
+                let _ = self.cfn.delete_stack(&plan.stack_name).await;
+            }
+        }
+    }
+
+    /// Carries out a plan (hot-swaps excepted: [`hotswap::apply`] does
+    /// those). Never fails: a failure is in the report.
+    pub async fn apply(&self, d: &Desired, plan: StackPlan) -> StackReport {
+        let started = self.clock.now();
+        let mut report = StackReport::new(&d.stack, &d.request.name);
+        report.changes = plan.changes.clone();
+        if let Err(e) = self.apply_steps(d, plan.clone(), &mut report).await {
+            report.outcome = Outcome::Failed;
+            report.message = Some(e.message);
+        }
+        report.seconds = plan.seconds + (self.clock.now() - started).as_secs_f64();
+        let ok = report.outcome.ok();
+        self.observer.end(&d.stack, &summary(&report), ok);
+        report
+    }
+
+    async fn apply_steps(
+        &self,
+        d: &Desired,
+        plan: StackPlan,
+        report: &mut StackReport,
+    ) -> Step<()> {
+        let name = &d.request.name;
+        let info = plan.info.clone();
+        match &plan.action {
+            PlanAction::Unchanged => {
                 report.outcome = Outcome::Unchanged;
-                report.status = Some(i.status.clone());
-                report.outputs = i.outputs.clone();
-                self.protect(d, i).await?;
+                report.changes.clear();
+                if let Some(i) = &info {
+                    report.status = Some(i.status.clone());
+                    report.outputs = i.outputs.clone();
+                    self.protect(d, i).await?;
+                }
                 return Ok(());
             }
+            PlanAction::Hotswap { .. } => {
+                return Err(CfnError::new(
+                    ErrorKind::Other,
+                    format!(
+                        "{name}: a hot-swap is applied by the functions' API, not CloudFormation"
+                    ),
+                ));
+            }
+            PlanAction::Recreate { status } => {
+                if let Some(i) = &info {
+                    self.observer.note(
+                        &d.stack,
+                        &format!("deleting {name} ({status}) to create it again"),
+                    );
+                    self.delete_and_settle(&d.stack, i, 0).await?;
+                }
+                return self.create_or_update(d, true, false, report).await;
+            }
+            PlanAction::Create | PlanAction::Update => {}
         }
+        let create = plan.action == PlanAction::Create;
+        match &plan.change_set {
+            Some(arn) => {
+                let marker = self.newest_event(name).await?;
+                self.cfn.execute_change_set(arn).await?;
+                self.follow(d, create, marker, report).await
+            }
+            None => self.create_or_update(d, create, plan.review, report).await,
+        }
+    }
+
+    /// Creates or updates the stack now, by the desired method: a change set
+    /// made and executed at once, or CreateStack / UpdateStack.
+    async fn create_or_update(
+        &self,
+        d: &Desired,
+        create: bool,
+        review: bool,
+        report: &mut StackReport,
+    ) -> Step<()> {
+        let name = &d.request.name;
         match d.method {
             Method::ChangeSet => {
-                self.via_change_set(d, info.as_ref(), review, report, started)
-                    .await
+                let Some((arn, changes)) = self.prepare_change_set(d, create || review).await?
+                else {
+                    return self.nothing_to_do(d, report).await;
+                };
+                report.changes = changes;
+                let marker = self.newest_event(name).await?;
+                self.cfn.execute_change_set(&arn).await?;
+                self.follow(d, create || review, marker, report).await
             }
             Method::Direct => {
                 // A stack left in review by an unexecuted change set holds
                 // nothing, and CreateStack refuses its name: clear it first.
-                if let (true, Some(i)) = (review, &info) {
-                    self.delete_and_settle(&d.stack, i, 0).await?;
+                if review {
+                    if let Some(i) = self.cfn.describe(name).await? {
+                        self.delete_and_settle(&d.stack, &i, 0).await?;
+                    }
                 }
-                let deployed = deployed.as_ref().map(|(t, i)| (t.as_str(), i));
-                self.direct(d, deployed, report, started).await
+                let create = create || review;
+                let marker = if create {
+                    None
+                } else {
+                    self.newest_event(name).await?
+                };
+                if create {
+                    self.cfn.create_stack(&d.request).await?;
+                } else {
+                    match self.cfn.update_stack(&d.request).await {
+                        Ok(()) => {}
+                        Err(e) if e.kind == ErrorKind::NoChanges => {
+                            return self.nothing_to_do(d, report).await
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                self.follow(d, create, marker, report).await
             }
         }
     }
@@ -400,152 +768,6 @@ impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
                 .note(&d.stack, "termination protection turned on");
         }
         Ok(())
-    }
-
-    async fn via_change_set(
-        &self,
-        d: &Desired,
-        info: Option<&StackInfo>,
-        review: bool,
-        report: &mut StackReport,
-        started: &mut Duration,
-    ) -> Step<()> {
-        let name = &d.request.name;
-        let create = info.is_none() || review;
-        let request = ChangeSetRequest {
-            stack: d.request.clone(),
-            name: change_set_name(SystemTime::now()),
-            create,
-            description: format!("stackctl deploy of {} ({})", d.stack, name),
-        };
-        let arn = match self.cfn.create_change_set(&request).await {
-            Ok(arn) => arn,
-            Err(e) if e.kind == ErrorKind::NoChanges => {
-                return self.nothing_to_do(d, report).await;
-            }
-            Err(e) => return Err(e),
-        };
-        let mut backoff = Backoff::default();
-        let cs = loop {
-            let cs = self.cfn.describe_change_set(&arn).await?;
-            match cs.status.as_str() {
-                "CREATE_COMPLETE" => break cs,
-                "FAILED" => {
-                    let reason = cs.reason.clone().unwrap_or_default();
-                    let _ = self.cfn.delete_change_set(&arn).await;
-                    if crate::aws::cloudformation::classify(None, &reason) == ErrorKind::NoChanges {
-                        return self.nothing_to_do(d, report).await;
-                    }
-                    return Err(CfnError::new(
-                        ErrorKind::Rejected,
-                        format!("CloudFormation rejected the change set for {name}: {reason}"),
-                    ));
-                }
-                _ => self.clock.sleep(backoff.next_pause()).await,
-            }
-        };
-        report.changes = cs.changes.clone();
-        let question = format!(
-            "Deploy {} change{} to {name}?",
-            cs.changes.len(),
-            if cs.changes.len() == 1 { "" } else { "s" }
-        );
-        if !self.ask(d, report, &question, started) {
-            let _ = self.cfn.delete_change_set(&arn).await;
-            if create && !review {
-                // The change set made an empty stack in REVIEW_IN_PROGRESS.
-                let _ = self.cfn.delete_stack(name).await;
-            }
-            report.outcome = Outcome::Declined;
-            report.message = Some("change set deleted; nothing was changed".into());
-            return Ok(());
-        }
-        let marker = self.newest_event(name).await?;
-        self.cfn.execute_change_set(&arn).await?;
-        self.follow(d, create, marker, report).await
-    }
-
-    async fn direct(
-        &self,
-        d: &Desired,
-        deployed: Option<(&str, &StackInfo)>,
-        report: &mut StackReport,
-        started: &mut Duration,
-    ) -> Step<()> {
-        let name = &d.request.name;
-        let before = deployed.and_then(|(template, i)| {
-            Some(DeployedState {
-                template: crate::diff::parse_template(template).ok()?,
-                parameters: i.parameters.clone(),
-                tags: i.tags.clone(),
-            })
-        });
-        let after = DesiredState {
-            template: crate::diff::parse_template(&d.template).map_err(|e| {
-                CfnError::new(
-                    ErrorKind::Rejected,
-                    format!("the rendered template of {name} does not parse: {e}"),
-                )
-            })?,
-            parameters: effective_parameters(&d.template, &d.request.parameters),
-            tags: d.request.tags.clone(),
-        };
-        let diff = StackDiff::new(&d.stack, name, before.as_ref(), &after);
-        report.changes = diff
-            .resources
-            .iter()
-            .map(|r| PlannedChange {
-                action: format!("{:?}", r.action),
-                logical_id: r.logical_id.clone(),
-                resource_type: r.resource_type.clone(),
-                replacement: r.replacement.then(|| "True".to_string()),
-            })
-            .collect();
-        let (add, modify, remove) = diff.counts();
-        let question = format!(
-            "Deploy to {name} ({add} to add, {modify} to change, {remove} to remove, {} parameter change{})?",
-            diff.parameters.len(),
-            if diff.parameters.len() == 1 { "" } else { "s" }
-        );
-        if !self.ask(d, report, &question, started) {
-            report.outcome = Outcome::Declined;
-            report.message = Some("nothing was changed".into());
-            return Ok(());
-        }
-        let create = deployed.is_none();
-        let marker = match deployed {
-            Some(_) => self.newest_event(name).await?,
-            None => None,
-        };
-        if create {
-            self.cfn.create_stack(&d.request).await?;
-        } else {
-            match self.cfn.update_stack(&d.request).await {
-                Ok(()) => {}
-                Err(e) if e.kind == ErrorKind::NoChanges => {
-                    return self.nothing_to_do(d, report).await
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        self.follow(d, create, marker, report).await
-    }
-
-    /// Shows the planned changes and asks `question`; the stack's clock
-    /// restarts after the answer.
-    fn ask(
-        &self,
-        d: &Desired,
-        report: &StackReport,
-        question: &str,
-        started: &mut Duration,
-    ) -> bool {
-        for c in &report.changes {
-            self.observer.note(&d.stack, &change_line(c));
-        }
-        let yes = self.confirm.confirm(question);
-        *started = self.clock.now();
-        yes
     }
 
     /// Follows a create or update that has just started to its end.
@@ -689,6 +911,53 @@ impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
     }
 }
 
+/// stackctl's diff of the deployed stack (its template text and
+/// description; `None` when not deployed) against `d`.
+pub fn desired_diff(
+    d: &Desired,
+    deployed_template: Option<&str>,
+    info: Option<&StackInfo>,
+) -> Step<StackDiff> {
+    let name = &d.request.name;
+    let before = match (deployed_template, info) {
+        (Some(template), Some(i)) => Some(DeployedState {
+            template: crate::diff::parse_template(template).map_err(|e| {
+                CfnError::new(
+                    ErrorKind::BadResponse,
+                    format!("the deployed template of {name} does not parse: {e:#}"),
+                )
+            })?,
+            parameters: i.parameters.clone(),
+            tags: i.tags.clone(),
+        }),
+        _ => None,
+    };
+    let after = DesiredState {
+        template: crate::diff::parse_template(&d.template).map_err(|e| {
+            CfnError::new(
+                ErrorKind::Rejected,
+                format!("the rendered template of {name} does not parse: {e:#}"),
+            )
+        })?,
+        parameters: effective_parameters(&d.template, &d.request.parameters),
+        tags: d.request.tags.clone(),
+    };
+    Ok(StackDiff::new(&d.stack, name, before.as_ref(), &after))
+}
+
+/// The resource changes of a diff, in the change set's terms.
+pub fn changes_of(diff: &StackDiff) -> Vec<PlannedChange> {
+    diff.resources
+        .iter()
+        .map(|r| PlannedChange {
+            action: format!("{:?}", r.action),
+            logical_id: r.logical_id.clone(),
+            resource_type: r.resource_type.clone(),
+            replacement: r.replacement.then(|| "True".to_string()),
+        })
+        .collect()
+}
+
 /// The number of resources a template declares (progress totals).
 pub fn resource_count(template: &str) -> usize {
     crate::diff::parse_template(template)
@@ -759,6 +1028,7 @@ pub fn summary(r: &StackReport) -> String {
         Outcome::Declined => "declined",
         Outcome::Failed => "FAILED",
         Outcome::Skipped => "skipped",
+        Outcome::HotSwapped => "hot-swapped",
     };
     match r.outcome {
         Outcome::Unchanged | Outcome::NotDeployed | Outcome::Skipped | Outcome::Declined => {

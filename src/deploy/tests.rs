@@ -499,6 +499,8 @@ fn desired(method: Method, params: &[(&str, &str)]) -> Desired {
         },
         template: TEMPLATE.into(),
         method,
+        hotswap: false,
+        code: BTreeMap::new(),
     }
 }
 
