@@ -13,7 +13,7 @@ use std::path::Path;
 
 /// Loads and checks the project at `root`; on success, every stack rendered in every environment.
 pub fn project(root: &Path) -> Result<(Project, Vec<Rendered>), Diagnostics> {
-    let project = model::load(root)?;
+    let project = model::load(root).map_err(Diagnostics::sorted)?;
     let mut diags = rules(&project);
     let templates = match Templates::load(root) {
         Ok(t) => Some(t),
