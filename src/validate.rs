@@ -6,7 +6,7 @@ use crate::diagnostics::Diagnostics;
 use crate::model::source::join;
 use crate::model::{self, Project};
 use crate::render::context::{stack_name, LOG_RETENTION_DAYS};
-use crate::render::names::{bucket_problem, identifier_problem, stack_name_problem};
+use crate::render::names::{bucket_problem, identifier_problem, name_pattern, stack_name_problem};
 use crate::render::{self, Rendered, Templates};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -72,6 +72,11 @@ fn rules(project: &Project, gaps: &model::Gaps) -> Diagnostics {
             }
             None => true,
         };
+    if let Some(naming) = &f.naming {
+        if let Err(p) = name_pattern(naming) {
+            diags.push(src.error("naming", p.message).hint(p.hint));
+        }
+    }
     if f.environments.is_empty() && gaps.environments.is_complete() {
         diags.push(
             src.error("environments", "no environments are declared")
