@@ -116,24 +116,34 @@ impl Diagnostics {
     pub fn len(&self) -> usize {
         self.0.len()
     }
-    /// Sorted by file, then line, then message, without exact duplicates.
+    /// Sorted by file, then line, then column, so a user reads them top to
+    /// bottom; problems at the same place keep the order they were found
+    /// in. Exact duplicates (one problem seen in several environments) are
+    /// kept once.
     pub fn sorted(mut self) -> Self {
         self.0.sort_by(|a, b| {
-            (
-                &a.file,
-                a.line.unwrap_or(0),
-                a.column.unwrap_or(0),
-                &a.message,
-            )
-                .cmp(&(
-                    &b.file,
-                    b.line.unwrap_or(0),
-                    b.column.unwrap_or(0),
-                    &b.message,
-                ))
+            (&a.file, a.line.unwrap_or(0), a.column.unwrap_or(0)).cmp(&(
+                &b.file,
+                b.line.unwrap_or(0),
+                b.column.unwrap_or(0),
+            ))
         });
-        self.0.dedup();
-        self
+        let mut seen: Vec<Diagnostic> = Vec::with_capacity(self.0.len());
+        for d in self.0 {
+            if !seen.contains(&d) {
+                seen.push(d);
+            }
+        }
+        Diagnostics(seen)
+    }
+}
+
+/// `n` and the noun, plural unless `n` is 1: `1 stack`, `2 stacks`, `0 stacks`.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("{n} {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 
@@ -209,12 +219,7 @@ impl fmt::Display for Diagnostics {
         for d in &self.0 {
             writeln!(f, "{d}")?;
         }
-        let n = self.0.len();
-        write!(
-            f,
-            "validation failed: {n} problem{}",
-            if n == 1 { "" } else { "s" }
-        )
+        write!(f, "validation failed: {}", count(self.0.len(), "problem"))
     }
 }
 
@@ -264,6 +269,47 @@ mod tests {
             one.0[0].message,
             "in environment `prod`: bucket name `x-prod` is bad"
         );
+    }
+
+    #[test]
+    fn sorted_reads_top_to_bottom_and_keeps_the_order_found_at_one_place() {
+        let at = |file: &str, line: usize, col: usize, msg: &str| {
+            Diagnostic::new(Path::new(file), "p", msg).at(line, col)
+        };
+        let d = Diagnostics(vec![
+            at("stacks/a.yaml", 9, 1, "z"),
+            at("stackctl.yaml", 12, 5, "b"),
+            at("stackctl.yaml", 3, 7, "y"),
+            at("stackctl.yaml", 3, 7, "a"),
+            at("stackctl.yaml", 3, 2, "c"),
+            Diagnostic::new(Path::new("stacks/a.yaml"), "", "unreadable"),
+            at("stackctl.yaml", 12, 5, "b"),
+        ])
+        .sorted();
+        let order: Vec<(&str, &str)> =
+            d.0.iter()
+                .map(|d| (d.file.to_str().unwrap(), d.message.as_str()))
+                .collect();
+        assert_eq!(
+            order,
+            vec![
+                ("stackctl.yaml", "c"),
+                ("stackctl.yaml", "y"),
+                ("stackctl.yaml", "a"),
+                ("stackctl.yaml", "b"),
+                ("stacks/a.yaml", "unreadable"),
+                ("stacks/a.yaml", "z"),
+            ]
+        );
+    }
+
+    #[test]
+    fn counts_are_singular_for_one() {
+        assert_eq!(count(1, "problem"), "1 problem");
+        assert_eq!(count(0, "problem"), "0 problems");
+        assert_eq!(count(8, "template"), "8 templates");
+        let one = Diagnostics(vec![Diagnostic::new(Path::new("a"), "", "x")]);
+        assert!(one.to_string().ends_with("validation failed: 1 problem"));
     }
 
     #[test]

@@ -6,56 +6,84 @@ use crate::diagnostics::Diagnostics;
 use crate::model::source::join;
 use crate::model::{self, Project};
 use crate::render::context::{stack_name, LOG_RETENTION_DAYS};
-use crate::render::names::{bucket_problem, identifier_problem, stack_name_problem};
+use crate::render::names::{bucket_problem, identifier_problem, name_pattern, stack_name_problem};
 use crate::render::{self, Rendered, Templates};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Loads and checks the project at `root`; on success, every stack rendered in every environment.
+///
+/// Every file is checked as far as it can be read: a problem in
+/// `stackctl.yaml` does not hide those of the stack files, and a stack is
+/// rendered (which runs the reference, name and range checks) whenever
+/// what it is rendered from was read; see [`model::Gaps`].
 pub fn project(root: &Path) -> Result<(Project, Vec<Rendered>), Diagnostics> {
-    let project = model::load(root)?;
-    let mut diags = rules(&project);
+    let model::Loaded {
+        project,
+        diags: mut all,
+        gaps,
+    } = model::load_all(root).map_err(Diagnostics::sorted)?;
+    all.0.append(&mut rules(&project, &gaps).0);
     let templates = match Templates::load(root) {
         Ok(t) => Some(t),
         Err(mut d) => {
-            diags.0.append(&mut d.0);
+            all.0.append(&mut d.0);
             None
         }
     };
     let mut rendered = Vec::new();
     if let Some(templates) = &templates {
         for env in project.file.environments.keys() {
-            for stack in project.stacks.keys() {
-                match render::render_stack(&project, templates, stack, env) {
+            for (name, stack) in &project.stacks {
+                if !gaps.renderable(&project, name, env) {
+                    continue;
+                }
+                match render::render_stack(&project, templates, name, env) {
                     Ok(r) => rendered.push(r),
-                    Err(mut d) => diags.0.append(&mut d.0),
+                    Err(d) => all.0.extend(
+                        d.0.into_iter()
+                            .filter(|d| !gaps.under_stand_in(name, &stack.source.display, d)),
+                    ),
                 }
             }
         }
     }
-    if diags.is_empty() {
+    if all.is_empty() {
         Ok((project, rendered))
     } else {
         let envs: Vec<String> = project.file.environments.keys().cloned().collect();
-        Err(diags.sorted().collapse_environments(&envs))
+        Err(all.sorted().collapse_environments(&envs))
     }
 }
 
-/// Rules of `stackctl.yaml` itself.
-fn rules(project: &Project) -> Diagnostics {
+/// Rules of `stackctl.yaml` itself, for what could be read of it: names
+/// that `gaps` says were declared are not reported as unknown.
+fn rules(project: &Project, gaps: &model::Gaps) -> Diagnostics {
     let mut diags = Diagnostics::default();
     let src = &project.source;
     let f = &project.file;
-    if let Some(p) = identifier_problem("project name", &f.project, '-', 24) {
-        diags.push(src.error("project", p).hint("e.g. `project: studio`"));
+    // A project name that is missing is reported once, not again through
+    // the stack and bucket names built from it.
+    let project_ok = !gaps.project_name
+        && match identifier_problem("project name", &f.project, '-', 24) {
+            Some(p) => {
+                diags.push(src.error("project", p).hint("e.g. `project: studio`"));
+                false
+            }
+            None => true,
+        };
+    if let Some(naming) = &f.naming {
+        if let Err(p) = name_pattern(naming) {
+            diags.push(src.error("naming", p.message).hint(p.hint));
+        }
     }
-    if f.environments.is_empty() {
+    if f.environments.is_empty() && gaps.environments.is_complete() {
         diags.push(
             src.error("environments", "no environments are declared")
                 .hint("declare at least `local` and `dev`"),
         );
     }
-    if f.stacks.is_empty() {
+    if f.stacks.is_empty() && gaps.stacks.is_complete() {
         diags.push(
             src.error("stacks", "no stacks are declared")
                 .hint("list each stack file under `stacks:`"),
@@ -88,8 +116,6 @@ fn rules(project: &Project) -> Diagnostics {
             }
         }
         check_settings(&env.settings, src, &join(&path, "settings"), &mut diags);
-        // A bad project name is reported once, not again through the bucket it names.
-        let project_ok = identifier_problem("project name", &f.project, '-', 24).is_none();
         let bucket = env.artefact_bucket(&f.project, name);
         if let Some(problem) =
             bucket_problem(&bucket).filter(|_| project_ok || env.artefact_bucket.is_some())
@@ -105,7 +131,7 @@ fn rules(project: &Project) -> Diagnostics {
             );
         }
         for stack in env.parameters.keys() {
-            if !f.stacks.contains_key(stack) {
+            if !f.stacks.contains_key(stack) && !gaps.stacks.knows(stack) {
                 diags.push(
                     src.error(
                         join(&join(&path, "parameters"), stack),
@@ -121,7 +147,7 @@ fn rules(project: &Project) -> Diagnostics {
         if let Some(p) = identifier_problem("stack name", name, '-', 32) {
             diags.push(src.error(&path, p));
         }
-        for env in f.environments.keys() {
+        for env in f.environments.keys().filter(|_| !gaps.project_name) {
             if let Some(p) = stack_name_problem(&stack_name(project, name, env)) {
                 diags.push(src.error(&path, p));
             }
@@ -133,7 +159,7 @@ fn rules(project: &Project) -> Diagnostics {
                     src.error(dpath, format!("stack `{name}` depends on itself"))
                         .hint("remove it from `depends_on`"),
                 );
-            } else if !f.stacks.contains_key(dep) {
+            } else if !f.stacks.contains_key(dep) && !gaps.stacks.knows(dep) {
                 diags.push(
                     src.error(dpath, format!("unknown stack `{dep}`"))
                         .suggest(dep, f.stacks.keys().map(String::as_str)),

@@ -162,6 +162,75 @@ fn all_problems_are_reported_together_and_as_json() {
 }
 
 #[test]
+fn problems_in_stackctl_yaml_do_not_hide_those_of_the_stack_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = "\
+project: corpus
+stacks:
+  app: {}
+environments:
+  dev:
+    region: us-east-1
+    endpoint: http://127.0.0.1:5000
+  prod:
+    region: us-east-1
+    protected: maybe
+";
+    let stack = "resources:\n  f:\n    type: function\n    memroy: 128\n    timeout: 5000\n";
+    write_project(dir.path(), project, &[("app", stack)]);
+    std::fs::create_dir_all(dir.path().join("lambdas/f")).unwrap();
+    std::fs::write(dir.path().join("lambdas/f/Cargo.toml"), "[package]\n").unwrap();
+    let out = stackctl()
+        .arg("-C")
+        .arg(dir.path())
+        .args(["validate", "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let got: Vec<(String, i64, String)> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                format!(
+                    "{}:{}",
+                    d["file"].as_str().unwrap(),
+                    d["path"].as_str().unwrap()
+                ),
+                d["line"].as_i64().unwrap(),
+                d["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, i64, String)> = vec![
+        (
+            "stackctl.yaml:environments.dev.endpoint".into(),
+            7,
+            "unknown field `endpoint`".into(),
+        ),
+        (
+            "stackctl.yaml:environments.prod.protected".into(),
+            10,
+            "wrong type: found string \"maybe\", expected a boolean".into(),
+        ),
+        (
+            "stacks/app.yaml:resources.f.memroy".into(),
+            4,
+            "unknown field `memroy`".into(),
+        ),
+        // Checked in `dev`, whose entry was read; not in `prod`, whose was not.
+        (
+            "stacks/app.yaml:resources.f.timeout".into(),
+            5,
+            "timeout of 5000 is out of range".into(),
+        ),
+    ];
+    assert_eq!(got, expected);
+}
+
+#[test]
 fn render_one_stack_matches_the_library() {
     let out = run(&["render", "--env", "dev", "upload"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

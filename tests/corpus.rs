@@ -8,11 +8,14 @@
 //!
 //! Each case's `# expect: TEXT` lines must all appear in stderr; the whole
 //! stderr is also kept as an insta snapshot so message changes are reviewed.
+//! Every case also checks that problems come top to bottom (by file, line
+//! and column) and that the closing count matches them, in the singular
+//! for one.
 
 mod common;
 
 use common::{stackctl, write_project, PROJECT, STACK};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn expectations(text: &str) -> Vec<String> {
     text.lines()
@@ -50,6 +53,20 @@ fn check(case: &Path, dir: &Path) -> Vec<String> {
             problems.push(format!("missing `{e}`"));
         }
     }
+    let found = locations(&stderr);
+    let mut sorted = found.clone();
+    sorted.sort();
+    if found != sorted {
+        problems.push(format!("not in file and line order: {found:?}"));
+    }
+    let n = stderr.lines().filter(|l| l.starts_with("error: ")).count();
+    let total = format!(
+        "validation failed: {n} {}",
+        if n == 1 { "problem" } else { "problems" }
+    );
+    if stderr.trim_end().lines().last() != Some(total.as_str()) {
+        problems.push(format!("does not end with `{total}`"));
+    }
     let name = case.file_stem().unwrap().to_string_lossy().to_string();
     insta::with_settings!({snapshot_suffix => name, prepend_module_to_snapshot => false}, {
         insta::assert_snapshot!("corpus", stderr);
@@ -58,6 +75,34 @@ fn check(case: &Path, dir: &Path) -> Vec<String> {
         .into_iter()
         .map(|p| format!("{}: {p}\n--- stderr:\n{stderr}", case.display()))
         .collect()
+}
+
+/// Every `--> FILE:LINE:COL` of `stderr`, in the order printed.
+fn locations(stderr: &str) -> Vec<(PathBuf, usize, usize)> {
+    stderr
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("--> "))
+        .map(|at| {
+            let mut parts = at.rsplitn(3, ':');
+            let col = parts.next().and_then(|c| c.parse().ok());
+            let line = parts.next().and_then(|l| l.parse().ok());
+            match (parts.next(), line, col) {
+                (Some(file), Some(line), Some(col)) => (PathBuf::from(file), line, col),
+                _ => (PathBuf::from(at), 0, 0),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn locations_are_read_with_their_line_and_column() {
+    assert_eq!(
+        locations("error: x\n  --> stacks/app.yaml:12:5\nerror: y\n  --> stackctl.yaml\n"),
+        vec![
+            (PathBuf::from("stacks/app.yaml"), 12, 5),
+            (PathBuf::from("stackctl.yaml"), 0, 0)
+        ]
+    );
 }
 
 fn run_cases(pattern: &str, min: usize, setup: impl Fn(&Path, &str)) {

@@ -7,6 +7,16 @@ use std::collections::BTreeMap;
 /// The default pattern for physical resource names.
 pub const DEFAULT_NAMING: &str = "{project}-{stack}-{name}-{env}";
 
+/// The top-level fields of `stackctl.yaml`, in the order of [`ProjectFile`].
+pub const FIELDS: &[&str] = &[
+    "project",
+    "naming",
+    "tags",
+    "settings",
+    "environments",
+    "stacks",
+];
+
 /// The root configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

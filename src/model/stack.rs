@@ -8,6 +8,9 @@ use super::value::{ParamValue, PerEnv};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
+/// The top-level fields of a stack file, in the order of [`StackFile`].
+pub const FIELDS: &[&str] = &["description", "parameters", "resources", "outputs"];
+
 /// A stack file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -5,7 +5,7 @@
 //! reports all of them at once.
 
 use super::iam;
-use super::names::{pascal, physical_problem};
+use super::names::{expand_name, name_pattern, pascal, physical_problem};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::model::source::{index, join};
 use crate::model::stack::{self, ParamType, Resource};
@@ -218,11 +218,12 @@ impl<'a> Builder<'a> {
             if kind == "raw" {
                 continue;
             }
+            let is_own = own.is_some();
             let (pat, path) = match own {
                 Some(p) => (p, join(&join("resources", &key), "name")),
                 None => (pattern.clone(), join("resources", &key)),
             };
-            let Some(name) = self.expand(&pat, &key, &path) else {
+            let Some(name) = self.expand(&pat, &key, &path, is_own) else {
                 continue;
             };
             if let Some(problem) = physical_problem(kind, &name) {
@@ -237,43 +238,25 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Expands `{project}`, `{stack}`, `{name}` and `{env}` in a name pattern.
-    fn expand(&mut self, pattern: &str, key: &str, path: &str) -> Option<String> {
-        let mut out = String::new();
-        let mut rest = pattern;
-        while let Some(i) = rest.find('{') {
-            out.push_str(&rest[..i]);
-            let Some(end) = rest[i..].find('}') else {
-                self.error_hint(
-                    path,
-                    format!("unclosed `{{` in name pattern `{pattern}`"),
-                    "placeholders are {project}, {stack}, {name}, {env}",
-                );
-                return None;
-            };
-            let var = &rest[i + 1..i + end];
-            match var {
-                "project" => out.push_str(&self.project.file.project),
-                "stack" => out.push_str(&self.stack.name),
-                "name" => out.push_str(&key.replace('_', "-")),
-                "env" => out.push_str(self.env),
-                other => {
-                    let msg =
-                        format!("unknown placeholder `{{{other}}}` in name pattern `{pattern}`");
-                    self.error(path, msg).hint = Some(
-                        crate::diagnostics::closest(other, ["project", "stack", "name", "env"])
-                            .map(|b| format!("did you mean `{{{b}}}`?"))
-                            .unwrap_or_else(|| {
-                                "placeholders are {project}, {stack}, {name}, {env}".into()
-                            }),
-                    );
-                    return None;
+    /// Expands a name pattern (see [`super::names::name_pattern`]). A
+    /// problem in a resource's own `name:` is reported at it; the project's
+    /// `naming:` is checked once, in `stackctl.yaml`, by validation.
+    fn expand(&mut self, pattern: &str, key: &str, path: &str, own: bool) -> Option<String> {
+        match name_pattern(pattern) {
+            Ok(parts) => Some(expand_name(
+                &parts,
+                &self.project.file.project,
+                &self.stack.name,
+                key,
+                self.env,
+            )),
+            Err(p) => {
+                if own {
+                    self.error_hint(path, p.message, p.hint);
                 }
+                None
             }
-            rest = &rest[i + end + 1..];
         }
-        out.push_str(rest);
-        Some(out)
     }
 
     fn name(&self, key: &str) -> String {
