@@ -1,5 +1,6 @@
 //! `stackctl validate`: the whole project, every environment, no AWS calls.
 
+use crate::diagnostics::count;
 use crate::validate;
 use serde::Serialize;
 use std::fmt;
@@ -24,18 +25,12 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "ok: {} stack{} ({}) valid in {} environment{} ({}); {} templates rendered",
-            self.stacks.len(),
-            if self.stacks.len() == 1 { "" } else { "s" },
+            "ok: {} ({}) valid in {} ({}); {} rendered",
+            count(self.stacks.len(), "stack"),
             self.stacks.join(", "),
-            self.environments.len(),
-            if self.environments.len() == 1 {
-                ""
-            } else {
-                "s"
-            },
+            count(self.environments.len(), "environment"),
             self.environments.join(", "),
-            self.templates
+            count(self.templates, "template"),
         )
     }
 }
@@ -51,4 +46,24 @@ pub fn run(root: &Path) -> anyhow::Result<Report> {
         environments: project.file.environments.keys().cloned().collect(),
         templates: rendered.len(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_of_each_is_singular() {
+        let report = Report {
+            valid: true,
+            project: "p".into(),
+            stacks: vec!["app".into()],
+            environments: vec!["dev".into()],
+            templates: 1,
+        };
+        assert_eq!(
+            report.to_string(),
+            "ok: 1 stack (app) valid in 1 environment (dev); 1 template rendered"
+        );
+    }
 }
