@@ -1,6 +1,6 @@
 //! What a deploy would change, stack by stack: the deployed template against
-//! the freshly rendered one (resources and outputs), plus stack parameter
-//! values and stack tags.
+//! the freshly rendered one (resources, their IAM policy and security group
+//! rules, outputs), plus stack parameter values and stack tags.
 //!
 //! Pure: the caller fetches the deployed state and renders the desired one.
 //! Values are compared as CloudFormation sees them (key order and `256`
@@ -8,12 +8,16 @@
 //! where CloudFormation has natural keys (see `keyed.rs`). Output follows rain's
 //! shape (`+` added, `-` removed, `~` changed, keys sorted, unchanged parts
 //! hidden), names the properties that make CloudFormation replace a resource
-//! (static table in [`replacement`]). Text is the `Display` of
+//! (static table in [`replacement`]), and flags changes that broaden access
+//! the way `cdk diff` does ([`iam`], [`network`]). Text is the `Display` of
 //! [`StackDiff`], JSON its `Serialize`, and [`StackDiff::to_markdown`] /
 //! [`markdown_report`] give a pull-request comment.
 
+mod access;
+pub mod iam;
 mod keyed;
 mod markdown;
+pub mod network;
 pub mod replacement;
 mod show;
 mod template;
@@ -21,7 +25,10 @@ mod template;
 mod testing;
 mod text;
 
+pub use access::{AccessChange, Broadening, BroadeningKind, Change, WARNING};
+pub use iam::{diff_iam, IamChange, IamStatement};
 pub use markdown::markdown_report;
+pub use network::{diff_network, Direction, NetworkChange, NetworkRule};
 pub use replacement::requires_replacement;
 pub use template::parse_template;
 
@@ -139,8 +146,19 @@ pub struct StackDiff {
     pub stack_name: String,
     /// false: the stack does not exist yet (everything is added).
     pub deployed: bool,
+    /// Whether the deploy widens access: not at all, as a new stack, or
+    /// the access of a deployed stack.
+    pub access: AccessChange,
     /// Resource changes, sorted by logical id.
     pub resources: Vec<ResourceChange>,
+    /// IAM statements added and removed, per resource, sorted by logical id.
+    pub iam: Vec<IamChange>,
+    /// Security group rules added and removed, per resource, sorted by
+    /// logical id.
+    pub network: Vec<NetworkChange>,
+    /// Every change that broadens access (IAM first, then network), as
+    /// reasons a reader (or `deploy`'s second question) can name.
+    pub broadening: Vec<Broadening>,
     /// Template outputs whose definition changed, sorted by name.
     pub outputs: Vec<OutputChange>,
     /// Stack parameter values, sorted by name; `NoEcho` values masked.
@@ -186,6 +204,18 @@ impl StackDiff {
             Some(d) => (Some(&d.template), &d.parameters, &d.tags),
             None => (None, &none, &none),
         };
+        let iam = diff_iam(template, &desired.template);
+        let network = diff_network(template, &desired.template);
+        let broadening: Vec<Broadening> = iam
+            .iter()
+            .flat_map(IamChange::broadening)
+            .chain(network.iter().flat_map(NetworkChange::broadening))
+            .collect();
+        let access = match (broadening.is_empty(), deployed.is_some()) {
+            (true, _) => AccessChange::None,
+            (false, false) => AccessChange::NewStack,
+            (false, true) => AccessChange::Broadens,
+        };
         let secret: BTreeSet<String> = template
             .into_iter()
             .chain([&desired.template])
@@ -195,7 +225,11 @@ impl StackDiff {
             stack: stack.to_string(),
             stack_name: stack_name.to_string(),
             deployed: deployed.is_some(),
+            access,
             resources: diff_resources(template, &desired.template),
+            iam,
+            network,
+            broadening,
             outputs: diff_outputs(template, &desired.template),
             parameters: mask(diff_values(parameters, &desired.parameters), &secret),
             tags: diff_values(tags, &desired.tags),
@@ -220,6 +254,17 @@ impl StackDiff {
             count(Action::Modify),
             count(Action::Remove),
         )
+    }
+
+    /// Whether any change broadens access, a new stack's grants included
+    /// (see [`StackDiff::access`] to tell the two apart).
+    pub fn broadens(&self) -> bool {
+        !self.broadening.is_empty()
+    }
+
+    /// The changes that broaden access, IAM first, then network.
+    pub fn broadening(&self) -> &[Broadening] {
+        &self.broadening
     }
 
     /// The resources CloudFormation would replace, with what causes it.
@@ -336,6 +381,7 @@ fn mask(changes: Vec<ValueChange>, secret: &BTreeSet<String>) -> Vec<ValueChange
         .collect()
 }
 
+/// A template's `Resources`, when it is an object.
 fn resources(template: &Value) -> Option<&Map<String, Value>> {
     template.get("Resources").and_then(Value::as_object)
 }
@@ -637,7 +683,7 @@ mod tests {
     }
 
     #[test]
-    fn a_reordered_set_is_a_change_for_cloudformation() {
+    fn a_reordered_set_is_a_change_for_cloudformation_but_not_for_access() {
         let role = |arns: Value| json!({"Resources": {"R": {"Type": "AWS::IAM::Role", "Properties": {"ManagedPolicyArns": arns}}}});
         let deployed = DeployedState {
             template: role(json!(["b", "a"])),
@@ -650,6 +696,7 @@ mod tests {
         let diff = StackDiff::new("s", "s-dev", Some(&deployed), &desired);
         assert!(diff.has_changes());
         assert_eq!(paths(&diff.resources[0]), ["Properties.ManagedPolicyArns"]);
+        assert!(diff.iam.is_empty() && !diff.broadens());
     }
 
     #[test]
@@ -701,6 +748,7 @@ mod tests {
         let diff = StackDiff::new("upload", "studio-upload-dev", None, &desired);
         assert!(!diff.deployed && diff.has_changes());
         assert_eq!(diff.counts(), (2, 0, 0));
+        assert_eq!(diff.access, AccessChange::None);
         let ids: Vec<&str> = diff
             .resources
             .iter()
@@ -725,6 +773,50 @@ mod tests {
              \x20     + Size: 1\n\
              \x20 tags:\n\
              \x20     + team: media"
+        );
+    }
+
+    #[test]
+    fn a_new_stack_grants_access_and_says_so() {
+        let desired = DesiredState {
+            template: json!({"Resources": {"Role": {"Type": "AWS::IAM::Role", "Properties": {
+                "AssumeRolePolicyDocument": {"Statement": [{"Effect": "Allow",
+                    "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
+            }}}}),
+            ..DesiredState::default()
+        };
+        let diff = StackDiff::new("upload", "studio-upload-dev", None, &desired);
+        assert!(diff.broadens());
+        assert_eq!(diff.access, AccessChange::NewStack);
+        assert_eq!(
+            diff.broadening()[0].to_string(),
+            "Role: new principal: Allow sts:AssumeRole for Service:lambda.amazonaws.com"
+        );
+        assert!(diff.to_string().starts_with(
+            "+ studio-upload-dev (upload): not deployed; 1 to add; ⚠ new stack grants access (1)\n"
+        ));
+        // The same role on a deployed stack: nothing to flag.
+        let deployed = DeployedState {
+            template: desired.template.clone(),
+            ..DeployedState::default()
+        };
+        let again = StackDiff::new("upload", "studio-upload-dev", Some(&deployed), &desired);
+        assert!(!again.broadens() && !again.has_changes());
+        assert_eq!(again.access, AccessChange::None);
+    }
+
+    #[test]
+    fn a_broadening_change_to_a_deployed_stack_is_named() {
+        let diff = testing::upload_diff();
+        assert_eq!(diff.access, AccessChange::Broadens);
+        let reasons: Vec<String> = diff.broadening().iter().map(|b| b.to_string()).collect();
+        assert_eq!(
+            reasons,
+            [
+                "CreateUploadRole: new action: Allow dynamodb:Scan on !GetAtt Sessions.Arn, \
+                 !Sub [${TableArn}/index/*, {TableArn: !GetAtt Sessions.Arn}]",
+                "WebSg: open to the internet: ingress tcp 443 from 0.0.0.0/0",
+            ]
         );
     }
 
@@ -889,7 +981,7 @@ mod tests {
     }
 
     #[test]
-    fn serializes_outputs_and_replacement_causes() {
+    fn serializes_iam_network_broadening_and_outputs() {
         let v = serde_json::to_value(testing::upload_diff()).unwrap();
         let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
         assert_eq!(
@@ -898,11 +990,61 @@ mod tests {
                 "stack",
                 "stack_name",
                 "deployed",
+                "access",
                 "resources",
+                "iam",
+                "network",
+                "broadening",
                 "outputs",
                 "parameters",
                 "tags"
             ]
+        );
+        assert_eq!(v["access"], "broadens");
+        assert_eq!(
+            v["iam"][0]["statements"][0],
+            json!({
+                "change": "removed",
+                "policy": "Policies",
+                "effect": "Allow",
+                "actions": ["s3:PutObject"],
+                "resources": ["!Sub arn:${AWS::Partition}:s3:::studio-upload-ingest-dev/uploads/*"],
+                "principals": [],
+                "condition": null,
+                "broadening": null,
+            })
+        );
+        assert_eq!(
+            v["iam"][0]["statements"][1]["actions"],
+            json!(["dynamodb:Scan"])
+        );
+        assert_eq!(v["iam"][0]["statements"][1]["broadening"], "new_action");
+        assert_eq!(
+            v["network"][0],
+            json!({
+                "logical_id": "WebSg",
+                "resource_type": "AWS::EC2::SecurityGroup",
+                "action": "modify",
+                "rules": [{
+                    "change": "added",
+                    "direction": "ingress",
+                    "protocol": "tcp",
+                    "ports": "443",
+                    "peer": "0.0.0.0/0",
+                    "group": null,
+                    "description": "HTTPS",
+                    "broadening": "open_to_internet",
+                }],
+            })
+        );
+        assert_eq!(
+            v["broadening"][1],
+            json!({
+                "logical_id": "WebSg",
+                "resource_type": "AWS::EC2::SecurityGroup",
+                "kind": "open_to_internet",
+                "detail": "ingress tcp 443 from 0.0.0.0/0",
+            })
         );
         assert_eq!(
             v["resources"][4]["replacement_causes"],

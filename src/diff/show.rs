@@ -19,6 +19,9 @@ pub(super) enum Quote {
     /// Quoted only where YAML would read them as something else (`"*"`,
     /// `"true"`, `"2012-10-17"`): blocks.
     WhenNeeded,
+    /// Never quoted (except the empty string and control characters): IAM
+    /// and network rows, where every field is text anyway.
+    Never,
 }
 
 /// `{"Ref": X}`, `{"Condition": "C"}` or `{"Fn::<Name>": arg}` as
@@ -111,7 +114,8 @@ pub(super) fn quoted(s: &str, quote: Quote) -> String {
     match quote {
         Quote::Always => json(),
         Quote::WhenNeeded if needs_quotes(s) => json(),
-        Quote::WhenNeeded => s.to_string(),
+        Quote::Never if s.is_empty() || s.chars().any(char::is_control) => json(),
+        Quote::WhenNeeded | Quote::Never => s.to_string(),
     }
 }
 
@@ -309,7 +313,7 @@ mod tests {
         assert_eq!(
             inline(
                 &json!({"Fn::Sub": ["${T}/index/*", {"T": {"Fn::GetAtt": ["Table", "Arn"]}}]}),
-                Quote::WhenNeeded
+                Quote::Never
             ),
             "!Sub [${T}/index/*, {T: !GetAtt Table.Arn}]"
         );
@@ -351,6 +355,9 @@ mod tests {
         ] {
             assert!(yaml(odd).starts_with('"'), "{odd}");
         }
+        assert_eq!(quoted("*", Quote::Never), "*");
+        assert_eq!(quoted("", Quote::Never), "\"\"");
+        assert_eq!(quoted("a\nb", Quote::Never), "\"a\\nb\"");
         assert_eq!(quoted("x", Quote::Always), "\"x\"");
     }
 

@@ -1,12 +1,15 @@
 //! The text of a diff, in rain's shape: `+` added, `-` removed, `~`
 //! changed, keys sorted, unchanged parts hidden, replacement named the way
-//! CDK flags it.
+//! CDK flags it, broadening marked with [`WARNING`].
 //!
 //! Every part of a diff becomes [`Line`]s first; the terminal shows a
 //! line's sign at its indentation, a Markdown ```` ```diff ```` block puts it
 //! in the first column, where GitHub colours it. Both come from here, so
 //! the two cannot drift apart.
 
+use super::access::{AccessChange, BroadeningKind, WARNING};
+use super::iam::IamChange;
+use super::network::NetworkChange;
 use super::show::{block, one_line, quoted, Quote, INLINE_MAX};
 use super::{Action, OutputChange, PropertyChange, ResourceChange, StackDiff, ValueChange};
 use serde_json::Value;
@@ -16,6 +19,8 @@ use std::fmt;
 const RESOURCE_INDENT: usize = 2;
 /// Where a property, output, parameter or tag line starts.
 const ITEM_INDENT: usize = 6;
+/// Where a row of the IAM or network section starts.
+const ROW_INDENT: usize = 10;
 
 const REPLACEMENT_NOTE: &str = "  (requires replacement)";
 
@@ -258,12 +263,58 @@ fn title(text: &str) -> Line {
     Line::under(' ', 0, format!("{text}:"))
 }
 
-/// The resources, then outputs, parameters and tags, each section under
-/// its title.
-pub(super) fn stack_lines(d: &StackDiff, layout: Layout) -> Vec<Line> {
+fn broadening_note(kind: Option<BroadeningKind>) -> String {
+    kind.map(|k| format!("  {WARNING} {k}")).unwrap_or_default()
+}
+
+pub(super) fn iam_lines(c: &IamChange, out: &mut Vec<Line>) {
+    out.push(Line::marked(
+        c.action.sign(),
+        ITEM_INDENT,
+        format!("{}  {}", c.logical_id, c.resource_type),
+    ));
+    for s in &c.statements {
+        out.push(Line::marked(
+            s.change.sign(),
+            ROW_INDENT,
+            format!("{}{}", s.summary(), broadening_note(s.broadening)),
+        ));
+    }
+}
+
+pub(super) fn network_lines(c: &NetworkChange, out: &mut Vec<Line>) {
+    out.push(Line::marked(
+        c.action.sign(),
+        ITEM_INDENT,
+        format!("{}  {}", c.logical_id, c.resource_type),
+    ));
+    for r in &c.rules {
+        out.push(Line::marked(
+            r.change.sign(),
+            ROW_INDENT,
+            format!("{}{}", r.summary(), broadening_note(r.broadening)),
+        ));
+    }
+}
+
+/// The resources, then (with `access`) the IAM and network sections, then
+/// outputs, parameters and tags, each section under its title.
+pub(super) fn stack_lines(d: &StackDiff, layout: Layout, access: bool) -> Vec<Line> {
     let mut out = Vec::new();
     for r in &d.resources {
         resource_lines(r, layout, &mut out);
+    }
+    if access && !d.iam.is_empty() {
+        out.push(title("iam"));
+        for c in &d.iam {
+            iam_lines(c, &mut out);
+        }
+    }
+    if access && !d.network.is_empty() {
+        out.push(title("network"));
+        for c in &d.network {
+            network_lines(c, &mut out);
+        }
     }
     if !d.outputs.is_empty() {
         out.push(title("outputs"));
@@ -296,6 +347,16 @@ pub(super) fn counts_text(d: &StackDiff) -> String {
     }
 }
 
+/// `⚠ broadens access (2)`, `⚠ new stack grants access (3)`, or nothing.
+pub(super) fn access_text(d: &StackDiff) -> Option<String> {
+    let n = d.broadening.len();
+    match d.access {
+        AccessChange::None => None,
+        AccessChange::NewStack => Some(format!("{WARNING} new stack grants access ({n})")),
+        AccessChange::Broadens => Some(format!("{WARNING} broadens access ({n})")),
+    }
+}
+
 impl fmt::Display for StackDiff {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sign = if !self.deployed {
@@ -312,7 +373,10 @@ impl fmt::Display for StackDiff {
             self.stack,
             counts_text(self)
         )?;
-        for line in stack_lines(self, Layout::Text) {
+        if let Some(access) = access_text(self) {
+            write!(f, "; {access}")?;
+        }
+        for line in stack_lines(self, Layout::Text, true) {
             write!(f, "\n{}", line.text_form())?;
         }
         Ok(())
@@ -340,6 +404,26 @@ impl fmt::Display for ResourceChange {
     }
 }
 
+/// The resource line and its statement rows, indented as in a stack's
+/// `iam:` section.
+impl fmt::Display for IamChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut lines = Vec::new();
+        iam_lines(self, &mut lines);
+        write_lines(f, &lines)
+    }
+}
+
+/// The resource line and its rule rows, indented as in a stack's
+/// `network:` section.
+impl fmt::Display for NetworkChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut lines = Vec::new();
+        network_lines(self, &mut lines);
+        write_lines(f, &lines)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing;
@@ -350,7 +434,7 @@ mod tests {
     #[test]
     fn display_shows_the_whole_diff_in_rain_style() {
         let expected = "\
-~ studio-upload-dev (upload): 1 to add, 4 to change, 1 to remove
+~ studio-upload-dev (upload): 1 to add, 4 to change, 1 to remove; ⚠ broadens access (2)
   ~ CreateUpload  AWS::Lambda::Function
       ~ Properties.MemorySize: 256 -> 512
       ~ Properties.Tags[Key=team].Value: \"media\" -> \"platform\"
@@ -374,6 +458,13 @@ mod tests {
           FromPort: 443
           IpProtocol: tcp
           ToPort: 443
+  iam:
+      ~ CreateUploadRole  AWS::IAM::Role
+          - Allow s3:PutObject on !Sub arn:${AWS::Partition}:s3:::studio-upload-ingest-dev/uploads/*
+          + Allow dynamodb:Scan on !GetAtt Sessions.Arn, !Sub [${TableArn}/index/*, {TableArn: !GetAtt Sessions.Arn}]  ⚠ new action
+  network:
+      ~ WebSg  AWS::EC2::SecurityGroup
+          + ingress tcp 443 from 0.0.0.0/0  ⚠ open to the internet
   outputs:
       ~ ApiBaseUrl.Value:
           - !Sub https://${Api}.execute-api.${AWS::Region}.amazonaws.com/v1
@@ -457,7 +548,7 @@ mod tests {
     #[test]
     fn diff_layout_puts_the_sign_in_the_first_column() {
         let diff = testing::upload_diff();
-        let lines: Vec<String> = stack_lines(&diff, Layout::Diff)
+        let lines: Vec<String> = stack_lines(&diff, Layout::Diff, false)
             .iter()
             .map(Line::diff_form)
             .collect();
@@ -473,6 +564,7 @@ mod tests {
         );
         assert!(lines.contains(&"+       CidrIp: 0.0.0.0/0".to_string()));
         assert!(lines.contains(&"  outputs:".to_string()));
+        assert!(!lines.iter().any(|l| l.contains("iam:")));
     }
 
     #[test]
@@ -481,5 +573,17 @@ mod tests {
         assert_eq!(shown_text(""), "\"\"");
         assert_eq!(shown_text(" padded"), "\" padded\"");
         assert_eq!(shown_text("two\nlines"), "\"two\\nlines\"");
+    }
+
+    #[test]
+    fn iam_and_network_changes_display_alone() {
+        let diff = testing::upload_diff();
+        assert_eq!(
+            diff.network[0].to_string(),
+            "      ~ WebSg  AWS::EC2::SecurityGroup\n          + ingress tcp 443 from 0.0.0.0/0  ⚠ open to the internet"
+        );
+        assert!(diff.iam[0].to_string().starts_with(
+            "      ~ CreateUploadRole  AWS::IAM::Role\n          - Allow s3:PutObject on "
+        ));
     }
 }
