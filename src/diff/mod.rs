@@ -1,25 +1,44 @@
 //! What a deploy would change, stack by stack: the deployed template against
-//! the freshly rendered one (resources and outputs), plus stack parameter
-//! values and stack tags.
+//! the freshly rendered one (resources, their IAM policy and security group
+//! rules, outputs), plus stack parameter values and stack tags.
 //!
 //! Pure: the caller fetches the deployed state and renders the desired one.
-//! Output follows rain's shape (`+` added, `-` removed, `~` changed, keys
-//! sorted, unchanged parts hidden) and flags "requires replacement" the way
-//! CDK does, from the static table in [`replacement`].
+//! Values are compared as CloudFormation sees them (key order and `256`
+//! against `"256"` do not matter) and walked element by element, keyed
+//! where CloudFormation has natural keys (see `keyed.rs`). Output follows rain's
+//! shape (`+` added, `-` removed, `~` changed, keys sorted, unchanged parts
+//! hidden), names the properties that make CloudFormation replace a resource
+//! (static table in [`replacement`]), and flags changes that broaden access
+//! the way `cdk diff` does ([`iam`], [`network`]). Text is the `Display` of
+//! [`StackDiff`], JSON its `Serialize`, and [`StackDiff::to_markdown`] /
+//! [`markdown_report`] give a pull-request comment.
 
+mod access;
+pub mod iam;
+mod keyed;
+mod markdown;
+pub mod network;
 pub mod replacement;
+mod show;
 mod template;
+#[cfg(test)]
+mod testing;
+mod text;
 
+pub use access::{AccessChange, Broadening, BroadeningKind, Change, WARNING};
+pub use iam::{diff_iam, IamChange, IamStatement};
+pub use markdown::markdown_report;
+pub use network::{diff_network, Direction, NetworkChange, NetworkRule};
 pub use replacement::requires_replacement;
 pub use template::parse_template;
 
+use keyed::{diff_value, At, Leaf};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
-/// Longest value (in characters) shown in text output before it is cut with `…`.
-const MAX_SHOWN_CHARS: usize = 120;
+/// What CloudFormation shows, and stackctl shows, for a `NoEcho` parameter.
+pub const MASK: &str = "****";
 
 /// What happens to one resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -33,17 +52,34 @@ pub enum Action {
     Remove,
 }
 
+impl Action {
+    /// `+`, `~` or `-`.
+    pub fn sign(self) -> char {
+        match self {
+            Action::Add => '+',
+            Action::Modify => '~',
+            Action::Remove => '-',
+        }
+    }
+}
+
 /// One changed value at a path inside a resource, e.g. `Properties.MemorySize`,
-/// `Properties.Environment.Variables.TABLE_NAME`, `Properties.Tags[0].Value`,
+/// `Properties.Environment.Variables.TABLE_NAME`, `Properties.Tags[Key=team].Value`,
 /// `DeletionPolicy`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PropertyChange {
-    /// Where the value sits in the resource body: keys joined by `.`, array
-    /// indices as `[i]`.
+    /// Where the value sits in the resource body: keys joined by `.`; an
+    /// array element as `[Field=value]` where the array has a natural key
+    /// (`Tags[Key=team]`, `Statement[Sid=ReadTable]`), as `[i]` where order
+    /// matters (the new position; the old one for a removed element). An
+    /// element added to or removed from a set-like list (IAM `Action`,
+    /// `Resource`, principals, ...) or a list matched by content (security
+    /// group rules, IAM statements without a `Sid`) is reported at the
+    /// list's own path, the element as its value.
     pub path: String,
-    /// The deployed value; `None` when the key is new. Object keys sorted.
+    /// The deployed value; `None` when it is new. Object keys sorted.
     pub before: Option<Value>,
-    /// The desired value; `None` when the key is removed. Object keys sorted.
+    /// The desired value; `None` when it is removed. Object keys sorted.
     pub after: Option<Value>,
     /// Changing this value makes CloudFormation replace the resource: a
     /// property in the [`replacement`] table, or the resource `Type`.
@@ -62,19 +98,42 @@ pub struct ResourceChange {
     /// true when any changed property requires replacement (static table), or
     /// the resource type itself changed.
     pub replacement: bool,
+    /// What makes CloudFormation replace it: the top-level properties (or
+    /// `Type`) whose change requires replacement, sorted; empty when it is
+    /// updated in place.
+    pub replacement_causes: Vec<String>,
     /// What differs, for [`Action::Modify`]; empty otherwise. In path order:
-    /// keys sorted at each level, array indices ascending.
+    /// keys sorted at each level, array elements by key or position.
     pub properties: Vec<PropertyChange>,
 }
 
-/// A named scalar that changed (stack parameter value, stack tag, output).
+/// A template output that is added, removed or redefined.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutputChange {
+    /// The output's name.
+    pub name: String,
+    /// Added, modified or removed.
+    pub action: Action,
+    /// The deployed definition (`Value`, `Export`, `Description`,
+    /// `Condition`), keys sorted; `None` when the output is new.
+    pub before: Option<Value>,
+    /// The rendered definition, keys sorted; `None` when it goes away.
+    pub after: Option<Value>,
+    /// What differs inside the definition, for [`Action::Modify`], with
+    /// paths relative to the output (`Value`, `Export.Name`).
+    pub properties: Vec<PropertyChange>,
+}
+
+/// A named scalar that changed (stack parameter value, stack tag).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ValueChange {
-    /// Parameter, tag or output name.
+    /// Parameter or tag name.
     pub name: String,
-    /// The deployed value; `None` when it is new.
+    /// The deployed value; `None` when it is new. [`MASK`] for a `NoEcho`
+    /// parameter.
     pub before: Option<String>,
-    /// The desired value; `None` when it goes away.
+    /// The desired value; `None` when it goes away. [`MASK`] for a `NoEcho`
+    /// parameter.
     pub after: Option<String>,
 }
 
@@ -87,12 +146,22 @@ pub struct StackDiff {
     pub stack_name: String,
     /// false: the stack does not exist yet (everything is added).
     pub deployed: bool,
+    /// Whether the deploy widens access: not at all, as a new stack, or
+    /// the access of a deployed stack.
+    pub access: AccessChange,
     /// Resource changes, sorted by logical id.
     pub resources: Vec<ResourceChange>,
-    /// Template outputs whose definition changed (before/after as compact
-    /// JSON text with sorted keys), sorted by name.
-    pub outputs: Vec<ValueChange>,
-    /// Stack parameter values, sorted by name.
+    /// IAM statements added and removed, per resource, sorted by logical id.
+    pub iam: Vec<IamChange>,
+    /// Security group rules added and removed, per resource, sorted by
+    /// logical id.
+    pub network: Vec<NetworkChange>,
+    /// Every change that broadens access (IAM first, then network), as
+    /// reasons a reader (or `deploy`'s second question) can name.
+    pub broadening: Vec<Broadening>,
+    /// Template outputs whose definition changed, sorted by name.
+    pub outputs: Vec<OutputChange>,
+    /// Stack parameter values, sorted by name; `NoEcho` values masked.
     pub parameters: Vec<ValueChange>,
     /// Stack tags, sorted by key.
     pub tags: Vec<ValueChange>,
@@ -103,7 +172,8 @@ pub struct StackDiff {
 pub struct DeployedState {
     /// The template from GetTemplate, through [`parse_template`].
     pub template: Value,
-    /// Parameter name -> value, from DescribeStacks.
+    /// Parameter name -> value, from DescribeStacks (which shows [`MASK`]
+    /// for a `NoEcho` parameter).
     pub parameters: BTreeMap<String, String>,
     /// Tag key -> value, from DescribeStacks.
     pub tags: BTreeMap<String, String>,
@@ -134,13 +204,34 @@ impl StackDiff {
             Some(d) => (Some(&d.template), &d.parameters, &d.tags),
             None => (None, &none, &none),
         };
+        let iam = diff_iam(template, &desired.template);
+        let network = diff_network(template, &desired.template);
+        let broadening: Vec<Broadening> = iam
+            .iter()
+            .flat_map(IamChange::broadening)
+            .chain(network.iter().flat_map(NetworkChange::broadening))
+            .collect();
+        let access = match (broadening.is_empty(), deployed.is_some()) {
+            (true, _) => AccessChange::None,
+            (false, false) => AccessChange::NewStack,
+            (false, true) => AccessChange::Broadens,
+        };
+        let secret: BTreeSet<String> = template
+            .into_iter()
+            .chain([&desired.template])
+            .flat_map(no_echo_parameters)
+            .collect();
         StackDiff {
             stack: stack.to_string(),
             stack_name: stack_name.to_string(),
             deployed: deployed.is_some(),
+            access,
             resources: diff_resources(template, &desired.template),
+            iam,
+            network,
+            broadening,
             outputs: diff_outputs(template, &desired.template),
-            parameters: diff_values(parameters, &desired.parameters),
+            parameters: mask(diff_values(parameters, &desired.parameters), &secret),
             tags: diff_values(tags, &desired.tags),
         }
     }
@@ -164,6 +255,22 @@ impl StackDiff {
             count(Action::Remove),
         )
     }
+
+    /// Whether any change broadens access, a new stack's grants included
+    /// (see [`StackDiff::access`] to tell the two apart).
+    pub fn broadens(&self) -> bool {
+        !self.broadening.is_empty()
+    }
+
+    /// The changes that broaden access, IAM first, then network.
+    pub fn broadening(&self) -> &[Broadening] {
+        &self.broadening
+    }
+
+    /// The resources CloudFormation would replace, with what causes it.
+    pub fn replacements(&self) -> impl Iterator<Item = &ResourceChange> {
+        self.resources.iter().filter(|r| r.replacement)
+    }
 }
 
 /// Compares the `Resources` of two templates by logical id; `before` is
@@ -185,7 +292,7 @@ pub fn diff_resources(before: Option<&Value>, after: &Value) -> Vec<ResourceChan
 
 /// Compares the `Outputs` of two templates by name; an output counts as
 /// changed when its definition (value, export, condition, description) does.
-pub fn diff_outputs(before: Option<&Value>, after: &Value) -> Vec<ValueChange> {
+pub fn diff_outputs(before: Option<&Value>, after: &Value) -> Vec<OutputChange> {
     let outputs = |t: &Value| t.get("Outputs").and_then(Value::as_object).cloned();
     let old = before.and_then(outputs).unwrap_or_default();
     let new = outputs(after).unwrap_or_default();
@@ -194,15 +301,23 @@ pub fn diff_outputs(before: Option<&Value>, after: &Value) -> Vec<ValueChange> {
         .into_iter()
         .filter_map(|name| {
             let (a, b) = (old.get(name), new.get(name));
-            if let (Some(a), Some(b)) = (a, b) {
-                if equivalent(a, b) {
-                    return None;
+            let (action, properties) = match (a, b) {
+                (Some(a), Some(b)) => {
+                    let properties = fields(a, b, |_| false);
+                    if properties.is_empty() {
+                        return None;
+                    }
+                    (Action::Modify, properties)
                 }
-            }
-            Some(ValueChange {
+                (None, _) => (Action::Add, Vec::new()),
+                (_, None) => (Action::Remove, Vec::new()),
+            };
+            Some(OutputChange {
                 name: name.clone(),
-                before: a.map(compact),
-                after: b.map(compact),
+                action,
+                before: a.map(sorted),
+                after: b.map(sorted),
+                properties,
             })
         })
         .collect()
@@ -225,6 +340,48 @@ pub fn diff_values(
         .collect()
 }
 
+/// The parameters a template declares `NoEcho: true` (or `"true"`).
+fn no_echo_parameters(template: &Value) -> Vec<String> {
+    let Some(parameters) = template.get("Parameters").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    parameters
+        .iter()
+        .filter(|(_, p)| {
+            p.get("NoEcho")
+                .and_then(keyed::scalar_text)
+                .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        })
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+/// Hides the values of `secret` parameters. CloudFormation reports a
+/// deployed `NoEcho` value as [`MASK`], so it cannot be compared with the
+/// value a deploy would pass: such a parameter is left out rather than
+/// reported as changed on every diff. One that appears or disappears is
+/// still listed, masked.
+fn mask(changes: Vec<ValueChange>, secret: &BTreeSet<String>) -> Vec<ValueChange> {
+    changes
+        .into_iter()
+        .filter(|c| {
+            !(secret.contains(&c.name) && c.before.as_deref() == Some(MASK) && c.after.is_some())
+        })
+        .map(|c| {
+            if !secret.contains(&c.name) {
+                return c;
+            }
+            let hide = |v: Option<String>| v.map(|_| MASK.to_string());
+            ValueChange {
+                name: c.name,
+                before: hide(c.before),
+                after: hide(c.after),
+            }
+        })
+        .collect()
+}
+
+/// A template's `Resources`, when it is an object.
 fn resources(template: &Value) -> Option<&Map<String, Value>> {
     template.get("Resources").and_then(Value::as_object)
 }
@@ -240,131 +397,78 @@ fn whole(id: &str, body: &Value, action: Action) -> ResourceChange {
         resource_type: resource_type(body).to_string(),
         action,
         replacement: false,
+        replacement_causes: Vec::new(),
         properties: Vec::new(),
     }
 }
 
 /// A resource in both templates: `None` when nothing differs.
 fn modified(id: &str, old: &Value, new: &Value) -> Option<ResourceChange> {
-    let empty = Map::new();
-    let old_body = old.as_object().unwrap_or(&empty);
-    let new_body = new.as_object().unwrap_or(&empty);
-    let mut leaves = Vec::new();
-    let keys: BTreeSet<&String> = old_body.keys().chain(new_body.keys()).collect();
-    for key in keys {
-        match (old_body.get(key), new_body.get(key)) {
-            // A missing `Properties` is an empty one, so adding the first
-            // property reports that property, not the whole block.
-            (a, b) if key == "Properties" => {
-                let empty = Value::Object(Map::new());
-                let a = a.unwrap_or(&empty);
-                let b = b.unwrap_or(&empty);
-                diff_value(key.clone(), a, b, &mut leaves);
-            }
-            (Some(a), Some(b)) => diff_value(key.clone(), a, b, &mut leaves),
-            (a, b) => leaves.push(Leaf {
-                path: key.clone(),
-                before: a.cloned(),
-                after: b.cloned(),
-            }),
-        }
-    }
-    if leaves.is_empty() {
+    // A missing `Properties` is an empty one, so adding the first property
+    // reports that property, not the whole block.
+    let with_properties = |v: &Value| {
+        let mut body = v.as_object().cloned().unwrap_or_default();
+        body.entry("Properties")
+            .or_insert_with(|| Value::Object(Map::new()));
+        Value::Object(body)
+    };
+    let ty = resource_type(new);
+    let properties = fields(&with_properties(old), &with_properties(new), |path| {
+        path == "Type" || top_level_property(path).is_some_and(|p| requires_replacement(ty, p))
+    });
+    if properties.is_empty() {
         return None;
     }
-    let ty = resource_type(new);
-    let properties: Vec<PropertyChange> = leaves
-        .into_iter()
-        .map(|leaf| PropertyChange {
-            requires_replacement: leaf.path == "Type"
-                || top_level_property(&leaf.path).is_some_and(|p| requires_replacement(ty, p)),
-            path: leaf.path,
-            before: leaf.before.as_ref().map(sorted),
-            after: leaf.after.as_ref().map(sorted),
-        })
+    let causes: BTreeSet<&str> = properties
+        .iter()
+        .filter(|p| p.requires_replacement)
+        .filter_map(|p| top_level_property(&p.path).or((p.path == "Type").then_some("Type")))
         .collect();
     Some(ResourceChange {
         logical_id: id.to_string(),
         resource_type: ty.to_string(),
         action: Action::Modify,
-        replacement: properties.iter().any(|p| p.requires_replacement),
+        replacement: !causes.is_empty(),
+        replacement_causes: causes.into_iter().map(str::to_string).collect(),
         properties,
     })
 }
 
-/// `Properties.X.Y` / `Properties.X[0]` -> `X`.
+/// What differs between two objects (a non-object counts as empty), key by
+/// key, paths starting at each key; `replaces` says which paths require
+/// replacement.
+fn fields(old: &Value, new: &Value, replaces: impl Fn(&str) -> bool) -> Vec<PropertyChange> {
+    let empty = Map::new();
+    let a = old.as_object().unwrap_or(&empty);
+    let b = new.as_object().unwrap_or(&empty);
+    let mut leaves: Vec<Leaf> = Vec::new();
+    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    for key in keys {
+        match (a.get(key), b.get(key)) {
+            (Some(x), Some(y)) => diff_value(key, At::top(key), x, y, &mut leaves),
+            (x, y) => leaves.push(Leaf {
+                path: key.clone(),
+                before: x.cloned(),
+                after: y.cloned(),
+            }),
+        }
+    }
+    leaves
+        .into_iter()
+        .map(|leaf| PropertyChange {
+            requires_replacement: replaces(&leaf.path),
+            path: leaf.path,
+            before: leaf.before.as_ref().map(sorted),
+            after: leaf.after.as_ref().map(sorted),
+        })
+        .collect()
+}
+
+/// `Properties.X.Y` / `Properties.X[Key=k]` -> `X`.
 fn top_level_property(path: &str) -> Option<&str> {
     let rest = path.strip_prefix("Properties.")?;
     let end = rest.find(['.', '[']).unwrap_or(rest.len());
     Some(&rest[..end])
-}
-
-/// One differing value found by the walk, before replacement is decided.
-struct Leaf {
-    path: String,
-    before: Option<Value>,
-    after: Option<Value>,
-}
-
-/// Walks two values: objects key by key (sorted), arrays of objects of equal
-/// length element by element; anything else that differs is one leaf.
-fn diff_value(path: String, old: &Value, new: &Value, out: &mut Vec<Leaf>) {
-    match (old, new) {
-        (Value::Object(a), Value::Object(b)) => {
-            let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-            for key in keys {
-                let path = format!("{path}.{key}");
-                match (a.get(key), b.get(key)) {
-                    (Some(x), Some(y)) => diff_value(path, x, y, out),
-                    (x, y) => out.push(Leaf {
-                        path,
-                        before: x.cloned(),
-                        after: y.cloned(),
-                    }),
-                }
-            }
-        }
-        (Value::Array(a), Value::Array(b))
-            if a.len() == b.len() && a.iter().chain(b).all(Value::is_object) =>
-        {
-            for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                diff_value(format!("{path}[{i}]"), x, y, out);
-            }
-        }
-        _ if equivalent(old, new) => {}
-        _ => out.push(Leaf {
-            path,
-            before: Some(old.clone()),
-            after: Some(new.clone()),
-        }),
-    }
-}
-
-/// Equality as CloudFormation sees it: object key order does not matter
-/// (serde_json keeps insertion order here), and a scalar written as a number
-/// or boolean equals the same text as a string (`256` and `"256"`), since
-/// CloudFormation passes both to the resource the same way.
-fn equivalent(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| equivalent(v, w)))
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| equivalent(v, w))
-        }
-        _ => a == b || matches!((scalar_text(a), scalar_text(b)), (Some(x), Some(y)) if x == y),
-    }
-}
-
-fn scalar_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
 }
 
 /// A copy with every object's keys in sorted order.
@@ -384,119 +488,11 @@ fn sorted(v: &Value) -> Value {
     }
 }
 
-/// Compact JSON with sorted keys.
-fn compact(v: &Value) -> String {
-    sorted(v).to_string()
-}
-
-/// Cuts text longer than [`MAX_SHOWN_CHARS`] with `…`.
-fn clip(text: String) -> String {
-    match text.char_indices().nth(MAX_SHOWN_CHARS) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text,
-    }
-}
-
-/// A property value for text output: compact JSON, strings quoted.
-fn shown_json(v: &Value) -> String {
-    clip(compact(v))
-}
-
-/// A parameter or tag value for text output: as is, unless it would be
-/// invisible or break the line (then JSON-quoted).
-fn shown_text(s: &str) -> String {
-    let plain = !s.is_empty() && s.trim() == s && !s.chars().any(char::is_control);
-    clip(if plain {
-        s.to_string()
-    } else {
-        Value::from(s).to_string()
-    })
-}
-
-fn symbol(before: bool, after: bool) -> char {
-    match (before, after) {
-        (false, _) => '+',
-        (_, false) => '-',
-        _ => '~',
-    }
-}
-
-const REPLACEMENT_NOTE: &str = "  (requires replacement)";
-
-impl fmt::Display for StackDiff {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (add, modify, remove) = self.counts();
-        let name = format!("{} ({})", self.stack_name, self.stack);
-        if !self.deployed {
-            write!(f, "+ {name}: not deployed; {add} to add")?;
-        } else if !self.has_changes() {
-            return write!(f, "= {name}: no changes");
-        } else {
-            write!(
-                f,
-                "~ {name}: {add} to add, {modify} to change, {remove} to remove"
-            )?;
-        }
-        for r in &self.resources {
-            let sign = match r.action {
-                Action::Add => '+',
-                Action::Modify => '~',
-                Action::Remove => '-',
-            };
-            let note = if r.replacement { REPLACEMENT_NOTE } else { "" };
-            write!(f, "\n  {sign} {}  {}{note}", r.logical_id, r.resource_type)?;
-            for p in &r.properties {
-                let sign = symbol(p.before.is_some(), p.after.is_some());
-                let value = match (&p.before, &p.after) {
-                    (Some(b), Some(a)) => format!("{} -> {}", shown_json(b), shown_json(a)),
-                    (Some(v), None) | (None, Some(v)) => shown_json(v),
-                    (None, None) => String::new(),
-                };
-                let note = if p.requires_replacement {
-                    REPLACEMENT_NOTE
-                } else {
-                    ""
-                };
-                write!(f, "\n      {sign} {}: {value}{note}", p.path)?;
-            }
-        }
-        if !self.outputs.is_empty() {
-            write!(f, "\n  outputs:")?;
-            for o in &self.outputs {
-                let sign = symbol(o.before.is_some(), o.after.is_some());
-                write!(f, "\n      {sign} {}", o.name)?;
-            }
-        }
-        for (title, changes) in [("parameters", &self.parameters), ("tags", &self.tags)] {
-            if changes.is_empty() {
-                continue;
-            }
-            write!(f, "\n  {title}:")?;
-            for c in changes {
-                let sign = symbol(c.before.is_some(), c.after.is_some());
-                let value = match (&c.before, &c.after) {
-                    (Some(b), Some(a)) => format!("{} -> {}", shown_text(b), shown_text(a)),
-                    (Some(v), None) | (None, Some(v)) => shown_text(v),
-                    (None, None) => String::new(),
-                };
-                write!(f, "\n      {sign} {}: {value}", c.name)?;
-            }
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::testing::{self, map};
     use super::*;
     use serde_json::json;
-
-    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     fn paths(change: &ResourceChange) -> Vec<&str> {
         change.properties.iter().map(|p| p.path.as_str()).collect()
@@ -538,10 +534,11 @@ mod tests {
             }]
         );
         assert!(!changes[0].replacement);
+        assert!(changes[0].replacement_causes.is_empty());
     }
 
     #[test]
-    fn nested_objects_and_arrays_of_objects_give_leaf_paths() {
+    fn nested_objects_and_arrays_give_keyed_leaf_paths() {
         let before = json!({"Resources": {"Fn": {
             "Type": "AWS::Lambda::Function",
             "DeletionPolicy": "Delete",
@@ -558,7 +555,7 @@ mod tests {
             "DependsOn": ["Role"],
             "Properties": {
                 "Environment": {"Variables": {"TABLE_NAME": "b", "NEW": "y"}},
-                "Tags": [{"Key": "team", "Value": "a"}, {"Key": "app", "Value": "c"}],
+                "Tags": [{"Key": "app", "Value": "c"}, {"Key": "team", "Value": "a"}],
                 "Layers": ["l1", "l3"],
                 "Description": "old",
             },
@@ -572,24 +569,35 @@ mod tests {
                 "Properties.Environment.Variables.GONE",
                 "Properties.Environment.Variables.NEW",
                 "Properties.Environment.Variables.TABLE_NAME",
-                "Properties.Layers",
-                "Properties.Tags[1].Value",
+                "Properties.Layers[1]",
+                "Properties.Tags[Key=app].Value",
             ]
         );
         let p = &changes[0].properties;
         assert_eq!((&p[2].before, &p[2].after), (&Some(json!("x")), &None));
         assert_eq!((&p[3].before, &p[3].after), (&None, &Some(json!("y"))));
-        assert_eq!(p[5].after, Some(json!(["l1", "l3"])));
+        assert_eq!(
+            (&p[5].before, &p[5].after),
+            (&Some(json!("l2")), &Some(json!("l3")))
+        );
+        assert_eq!(
+            (&p[6].before, &p[6].after),
+            (&Some(json!("b")), &Some(json!("c")))
+        );
     }
 
     #[test]
-    fn arrays_of_different_length_are_one_change() {
+    fn arrays_of_different_length_are_diffed_by_element() {
         let before = json!({"Resources": {"Q": {"Type": "AWS::SQS::Queue",
             "Properties": {"Tags": [{"Key": "a", "Value": "1"}]}}}});
         let after = json!({"Resources": {"Q": {"Type": "AWS::SQS::Queue",
             "Properties": {"Tags": [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}]}}}});
         let changes = diff_resources(Some(&before), &after);
-        assert_eq!(paths(&changes[0]), ["Properties.Tags"]);
+        assert_eq!(paths(&changes[0]), ["Properties.Tags[Key=b]"]);
+        assert_eq!(
+            changes[0].properties[0].after,
+            Some(json!({"Key": "b", "Value": "2"}))
+        );
     }
 
     #[test]
@@ -605,6 +613,7 @@ mod tests {
         let changes = diff_resources(Some(&before), &after);
         let bucket = &changes[0];
         assert!(bucket.replacement);
+        assert_eq!(bucket.replacement_causes, ["BucketName"]);
         assert_eq!(paths(bucket), ["Properties.BucketName", "Properties.Tags"]);
         assert!(bucket.properties[0].requires_replacement);
         assert!(!bucket.properties[1].requires_replacement);
@@ -613,19 +622,24 @@ mod tests {
     }
 
     #[test]
-    fn nested_change_under_a_replacement_property_requires_replacement() {
+    fn nested_change_under_a_replacement_property_names_that_property() {
         let before = json!({"Resources": {"T": {"Type": "AWS::DynamoDB::Table",
-            "Properties": {"KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}}}});
+            "Properties": {"TableName": "t", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}}}});
         let after = json!({"Resources": {"T": {"Type": "AWS::DynamoDB::Table",
-            "Properties": {"KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}]}}}});
+            "Properties": {"TableName": "u", "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}]}}}});
         let changes = diff_resources(Some(&before), &after);
         assert_eq!(
             paths(&changes[0]),
-            ["Properties.KeySchema[0].AttributeName"]
+            [
+                "Properties.KeySchema[AttributeName=id]",
+                "Properties.KeySchema[AttributeName=pk]",
+                "Properties.TableName",
+            ]
         );
-        assert!(changes[0].replacement);
+        assert!(changes[0].properties.iter().all(|p| p.requires_replacement));
+        assert_eq!(changes[0].replacement_causes, ["KeySchema", "TableName"]);
         assert_eq!(
-            top_level_property("Properties.KeySchema[0].AttributeName"),
+            top_level_property("Properties.KeySchema[AttributeName=id]"),
             Some("KeySchema")
         );
         assert_eq!(top_level_property("DeletionPolicy"), None);
@@ -643,6 +657,7 @@ mod tests {
             (Action::Modify, true, "AWS::SQS::Queue")
         );
         assert_eq!(paths(x), ["Type"]);
+        assert_eq!(x.replacement_causes, ["Type"]);
         assert!(x.properties[0].requires_replacement);
     }
 
@@ -653,7 +668,7 @@ mod tests {
             "Properties": {"QueueName": "q"}}}});
         let changes = diff_resources(Some(&before), &after);
         assert_eq!(paths(&changes[0]), ["Properties.QueueName"]);
-        assert!(changes[0].replacement);
+        assert_eq!(changes[0].replacement_causes, ["QueueName"]);
     }
 
     #[test]
@@ -665,8 +680,56 @@ mod tests {
         let after = json!({"Resources": {"Fn": {"Type": "AWS::Lambda::Function",
             "Properties": {"Timeout": 3, "MemorySize": 256}}}});
         assert!(diff_resources(Some(&before), &after).is_empty());
-        assert!(!equivalent(&json!(null), &json!("null")));
-        assert!(!equivalent(&json!({"a": 1}), &json!({"a": 1, "b": 2})));
+    }
+
+    #[test]
+    fn a_reordered_set_is_a_change_for_cloudformation_but_not_for_access() {
+        let role = |arns: Value| json!({"Resources": {"R": {"Type": "AWS::IAM::Role", "Properties": {"ManagedPolicyArns": arns}}}});
+        let deployed = DeployedState {
+            template: role(json!(["b", "a"])),
+            ..DeployedState::default()
+        };
+        let desired = DesiredState {
+            template: role(json!(["a", "b"])),
+            ..DesiredState::default()
+        };
+        let diff = StackDiff::new("s", "s-dev", Some(&deployed), &desired);
+        assert!(diff.has_changes());
+        assert_eq!(paths(&diff.resources[0]), ["Properties.ManagedPolicyArns"]);
+        assert!(diff.iam.is_empty() && !diff.broadens());
+    }
+
+    #[test]
+    fn odd_templates_do_not_panic() {
+        let odd = [
+            json!(null),
+            json!([]),
+            json!({"Resources": 5}),
+            json!({"Resources": {"A": 1, "B": {"Type": 3, "Properties": "x"}}}),
+            json!({"Resources": {"R": {"Type": "AWS::IAM::Role", "Properties": {
+                "Policies": {"Fn::If": ["C", [], []]},
+                "AssumeRolePolicyDocument": "not json",
+                "ManagedPolicyArns": {"Ref": "Arns"}}}}}),
+            json!({"Resources": {"S": {"Type": "AWS::EC2::SecurityGroup", "Properties": {
+                "SecurityGroupIngress": [{"Fn::If": ["C", {}, {}]}, 7, {"CidrIp": {"Ref": "Cidr"}}]}}}}),
+            json!({"Outputs": [1], "Parameters": {"P": {"NoEcho": [true]}}}),
+        ];
+        let desired = |t: &Value| DesiredState {
+            template: t.clone(),
+            ..DesiredState::default()
+        };
+        for a in &odd {
+            for b in &odd {
+                let deployed = DeployedState {
+                    template: a.clone(),
+                    ..DeployedState::default()
+                };
+                let diff = StackDiff::new("s", "s-dev", Some(&deployed), &desired(b));
+                let _ = diff.to_string();
+                let _ = diff.to_markdown();
+                let _ = serde_json::to_string(&diff).unwrap();
+            }
+        }
     }
 
     #[test]
@@ -685,6 +748,7 @@ mod tests {
         let diff = StackDiff::new("upload", "studio-upload-dev", None, &desired);
         assert!(!diff.deployed && diff.has_changes());
         assert_eq!(diff.counts(), (2, 0, 0));
+        assert_eq!(diff.access, AccessChange::None);
         let ids: Vec<&str> = diff
             .resources
             .iter()
@@ -695,7 +759,7 @@ mod tests {
             .resources
             .iter()
             .all(|r| r.action == Action::Add && !r.replacement && r.properties.is_empty()));
-        assert_eq!(diff.outputs[0].after.as_deref(), Some(r#"{"Value":"x"}"#));
+        assert_eq!(diff.outputs[0].after, Some(json!({"Value": "x"})));
         assert_eq!(diff.parameters[0].before, None);
         assert_eq!(diff.tags[0].after.as_deref(), Some("media"));
         assert_eq!(
@@ -704,11 +768,104 @@ mod tests {
              \x20 + A  AWS::SQS::Queue\n\
              \x20 + B  AWS::S3::Bucket\n\
              \x20 outputs:\n\
-             \x20     + Url\n\
+             \x20     + Url: \"x\"\n\
              \x20 parameters:\n\
              \x20     + Size: 1\n\
              \x20 tags:\n\
              \x20     + team: media"
+        );
+    }
+
+    #[test]
+    fn a_new_stack_grants_access_and_says_so() {
+        let desired = DesiredState {
+            template: json!({"Resources": {"Role": {"Type": "AWS::IAM::Role", "Properties": {
+                "AssumeRolePolicyDocument": {"Statement": [{"Effect": "Allow",
+                    "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
+            }}}}),
+            ..DesiredState::default()
+        };
+        let diff = StackDiff::new("upload", "studio-upload-dev", None, &desired);
+        assert!(diff.broadens());
+        assert_eq!(diff.access, AccessChange::NewStack);
+        assert_eq!(
+            diff.broadening()[0].to_string(),
+            "Role: new principal: Allow sts:AssumeRole for Service:lambda.amazonaws.com"
+        );
+        assert!(diff.to_string().starts_with(
+            "+ studio-upload-dev (upload): not deployed; 1 to add; ⚠ new stack grants access (1)\n"
+        ));
+        // The same role on a deployed stack: nothing to flag.
+        let deployed = DeployedState {
+            template: desired.template.clone(),
+            ..DeployedState::default()
+        };
+        let again = StackDiff::new("upload", "studio-upload-dev", Some(&deployed), &desired);
+        assert!(!again.broadens() && !again.has_changes());
+        assert_eq!(again.access, AccessChange::None);
+    }
+
+    #[test]
+    fn a_broadening_change_to_a_deployed_stack_is_named() {
+        let diff = testing::upload_diff();
+        assert_eq!(diff.access, AccessChange::Broadens);
+        let reasons: Vec<String> = diff.broadening().iter().map(|b| b.to_string()).collect();
+        assert_eq!(
+            reasons,
+            [
+                "CreateUploadRole: new action: Allow dynamodb:Scan on !GetAtt Sessions.Arn, \
+                 !Sub [${TableArn}/index/*, {TableArn: !GetAtt Sessions.Arn}]",
+                "WebSg: open to the internet: ingress tcp 443 from 0.0.0.0/0",
+            ]
+        );
+    }
+
+    #[test]
+    fn no_echo_parameters_never_show_their_value() {
+        let template = json!({"Parameters": {"DbPassword": {"Type": "String", "NoEcho": true}}});
+        let desired = DesiredState {
+            template: template.clone(),
+            parameters: map(&[("DbPassword", "hunter2")]),
+            ..DesiredState::default()
+        };
+        // New: listed, masked.
+        let diff = StackDiff::new("db", "studio-db-dev", None, &desired);
+        assert_eq!(
+            diff.parameters,
+            [ValueChange {
+                name: "DbPassword".into(),
+                before: None,
+                after: Some(MASK.into())
+            }]
+        );
+        assert!(!diff.to_string().contains("hunter2"));
+        assert!(!diff.to_markdown().contains("hunter2"));
+        assert!(!serde_json::to_string(&diff).unwrap().contains("hunter2"));
+        // Deployed: CloudFormation shows `****`, which says nothing.
+        let deployed = DeployedState {
+            template: template.clone(),
+            parameters: map(&[("DbPassword", MASK)]),
+            ..DeployedState::default()
+        };
+        let diff = StackDiff::new("db", "studio-db-dev", Some(&deployed), &desired);
+        assert!(diff.parameters.is_empty() && !diff.has_changes());
+        // Gone from the rendered template: still masked, from the deployed one.
+        let gone = DesiredState::default();
+        let diff = StackDiff::new("db", "studio-db-dev", Some(&deployed), &gone);
+        assert_eq!(diff.to_string(), "~ studio-db-dev (db): 0 to add, 0 to change, 0 to remove\n  parameters:\n      - DbPassword: ****");
+        // A value known on both sides (not from CloudFormation) still masked.
+        let known = DeployedState {
+            template,
+            parameters: map(&[("DbPassword", "old-secret")]),
+            ..DeployedState::default()
+        };
+        let diff = StackDiff::new("db", "studio-db-dev", Some(&known), &desired);
+        assert_eq!(
+            (
+                diff.parameters[0].before.as_deref(),
+                diff.parameters[0].after.as_deref()
+            ),
+            (Some(MASK), Some(MASK))
         );
     }
 
@@ -749,19 +906,28 @@ mod tests {
         assert_eq!(
             outputs,
             [
-                ValueChange {
+                OutputChange {
                     name: "Gone".into(),
-                    before: Some(r#"{"Value":"g"}"#.into()),
-                    after: None
+                    action: Action::Remove,
+                    before: Some(json!({"Value": "g"})),
+                    after: None,
+                    properties: vec![],
                 },
-                ValueChange {
+                OutputChange {
                     name: "Url".into(),
+                    action: Action::Modify,
                     before: Some(
-                        r#"{"Export":{"Name":"u"},"Value":{"Fn::Sub":"https://a"}}"#.into()
+                        json!({"Export": {"Name": "u"}, "Value": {"Fn::Sub": "https://a"}})
                     ),
                     after: Some(
-                        r#"{"Export":{"Name":"u"},"Value":{"Fn::Sub":"https://b"}}"#.into()
+                        json!({"Export": {"Name": "u"}, "Value": {"Fn::Sub": "https://b"}})
                     ),
+                    properties: vec![PropertyChange {
+                        path: "Value".into(),
+                        before: Some(json!({"Fn::Sub": "https://a"})),
+                        after: Some(json!({"Fn::Sub": "https://b"})),
+                        requires_replacement: false,
+                    }],
                 },
             ]
         );
@@ -790,74 +956,6 @@ mod tests {
     }
 
     #[test]
-    fn display_shows_the_whole_diff_in_rain_style() {
-        let deployed = DeployedState {
-            template: json!({
-                "Resources": {
-                    "CreateUpload": {"Type": "AWS::Lambda::Function", "Properties": {
-                        "MemorySize": 256, "Description": "old",
-                        "Environment": {"Variables": {"TABLE": "t"}}}},
-                    "Sessions": {"Type": "AWS::DynamoDB::Table", "Properties": {"TableName": "a"}},
-                    "OldTopic": {"Type": "AWS::SNS::Topic"},
-                },
-                "Outputs": {"ApiBaseUrl": {"Value": "a"}},
-            }),
-            parameters: map(&[("UrlExpirySeconds", "300")]),
-            tags: map(&[]),
-        };
-        let desired = DesiredState {
-            template: json!({
-                "Resources": {
-                    "NewQueue": {"Type": "AWS::SQS::Queue"},
-                    "CreateUpload": {"Type": "AWS::Lambda::Function", "Properties": {
-                        "MemorySize": 512,
-                        "Environment": {"Variables": {"TABLE": "t", "NEW": "x"}}}},
-                    "Sessions": {"Type": "AWS::DynamoDB::Table", "Properties": {"TableName": "b"}},
-                },
-                "Outputs": {"ApiBaseUrl": {"Value": "b"}},
-            }),
-            parameters: map(&[("UrlExpirySeconds", "600")]),
-            tags: map(&[("team", "media")]),
-        };
-        let diff = StackDiff::new("upload", "studio-upload-dev", Some(&deployed), &desired);
-        assert_eq!(diff.counts(), (1, 2, 1));
-        let expected = "\
-~ studio-upload-dev (upload): 1 to add, 2 to change, 1 to remove
-  ~ CreateUpload  AWS::Lambda::Function
-      - Properties.Description: \"old\"
-      + Properties.Environment.Variables.NEW: \"x\"
-      ~ Properties.MemorySize: 256 -> 512
-  + NewQueue  AWS::SQS::Queue
-  - OldTopic  AWS::SNS::Topic
-  ~ Sessions  AWS::DynamoDB::Table  (requires replacement)
-      ~ Properties.TableName: \"a\" -> \"b\"  (requires replacement)
-  outputs:
-      ~ ApiBaseUrl
-  parameters:
-      ~ UrlExpirySeconds: 300 -> 600
-  tags:
-      + team: media";
-        assert_eq!(diff.to_string(), expected);
-    }
-
-    #[test]
-    fn long_values_are_truncated_and_odd_text_is_quoted() {
-        let long = "x".repeat(200);
-        let shown = shown_json(&json!(long));
-        assert_eq!(shown.chars().count(), MAX_SHOWN_CHARS + 1);
-        assert!(shown.starts_with("\"xxx") && shown.ends_with('…'));
-        assert_eq!(shown_json(&json!("short")), "\"short\"");
-        assert_eq!(
-            shown_json(&json!({"b": 1, "a": [true]})),
-            r#"{"a":[true],"b":1}"#
-        );
-        assert_eq!(shown_text("plain value"), "plain value");
-        assert_eq!(shown_text(""), "\"\"");
-        assert_eq!(shown_text("two\nlines"), "\"two\\nlines\"");
-        assert_eq!(clip("é".repeat(130)).chars().count(), MAX_SHOWN_CHARS + 1);
-    }
-
-    #[test]
     fn serializes_for_json_output() {
         let before = json!({"Resources": {"B": {"Type": "AWS::S3::Bucket",
             "Properties": {"BucketName": "a"}}}});
@@ -871,6 +969,7 @@ mod tests {
                 "resource_type": "AWS::S3::Bucket",
                 "action": "modify",
                 "replacement": true,
+                "replacement_causes": ["BucketName"],
                 "properties": [{
                     "path": "Properties.BucketName",
                     "before": "a",
@@ -878,6 +977,91 @@ mod tests {
                     "requires_replacement": true,
                 }],
             }])
+        );
+    }
+
+    #[test]
+    fn serializes_iam_network_broadening_and_outputs() {
+        let v = serde_json::to_value(testing::upload_diff()).unwrap();
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "stack",
+                "stack_name",
+                "deployed",
+                "access",
+                "resources",
+                "iam",
+                "network",
+                "broadening",
+                "outputs",
+                "parameters",
+                "tags"
+            ]
+        );
+        assert_eq!(v["access"], "broadens");
+        assert_eq!(
+            v["iam"][0]["statements"][0],
+            json!({
+                "change": "removed",
+                "policy": "Policies",
+                "effect": "Allow",
+                "actions": ["s3:PutObject"],
+                "resources": ["!Sub arn:${AWS::Partition}:s3:::studio-upload-ingest-dev/uploads/*"],
+                "principals": [],
+                "condition": null,
+                "broadening": null,
+            })
+        );
+        assert_eq!(
+            v["iam"][0]["statements"][1]["actions"],
+            json!(["dynamodb:Scan"])
+        );
+        assert_eq!(v["iam"][0]["statements"][1]["broadening"], "new_action");
+        assert_eq!(
+            v["network"][0],
+            json!({
+                "logical_id": "WebSg",
+                "resource_type": "AWS::EC2::SecurityGroup",
+                "action": "modify",
+                "rules": [{
+                    "change": "added",
+                    "direction": "ingress",
+                    "protocol": "tcp",
+                    "ports": "443",
+                    "peer": "0.0.0.0/0",
+                    "group": null,
+                    "description": "HTTPS",
+                    "broadening": "open_to_internet",
+                }],
+            })
+        );
+        assert_eq!(
+            v["broadening"][1],
+            json!({
+                "logical_id": "WebSg",
+                "resource_type": "AWS::EC2::SecurityGroup",
+                "kind": "open_to_internet",
+                "detail": "ingress tcp 443 from 0.0.0.0/0",
+            })
+        );
+        assert_eq!(
+            v["resources"][4]["replacement_causes"],
+            json!(["TableName"])
+        );
+        assert_eq!(
+            v["outputs"][0]["properties"][0],
+            json!({
+                "path": "Value",
+                "before": {"Fn::Sub": "https://${Api}.execute-api.${AWS::Region}.amazonaws.com/v1"},
+                "after": {"Fn::Sub": "https://${Api}.execute-api.${AWS::Region}.amazonaws.com/v2"},
+                "requires_replacement": false,
+            })
+        );
+        assert_eq!(
+            v["parameters"],
+            json!([{"name": "UrlExpirySeconds", "before": "300", "after": "600"}])
         );
     }
 
