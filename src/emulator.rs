@@ -54,25 +54,43 @@ impl Emulator {
     }
 }
 
+/// What [`ensure`] does when nothing answers at a local endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WhenSilent {
+    /// Start moto there (the environment asks for it: `emulator: moto`).
+    Start,
+    /// Fail, with this hint.
+    Fail {
+        /// What the user can do.
+        hint: String,
+    },
+}
+
+/// Whether `endpoint` is a loopback `http://` URL, where an emulator runs.
+pub fn is_local(endpoint: &str) -> bool {
+    Local::parse(endpoint).is_some()
+}
+
+/// The command that starts moto at a loopback `endpoint` by hand.
+pub fn manual_start(endpoint: &str) -> Option<String> {
+    Local::parse(endpoint).map(|l| l.manual_start())
+}
+
 /// Makes sure `endpoint` answers when it is a loopback `http://` URL.
 ///
 /// `state_dir` is where the pid and log files go (callers pass
-/// `<project>/.stackctl`). With `start` false, an endpoint where nothing
-/// answers is an error with a hint how to start the emulator; with `start`
-/// true, stackctl starts moto there and waits until it answers HTTP.
-/// A malformed URL is `NotLocal`: the AWS client reports it.
-pub fn ensure(endpoint: &str, state_dir: &Path, start: bool) -> Result<Emulator> {
+/// `<project>/.stackctl`). When nothing answers, `when_silent` says whether
+/// to start moto there (and wait until it answers HTTP) or fail with a
+/// hint. A malformed URL is `NotLocal`: the AWS client reports it.
+pub fn ensure(endpoint: &str, state_dir: &Path, when_silent: WhenSilent) -> Result<Emulator> {
     let Some(local) = Local::parse(endpoint) else {
         return Ok(Emulator::NotLocal);
     };
     if local.answers() {
         return Ok(Emulator::Running);
     }
-    if !start {
-        bail!(
-            "the local emulator at {endpoint} is not running\nhint: `stackctl deploy --env local` starts one, or run: {}",
-            local.manual_start()
-        );
+    if let WhenSilent::Fail { hint } = when_silent {
+        bail!("nothing answers at {endpoint}\nhint: {hint}");
     }
     let Some(moto) = moto_command() else {
         bail!(
@@ -378,7 +396,7 @@ mod tests {
             "http://192.0.2.1:5000",
         ] {
             let started = Instant::now();
-            let got = ensure(endpoint, &state_dir, true).expect("ensure");
+            let got = ensure(endpoint, &state_dir, WhenSilent::Start).expect("ensure");
             assert_eq!(got, Emulator::NotLocal, "{endpoint}");
             // No connect attempt (which would take up to CONNECT_TIMEOUT).
             assert!(started.elapsed() < Duration::from_millis(100), "{endpoint}");
@@ -395,19 +413,18 @@ mod tests {
         let state_dir = dir.path().join(".stackctl");
         let port = free_port();
         let endpoint = format!("http://127.0.0.1:{port}");
-        let err = ensure(&endpoint, &state_dir, false).expect_err("nothing listens");
+        let fail = WhenSilent::Fail {
+            hint: "start it".into(),
+        };
+        let err = ensure(&endpoint, &state_dir, fail).expect_err("nothing listens");
         let message = format!("{err:#}");
-        assert!(
-            message.starts_with(&format!(
-                "the local emulator at {endpoint} is not running\n"
-            )),
-            "{message}"
+        assert_eq!(
+            message,
+            format!("nothing answers at {endpoint}\nhint: start it")
         );
-        assert!(
-            message.contains(&format!(
-                "\nhint: `stackctl deploy --env local` starts one, or run: moto_server -H 127.0.0.1 -p {port}"
-            )),
-            "{message}"
+        assert_eq!(
+            manual_start(&endpoint),
+            Some(format!("moto_server -H 127.0.0.1 -p {port}"))
         );
         assert!(!state_dir.exists(), "nothing is started or written");
     }
@@ -417,7 +434,10 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("address").port();
         let dir = tempfile::tempdir().expect("temp dir");
-        let got = ensure(&format!("http://localhost:{port}"), dir.path(), false).expect("ensure");
+        let fail = WhenSilent::Fail {
+            hint: String::new(),
+        };
+        let got = ensure(&format!("http://localhost:{port}"), dir.path(), fail).expect("ensure");
         assert_eq!(got, Emulator::Running);
     }
 
@@ -473,7 +493,7 @@ mod tests {
         let port = free_port();
         let endpoint = format!("http://127.0.0.1:{port}");
 
-        let got = ensure(&endpoint, &state_dir, true)
+        let got = ensure(&endpoint, &state_dir, WhenSilent::Start)
             .unwrap_or_else(|e| panic!("starting moto at {endpoint}: {e:#}"));
         let Emulator::Started {
             pid,
@@ -494,7 +514,14 @@ mod tests {
         let local = Local::parse(&endpoint).expect("local");
         assert!(local.speaks_http(), "moto answers HTTP at {endpoint}");
         assert_eq!(
-            ensure(&endpoint, &state_dir, false).expect("second ensure"),
+            ensure(
+                &endpoint,
+                &state_dir,
+                WhenSilent::Fail {
+                    hint: String::new()
+                }
+            )
+            .expect("second ensure"),
             Emulator::Running
         );
 

@@ -115,6 +115,20 @@ fn rules(project: &Project, gaps: &model::Gaps) -> Diagnostics {
                 );
             }
         }
+        if env.emulator.is_some()
+            && !env
+                .endpoint_url
+                .as_deref()
+                .is_some_and(crate::emulator::is_local)
+        {
+            diags.push(
+                src.error(
+                    join(&path, "emulator"),
+                    "an emulator runs at a loopback `endpoint_url`, and this environment has none",
+                )
+                .hint("set `endpoint_url: http://127.0.0.1:5000` (or another local port) beside `emulator: moto`"),
+            );
+        }
         check_settings(&env.settings, src, &join(&path, "settings"), &mut diags);
         let bucket = env.artefact_bucket(&f.project, name);
         if let Some(problem) =

@@ -6,6 +6,7 @@ pub mod config;
 pub mod deploy;
 pub mod destroy;
 pub mod diff;
+pub mod drift;
 pub mod publish;
 pub mod render;
 pub mod status;
@@ -77,15 +78,39 @@ impl Scope {
         start: bool,
         printer: Printer,
     ) -> anyhow::Result<aws_config::SdkConfig> {
+        let _ = printer;
         let e = self.environment();
         if let Some(url) = e.endpoint(endpoint_override) {
             let state = self.project.root.join(".stackctl");
-            let emulator = crate::emulator::ensure(&url, &state, start)?;
+            let own = e.emulator_endpoint(endpoint_override).is_some();
+            let when_silent = if start && own {
+                crate::emulator::WhenSilent::Start
+            } else {
+                crate::emulator::WhenSilent::Fail {
+                    hint: self.silent_hint(&url, own, endpoint_override.is_some()),
+                }
+            };
+            let emulator = crate::emulator::ensure(&url, &state, when_silent)?;
+            // Always said, even with --quiet or JSON: a process now runs
+            // that the user did not start.
             if let Some(note) = emulator.note() {
-                printer.note(note);
+                eprintln!("{note}");
             }
         }
         Ok(crate::aws::sdk_config(e, endpoint_override).await)
+    }
+
+    /// What to do when nothing answers at the local endpoint `url`.
+    fn silent_hint(&self, url: &str, own_emulator: bool, overridden: bool) -> String {
+        let env = &self.env;
+        let by_hand = crate::emulator::manual_start(url).unwrap_or_default();
+        if own_emulator {
+            format!("`stackctl deploy --env {env}` starts the emulator, or start it yourself: {by_hand}")
+        } else if overridden {
+            format!("check --endpoint-url / AWS_ENDPOINT_URL; stackctl starts an emulator only at an environment's own `endpoint_url`, for an environment with `emulator: moto` (or start one yourself: {by_hand})")
+        } else {
+            format!("start the emulator yourself ({by_hand}), or add `emulator: moto` to environment `{env}` in stackctl.yaml and stackctl starts it")
+        }
     }
 }
 

@@ -71,6 +71,18 @@ pub struct Environment {
     /// when the environment is protected).
     #[serde(default)]
     pub termination_protection: Option<bool>,
+    /// A local emulator stackctl starts at `endpoint_url` when nothing
+    /// answers there (`moto`). Without it, stackctl never starts one.
+    #[serde(default)]
+    pub emulator: Option<EmulatorKind>,
+}
+
+/// The local AWS emulators stackctl can start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmulatorKind {
+    /// moto's server (`pip install 'moto[server]'`).
+    Moto,
 }
 
 /// A stack's entry in `stackctl.yaml`.
@@ -171,6 +183,18 @@ impl Environment {
         self.termination_protection.unwrap_or(self.protected)
     }
 
+    /// The endpoint at which stackctl may start this environment's emulator:
+    /// its own `endpoint_url`, when it declares `emulator:` and no override
+    /// points elsewhere (a mistyped `--endpoint-url` never starts one).
+    pub fn emulator_endpoint(&self, override_url: Option<&str>) -> Option<String> {
+        self.emulator?;
+        let own = self.endpoint_url.as_deref()?;
+        match override_url.filter(|u| !u.is_empty()) {
+            Some(o) if o.trim_end_matches('/') != own.trim_end_matches('/') => None,
+            _ => Some(own.to_string()),
+        }
+    }
+
     /// The endpoint to use: an explicit override (`--endpoint-url` or
     /// `AWS_ENDPOINT_URL`) wins over the environment's `endpoint_url`;
     /// `None` means the real AWS endpoints.
@@ -197,7 +221,28 @@ mod tests {
             artefact_bucket: None,
             deploy_method: None,
             termination_protection: None,
+            emulator: None,
         }
+    }
+
+    #[test]
+    fn only_an_environment_that_asks_starts_its_emulator_at_its_own_endpoint() {
+        let plain = env(Some("http://127.0.0.1:5000"));
+        assert_eq!(plain.emulator_endpoint(None), None);
+        let moto = Environment {
+            emulator: Some(EmulatorKind::Moto),
+            ..plain
+        };
+        assert_eq!(
+            moto.emulator_endpoint(None).as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
+        assert_eq!(
+            moto.emulator_endpoint(Some("http://127.0.0.1:5000/"))
+                .as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
+        assert_eq!(moto.emulator_endpoint(Some("http://127.0.0.1:5001")), None);
     }
 
     #[test]
