@@ -16,7 +16,7 @@ use std::path::PathBuf;
     max_term_width = 100
 )]
 #[command(
-    after_help = "Exit codes: 0 success, 1 failure, 2 changes found (diff --exit-code),\n3 invalid input or usage, 130 interrupted (Ctrl-C).\nDocs: README.md in the stackctl repository."
+    after_help = "Exit codes: 0 success, 1 failure (also: a question answered no), 2 changes found\n(diff --exit-code, drift --exit-code, diff --fail-on broadening), 3 invalid input or\nusage, 130 interrupted (Ctrl-C).\nDocs: README.md in the stackctl repository."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -142,6 +142,18 @@ pub enum Command {
     /// Example: stackctl diff --env dev --exit-code
     Diff(DiffArgs),
 
+    /// Show how deployed resources differ from their templates (drift)
+    ///
+    /// Starts CloudFormation drift detection on every selected stack, waits
+    /// for it, and shows each drifted resource with its property
+    /// differences (template value -> actual value), or that it was
+    /// deleted, in the format of `diff`. Nothing is changed. The local
+    /// emulator (moto) does not implement drift detection; the command says
+    /// so.
+    ///
+    /// Example: stackctl drift --env prod --exit-code
+    Drift(DriftArgs),
+
     /// Show each stack's CloudFormation status and last update
     ///
     /// Example: stackctl status --env dev --output json
@@ -258,6 +270,21 @@ pub struct DiffArgs {
     /// Do not build the functions: their code is taken as deployed
     #[arg(long)]
     pub no_build: bool,
+}
+
+/// Arguments of `drift`.
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// Environment to check
+    #[arg(short, long)]
+    pub env: String,
+
+    /// Stacks to check [default: all]
+    pub stacks: Vec<String>,
+
+    /// Exit 2 when a resource drifted, 0 when none did (for CI)
+    #[arg(long)]
+    pub exit_code: bool,
 }
 
 /// Arguments of `status` and `outputs`.

@@ -83,6 +83,11 @@ fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitStatus> {
             printer.result(&report)?;
             return Ok(status);
         }
+        Command::Drift(args) => {
+            let (report, status) = commands::drift::run(&root, args, &global, printer)?;
+            printer.result(&report)?;
+            return Ok(status);
+        }
         Command::Status(args) => {
             printer.result(&commands::status::run(&root, args, &global, printer)?)?
         }

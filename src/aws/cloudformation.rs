@@ -244,6 +244,45 @@ pub struct ChangeSetInfo {
     pub stack_id: Option<String>,
 }
 
+/// Where a drift detection stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DriftDetection {
+    /// `DETECTION_IN_PROGRESS`, `DETECTION_COMPLETE` or `DETECTION_FAILED`.
+    pub status: String,
+    /// `IN_SYNC`, `DRIFTED`, `UNKNOWN` or `NOT_CHECKED`, once known.
+    pub stack_drift_status: Option<String>,
+    /// Why detection failed (often: some resources cannot be checked).
+    pub reason: Option<String>,
+}
+
+/// One property of a resource that differs from its template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PropertyDifference {
+    /// CloudFormation's JSON pointer, e.g. `/Properties/MemorySize`.
+    pub path: String,
+    /// The value the template sets (JSON text).
+    pub expected: String,
+    /// The value found (JSON text).
+    pub actual: String,
+    /// `ADD`, `REMOVE` or `NOT_EQUAL`.
+    pub kind: String,
+}
+
+/// How one resource compares with its template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResourceDrift {
+    /// Logical id.
+    pub logical_id: String,
+    /// Resource type.
+    pub resource_type: String,
+    /// Physical id.
+    pub physical_id: Option<String>,
+    /// `IN_SYNC`, `MODIFIED`, `DELETED` or `NOT_CHECKED`.
+    pub status: String,
+    /// What differs, for `MODIFIED`.
+    pub differences: Vec<PropertyDifference>,
+}
+
 /// The CloudFormation calls stackctl makes.
 pub trait CloudFormation {
     /// The stack, or `None` when it does not exist.
@@ -287,6 +326,15 @@ pub trait CloudFormation {
         stack: &str,
         on: bool,
     ) -> impl Future<Output = Result<(), CfnError>>;
+    /// Starts drift detection on a stack; returns the detection's id.
+    fn detect_drift(&self, stack: &str) -> impl Future<Output = Result<String, CfnError>>;
+    /// Where a drift detection stands.
+    fn drift_detection(&self, id: &str) -> impl Future<Output = Result<DriftDetection, CfnError>>;
+    /// Each resource's drift, as the last detection found it.
+    fn resource_drifts(
+        &self,
+        stack: &str,
+    ) -> impl Future<Output = Result<Vec<ResourceDrift>, CfnError>>;
 }
 
 /// [`CloudFormation`] through the AWS SDK.
@@ -645,6 +693,81 @@ impl CloudFormation for SdkCloudFormation {
             .await
             .map_err(|e| fail(&format!("deleting stack {stack}"), e))?;
         Ok(())
+    }
+
+    async fn detect_drift(&self, stack: &str) -> Result<String, CfnError> {
+        let out = self
+            .client
+            .detect_stack_drift()
+            .stack_name(stack)
+            .send()
+            .await
+            .map_err(|e| fail(&format!("starting drift detection on {stack}"), e))?;
+        Ok(out
+            .stack_drift_detection_id()
+            .unwrap_or_default()
+            .to_string())
+    }
+
+    async fn drift_detection(&self, id: &str) -> Result<DriftDetection, CfnError> {
+        let out = self
+            .client
+            .describe_stack_drift_detection_status()
+            .stack_drift_detection_id(id)
+            .send()
+            .await
+            .map_err(|e| fail(&format!("reading drift detection {id}"), e))?;
+        Ok(DriftDetection {
+            status: out
+                .detection_status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            stack_drift_status: out.stack_drift_status().map(|s| s.as_str().to_string()),
+            reason: out.detection_status_reason().map(str::to_string),
+        })
+    }
+
+    async fn resource_drifts(&self, stack: &str) -> Result<Vec<ResourceDrift>, CfnError> {
+        let mut drifts = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .describe_stack_resource_drifts()
+                .stack_name(stack)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| fail(&format!("reading the resource drifts of {stack}"), e))?;
+            for d in out.stack_resource_drifts() {
+                drifts.push(ResourceDrift {
+                    logical_id: d.logical_resource_id().unwrap_or_default().to_string(),
+                    resource_type: d.resource_type().unwrap_or_default().to_string(),
+                    physical_id: d.physical_resource_id().map(str::to_string),
+                    status: d
+                        .stack_resource_drift_status()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                    differences: d
+                        .property_differences()
+                        .iter()
+                        .map(|p| PropertyDifference {
+                            path: p.property_path().unwrap_or_default().to_string(),
+                            expected: p.expected_value().unwrap_or_default().to_string(),
+                            actual: p.actual_value().unwrap_or_default().to_string(),
+                            kind: p
+                                .difference_type()
+                                .map(|t| t.as_str().to_string())
+                                .unwrap_or_default(),
+                        })
+                        .collect(),
+                });
+            }
+            match out.next_token() {
+                Some(t) => token = Some(t.to_string()),
+                None => return Ok(drifts),
+            }
+        }
     }
 
     async fn set_termination_protection(&self, stack: &str, on: bool) -> Result<(), CfnError> {

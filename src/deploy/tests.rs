@@ -6,7 +6,9 @@
 use super::observe::{Observer, Operation};
 use super::wait::{Clock, MAX_POLL};
 use super::*;
-use crate::aws::cloudformation::{ChangeSetInfo, StackResource, TemplateSource};
+use crate::aws::cloudformation::{
+    ChangeSetInfo, DriftDetection, PropertyDifference, ResourceDrift, StackResource, TemplateSource,
+};
 use std::cell::{Cell, RefCell};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -65,6 +67,12 @@ struct World {
     change_set: Option<(String, StackRequest, bool)>,
     /// Answer UpdateStack with "No updates are to be performed.".
     update_no_changes: bool,
+    /// Each stack's resource drifts, as a detection finds them.
+    drifts: BTreeMap<String, Vec<ResourceDrift>>,
+    /// Started drift detections: id -> (stack, when it completes).
+    detections: BTreeMap<String, (String, Duration)>,
+    /// DetectStackDrift answers like an endpoint without it (moto).
+    drift_unsupported: bool,
 }
 
 struct Scripted<'a> {
@@ -398,6 +406,52 @@ impl CloudFormation for Scripted<'_> {
         let name = self.find(stack).ok_or_else(|| not_found(stack))?;
         self.start(&name, "DELETE");
         Ok(())
+    }
+
+    async fn detect_drift(&self, stack: &str) -> Result<String, CfnError> {
+        self.log(format!("detect_drift {stack}"));
+        let mut w = self.world.borrow_mut();
+        if w.drift_unsupported {
+            return Err(CfnError::new(
+                ErrorKind::BadResponse,
+                format!("starting drift detection on {stack}: the endpoint answered HTTP 500 with an HTML error page, not an AWS response"),
+            ));
+        }
+        let id = format!("drift-{stack}");
+        // Detection takes four seconds.
+        let done = self.clock.now() + Duration::from_secs(4);
+        w.detections.insert(id.clone(), (stack.to_string(), done));
+        Ok(id)
+    }
+
+    async fn drift_detection(&self, id: &str) -> Result<DriftDetection, CfnError> {
+        let w = self.world.borrow();
+        let (stack, done) = w.detections.get(id).cloned().expect("a detection");
+        if self.clock.now() < done {
+            return Ok(DriftDetection {
+                status: "DETECTION_IN_PROGRESS".into(),
+                ..DriftDetection::default()
+            });
+        }
+        let drifted = w
+            .drifts
+            .get(&stack)
+            .is_some_and(|d| d.iter().any(|r| r.status != "IN_SYNC"));
+        Ok(DriftDetection {
+            status: "DETECTION_COMPLETE".into(),
+            stack_drift_status: Some(if drifted { "DRIFTED" } else { "IN_SYNC" }.into()),
+            reason: None,
+        })
+    }
+
+    async fn resource_drifts(&self, stack: &str) -> Result<Vec<ResourceDrift>, CfnError> {
+        Ok(self
+            .world
+            .borrow()
+            .drifts
+            .get(stack)
+            .cloned()
+            .unwrap_or_default())
     }
 
     async fn set_termination_protection(&self, stack: &str, on: bool) -> Result<(), CfnError> {
@@ -995,4 +1049,124 @@ fn a_protected_environment_gets_termination_protection() {
     let report = deploy(&cfn, &d, &AssumeYes, &Recorder::default());
     assert_eq!(report.outcome, Outcome::Unchanged, "{:?}", report.message);
     assert_eq!(cfn.calls().len(), before);
+}
+
+fn drift(
+    logical: &str,
+    kind: &str,
+    status: &str,
+    diffs: &[(&str, &str, &str, &str)],
+) -> ResourceDrift {
+    ResourceDrift {
+        logical_id: logical.into(),
+        resource_type: kind.into(),
+        physical_id: Some(format!("p-{logical}")),
+        status: status.into(),
+        differences: diffs
+            .iter()
+            .map(|(path, expected, actual, kind)| PropertyDifference {
+                path: path.to_string(),
+                expected: expected.to_string(),
+                actual: actual.to_string(),
+                kind: kind.to_string(),
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn drift_detection_is_waited_for_and_drifted_resources_read_like_a_diff() {
+    let clock = FakeClock::default();
+    let cfn = Scripted::new(&clock).with_stack("p-app-dev", "UPDATE_COMPLETE", TEMPLATE, &[]);
+    cfn.world.borrow_mut().drifts.insert(
+        "p-app-dev".into(),
+        vec![
+            drift("Queue", "AWS::SQS::Queue", "IN_SYNC", &[]),
+            drift(
+                "Fn",
+                "AWS::Lambda::Function",
+                "MODIFIED",
+                &[
+                    ("/Properties/MemorySize", "256", "512", "NOT_EQUAL"),
+                    (
+                        "/Properties/Tags/1",
+                        "null",
+                        r#"{"Key":"owner","Value":"bob"}"#,
+                        "ADD",
+                    ),
+                ],
+            ),
+            drift("Table", "AWS::DynamoDB::Table", "DELETED", &[]),
+            drift("Alarm", "AWS::CloudWatch::Alarm", "NOT_CHECKED", &[]),
+        ],
+    );
+    let report = block(super::drift::detect(&cfn, &clock, "app", "p-app-dev")).unwrap();
+    assert!(report.deployed && report.drifted());
+    assert_eq!(report.status, "DRIFTED");
+    // Detection took 4 s; stackctl noticed within one poll.
+    let done = Duration::from_secs(4);
+    assert!(
+        clock.now() >= done && clock.now() - done <= MAX_POLL,
+        "{:?}",
+        clock.now()
+    );
+    let ids: Vec<&str> = report
+        .resources
+        .iter()
+        .map(|r| r.logical_id.as_str())
+        .collect();
+    assert_eq!(ids, ["Fn", "Table"]);
+    assert_eq!(report.not_checked, ["Alarm"]);
+    let fn_change = &report.resources[0];
+    assert_eq!(fn_change.properties[0].path, "Properties.MemorySize");
+    assert_eq!(fn_change.properties[0].before, Some(serde_json::json!(256)));
+    assert_eq!(fn_change.properties[0].after, Some(serde_json::json!(512)));
+    assert_eq!(fn_change.properties[1].before, None);
+    assert_eq!(report.resources[1].action, crate::diff::Action::Remove);
+    let text = report.to_string();
+    assert!(
+        text.starts_with("~ p-app-dev (app): 2 resources drifted (template -> actual)"),
+        "{text}"
+    );
+    assert!(text.contains("MemorySize: 256 -> 512"), "{text}");
+    assert!(text.contains("- Table  AWS::DynamoDB::Table"), "{text}");
+    assert!(
+        text.ends_with("not checked (CloudFormation cannot detect their drift): Alarm"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_stack_in_sync_and_one_not_deployed() {
+    let clock = FakeClock::default();
+    let cfn = Scripted::new(&clock).with_stack("p-app-dev", "CREATE_COMPLETE", TEMPLATE, &[]);
+    let report = block(super::drift::detect(&cfn, &clock, "app", "p-app-dev")).unwrap();
+    assert_eq!(report.status, "IN_SYNC");
+    assert!(!report.drifted());
+    assert_eq!(report.to_string(), "= p-app-dev (app): in sync");
+    let none = block(super::drift::detect(&cfn, &clock, "web", "p-web-dev")).unwrap();
+    assert!(!none.deployed);
+    assert_eq!(none.status, "NOT_CHECKED");
+    assert!(!cfn.calls().iter().any(|c| c == "detect_drift p-web-dev"));
+}
+
+#[test]
+fn an_endpoint_without_drift_detection_says_so() {
+    let clock = FakeClock::default();
+    let cfn = Scripted::new(&clock).with_stack("p-app-dev", "CREATE_COMPLETE", TEMPLATE, &[]);
+    cfn.world.borrow_mut().drift_unsupported = true;
+    let err = block(super::drift::detect(&cfn, &clock, "app", "p-app-dev")).unwrap_err();
+    assert!(
+        err.message.starts_with(
+            "the endpoint does not support drift detection (DetectStackDrift on p-app-dev failed"
+        ),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message
+            .contains("hint: the local emulator (moto) does not implement drift detection"),
+        "{}",
+        err.message
+    );
 }
