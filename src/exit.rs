@@ -54,6 +54,24 @@ impl UsageError {
     }
 }
 
+/// The user answered no to a question: nothing was changed (exit 1, as
+/// `terraform apply` when cancelled).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Declined {
+    /// What did not happen.
+    pub message: String,
+}
+
+impl Declined {
+    /// A decline saying `message`.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+}
+
 /// Ctrl-C while stackctl waited for CloudFormation: the operations go on
 /// without it.
 #[derive(Debug, thiserror::Error)]

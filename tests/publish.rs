@@ -127,7 +127,12 @@ fn an_unreachable_endpoint_is_one_clear_error() {
     );
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with("error: checking artefact bucket buildfixture-local-artefacts-us-east-1: cannot reach the endpoint"), "{err}");
+    assert!(
+        err.starts_with(
+            "error: checking s3://buildfixture-local-artefacts-us-east-1/functions/hello/"
+        ) && err.contains(": cannot reach the endpoint"),
+        "{err}"
+    );
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 2, "one line and a hint: {err}");
     assert!(lines[1].starts_with("hint: check the network"), "{err}");

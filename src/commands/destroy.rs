@@ -11,7 +11,7 @@ use crate::aws::cloudformation::{CloudFormation, SdkCloudFormation};
 use crate::cli::{DestroyArgs, GlobalArgs, OutputFormat};
 use crate::deploy::wait::SystemClock;
 use crate::deploy::{AssumeYes, Confirm, Engine, Outcome, StackReport};
-use crate::exit::{ExitStatus, UsageError};
+use crate::exit::{Declined, ExitStatus, UsageError};
 use crate::output::Printer;
 use crate::ui::progress::{Mode, Progress};
 use crate::ui::prompt;
@@ -174,17 +174,8 @@ pub fn run(
         ))
         .into());
     }
-    // Whether the user can be asked is known before anything is read.
-    if e.protected {
-        if s.confirm_env.is_none() && !prompt::interactive() {
-            return Err(UsageError::new(format!(
-                "environment `{env}` is protected: destroying it needs its name as confirmation\nhint: pass --confirm-env {env} (--yes is not enough)"
-            ))
-            .into());
-        }
-    } else {
-        prompt::require_terminal(s.yes, "destroy")?;
-    }
+    // What would stop the delete is found first (read-only), so that a
+    // full bucket is reported before the question a script cannot answer.
     runtime()?.block_on(destroy(&scope, &s, printer))
 }
 
@@ -437,16 +428,23 @@ fn confirm(scope: &Scope, s: &Settings, plan: &str, printer: Printer) -> anyhow:
         return Ok(());
     }
     if protected {
+        if !prompt::interactive() {
+            return Err(UsageError::new(format!(
+                "environment `{env}` is protected: destroying it needs its name as confirmation; nothing was deleted\nhint: pass --confirm-env {env} (--yes is not enough)"
+            ))
+            .into());
+        }
         eprintln!("{plan}");
         if prompt::typed(&format!("`{env}` is a protected environment."), env) {
             return Ok(());
         }
-        return Err(UsageError::new("not confirmed: nothing was deleted").into());
+        return Err(Declined::new("not confirmed: nothing was deleted").into());
     }
     if s.yes {
         printer.note(plan);
         return Ok(());
     }
+    prompt::require_terminal(false, "destroy")?;
     eprintln!("{plan}");
     let terminal = prompt::TerminalConfirm {
         view: &crate::deploy::observe::Silent,
@@ -454,6 +452,6 @@ fn confirm(scope: &Scope, s: &Settings, plan: &str, printer: Printer) -> anyhow:
     if terminal.confirm("Delete these stacks?") {
         Ok(())
     } else {
-        Err(UsageError::new("not confirmed: nothing was deleted").into())
+        Err(Declined::new("not confirmed: nothing was deleted").into())
     }
 }

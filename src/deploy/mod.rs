@@ -10,6 +10,7 @@
 //! the cancellations. [`schedule`] runs stacks in dependency order,
 //! independent ones concurrently.
 
+pub mod drift;
 pub mod hotswap;
 pub mod observe;
 pub mod schedule;
@@ -158,9 +159,13 @@ pub struct StackReport {
 }
 
 /// The exit status of a command that worked on `stacks`: success unless
-/// one failed or was skipped.
+/// one failed, was skipped or was declined (nothing changed, but not what
+/// was asked for: exit 1, as `terraform apply` when cancelled).
 pub fn exit_status(stacks: &[StackReport]) -> crate::exit::ExitStatus {
-    if stacks.iter().all(|s| s.outcome.ok()) {
+    if stacks
+        .iter()
+        .all(|s| s.outcome.ok() && s.outcome != Outcome::Declined)
+    {
         crate::exit::ExitStatus::Success
     } else {
         crate::exit::ExitStatus::Failure
@@ -282,6 +287,10 @@ pub struct StackPlan {
     /// Something to tell about the plan (why a hot-swap falls back to a
     /// normal deploy, say).
     pub note: Option<String>,
+    /// Outputs the template declares that the deployed stack lacks (moto's
+    /// change sets drop them): an unchanged stack is updated directly to
+    /// get them back.
+    pub missing_outputs: Vec<String>,
     /// Seconds spent planning.
     pub seconds: f64,
 }
@@ -463,6 +472,7 @@ impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
             review: false,
             known_after: Vec::new(),
             note: None,
+            missing_outputs: Vec::new(),
             seconds: 0.0,
         };
         let mut info = self.cfn.describe(name).await?;
@@ -492,7 +502,18 @@ impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
         plan.info = info.clone();
         if let (Some(template), Some(i)) = (&deployed_template, &info) {
             if unchanged(d, template, i) {
-                plan.action = PlanAction::Unchanged;
+                let missing = missing_outputs(&d.template, i);
+                if missing.is_empty() {
+                    plan.action = PlanAction::Unchanged;
+                    plan.seconds = (self.clock.now() - started).as_secs_f64();
+                    return Ok(plan);
+                }
+                plan.note = Some(format!(
+                    "the deployed stack lacks outputs its template declares ({}): it is updated directly to restore them",
+                    missing.join(", ")
+                ));
+                plan.missing_outputs = missing;
+                plan.diff = Some(desired_diff(d, Some(template), Some(i))?);
                 plan.seconds = (self.clock.now() - started).as_secs_f64();
                 return Ok(plan);
             }
@@ -639,6 +660,13 @@ impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
                 return self.create_or_update(d, true, false, report).await;
             }
             PlanAction::Create | PlanAction::Update => {}
+        }
+        if !plan.missing_outputs.is_empty() {
+            let direct = Desired {
+                method: Method::Direct,
+                ..d.clone()
+            };
+            return self.create_or_update(&direct, false, false, report).await;
         }
         let create = plan.action == PlanAction::Create;
         match &plan.change_set {
@@ -830,10 +858,46 @@ impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
         } else {
             Outcome::Updated
         };
-        if let Some(i) = self.cfn.describe(&d.request.name).await? {
-            report.outputs = i.outputs.clone();
-            self.protect(d, &i).await?;
+        let Some(mut i) = self.cfn.describe(&d.request.name).await? else {
+            return Ok(());
+        };
+        let missing = missing_outputs(&d.template, &i);
+        if !missing.is_empty() && d.method == Method::ChangeSet {
+            // Seen on moto: a stack made by a change set has no outputs.
+            // A direct update with the same template brings them back.
+            self.observer.note(
+                &d.stack,
+                &format!(
+                    "the change set left the stack without outputs ({}): updating it directly to restore them",
+                    missing.join(", ")
+                ),
+            );
+            let marker = self.newest_event(&d.request.name).await?;
+            match self.cfn.update_stack(&d.request).await {
+                Ok(()) => {
+                    let settled = settle(
+                        self.cfn,
+                        self.clock,
+                        self.observer,
+                        &d.stack,
+                        &d.request.name,
+                        marker,
+                        false,
+                    )
+                    .await?;
+                    if !succeeded(&settled.status) {
+                        return Err(ended_badly(&d.request.name, &settled));
+                    }
+                }
+                Err(e) if e.kind == ErrorKind::NoChanges => {}
+                Err(e) => return Err(e),
+            }
+            if let Some(again) = self.cfn.describe(&d.request.name).await? {
+                i = again;
+            }
         }
+        report.outputs = i.outputs.clone();
+        self.protect(d, &i).await?;
         Ok(())
     }
 
@@ -956,6 +1020,24 @@ pub fn changes_of(diff: &StackDiff) -> Vec<PlannedChange> {
             replacement: r.replacement.then(|| "True".to_string()),
         })
         .collect()
+}
+
+/// The outputs `template` declares unconditionally that the deployed stack
+/// does not have, sorted.
+pub fn missing_outputs(template: &str, info: &StackInfo) -> Vec<String> {
+    let Ok(doc) = crate::diff::parse_template(template) else {
+        return Vec::new();
+    };
+    let Some(outputs) = doc.get("Outputs").and_then(|o| o.as_object()) else {
+        return Vec::new();
+    };
+    let mut missing: Vec<String> = outputs
+        .iter()
+        .filter(|(name, body)| body.get("Condition").is_none() && !info.outputs.contains_key(*name))
+        .map(|(name, _)| name.clone())
+        .collect();
+    missing.sort();
+    missing
 }
 
 /// The number of resources a template declares (progress totals).
