@@ -16,7 +16,7 @@ use std::path::PathBuf;
     max_term_width = 100
 )]
 #[command(
-    after_help = "Exit codes: 0 success, 1 failure (also: a question answered no), 2 changes found\n(diff --exit-code, drift --exit-code, diff --fail-on broadening), 3 invalid input or\nusage, 130 interrupted (Ctrl-C).\nDocs: README.md in the stackctl repository."
+    after_help = "Exit codes: 0 success, 1 failure (also: a question answered no), 2 changes found\n(diff --exit-code, drift --exit-code), 3 invalid input or usage, 4 a change broadens\naccess (diff --fail-on broadening), 130 interrupted (Ctrl-C).\nDocs: README.md in the stackctl repository."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -32,7 +32,8 @@ pub struct GlobalArgs {
     #[arg(short = 'C', long, global = true, value_name = "DIR")]
     pub project_dir: Option<PathBuf>,
 
-    /// Output format: human-readable text, or JSON for scripts
+    /// Output format: human-readable text, JSON for scripts, or Markdown
+    /// (diff only: a pull-request comment)
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 
@@ -65,6 +66,8 @@ pub enum OutputFormat {
     Text,
     /// One JSON document on stdout.
     Json,
+    /// GitHub Markdown on stdout, for a pull-request comment (`diff` only).
+    Markdown,
 }
 
 /// The commands.
@@ -135,11 +138,14 @@ pub enum Command {
     ///
     /// Per stack, the deployed template against the rendered one, resource
     /// by resource (`+` added, `-` removed, `~` changed with the properties
-    /// that change, replacement flagged), then parameter values and tags. A
-    /// stack not deployed yet shows as all new. Builds the functions to know
-    /// their code (skip with --no-build).
+    /// that change, element by element; replacements with the property that
+    /// causes them), then IAM and network changes with those that broaden
+    /// access flagged (⚠), outputs, parameter values and tags. A stack not
+    /// deployed yet shows as all new. Functions are fingerprinted (and built
+    /// when changed) to know their code (skip with --no-build).
+    /// `--output markdown` renders it for a pull-request comment.
     ///
-    /// Example: stackctl diff --env dev --exit-code
+    /// Example: stackctl diff --env dev --exit-code --fail-on broadening
     Diff(DiffArgs),
 
     /// Show how deployed resources differ from their templates (drift)
@@ -267,9 +273,22 @@ pub struct DiffArgs {
     #[arg(long)]
     pub exit_code: bool,
 
+    /// Exit 4 when a change broadens access: new IAM actions, wider
+    /// resources or principals, removed conditions or denies, wider network
+    /// ingress (a stack not yet deployed counts: all it grants is new)
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub fail_on: Option<FailOn>,
+
     /// Do not build the functions: their code is taken as deployed
     #[arg(long)]
     pub no_build: bool,
+}
+
+/// What `diff --fail-on` fails on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// A change that broadens access (IAM or network).
+    Broadening,
 }
 
 /// Arguments of `drift`.

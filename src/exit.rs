@@ -13,6 +13,8 @@ pub enum ExitStatus {
     Changes,
     /// The command line or the project files are invalid.
     Invalid,
+    /// `diff --fail-on broadening` found a change that broadens access.
+    Broadens,
     /// Ctrl-C stopped the command (130, as shells report SIGINT).
     Interrupted,
 }
@@ -25,6 +27,7 @@ impl ExitStatus {
             ExitStatus::Failure => 1,
             ExitStatus::Changes => 2,
             ExitStatus::Invalid => 3,
+            ExitStatus::Broadens => 4,
             ExitStatus::Interrupted => 130,
         }
     }

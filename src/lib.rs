@@ -70,6 +70,12 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
 
 fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitStatus> {
     let Cli { global, command } = cli;
+    if global.output == OutputFormat::Markdown && !matches!(command, Command::Diff(_)) {
+        return Err(exit::UsageError::new(
+            "--output markdown renders `diff` only (a pull-request comment)\nhint: use --output text or --output json with this command",
+        )
+        .into());
+    }
     let root = model::find_root(global.project_dir.as_deref())
         .map_err(|e| exit::UsageError::new(e.to_string()))?;
     match command {
@@ -80,7 +86,11 @@ fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitStatus> {
         }
         Command::Diff(args) => {
             let (report, status) = commands::diff::run(&root, args, &global, printer)?;
-            printer.result(&report)?;
+            if printer.format == OutputFormat::Markdown {
+                print!("{}", report.markdown());
+            } else {
+                printer.result(&report)?;
+            }
             return Ok(status);
         }
         Command::Drift(args) => {

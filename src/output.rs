@@ -20,7 +20,8 @@ impl Printer {
     pub fn result<T: Display + Serialize>(&self, value: &T) -> anyhow::Result<()> {
         let mut out = std::io::stdout().lock();
         match self.format {
-            OutputFormat::Text => {
+            // Only `diff` takes --output markdown, and prints it itself.
+            OutputFormat::Text | OutputFormat::Markdown => {
                 let text = value.to_string();
                 if !text.is_empty() {
                     write!(out, "{text}")?;

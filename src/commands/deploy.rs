@@ -441,8 +441,11 @@ async fn deploy(
             .into());
         } else {
             let terminal = TerminalConfirm { view: &progress };
-            let question = env_plan.question();
-            (!terminal.confirm(&question)).then_some(Outcome::Declined)
+            let yes = terminal.confirm(&env_plan.question())
+                && env_plan
+                    .broadening_question()
+                    .is_none_or(|q| terminal.confirm(&q));
+            (!yes).then_some(Outcome::Declined)
         }
     };
     if let Some(outcome) = stop {
@@ -606,6 +609,29 @@ pub struct EnvironmentPlan<'a> {
 }
 
 impl EnvironmentPlan<'_> {
+    /// The second question, when the plan broadens the access of deployed
+    /// stacks: each broadening named. (A new stack's access is all new; its
+    /// plan shows it, and it asks nothing more.)
+    pub fn broadening_question(&self) -> Option<String> {
+        let mut lines = Vec::new();
+        for p in &self.plans {
+            let Some(diff) = &p.diff else { continue };
+            if diff.access != crate::diff::AccessChange::Broadens {
+                continue;
+            }
+            for b in diff.broadening() {
+                lines.push(format!("  - {}: {b}", p.stack));
+            }
+        }
+        if lines.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "This deploy broadens access:\n{}\nDeploy it anyway?",
+            lines.join("\n")
+        ))
+    }
+
     /// The one question for the whole plan.
     pub fn question(&self) -> String {
         let changing = self.plans.iter().filter(|p| p.changes_anything()).count();

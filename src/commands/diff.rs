@@ -4,7 +4,7 @@
 use super::deploy::{connect_and_build, outputs_of, Outputs};
 use super::{runtime, Scope};
 use crate::aws::cloudformation::{CloudFormation, SdkCloudFormation};
-use crate::cli::{DiffArgs, GlobalArgs};
+use crate::cli::{DiffArgs, FailOn, GlobalArgs};
 use crate::deploy::effective_parameters;
 use crate::deploy::hotswap::{self, HotSwapped};
 use crate::diff::{parse_template, DeployedState, DesiredState, StackDiff};
@@ -29,6 +29,25 @@ pub struct DiffReport {
     pub code_compared: bool,
     /// Per stack, in dependency order.
     pub stacks: Vec<StackEntry>,
+}
+
+impl DiffReport {
+    /// The whole diff as GitHub Markdown, for a pull-request comment.
+    pub fn markdown(&self) -> String {
+        let diffs: Vec<StackDiff> = self.stacks.iter().map(|s| s.diff.clone()).collect();
+        let mut md = crate::diff::markdown_report(&format!("stackctl diff: {}", self.env), &diffs);
+        let swapped: Vec<&HotSwapped> = self.stacks.iter().flat_map(|s| &s.hotswapped).collect();
+        if !swapped.is_empty() {
+            md.push_str("\n#### Hot-swapped functions\n\n");
+            for h in swapped {
+                md.push_str(&format!("- {h}\n"));
+            }
+        }
+        if !self.code_compared {
+            md.push_str("\n_Function code not compared (`--no-build`)._\n");
+        }
+        md
+    }
 }
 
 /// One stack's diff, and what runs apart from it.
@@ -80,6 +99,7 @@ pub fn run(
         env,
         stacks,
         exit_code,
+        fail_on,
         no_build,
     } = args;
     let scope = Scope::load(root, &env, &stacks)?;
@@ -124,7 +144,10 @@ pub fn run(
         })
     })?;
     timings::lap("AWS calls (describe, templates)");
-    let status = if exit_code && report.changes {
+    let broadens = report.stacks.iter().any(|s| s.diff.broadens());
+    let status = if fail_on == Some(FailOn::Broadening) && broadens {
+        ExitStatus::Broadens
+    } else if exit_code && report.changes {
         ExitStatus::Changes
     } else {
         ExitStatus::Success
