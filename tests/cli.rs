@@ -19,8 +19,8 @@ fn help_lists_only_built_commands() {
     assert_eq!(out.status.code(), Some(0));
     let help = text(&out.stdout);
     for cmd in [
-        "validate", "render", "build", "publish", "deploy", "diff", "status", "outputs", "destroy",
-        "config",
+        "validate", "render", "build", "publish", "deploy", "diff", "drift", "status", "outputs",
+        "destroy", "config",
     ] {
         assert!(
             help.contains(&format!("\n  {cmd} ")),
@@ -30,7 +30,7 @@ fn help_lists_only_built_commands() {
     // Health checks are not built yet.
     assert!(!help.contains("health"), "{help}");
     assert!(
-        help.contains("Exit codes: 0 success, 1 failure, 2 changes found (diff --exit-code),\n3 invalid input or usage, 130 interrupted (Ctrl-C)."),
+        help.contains("Exit codes: 0 success, 1 failure (also: a question answered no), 2 changes found\n(diff --exit-code, drift --exit-code), 3 invalid input or usage, 4 a change broadens\naccess (diff --fail-on broadening), 130 interrupted (Ctrl-C)."),
         "{help}"
     );
 }

@@ -160,8 +160,8 @@ fn stacks_deploy_in_order_outputs_feed_parameters_and_redeploys_change_nothing()
     // One parameter changes: diff shows exactly that, the deploy applies it.
     let project = dir.join("stackctl.yaml");
     let yaml = std::fs::read_to_string(&project).unwrap().replace(
-        "    deploy_method: direct\n  prod:",
-        "    deploy_method: direct\n    parameters:\n      app: {greeting: hi}\n  prod:",
+        "    deploy_method: direct\n  # Change sets",
+        "    deploy_method: direct\n    parameters:\n      app: {greeting: hi}\n  # Change sets",
     );
     std::fs::write(&project, yaml).unwrap();
     let diff = json(dir, &moto, &["diff", "--env", "local", "--exit-code"], 2);
@@ -200,19 +200,54 @@ fn stacks_deploy_in_order_outputs_feed_parameters_and_redeploys_change_nothing()
 fn without_a_terminal_deploy_and_destroy_need_yes() {
     let moto = Moto::start();
     let dir = copy_fixture("deploy-project");
-    for args in [
-        &["deploy", "--env", "local"][..],
-        &["destroy", "--env", "local"][..],
-    ] {
+    let refused = |args: &[&str]| {
         let out = run(dir.path(), &moto, args);
         assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(err.contains("stdin is not a terminal"), "{err}");
         assert!(err.contains("hint: pass --yes"), "{err}");
-    }
+        err
+    };
+    let err = refused(&["deploy", "--env", "local"]);
+    assert!(err.contains("nothing was changed"), "{err}");
     assert!(
         describe(&moto, "deployfix-base-local").is_none(),
         "nothing was deployed"
+    );
+    // Nothing deployed: nothing to delete, nothing to ask.
+    let out = run(dir.path(), &moto, &["destroy", "--env", "local"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    json(dir.path(), &moto, &["deploy", "--env", "local", "--yes"], 0);
+    refused(&["destroy", "--env", "local"]);
+    assert!(
+        describe(&moto, "deployfix-base-local").is_some(),
+        "nothing was deleted"
+    );
+}
+
+#[test]
+fn an_endpoint_override_never_starts_an_emulator() {
+    let dir = copy_fixture("deploy-project");
+    let port = lambda_shared::testing::free_port();
+    let out = stackctl()
+        .arg("-C")
+        .arg(dir.path())
+        .args(["--endpoint-url", &format!("http://127.0.0.1:{port}")])
+        .args(["deploy", "--env", "local", "--yes", "--quiet"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!("error: nothing answers at http://127.0.0.1:{port}\nhint: check --endpoint-url / AWS_ENDPOINT_URL")),
+        "{err}"
+    );
+    assert!(
+        !dir.path()
+            .join(format!(".stackctl/moto-{port}.pid"))
+            .exists(),
+        "nothing was started"
     );
 }
 
@@ -434,8 +469,8 @@ fn an_unreachable_endpoint_and_missing_credentials_are_one_line_each() {
     let home = tempfile::tempdir().unwrap();
     let project = dir.path().join("stackctl.yaml");
     let yaml = std::fs::read_to_string(&project).unwrap().replace(
-        "    endpoint_url: http://127.0.0.1:5000\n    deploy_method: direct\n  prod:",
-        "    deploy_method: direct\n  prod:",
+        "    endpoint_url: http://127.0.0.1:5000\n    emulator: moto\n    deploy_method: direct\n",
+        "    deploy_method: direct\n",
     );
     std::fs::write(&project, yaml).unwrap();
     let without_credentials = |args: &[&str]| {
@@ -578,10 +613,11 @@ fn the_ci_example_diffs_deploys_then_finds_nothing_to_change() {
         bin.parent().unwrap().display(),
         std::env::var("PATH").unwrap_or_default()
     );
+    // dev, at the emulator's endpoint through AWS_ENDPOINT_URL.
     let pipeline = |deploy: &str| {
         std::process::Command::new("bash")
             .arg(&script)
-            .arg("local")
+            .arg("dev")
             .current_dir(dir.path())
             .env("PATH", &path)
             .env("DEPLOY", deploy)
@@ -595,27 +631,32 @@ fn the_ci_example_diffs_deploys_then_finds_nothing_to_change() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("+ deployfix-base-local (base): not deployed"),
+        stdout.contains("+ deployfix-base-dev (base): not deployed"),
         "{}",
         text(&out)
     );
     assert!(
-        stdout.contains("2 stacks in local: 2 created"),
+        stdout.contains("2 stacks in dev: 2 created"),
         "{}",
         text(&out)
     );
+    // moto's change sets drop outputs: at a local endpoint deploy is direct.
     let outputs: Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("stack-outputs.json")).unwrap())
             .unwrap();
     assert_eq!(
         outputs["stacks"][0]["outputs"]["FilesBucket"],
-        "deployfix-base-files-local"
+        "deployfix-base-files-dev"
+    );
+    assert_eq!(
+        outputs["stacks"][1]["outputs"]["FilesBucketSeen"],
+        "deployfix-base-files-dev"
     );
 
     let out = pipeline("1");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
-        String::from_utf8_lossy(&out.stdout).ends_with("no changes in local\n"),
+        String::from_utf8_lossy(&out.stdout).ends_with("no changes in dev\n"),
         "{}",
         text(&out)
     );

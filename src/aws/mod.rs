@@ -18,9 +18,9 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 /// SDK configuration for an environment: its region, its endpoint (after
 /// `--endpoint-url` / `AWS_ENDPOINT_URL`), and the standard credential chain.
-/// An environment with an endpoint (the local emulator) gets static test
-/// credentials when the caller has configured none, since emulators accept
-/// any. Throttled calls are retried with backoff (up to 5 attempts); a
+/// An environment with an endpoint gets static test credentials when the
+/// caller has configured none, and an emulator environment (`emulator:`)
+/// whenever `AWS_ACCESS_KEY_ID` is not set, since emulators accept any. Throttled calls are retried with backoff (up to 5 attempts); a
 /// connection that cannot be made fails within seconds, not minutes.
 pub async fn sdk_config(
     env: &Environment,
@@ -41,14 +41,14 @@ pub async fn sdk_config(
         );
     if let Some(url) = env.endpoint(endpoint_override) {
         loader = loader.endpoint_url(url);
-        let configured = [
-            "AWS_ACCESS_KEY_ID",
-            "AWS_PROFILE",
-            "AWS_WEB_IDENTITY_TOKEN_FILE",
-        ]
-        .iter()
-        .any(|v| std::env::var_os(v).is_some());
-        if !configured {
+        let keys = std::env::var_os("AWS_ACCESS_KEY_ID").is_some();
+        let configured = keys
+            || ["AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE"]
+                .iter()
+                .any(|v| std::env::var_os(v).is_some());
+        // An emulator takes any credentials: a profile set for real AWS
+        // (even one that does not exist) is no reason to go without.
+        if !keys && (env.emulator.is_some() || !configured) {
             loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
                 "stackctl-local",
                 "stackctl-local",
@@ -106,20 +106,29 @@ where
         text,
         class,
     };
-    // An answer that is not AWS's: an emulator's HTML error page, a proxy's.
+    // An answer that is not AWS's: an emulator's HTML error page, a proxy's,
+    // another program's on that port (a 404 with an empty body).
     if let Some(raw) = err.raw_response() {
         let status = raw.status().as_u16();
         let body = raw.body().bytes().unwrap_or_default();
         let start = String::from_utf8_lossy(&body[..body.len().min(64)]).to_ascii_lowercase();
         let html = start.trim_start().starts_with("<!doctype html") || start.contains("<html");
-        if status >= 500 && (html || err.as_service_error().and_then(|e| e.code()).is_none()) {
+        let aws_code = err.as_service_error().and_then(|e| e.code()).is_some();
+        if status >= 400 && (html || !aws_code) {
             let what = if html {
                 "an HTML error page"
+            } else if body.is_empty() {
+                "an empty body"
             } else {
                 "no AWS error"
             };
+            let who = if status >= 500 {
+                "an emulator that failed on this request, or a proxy"
+            } else {
+                "is something other than AWS or an emulator listening at the endpoint?"
+            };
             return failure(
-                format!("{context}: the endpoint answered HTTP {status} with {what}, not an AWS response (an emulator that failed on this request, or a proxy)"),
+                format!("{context}: the endpoint answered HTTP {status} with {what}, not an AWS response ({who})"),
                 Some(ErrorKind::BadResponse),
             );
         }
@@ -171,7 +180,7 @@ where
 pub fn with_hint(kind: ErrorKind, text: String) -> String {
     let hint = match kind {
         ErrorKind::Credentials => {
-            "set AWS_PROFILE (and run `aws sso login` for SSO profiles) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            "set AWS_PROFILE (and run `aws sso login` for SSO profiles) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; an environment with `emulator: moto` needs neither"
         }
         ErrorKind::Unreachable => {
             "check the network, the region, and --endpoint-url / AWS_ENDPOINT_URL / the environment's `endpoint_url`"
@@ -179,7 +188,7 @@ pub fn with_hint(kind: ErrorKind, text: String) -> String {
         ErrorKind::Denied => "the caller's IAM policy must allow this action; the message names it",
         ErrorKind::Throttled => "AWS kept throttling after 5 attempts; wait a minute and run the command again",
         ErrorKind::BadResponse => {
-            "with the local emulator, its log (.stackctl/moto-PORT.log when stackctl started it) shows the failure"
+            "check --endpoint-url / AWS_ENDPOINT_URL / the environment's `endpoint_url`; with the local emulator, its log (.stackctl/moto-PORT.log when stackctl started it) shows the failure"
         }
         _ => return text,
     };

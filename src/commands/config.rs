@@ -129,13 +129,14 @@ pub fn run(
         .map(|name| {
             let e = &project.file.environments[*name];
             let endpoint_url = e.endpoint(endpoint_override);
+            let deploy_method = e.method(endpoint_url.as_deref());
             EnvReport {
                 name: name.to_string(),
                 region: e.region.clone(),
                 endpoint_overridden: endpoint_url != e.endpoint_url,
                 endpoint_url,
                 protected: e.protected,
-                deploy_method: e.method(),
+                deploy_method,
                 termination_protection: e.protect_stacks(),
                 artefact_bucket: e.artefact_bucket(&project.file.project, name),
                 settings: Settings::resolve(&project.file.settings, &e.settings, e.protected),

@@ -285,7 +285,9 @@ async fn deploy(
         observer: &progress,
         confirm: &AssumeYes,
     };
-    let method = s.method.unwrap_or_else(|| e.method());
+    let method = s
+        .method
+        .unwrap_or_else(|| e.method(e.endpoint(s.endpoint.as_deref()).as_deref()));
     let outputs: RefCell<Outputs> = RefCell::new(BTreeMap::new());
     let dependencies = scope.dependencies();
     let desired_of = |stack: &str, params: BTreeMap<String, String>| -> anyhow::Result<Desired> {

@@ -56,7 +56,7 @@ pub enum Decision {
 /// swaps; anything else (template, tags, another parameter) the reason a
 /// normal deploy is needed.
 pub fn decide(d: &Desired, deployed_template: &str, info: &StackInfo) -> Decision {
-    if deployed_template != d.template {
+    if !super::same_template(deployed_template, &d.template) {
         return Decision::FallBack("the template changed".into());
     }
     if info.tags != d.request.tags {

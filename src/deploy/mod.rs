@@ -235,7 +235,29 @@ pub fn unchanged(d: &Desired, deployed_template: &str, info: &StackInfo) -> bool
                 .get(k)
                 .is_some_and(|have| have == v || have == "****")
         });
-    deployed_template == d.template && params_equal && info.tags == d.request.tags
+    same_template(deployed_template, &d.template) && params_equal && info.tags == d.request.tags
+}
+
+/// Whether a deployed template is the rendered one: the same text, but for
+/// trailing whitespace (see [`restoring_outputs`]).
+pub fn same_template(deployed: &str, rendered: &str) -> bool {
+    deployed.trim_end() == rendered.trim_end()
+}
+
+/// `d` as a direct update that brings back the outputs a change set
+/// dropped (moto's do), planned when an unchanged stack has none. The template body gets one more newline: moto
+/// refuses an update whose text and parameters equal the deployed ones
+/// ("No updates are to be performed") before it would evaluate the
+/// outputs, and stackctl compares templates but for trailing whitespace,
+/// so the next deploy still finds the stack unchanged. On AWS the outputs
+/// are never missing, and an update of the same template changes nothing.
+pub fn restoring_outputs(d: &Desired) -> Desired {
+    let mut r = d.clone();
+    r.method = Method::Direct;
+    if let crate::aws::cloudformation::TemplateSource::Body(body) = &mut r.request.template {
+        body.push('\n');
+    }
+    r
 }
 
 /// The name of a new change set: unique per second, valid for CloudFormation.
@@ -662,11 +684,9 @@ impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
             PlanAction::Create | PlanAction::Update => {}
         }
         if !plan.missing_outputs.is_empty() {
-            let direct = Desired {
-                method: Method::Direct,
-                ..d.clone()
-            };
-            return self.create_or_update(&direct, false, false, report).await;
+            return self
+                .create_or_update(&restoring_outputs(d), false, false, report)
+                .await;
         }
         let create = plan.action == PlanAction::Create;
         match &plan.change_set {
@@ -858,44 +878,9 @@ impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
         } else {
             Outcome::Updated
         };
-        let Some(mut i) = self.cfn.describe(&d.request.name).await? else {
+        let Some(i) = self.cfn.describe(&d.request.name).await? else {
             return Ok(());
         };
-        let missing = missing_outputs(&d.template, &i);
-        if !missing.is_empty() && d.method == Method::ChangeSet {
-            // Seen on moto: a stack made by a change set has no outputs.
-            // A direct update with the same template brings them back.
-            self.observer.note(
-                &d.stack,
-                &format!(
-                    "the change set left the stack without outputs ({}): updating it directly to restore them",
-                    missing.join(", ")
-                ),
-            );
-            let marker = self.newest_event(&d.request.name).await?;
-            match self.cfn.update_stack(&d.request).await {
-                Ok(()) => {
-                    let settled = settle(
-                        self.cfn,
-                        self.clock,
-                        self.observer,
-                        &d.stack,
-                        &d.request.name,
-                        marker,
-                        false,
-                    )
-                    .await?;
-                    if !succeeded(&settled.status) {
-                        return Err(ended_badly(&d.request.name, &settled));
-                    }
-                }
-                Err(e) if e.kind == ErrorKind::NoChanges => {}
-                Err(e) => return Err(e),
-            }
-            if let Some(again) = self.cfn.describe(&d.request.name).await? {
-                i = again;
-            }
-        }
         report.outputs = i.outputs.clone();
         self.protect(d, &i).await?;
         Ok(())
@@ -1022,9 +1007,16 @@ pub fn changes_of(diff: &StackDiff) -> Vec<PlannedChange> {
         .collect()
 }
 
-/// The outputs `template` declares unconditionally that the deployed stack
-/// does not have, sorted.
+/// The outputs `template` declares unconditionally, sorted, when the
+/// deployed stack has none at all: the mark of a stack made by one of
+/// moto's change sets, which drop every output. (A stack that has some of
+/// its outputs is as CloudFormation made it: on moto, an output of a
+/// resource moto only pretends to create never appears, and no update
+/// brings it.)
 pub fn missing_outputs(template: &str, info: &StackInfo) -> Vec<String> {
+    if !info.outputs.is_empty() {
+        return Vec::new();
+    }
     let Ok(doc) = crate::diff::parse_template(template) else {
         return Vec::new();
     };
@@ -1033,7 +1025,7 @@ pub fn missing_outputs(template: &str, info: &StackInfo) -> Vec<String> {
     };
     let mut missing: Vec<String> = outputs
         .iter()
-        .filter(|(name, body)| body.get("Condition").is_none() && !info.outputs.contains_key(*name))
+        .filter(|(_, body)| body.get("Condition").is_none())
         .map(|(name, _)| name.clone())
         .collect();
     missing.sort();

@@ -173,9 +173,17 @@ impl Environment {
             .unwrap_or_else(|| format!("{project}-{name}-artefacts-{}", self.region))
     }
 
-    /// The deploy method: the environment's, else change sets.
-    pub fn method(&self) -> crate::deploy::Method {
-        self.deploy_method.unwrap_or_default()
+    /// The deploy method: the environment's; else, at a local emulator
+    /// (a loopback `http://` endpoint), direct, since moto's change sets
+    /// drop stack outputs and exports; else change sets.
+    pub fn method(&self, endpoint: Option<&str>) -> crate::deploy::Method {
+        match self.deploy_method {
+            Some(m) => m,
+            None if endpoint.is_some_and(crate::emulator::is_local) => {
+                crate::deploy::Method::Direct
+            }
+            None => crate::deploy::Method::ChangeSet,
+        }
     }
 
     /// Whether this environment's stacks get termination protection.
