@@ -80,13 +80,13 @@ where
 {
     match result {
         Ok(out) => Ok(parsed(out)),
-        Err(aws_sdk_lambda::error::SdkError::ResponseError(e)) if e.raw().status().is_success() => {
-            e.raw()
-                .body()
-                .bytes()
-                .and_then(from_raw)
-                .ok_or_else(|| anyhow!("{context}: the answer holds no CodeSha256"))
-        }
+        // The SDK reports a successful answer it could not parse as an
+        // unhandled service error (or a response error), raw answer kept.
+        Err(e) if e.raw_response().is_some_and(|r| r.status().is_success()) => e
+            .raw_response()
+            .and_then(|r| r.body().bytes())
+            .and_then(from_raw)
+            .ok_or_else(|| anyhow!("{context}: the answer holds no CodeSha256")),
         Err(e) => Err(anyhow!(explain(context, &e))),
     }
 }
