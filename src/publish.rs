@@ -70,6 +70,16 @@ impl fmt::Display for PublishReport {
                 p.crate_name, what, self.bucket, p.key
             )?;
         }
+        if !self.parameters.is_empty() {
+            writeln!(f, "template parameters that locate the code:")?;
+            for (stack, params) in &self.parameters {
+                writeln!(f, "  {stack}")?;
+                let w = params.keys().map(String::len).max().unwrap_or(0);
+                for (k, v) in params {
+                    writeln!(f, "    {k:w$}  {v}")?;
+                }
+            }
+        }
         let n = self.functions.iter().filter(|p| p.uploaded).count();
         write!(f, "{n} uploaded, {} unchanged", self.functions.len() - n)
     }

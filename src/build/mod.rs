@@ -426,6 +426,15 @@ impl BuildPlan {
         !self.stale.is_empty()
     }
 
+    /// The functions whose zips are current (their inputs as at their last
+    /// build), without building anything.
+    pub fn current(&self) -> Vec<BuiltFunction> {
+        self.order
+            .iter()
+            .filter_map(|c| self.current.get(c).cloned())
+            .collect()
+    }
+
     /// Compiles what is stale (progress as `printer` says) and reports
     /// every selected function.
     pub fn execute(self, printer: Printer) -> anyhow::Result<BuildReport> {

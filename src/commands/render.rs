@@ -29,6 +29,9 @@ pub struct Written {
     pub template: PathBuf,
     /// The parameters file.
     pub parameters: PathBuf,
+    /// Code parameters the file lacks: their functions are not built, or
+    /// changed since their last build.
+    pub missing_code: Vec<String>,
 }
 
 impl fmt::Display for Report {
@@ -51,6 +54,14 @@ impl fmt::Display for Report {
                         w.template.display(),
                         w.parameters.display()
                     )?;
+                    if !w.missing_code.is_empty() {
+                        writeln!(
+                            f,
+                            "  {} lacks {}: those functions are not built, or changed since; run `stackctl build` (or `stackctl publish --env ENV`, which uploads them too), then render again",
+                            w.parameters.display(),
+                            w.missing_code.join(", ")
+                        )?;
+                    }
                 }
                 Ok(())
             }
@@ -90,14 +101,32 @@ pub fn run(root: &Path, args: RenderArgs) -> anyhow::Result<Report> {
         return Ok(Report::Templates(selected));
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // The code parameters of every function whose zip is current (read
+    // from the build's fingerprints; nothing is built), so that the files
+    // deploy on their own with `aws cloudformation deploy`.
+    let current = crate::build::plan(&project, &crate::build::Selection::default())
+        .map(|p| p.current())
+        .unwrap_or_default();
+    let bucket = project.file.environments[&settings.env]
+        .artefact_bucket(&project.file.project, &settings.env);
+    let code = crate::publish::code_parameters(&bucket, &current, &selected, &settings.env);
     let mut written = Vec::new();
     for r in selected.drain(..) {
         let template = dir.join(format!("{}.yaml", r.stack));
         let parameters = dir.join(format!("{}.parameters.json", r.stack));
         std::fs::write(&template, &r.template)
             .with_context(|| format!("writing {}", template.display()))?;
-        let params: Vec<serde_json::Value> = r
-            .parameters
+        let mut values = r.parameters.clone();
+        if let Some(code) = code.get(&r.stack) {
+            values.extend(code.clone());
+        }
+        let missing_code: Vec<String> = r
+            .code_parameters
+            .values()
+            .filter(|p| !values.contains_key(*p))
+            .cloned()
+            .collect();
+        let params: Vec<serde_json::Value> = values
             .iter()
             .map(|(k, v)| serde_json::json!({"ParameterKey": k, "ParameterValue": v}))
             .collect();
@@ -108,6 +137,7 @@ pub fn run(root: &Path, args: RenderArgs) -> anyhow::Result<Report> {
             stack_name: r.stack_name,
             template,
             parameters,
+            missing_code,
         });
     }
     Ok(Report::Files(written))
