@@ -216,6 +216,9 @@ pub struct Workspace {
     lock: Option<Lock>,
     /// Inputs every function shares.
     shared: BTreeMap<String, String>,
+    /// Each local package's files with their hashes, read once for all the
+    /// functions that depend on it.
+    files: std::sync::Mutex<BTreeMap<String, Vec<(String, String)>>>,
 }
 
 impl Workspace {
@@ -249,6 +252,7 @@ impl Workspace {
             packages: local_packages(root, &manifest)?,
             lock,
             shared,
+            files: Default::default(),
         })
     }
 
@@ -278,21 +282,36 @@ impl Workspace {
             }
         };
         for package in &closure {
-            let local = self.packages.get(package).with_context(|| {
-                format!(
-                    "`{package}` is in Cargo.lock but no workspace manifest names its directory"
-                )
-            })?;
-            for file in package_files(&self.root, &local.dir)? {
-                let bytes = std::fs::read(self.root.join(&file))
-                    .with_context(|| format!("reading {}", file.display()))?;
-                inputs.insert(
-                    format!("{FILE}{}", file.to_string_lossy()),
-                    sha256_hex(&bytes),
-                );
+            for (name, hash) in self.package_hashes(package)? {
+                inputs.insert(name, hash);
             }
         }
         Ok(Fingerprint { inputs })
+    }
+}
+
+impl Workspace {
+    /// The inputs of one local package's files (`file PATH` -> sha256).
+    fn package_hashes(&self, package: &str) -> anyhow::Result<Vec<(String, String)>> {
+        if let Some(known) = self.files.lock().ok().and_then(|f| f.get(package).cloned()) {
+            return Ok(known);
+        }
+        let local = self.packages.get(package).with_context(|| {
+            format!("`{package}` is in Cargo.lock but no workspace manifest names its directory")
+        })?;
+        let mut hashes = Vec::new();
+        for file in package_files(&self.root, &local.dir)? {
+            let bytes = std::fs::read(self.root.join(&file))
+                .with_context(|| format!("reading {}", file.display()))?;
+            hashes.push((
+                format!("{FILE}{}", file.to_string_lossy()),
+                sha256_hex(&bytes),
+            ));
+        }
+        if let Ok(mut f) = self.files.lock() {
+            f.insert(package.to_string(), hashes.clone());
+        }
+        Ok(hashes)
     }
 }
 

@@ -6,7 +6,8 @@
 use super::{runtime, Scope};
 use crate::aws::artefacts::{ArtefactStore, S3Artefacts};
 use crate::aws::cloudformation::{
-    CloudFormation, SdkCloudFormation, StackRequest, TemplateSource, MAX_TEMPLATE_BODY,
+    CfnError, CloudFormation, ErrorKind, SdkCloudFormation, StackRequest, TemplateSource,
+    MAX_TEMPLATE_BODY,
 };
 use crate::aws::functions::SdkFunctions;
 use crate::build::zip::sha256_hex;
@@ -221,7 +222,8 @@ struct Planned {
 /// What planning gave for one stack.
 enum PlanResult {
     Planned(Box<Planned>),
-    Failed(StackReport),
+    /// The report, and the error's kind where it was CloudFormation's.
+    Failed(StackReport, Option<ErrorKind>),
 }
 
 async fn deploy(
@@ -235,42 +237,17 @@ async fn deploy(
     let cfn = &SdkCloudFormation::new(sdk);
     let functions = SdkFunctions::new(sdk);
     let bucket = e.artefact_bucket(&scope.project.file.project, &scope.env);
-    // Beside publishing: one CloudFormation call (missing credentials or a
-    // missing permission show once, not once per stack), and the hot-swap
-    // markers a normal deploy reconciles.
-    let access = scope.check_access(cfn);
-    let publishing = async {
-        if built.is_empty() {
-            return Ok(None);
-        }
-        let root = &scope.project.root;
-        crate::publish::publish(
-            &store,
-            root,
-            &scope.env,
-            &bucket,
-            &e.region,
-            &built,
-            &scope.rendered,
-        )
-        .await
-        .context("publishing the functions")
-        .map(Some)
-    };
+    // The code keys come from the build (fingerprints): what each stack
+    // would deploy is known before anything is uploaded, and only the
+    // functions of stacks that change are published, after the question.
+    let code = crate::publish::code_parameters(&bucket, &built, &scope.rendered, &scope.env);
+    // The hot-swap markers a normal deploy reconciles, read beside planning.
     let marked = async {
         if built.is_empty() {
             return Ok(BTreeMap::new());
         }
         hotswap::markers(&store, &bucket).await
     };
-    let (access, artefacts, marked) = tokio::join!(access, publishing, marked);
-    access?;
-    let artefacts = artefacts?;
-    let markers = marked?;
-    let code = artefacts
-        .as_ref()
-        .map(|a| a.parameters.clone())
-        .unwrap_or_default();
     // Templates too large to pass inline go to the artefact bucket first.
     let mut sources = BTreeMap::new();
     for stack in &scope.stacks {
@@ -321,7 +298,7 @@ async fn deploy(
         |r: &PlanResult| matches!(r, PlanResult::Planned(_)),
         |stack| {
             let (engine, outputs, code, planned) = (&engine, &outputs, &code, &planned);
-            let (desired_of, progress) = (&desired_of, &progress);
+            let desired_of = &desired_of;
             async move {
                 let r = scope.rendered(&stack);
                 // Inputs that come from stacks this run changes are known
@@ -346,10 +323,7 @@ async fn deploy(
                         placeholder_parameters(r, code.get(&stack))
                     };
                     let d = desired_of(&stack, params)?;
-                    let mut plan = engine
-                        .plan(&d, known_after.is_empty())
-                        .await
-                        .map_err(|e| anyhow::anyhow!(e.message))?;
+                    let mut plan = engine.plan(&d, known_after.is_empty()).await?;
                     plan.known_after = known_after;
                     anyhow::Ok((d, plan))
                 }
@@ -365,17 +339,18 @@ async fn deploy(
                         PlanResult::Planned(Box::new(Planned { desired, plan }))
                     }
                     Err(err) => {
+                        let kind = err.downcast_ref::<CfnError>().map(|e| e.kind);
                         let mut report = StackReport::new(&stack, &r.stack_name);
                         report.message = Some(format!("{err:#}"));
-                        progress.end(&stack, &crate::deploy::summary(&report), false);
-                        PlanResult::Failed(report)
+                        PlanResult::Failed(report, kind)
                     }
                 }
             }
         },
     );
-    let plans = tokio::select! {
-        results = plan_work => results,
+    let planning = async { tokio::join!(plan_work, marked) };
+    let (plans, marked) = tokio::select! {
+        results = planning => results,
         _ = tokio::signal::ctrl_c() => {
             progress.abandon();
             return Err(interrupted(&progress, &scope.env).into());
@@ -383,12 +358,20 @@ async fn deploy(
     };
     let mut ready: BTreeMap<String, Planned> = BTreeMap::new();
     let mut failed: BTreeMap<String, StackReport> = BTreeMap::new();
+    let mut fatal = None;
     for (stack, ran) in plans {
         match ran {
             Ran::Done(PlanResult::Planned(p)) => {
                 ready.insert(stack, *p);
             }
-            Ran::Done(PlanResult::Failed(report)) => {
+            Ran::Done(PlanResult::Failed(report, kind)) => {
+                // No credentials, no endpoint: one error for the command,
+                // not the same one for every stack.
+                if matches!(kind, Some(ErrorKind::Credentials | ErrorKind::Unreachable))
+                    && fatal.is_none()
+                {
+                    fatal = report.message.clone();
+                }
                 failed.insert(stack, report);
             }
             Ran::Skipped { because } => {
@@ -404,6 +387,17 @@ async fn deploy(
             }
         }
     }
+    if let Some(message) = fatal {
+        progress.abandon();
+        for p in ready.values() {
+            engine.discard(&p.plan).await;
+        }
+        anyhow::bail!(message);
+    }
+    for report in failed.values() {
+        progress.end(&report.stack, &crate::deploy::summary(report), false);
+    }
+    let markers = marked?;
     let changing: Vec<&StackPlan> = scope
         .stacks
         .iter()
@@ -478,12 +472,48 @@ async fn deploy(
         return Ok(DeployReport {
             env: scope.env.clone(),
             method,
-            artefacts,
+            artefacts: None,
             stacks,
         });
     }
 
-    // 3. Carry the plan out, in dependency order.
+    // 3. Publish the code of the stacks that change (a hot-swap's too).
+    let changing: std::collections::BTreeSet<&String> = ready
+        .iter()
+        .filter(|(_, p)| p.plan.changes_anything())
+        .map(|(stack, _)| stack)
+        .collect();
+    let needed: Vec<crate::build::BuiltFunction> = built
+        .iter()
+        .filter(|b| b.functions.iter().any(|u| changing.contains(&u.stack)))
+        .cloned()
+        .collect();
+    let artefacts = if needed.is_empty() {
+        None
+    } else {
+        let published = crate::publish::publish(
+            &store,
+            &scope.project.root,
+            &scope.env,
+            &bucket,
+            &e.region,
+            &needed,
+            &scope.rendered,
+        )
+        .await
+        .context("publishing the functions");
+        match published {
+            Ok(p) => Some(p),
+            Err(err) => {
+                for p in ready.values() {
+                    engine.discard(&p.plan).await;
+                }
+                return Err(err);
+            }
+        }
+    };
+
+    // 4. Carry the plan out, in dependency order.
     let ready = RefCell::new(ready);
     let swapper = Swapper {
         cfn,

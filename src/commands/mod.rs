@@ -31,10 +31,11 @@ pub struct Scope {
 }
 
 impl Scope {
-    /// Validates the project at `root` and selects `wanted` stacks (all
-    /// when empty) of environment `env`.
+    /// Validates the project at `root`, rendered in environment `env`
+    /// (`validate` renders every environment), and selects `wanted` stacks
+    /// (all when empty).
     pub fn load(root: &Path, env: &str, wanted: &[String]) -> anyhow::Result<Self> {
-        let (project, rendered) = crate::validate::project(root)?;
+        let (project, rendered) = crate::validate::project_for(root, env)?;
         check_env(&project, env)?;
         let order = crate::validate::order(&project).unwrap_or_default();
         let stacks = select_stacks(&project, &order, wanted)?;

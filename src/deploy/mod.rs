@@ -497,11 +497,18 @@ impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
             missing_outputs: Vec::new(),
             seconds: 0.0,
         };
-        let mut info = self.cfn.describe(name).await?;
+        // The template is asked for at once beside the description (one
+        // round trip, not two, for the common case of a settled stack); it
+        // is used only when the stack turns out to be settled.
+        let (described, early) =
+            futures_util::future::join(self.cfn.describe(name), self.cfn.template(name)).await;
+        let mut info = described?;
+        let mut early_template = early.ok();
         if let Some(i) = &info {
             if state(&i.status) == State::Busy {
                 self.wait_for_other(&d.stack, i).await?;
                 info = self.cfn.describe(name).await?;
+                early_template = None;
             }
         }
         let mut deployed_template = None;
@@ -516,7 +523,11 @@ impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
                 State::Review => plan.review = true,
                 State::Deleted => info = None,
                 State::Busy | State::Stable => {
-                    deployed_template = Some(self.cfn.template(name).await?);
+                    let template = match early_template.take() {
+                        Some(t) => t,
+                        None => self.cfn.template(name).await?,
+                    };
+                    deployed_template = Some(template);
                     plan.action = PlanAction::Update;
                 }
             }
