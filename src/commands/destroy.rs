@@ -293,11 +293,22 @@ async fn destroy(scope: &Scope, s: &Settings, printer: Printer) -> anyhow::Resul
             printer.note(format!("artefact bucket {artefact_bucket} does not exist"));
         }
     }
+    // Only what deleted stacks left behind is kept; a stack that was not
+    // deleted keeps everything, and says why.
+    let kept = found
+        .into_iter()
+        .flat_map(|f| f.kept)
+        .filter(|k| {
+            reports
+                .iter()
+                .any(|r| r.stack == k.stack && r.outcome == Outcome::Deleted)
+        })
+        .collect();
     Ok(DestroyReport {
         env: env.clone(),
         stacks: reports,
         emptied,
-        kept: found.into_iter().flat_map(|f| f.kept).collect(),
+        kept,
         artefact_bucket: deleted_artefacts,
     })
 }

@@ -822,7 +822,8 @@ impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
         if d.request.termination_protection && !i.termination_protection {
             self.cfn
                 .set_termination_protection(&d.request.name, true)
-                .await?;
+                .await
+                .map_err(|e| protection_unsupported(e, &d.request.name, true))?;
             self.observer
                 .note(&d.stack, "termination protection turned on");
         }
@@ -949,7 +950,10 @@ impl<C: CloudFormation, K: Clock> Engine<'_, C, K> {
                     format!("{name} has termination protection on\nhint: protection is for protected environments; turn it off with `aws cloudformation update-termination-protection --no-enable-termination-protection --stack-name {name}` if this stack really should go"),
                 ));
             }
-            self.cfn.set_termination_protection(name, false).await?;
+            self.cfn
+                .set_termination_protection(name, false)
+                .await
+                .map_err(|e| protection_unsupported(e, name, false))?;
             self.observer
                 .note(stack, "termination protection turned off");
         }
@@ -1041,6 +1045,31 @@ pub fn missing_outputs(template: &str, info: &StackInfo) -> Vec<String> {
         .collect();
     missing.sort();
     missing
+}
+
+/// A failed UpdateTerminationProtection, said plainly where the endpoint
+/// does not implement it (moto answers with an HTML error page).
+fn protection_unsupported(e: CfnError, name: &str, on: bool) -> CfnError {
+    if e.kind != ErrorKind::BadResponse {
+        return e;
+    }
+    let (turn, fix) = if on {
+        (
+            "on",
+            "deploy with --method direct, which sets it when it creates the stack, or set `termination_protection: false` for this environment",
+        )
+    } else {
+        (
+            "off",
+            "set `termination_protection: false` for environments deployed to the emulator; stacks made with it on cannot be deleted there, but a fresh emulator is a fresh account",
+        )
+    };
+    CfnError::new(
+        ErrorKind::Rejected,
+        format!(
+            "{name}: the endpoint does not implement UpdateTerminationProtection (moto does not), so termination protection cannot be turned {turn} here\nhint: {fix}"
+        ),
+    )
 }
 
 /// The number of resources a template declares (progress totals).

@@ -73,6 +73,8 @@ struct World {
     detections: BTreeMap<String, (String, Duration)>,
     /// DetectStackDrift answers like an endpoint without it (moto).
     drift_unsupported: bool,
+    /// UpdateTerminationProtection answers like moto: an HTML error page.
+    protection_unsupported: bool,
 }
 
 struct Scripted<'a> {
@@ -456,6 +458,12 @@ impl CloudFormation for Scripted<'_> {
 
     async fn set_termination_protection(&self, stack: &str, on: bool) -> Result<(), CfnError> {
         self.log(format!("set_termination_protection {stack} {on}"));
+        if self.world.borrow().protection_unsupported {
+            return Err(CfnError::new(
+                ErrorKind::BadResponse,
+                "the endpoint answered HTTP 500 with an HTML error page",
+            ));
+        }
         let name = self.find(stack).ok_or_else(|| not_found(stack))?;
         self.world
             .borrow_mut()
@@ -1169,4 +1177,35 @@ fn an_endpoint_without_drift_detection_says_so() {
         "{}",
         err.message
     );
+}
+
+#[test]
+fn an_endpoint_without_termination_protection_says_so_and_deletes_nothing() {
+    let clock = FakeClock::default();
+    let cfn = Scripted::new(&clock).with_stack("p-app-dev", "UPDATE_COMPLETE", TEMPLATE, &[]);
+    {
+        let mut w = cfn.world.borrow_mut();
+        w.stacks.get_mut("p-app-dev").unwrap().protection = true;
+        w.protection_unsupported = true;
+    }
+    let rec = Recorder::default();
+    let engine = Engine {
+        cfn: &cfn,
+        clock: &clock,
+        observer: &rec,
+        confirm: &AssumeYes,
+    };
+    let report = block(engine.destroy("app", "p-app-dev", true));
+    assert_eq!(report.outcome, Outcome::Failed);
+    let message = report.message.unwrap();
+    assert!(
+        message
+            .starts_with("p-app-dev: the endpoint does not implement UpdateTerminationProtection"),
+        "{message}"
+    );
+    assert!(
+        message.contains("hint: set `termination_protection: false`"),
+        "{message}"
+    );
+    assert!(!cfn.calls().iter().any(|c| c.starts_with("delete_stack")));
 }
