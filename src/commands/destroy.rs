@@ -71,7 +71,12 @@ impl DestroyReport {
 impl fmt::Display for DestroyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for b in &self.emptied {
-            writeln!(f, "emptied s3://{} ({} objects)", b.bucket, b.objects)?;
+            writeln!(
+                f,
+                "emptied s3://{} ({})",
+                b.bucket,
+                crate::diagnostics::count(b.objects, "object")
+            )?;
         }
         let width = self
             .stacks
@@ -99,8 +104,9 @@ impl fmt::Display for DestroyReport {
         if let Some(a) = &self.artefact_bucket {
             writeln!(
                 f,
-                "deleted artefact bucket s3://{} ({} objects)",
-                a.bucket, a.objects
+                "deleted artefact bucket s3://{} ({})",
+                a.bucket,
+                crate::diagnostics::count(a.objects, "object")
             )?;
         }
         let deleted = self
@@ -205,7 +211,7 @@ async fn destroy(scope: &Scope, s: &Settings, printer: Printer) -> anyhow::Resul
         for b in &full {
             let stack = b.stack.as_deref().unwrap_or("");
             msg.push_str(&format!(
-                "\n  s3://{} (stack {stack}): {} objects",
+                "\n  s3://{} (stack {stack}): {}",
                 b.bucket,
                 at_least(b.objects)
             ));
@@ -319,11 +325,13 @@ fn not_deployed(stack: &str, name: &str) -> StackReport {
     r
 }
 
+/// `n objects` (`1 object`), or `at least n objects` when counting stopped.
 fn at_least(n: usize) -> String {
+    let objects = crate::diagnostics::count(n, "object");
     if n >= COUNT_LIMIT {
-        format!("at least {n}")
+        format!("at least {objects}")
     } else {
-        n.to_string()
+        objects
     }
 }
 
@@ -406,10 +414,14 @@ async fn check_dependents<C: CloudFormation>(cfn: &C, scope: &Scope) -> anyhow::
 fn plan_text(scope: &Scope, found: &[Found], s: &Settings, artefact_bucket: &str) -> String {
     let mut text = format!("destroy in {}:", scope.env);
     for f in found {
-        text.push_str(&format!("\n  - {} ({} resources)", f.name, f.resources));
+        text.push_str(&format!(
+            "\n  - {} ({})",
+            f.name,
+            crate::diagnostics::count(f.resources, "resource")
+        ));
         for b in &f.full {
             text.push_str(&format!(
-                "\n      empty s3://{} first: {} objects deleted for good",
+                "\n      empty s3://{} first: {} deleted for good",
                 b.bucket,
                 at_least(b.objects)
             ));

@@ -155,11 +155,15 @@ fn unsupported(stack_name: &str, e: CfnError) -> CfnError {
     if !missing {
         return e;
     }
+    let answer = if e.kind == ErrorKind::BadResponse {
+        "an error page, not an AWS response".to_string()
+    } else {
+        e.message.lines().next().unwrap_or_default().to_string()
+    };
     CfnError::new(
         ErrorKind::Other,
         format!(
-            "the endpoint does not support drift detection (DetectStackDrift on {stack_name} failed: {})\nhint: the local emulator (moto) does not implement drift detection; run `stackctl drift` against AWS",
-            e.message.lines().next().unwrap_or_default()
+            "the endpoint does not support drift detection: DetectStackDrift on {stack_name} got {answer}\nhint: the local emulator (moto) does not implement drift detection; run `stackctl drift` against AWS"
         ),
     )
 }

@@ -1166,7 +1166,7 @@ fn an_endpoint_without_drift_detection_says_so() {
     let err = block(super::drift::detect(&cfn, &clock, "app", "p-app-dev")).unwrap_err();
     assert!(
         err.message.starts_with(
-            "the endpoint does not support drift detection (DetectStackDrift on p-app-dev failed"
+            "the endpoint does not support drift detection: DetectStackDrift on p-app-dev got an error page"
         ),
         "{}",
         err.message

@@ -179,7 +179,7 @@ impl Observer for Progress {
         });
         if !live {
             let what = if total > 0 {
-                format!(" ({total} resources)")
+                format!(" ({})", crate::diagnostics::count(total, "resource"))
             } else {
                 String::new()
             };
