@@ -1,9 +1,10 @@
 //! Every command sample of README.md, run as written against a moto server,
 //! so the README and the program cannot drift apart.
 //!
-//! A sample is a line `$ COMMAND` in a ```` ```text ```` block; the lines
-//! after it, up to the next `$ ` line, are what it prints (stdout, then
-//! stderr). `$ echo $?` checks the exit status of the command before it.
+//! A sample is a line `$ COMMAND` in a ```` ```text ```` block (or
+//! ````` ````text `````, for output that holds fences); the lines
+//! after it, up to the next `$ ` line, are what it prints (stderr, where
+//! progress and errors go, then stdout). `$ echo $?` checks the exit status of the command before it.
 //! The samples run in order, as one session, in a copy of this repository
 //! (its built function zips included, so nothing compiles) whose `local`
 //! and `dev` environments point at the test's moto server through
@@ -55,7 +56,9 @@ fn blocks(readme: &str) -> Vec<Block> {
             pending_actions = body.split(" ; ").map(|a| a.trim().to_string()).collect();
             continue;
         }
-        if line.trim() != "```text" {
+        // ```text, or ````text for a sample whose output holds fences.
+        let fence: String = line.trim().chars().take_while(|c| *c == '`').collect();
+        if fence.len() < 3 || line.trim()[fence.len()..] != *"text" {
             if !line.trim().is_empty() {
                 pending_actions.clear();
             }
@@ -67,7 +70,7 @@ fn blocks(readme: &str) -> Vec<Block> {
             samples: Vec::new(),
         };
         for (j, l) in lines.by_ref() {
-            if l.trim() == "```" {
+            if l.trim() == fence {
                 break;
             }
             if let Some(cmd) = l.strip_prefix("$ ") {
@@ -285,8 +288,8 @@ fn every_command_sample_of_the_readme_runs_as_written() {
             last_status = out.status.code();
             let actual = format!(
                 "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
+                String::from_utf8_lossy(&out.stderr),
+                String::from_utf8_lossy(&out.stdout)
             );
             let actual: Vec<String> = normalise(&actual).lines().map(str::to_string).collect();
             let expected: Vec<String> = sample
