@@ -661,3 +661,56 @@ fn the_ci_example_diffs_deploys_then_finds_nothing_to_change() {
         text(&out)
     );
 }
+
+#[test]
+fn an_emulator_environment_ignores_a_stray_aws_profile() {
+    let moto = Moto::start();
+    let dir = copy_fixture("deploy-project");
+    let out = stackctl()
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_PROFILE", "no-such-profile")
+        .arg("-C")
+        .arg(dir.path())
+        .args(["--endpoint-url", &moto.endpoint])
+        .args(["status", "--env", "local"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[test]
+fn another_program_on_the_port_is_named_as_such() {
+    // Answers every request with 404 and an empty body, as a web server
+    // that is not AWS would.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let mut buf = [0u8; 65536];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    let dir = copy_fixture("deploy-project");
+    let out = stackctl()
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .arg("-C")
+        .arg(dir.path())
+        .args(["--endpoint-url", &format!("http://127.0.0.1:{port}")])
+        .args(["status", "--env", "local"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the endpoint answered HTTP 404 with an empty body, not an AWS response (is something other than AWS or an emulator listening at the endpoint?)"),
+        "{err}"
+    );
+    assert!(!err.contains("unhandled error"), "{err}");
+}
