@@ -100,8 +100,12 @@ pub enum Command {
     /// `bootstrap` needs at most glibc 2.34 (the `provided.al2023` runtime),
     /// rebuilding with `cargo zigbuild` when it needs more, and writes
     /// `target/zips/CRATE/bootstrap.zip`. Zips are deterministic: the same
-    /// executable gives the same bytes and sha256. The whole project is
-    /// validated first; nothing is built when it is invalid.
+    /// executable gives the same bytes and sha256. A function whose inputs
+    /// (its workspace sources, Cargo.lock entries, profile, toolchain,
+    /// target, build environment) are as at its last build is not compiled:
+    /// no cargo process starts; otherwise the report names the input that
+    /// changed. The whole project is validated first; nothing is built when
+    /// it is invalid.
     ///
     /// Example: stackctl build create-upload
     Build(BuildArgs),
@@ -121,15 +125,21 @@ pub enum Command {
 
     /// Deploy every stack of an environment, in dependency order
     ///
-    /// Validates and renders the project, builds and publishes the functions
-    /// of the selected stacks, then, per stack: waits for any operation
-    /// already running on it, compares template, parameters and tags with
-    /// what is deployed (equal: "no changes", no change set), creates a
-    /// change set and shows it, asks (unless --yes), executes it and follows
-    /// it to the end. Independent stacks deploy concurrently. A stack left
-    /// in ROLLBACK_COMPLETE by a failed first create is deleted and created
-    /// again, after confirmation. Ctrl-C stops waiting; CloudFormation goes
-    /// on, and the next command picks the stack up.
+    /// Validates the project, renders the environment, and fingerprints the
+    /// functions of the selected stacks (compiling only those whose inputs
+    /// changed). Then plans every stack without changing anything: waits
+    /// for any operation already running on it, compares template,
+    /// parameters and tags with what is deployed (equal: "no changes", no
+    /// change set), else prepares a change set (or, with --method direct,
+    /// its own diff). Shows the whole plan, with IAM and network changes
+    /// that broaden access flagged, and asks once (a second time naming the
+    /// broadening), unless --yes. Then uploads the code of the stacks that
+    /// change and applies the plan in dependency order, independent stacks
+    /// at once, following each to the end. Ctrl-C stops waiting;
+    /// CloudFormation goes on, and the next command picks the stack up.
+    ///
+    /// With --hotswap, a stack whose only difference is function code gets
+    /// its functions' code updated in place, without a stack update.
     ///
     /// Example: stackctl deploy --env dev --yes
     Deploy(DeployArgs),
