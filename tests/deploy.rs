@@ -8,42 +8,9 @@
 
 mod common;
 
-use common::{block, copy_fixture, stackctl};
+use common::{block, copy_fixture, json, run, stackctl, text};
 use lambda_shared::testing::Moto;
 use serde_json::Value;
-use std::path::Path;
-use std::process::Output;
-
-fn run(dir: &Path, moto: &Moto, args: &[&str]) -> Output {
-    stackctl()
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .arg("-C")
-        .arg(dir)
-        .args(["--endpoint-url", &moto.endpoint])
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// Runs with `--output json`, expects `code`, and parses stdout.
-fn json(dir: &Path, moto: &Moto, args: &[&str], code: i32) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["--output", "json"]);
-    let out = run(dir, moto, &all);
-    assert_eq!(out.status.code(), Some(code), "{}", text(&out));
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", text(&out)))
-}
 
 /// The stack as CloudFormation describes it, `None` when it does not exist.
 fn describe(moto: &Moto, name: &str) -> Option<aws_sdk_cloudformation::types::Stack> {
@@ -328,7 +295,7 @@ fn destroy_refuses_to_strand_data_then_leaves_nothing_behind() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("s3://deployfix-base-files-local (stack base): 1 objects"),
+        err.contains("s3://deployfix-base-files-local (stack base): 1 object"),
         "{err}"
     );
     assert!(err.contains("--empty-buckets"), "{err}");

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{copy_fixture, stackctl};
+use common::{copy_fixture, edit, stackctl};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -63,13 +63,6 @@ fn sha(report: &Value, crate_name: &str) -> String {
         .as_str()
         .unwrap()
         .to_string()
-}
-
-fn edit(dir: &Path, rel: &str, from: &str, to: &str) {
-    let path = dir.join(rel);
-    let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains(from), "{rel} holds no `{from}`");
-    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
 }
 
 /// Nothing changed: no cargo process starts (`CARGO=false` would fail).

@@ -8,40 +8,9 @@
 mod common;
 
 use base64::Engine;
-use common::{block, copy_fixture, stackctl};
+use common::{block, copy_fixture, edit, json, run, text};
 use lambda_shared::testing::Moto;
 use serde_json::Value;
-use std::path::Path;
-use std::process::Output;
-
-fn run(dir: &Path, moto: &Moto, args: &[&str]) -> Output {
-    stackctl()
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .arg("-C")
-        .arg(dir)
-        .args(["--endpoint-url", &moto.endpoint])
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn json(dir: &Path, moto: &Moto, args: &[&str], code: i32) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["--output", "json"]);
-    let out = run(dir, moto, &all);
-    assert_eq!(out.status.code(), Some(code), "{}", text(&out));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)))
-}
 
 /// Lambda's CodeSha256 of a function. Read as plain HTTP: moto answers
 /// with the Number parameter in the environment as a JSON number, which the
@@ -103,13 +72,6 @@ fn function_sha(report: &Value, crate_name: &str) -> String {
         .as_str()
         .unwrap()
         .to_string()
-}
-
-fn edit(dir: &Path, rel: &str, from: &str, to: &str) {
-    let path = dir.join(rel);
-    let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains(from), "{rel} holds no `{from}`");
-    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
 }
 
 const STACK: &str = "fpfixture-app-local";

@@ -7,32 +7,10 @@
 
 mod common;
 
-use common::{copy_fixture, stackctl};
+use common::{copy_fixture, run, text};
 use lambda_shared::testing::Moto;
 use serde_json::Value;
 use std::path::Path;
-use std::process::Output;
-
-fn run(dir: &Path, moto: &Moto, args: &[&str]) -> Output {
-    stackctl()
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .arg("-C")
-        .arg(dir)
-        .args(["--endpoint-url", &moto.endpoint])
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 const TABLE: &str = "  items:
     type: table

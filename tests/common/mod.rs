@@ -1,7 +1,9 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use lambda_shared::testing::Moto;
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 /// The repository root (the stackctl project itself).
 pub fn repo() -> PathBuf {
@@ -111,4 +113,46 @@ pub async fn table_shape(moto: &lambda_shared::testing::Moto, table: &str) -> Ta
             .and_then(|s| s.stream_view_type())
             .map(|v| v.as_str().to_string()),
     }
+}
+
+/// Runs stackctl in project `dir` against `moto`, with test credentials.
+pub fn run(dir: &Path, moto: &Moto, args: &[&str]) -> Output {
+    stackctl()
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .arg("-C")
+        .arg(dir)
+        .args(["--endpoint-url", &moto.endpoint])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A command's exit code, stdout and stderr, for assertion messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs with `--output json`, expects exit `code`, and parses stdout.
+pub fn json(dir: &Path, moto: &Moto, args: &[&str], code: i32) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.extend(["--output", "json"]);
+    let out = run(dir, moto, &all);
+    assert_eq!(out.status.code(), Some(code), "{}", text(&out));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", text(&out)))
+}
+
+/// Replaces `from` with `to`, once, in the file `rel` of `dir`, which must
+/// hold it.
+pub fn edit(dir: &Path, rel: &str, from: &str, to: &str) {
+    let path = dir.join(rel);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{rel} holds no `{from}`");
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
 }
