@@ -2,8 +2,70 @@
 //! what makes a change "broadening" (it lets someone do something they
 //! could not do before, the changes `cdk diff` asks about).
 
+use super::{resources, Action};
 use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeSet;
 use std::fmt;
+
+/// One resource whose access-bearing part differs between two templates.
+pub(super) struct Changed<T> {
+    /// Logical id.
+    pub logical_id: String,
+    /// Its type (the desired one when both have it).
+    pub resource_type: String,
+    /// Added, removed or modified as a whole resource.
+    pub action: Action,
+    /// The part as deployed (empty when the resource is new).
+    pub before: T,
+    /// The part as desired (empty when the resource goes).
+    pub after: T,
+}
+
+/// Reads a part of every resource (`read`: its grants, its rules) of two
+/// templates (`before` is `None` for a stack not deployed) and returns the
+/// resources where `same` says it differs, by logical id.
+pub(super) fn changed_parts<T: Default>(
+    before: Option<&Value>,
+    after: &Value,
+    read: impl Fn(&Value) -> T,
+    same: impl Fn(&T, &T) -> bool,
+) -> Vec<Changed<T>> {
+    let empty = Map::new();
+    let old = before.and_then(resources).unwrap_or(&empty);
+    let new = resources(after).unwrap_or(&empty);
+    let ids: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    let mut changes = Vec::new();
+    for id in ids {
+        let (a, b) = (old.get(id), new.get(id));
+        let (before, after) = (
+            a.map(&read).unwrap_or_default(),
+            b.map(&read).unwrap_or_default(),
+        );
+        if same(&before, &after) {
+            continue;
+        }
+        let action = match (a, b) {
+            (None, _) => Action::Add,
+            (_, None) => Action::Remove,
+            _ => Action::Modify,
+        };
+        let resource_type = b
+            .or(a)
+            .and_then(|r| r.get("Type"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        changes.push(Changed {
+            logical_id: id.clone(),
+            resource_type,
+            action,
+            before,
+            after,
+        });
+    }
+    changes
+}
 
 /// Marks a broadening change in text and Markdown.
 pub const WARNING: &str = "⚠";

@@ -26,9 +26,9 @@
 //! tell, it says "broadens": a reviewer reads one row too many rather than
 //! miss one.
 
-use super::access::{Broadening, BroadeningKind, Change};
+use super::access::{changed_parts, Broadening, BroadeningKind, Change};
 use super::show::{inline, intrinsic, Quote};
-use super::{resources, Action};
+use super::Action;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -124,37 +124,15 @@ impl IamChange {
 /// Compares the IAM policy of two templates' resources; `before` is `None`
 /// when the stack is not deployed (every statement is added).
 pub fn diff_iam(before: Option<&Value>, after: &Value) -> Vec<IamChange> {
-    let empty = Map::new();
-    let old = before.and_then(resources).unwrap_or(&empty);
-    let new = resources(after).unwrap_or(&empty);
-    let ids: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
-    let mut changes = Vec::new();
-    for id in ids {
-        let (a, b) = (old.get(id), new.get(id));
-        let old_grants = a.map(grants).unwrap_or_default();
-        let new_grants = b.map(grants).unwrap_or_default();
-        if old_grants == new_grants {
-            continue;
-        }
-        let action = match (a, b) {
-            (None, _) => Action::Add,
-            (_, None) => Action::Remove,
-            _ => Action::Modify,
-        };
-        let resource_type = b
-            .or(a)
-            .and_then(|r| r.get("Type"))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        changes.push(IamChange {
-            logical_id: id.clone(),
-            resource_type,
-            action,
-            statements: compare(&old_grants, &new_grants),
-        });
-    }
-    changes
+    changed_parts(before, after, grants, |a, b| a == b)
+        .into_iter()
+        .map(|c| IamChange {
+            statements: compare(&c.before, &c.after),
+            logical_id: c.logical_id,
+            resource_type: c.resource_type,
+            action: c.action,
+        })
+        .collect()
 }
 
 /// One permission tuple.

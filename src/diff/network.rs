@@ -13,13 +13,13 @@
 //! Not modelled: the allow-all egress rule AWS adds to a group declared
 //! without `SecurityGroupEgress`.
 
-use super::access::{Broadening, BroadeningKind, Change};
+use super::access::{changed_parts, Broadening, BroadeningKind, Change};
 use super::keyed::scalar_text;
 use super::show::{inline, intrinsic, Quote};
-use super::{resources, Action};
+use super::Action;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Which way traffic flows through a rule.
@@ -106,37 +106,15 @@ impl NetworkChange {
 /// Compares the security group rules of two templates' resources; `before`
 /// is `None` when the stack is not deployed (every rule is added).
 pub fn diff_network(before: Option<&Value>, after: &Value) -> Vec<NetworkChange> {
-    let empty = Map::new();
-    let old = before.and_then(resources).unwrap_or(&empty);
-    let new = resources(after).unwrap_or(&empty);
-    let ids: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
-    let mut changes = Vec::new();
-    for id in ids {
-        let (a, b) = (old.get(id), new.get(id));
-        let old_rules = a.map(rules).unwrap_or_default();
-        let new_rules = b.map(rules).unwrap_or_default();
-        if old_rules.keys().eq(new_rules.keys()) {
-            continue;
-        }
-        let action = match (a, b) {
-            (None, _) => Action::Add,
-            (_, None) => Action::Remove,
-            _ => Action::Modify,
-        };
-        let resource_type = b
-            .or(a)
-            .and_then(|r| r.get("Type"))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        changes.push(NetworkChange {
-            logical_id: id.clone(),
-            resource_type,
-            action,
-            rules: compare(&old_rules, &new_rules),
-        });
-    }
-    changes
+    changed_parts(before, after, rules, |a, b| a.keys().eq(b.keys()))
+        .into_iter()
+        .map(|c| NetworkChange {
+            rules: compare(&c.before, &c.after),
+            logical_id: c.logical_id,
+            resource_type: c.resource_type,
+            action: c.action,
+        })
+        .collect()
 }
 
 /// Whom a rule lets through.
