@@ -21,6 +21,7 @@ pub mod diagnostics;
 pub mod diff;
 pub mod emulator;
 pub mod exit;
+pub mod kinds;
 pub mod model;
 pub mod output;
 pub mod publish;

@@ -555,36 +555,16 @@ fn resource(
         }
     };
     let rest = serde_yaml::Value::Mapping(map);
-    fn read<T: DeserializeOwned>(
-        source: &Source,
-        path: &str,
-        rest: serde_yaml::Value,
-        diags: &mut Diagnostics,
-        wrap: fn(T) -> Resource,
-    ) -> Typed<Resource> {
-        match entry(source, path, rest, true, diags) {
-            Typed::Full(t) => Typed::Full(wrap(t)),
-            Typed::StandIn(t) => Typed::StandIn(wrap(t)),
-            Typed::Dropped => Typed::Dropped,
-        }
-    }
-    match kind.as_str() {
-        "bucket" => read(source, &path, rest, diags, Resource::Bucket),
-        "table" => read(source, &path, rest, diags, Resource::Table),
-        "function" => read(source, &path, rest, diags, Resource::Function),
-        "http_api" => read(source, &path, rest, diags, Resource::HttpApi),
-        "websocket_api" => read(source, &path, rest, diags, Resource::WebsocketApi),
-        "schedule" => read(source, &path, rest, diags, Resource::Schedule),
-        "alarm" => read(source, &path, rest, diags, Resource::Alarm),
-        "raw" => read(source, &path, rest, diags, Resource::Raw),
-        other => {
+    match crate::kinds::read(&kind, source, &path, rest, diags) {
+        Some(typed) => typed,
+        None => {
             diags.push(
                 source
                     .error(
                         join(&path, "type"),
-                        format!("unknown resource type `{other}`"),
+                        format!("unknown resource type `{kind}`"),
                     )
-                    .suggest(other, KINDS.iter().copied()),
+                    .suggest(&kind, KINDS.iter().copied()),
             );
             Typed::Dropped
         }

@@ -294,7 +294,7 @@ fn unknown(message: &str, prefix: &str) -> Option<(String, Vec<String>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::stack::{Bucket, Function, Schedule};
+    use crate::kinds::{bucket::Bucket, function::Function, schedule::Schedule};
     use std::path::Path;
 
     fn src(text: &str) -> Source {

@@ -4,10 +4,9 @@
 //! recorded as a located diagnostic and the walk goes on, so validation
 //! reports all of them at once.
 
-use super::iam;
-use super::names::{expand_name, name_pattern, pascal, physical_problem};
+use super::names::{expand_name, name_pattern, pascal};
 use crate::diagnostics::{Diagnostic, Diagnostics};
-use crate::model::source::{index, join};
+use crate::model::source::join;
 use crate::model::stack::{self, ParamType, Resource};
 use crate::model::value::{parse_template, ParamValue, PerEnv, Segment};
 use crate::model::{Project, Settings, Stack};
@@ -59,11 +58,16 @@ pub fn stack_name(project: &Project, stack: &str, env: &str) -> String {
 
 /// Walks one stack for one environment.
 pub struct Builder<'a> {
-    project: &'a Project,
-    stack: &'a Stack,
-    env: &'a str,
-    settings: Settings,
-    diags: &'a mut Diagnostics,
+    /// The project.
+    pub(crate) project: &'a Project,
+    /// The stack being resolved.
+    pub(crate) stack: &'a Stack,
+    /// The environment.
+    pub(crate) env: &'a str,
+    /// The environment's settings.
+    pub(crate) settings: Settings,
+    /// Where problems go.
+    pub(crate) diags: &'a mut Diagnostics,
     names: BTreeMap<String, String>,
     conditions: BTreeMap<String, Json>,
     logical_ids: BTreeMap<String, String>,
@@ -93,13 +97,20 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn error(&mut self, path: &str, message: impl Into<String>) -> &mut Diagnostic {
+    /// Records a problem at `path` of the stack file.
+    pub(crate) fn error(&mut self, path: &str, message: impl Into<String>) -> &mut Diagnostic {
         let d = self.stack.source.error(path, message);
         self.diags.push(d);
         self.diags.0.last_mut().expect("just pushed")
     }
 
-    fn error_hint(&mut self, path: &str, message: impl Into<String>, hint: impl Into<String>) {
+    /// Records a problem at `path` of the stack file, with a hint.
+    pub(crate) fn error_hint(
+        &mut self,
+        path: &str,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
         let hint = hint.into();
         self.error(path, message).hint = Some(hint);
     }
@@ -118,17 +129,9 @@ impl<'a> Builder<'a> {
                 self.error_hint(&path, p, "use snake_case keys such as `create_upload`");
                 continue;
             }
-            let r = &self.stack.resources[key];
-            let values = match r {
-                Resource::Bucket(b) => self.bucket(key, b, &path),
-                Resource::Table(t) => self.table(key, t, &path),
-                Resource::Function(f) => self.function(key, f, &path),
-                Resource::HttpApi(a) => self.http_api(key, a, &path),
-                Resource::WebsocketApi(a) => self.websocket_api(key, a, &path),
-                Resource::Schedule(s) => self.schedule(key, s, &path),
-                Resource::Alarm(a) => self.alarm(key, a, &path),
-                Resource::Raw(r) => self.raw(key, r, &path),
-            };
+            let stack: &'a Stack = self.stack;
+            let r = &stack.resources[key];
+            let values = r.resolve(&mut self, key, &path);
             resources.push(ResourceContext {
                 key: key.clone(),
                 kind: r.kind(),
@@ -141,7 +144,7 @@ impl<'a> Builder<'a> {
             .stack
             .resources
             .iter()
-            .filter(|(_, r)| matches!(r, Resource::Function(_)))
+            .filter(|(_, r)| r.built())
             .map(|(k, _)| k)
             .collect();
         if !functions.is_empty() {
@@ -188,7 +191,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Records a logical id, reporting a clash with another resource's.
-    fn claim(&mut self, logical: &str, path: &str) {
+    pub(crate) fn claim(&mut self, logical: &str, path: &str) {
         if let Some(other) = self.logical_ids.get(logical) {
             if other != path {
                 let msg =
@@ -208,16 +211,13 @@ impl<'a> Builder<'a> {
             .naming
             .clone()
             .unwrap_or_else(|| crate::model::project::DEFAULT_NAMING.to_string());
-        let entries: Vec<(String, Option<String>, &'static str)> = self
-            .stack
-            .resources
-            .iter()
-            .map(|(k, r)| (k.clone(), r.name_pattern().map(str::to_string), r.kind()))
-            .collect();
-        for (key, own, kind) in entries {
-            if kind == "raw" {
+        let stack: &'a Stack = self.stack;
+        for (key, r) in &stack.resources {
+            if !r.named() {
                 continue;
             }
+            let key = key.clone();
+            let own = r.name_pattern().map(str::to_string);
             let is_own = own.is_some();
             let (pat, path) = match own {
                 Some(p) => (p, join(&join("resources", &key), "name")),
@@ -226,7 +226,7 @@ impl<'a> Builder<'a> {
             let Some(name) = self.expand(&pat, &key, &path, is_own) else {
                 continue;
             };
-            if let Some(problem) = physical_problem(kind, &name) {
+            if let Some(problem) = r.name_problem(&name) {
                 let msg = format!("in environment `{}`: {problem}", self.env);
                 self.error_hint(
                     &path,
@@ -259,12 +259,13 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn name(&self, key: &str) -> String {
+    /// The physical name of resource `key` in this environment.
+    pub(crate) fn name(&self, key: &str) -> String {
         self.names.get(key).cloned().unwrap_or_default()
     }
 
     /// The value of a per-environment setting for this environment.
-    fn per_env<T: Clone>(&mut self, v: &PerEnv<T>, path: &str) -> Option<T> {
+    pub(crate) fn per_env<T: Clone>(&mut self, v: &PerEnv<T>, path: &str) -> Option<T> {
         for k in v.env_keys() {
             if !self.project.file.environments.contains_key(k) {
                 let envs: Vec<&str> = self
@@ -291,7 +292,14 @@ impl<'a> Builder<'a> {
     }
 
     /// Checks every written value of a numeric setting against a range.
-    fn check_range(&mut self, v: &PerEnv<u32>, path: &str, what: &str, min: u32, max: u32) {
+    pub(crate) fn check_range(
+        &mut self,
+        v: &PerEnv<u32>,
+        path: &str,
+        what: &str,
+        min: u32,
+        max: u32,
+    ) {
         for (suffix, n) in v.written() {
             if n < min || n > max {
                 self.error_hint(
@@ -303,7 +311,8 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn check_retention(&mut self, v: &PerEnv<u32>, path: &str) {
+    /// Checks every written value of a log retention against CloudWatch's set.
+    pub(crate) fn check_retention(&mut self, v: &PerEnv<u32>, path: &str) {
         for (suffix, n) in v.written() {
             if !LOG_RETENTION_DAYS.contains(&n) {
                 let near = LOG_RETENTION_DAYS
@@ -321,7 +330,7 @@ impl<'a> Builder<'a> {
     }
 
     /// The resource `key` refers to, checking it exists and is of `kinds`.
-    fn target(&mut self, key: &str, path: &str, kinds: &[&str]) -> Option<&'a Resource> {
+    pub(crate) fn target(&mut self, key: &str, path: &str, kinds: &[&str]) -> Option<&'a Resource> {
         let stack: &'a Stack = self.stack;
         match stack.resources.get(key) {
             None => {
@@ -490,72 +499,7 @@ impl<'a> Builder<'a> {
             self.diags.push(d);
             return None;
         }
-        Some(self.attribute(first, r, attr, path))
-    }
-
-    fn attribute(&mut self, key: &str, r: &Resource, attr: &str, path: &str) -> Json {
-        let l = pascal(key);
-        let name = self.name(key);
-        let getatt = |a: &str| json!({"Fn::GetAtt": [l, a]});
-        match (r, attr) {
-            // Buckets have explicit names, so their name and ARN are written
-            // out rather than referenced: that keeps a function that names
-            // its bucket free of a dependency cycle with the bucket's
-            // notification of that function.
-            (Resource::Bucket(_), "name") => json!(name),
-            (Resource::Bucket(_), "arn") => {
-                json!({"Fn::Sub": format!("arn:${{AWS::Partition}}:s3:::{name}")})
-            }
-            (Resource::Bucket(_), "domain") => getatt("RegionalDomainName"),
-            (Resource::Bucket(b), "website_url") => {
-                if b.website.is_none() {
-                    self.error_hint(
-                        path,
-                        format!("bucket `{key}` has no website, so no `website_url`"),
-                        "add `website:` to the bucket",
-                    );
-                }
-                getatt("WebsiteURL")
-            }
-            (Resource::Table(t), "stream_arn") => {
-                if t.stream.is_none() {
-                    self.error_hint(
-                        path,
-                        format!("table `{key}` has no stream, so no `stream_arn`"),
-                        "add `stream: new_and_old_images` to the table",
-                    );
-                }
-                getatt("StreamArn")
-            }
-            (Resource::Function(_), "role_arn") => {
-                json!({"Fn::GetAtt": [format!("{l}Role"), "Arn"]})
-            }
-            (Resource::HttpApi(a), "url") => {
-                let stage = self.stage(a.stage.as_deref());
-                let suffix = if stage == "$default" {
-                    String::new()
-                } else {
-                    format!("/{stage}")
-                };
-                json!({"Fn::Sub": format!("https://${{{l}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}{suffix}")})
-            }
-            (Resource::WebsocketApi(a), "url") => {
-                let stage = self.stage(a.stage.as_deref());
-                json!({"Fn::Sub": format!("wss://${{{l}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}")})
-            }
-            (Resource::WebsocketApi(a), "management_url") => {
-                let stage = self.stage(a.stage.as_deref());
-                json!({"Fn::Sub": format!("https://${{{l}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}")})
-            }
-            (Resource::HttpApi(a), "stage") => json!(self.stage(a.stage.as_deref())),
-            (Resource::WebsocketApi(a), "stage") => json!(self.stage(a.stage.as_deref())),
-            (_, "arn") => getatt("Arn"),
-            _ => json!({"Ref": l}),
-        }
-    }
-
-    fn stage(&self, stage: Option<&str>) -> String {
-        stage.unwrap_or("{env}").replace("{env}", self.env)
+        Some(r.attribute(self, first, attr, path))
     }
 
     /// `${import.STACK.OUTPUT}`: an export of a stack this one depends on.
@@ -827,185 +771,16 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn retain(&mut self, v: &Option<PerEnv<bool>>, path: &str) -> bool {
+    /// Whether a resource is kept when its stack goes: its `retain`, else the setting.
+    pub(crate) fn retain(&mut self, v: &Option<PerEnv<bool>>, path: &str) -> bool {
         match v {
             Some(v) => self.per_env(v, &join(path, "retain")).unwrap_or(false),
             None => self.settings.retain_data,
         }
     }
 
-    fn bucket(&mut self, key: &str, b: &stack::Bucket, path: &str) -> Json {
-        let l = pascal(key);
-        for id in [l.clone(), format!("{l}Policy")] {
-            self.claim(&id, path);
-        }
-        let name = self.name(key);
-        let retain = self.retain(&b.retain, path);
-        let mut cors = Vec::new();
-        for (i, rule) in b.cors.iter().enumerate() {
-            let rpath = index(&join(path, "cors"), i);
-            for (j, m) in rule.methods.iter().enumerate() {
-                if !["GET", "PUT", "POST", "DELETE", "HEAD"].contains(&m.as_str()) {
-                    let d = self
-                        .stack
-                        .source
-                        .error(
-                            index(&join(&rpath, "methods"), j),
-                            format!("unknown CORS method `{m}`"),
-                        )
-                        .suggest(m, ["GET", "PUT", "POST", "DELETE", "HEAD"]);
-                    self.diags.push(d);
-                }
-            }
-            let mut r = json!({"AllowedMethods": rule.methods, "AllowedOrigins": rule.origins, "AllowedHeaders": rule.headers});
-            if !rule.expose_headers.is_empty() {
-                r["ExposedHeaders"] = json!(rule.expose_headers);
-            }
-            if let Some(age) = rule.max_age {
-                r["MaxAge"] = json!(age);
-            }
-            cors.push(r);
-        }
-        let mut rules = Vec::new();
-        if let Some(lc) = &b.lifecycle {
-            let lpath = join(path, "lifecycle");
-            let mut rule = Map::new();
-            rule.insert("Id".into(), json!("stackctl-lifecycle"));
-            rule.insert("Status".into(), json!("Enabled"));
-            if let Some(p) = &lc.prefix {
-                rule.insert("Prefix".into(), json!(p));
-            }
-            if let Some(days) = &lc.expire_days {
-                self.check_range(days, &join(&lpath, "expire_days"), "expiry of", 1, 36500);
-                if let Some(d) = self.per_env(days, &join(&lpath, "expire_days")) {
-                    rule.insert("ExpirationInDays".into(), json!(d));
-                }
-            }
-            if let Some(d) = lc.abort_incomplete_multipart_days {
-                self.check_range(
-                    &PerEnv::One(d),
-                    &join(&lpath, "abort_incomplete_multipart_days"),
-                    "abort after",
-                    1,
-                    36500,
-                );
-                rule.insert(
-                    "AbortIncompleteMultipartUpload".into(),
-                    json!({"DaysAfterInitiation": d}),
-                );
-            }
-            if let Some(d) = lc.noncurrent_expire_days {
-                if !b.versioning {
-                    self.error_hint(
-                        &join(&lpath, "noncurrent_expire_days"),
-                        "non-current versions exist only in versioned buckets",
-                        "add `versioning: true` or remove this",
-                    );
-                }
-                rule.insert(
-                    "NoncurrentVersionExpiration".into(),
-                    json!({"NoncurrentDays": d}),
-                );
-            }
-            let acts = [
-                "ExpirationInDays",
-                "AbortIncompleteMultipartUpload",
-                "NoncurrentVersionExpiration",
-            ];
-            if !acts.iter().any(|a| rule.contains_key(*a)) {
-                self.error_hint(&lpath, "the lifecycle rule does nothing", "set `expire_days`, `abort_incomplete_multipart_days` or `noncurrent_expire_days`");
-            }
-            rules.push(Json::Object(rule));
-        }
-        let mut notifications = Vec::new();
-        let mut permissions = Vec::new();
-        let mut seen_functions = BTreeSet::new();
-        for (i, n) in b.notifications.iter().enumerate() {
-            let npath = index(&join(path, "notifications"), i);
-            if self
-                .target(&n.function, &join(&npath, "function"), &["function"])
-                .is_none()
-            {
-                continue;
-            }
-            for (j, e) in n.events.iter().enumerate() {
-                if !["created", "removed"].contains(&e.as_str()) {
-                    let d = self
-                        .stack
-                        .source
-                        .error(
-                            index(&join(&npath, "events"), j),
-                            format!("unknown object event `{e}`"),
-                        )
-                        .suggest(e, ["created", "removed"]);
-                    self.diags.push(d);
-                }
-            }
-            let mut filter = Vec::new();
-            if let Some(p) = &n.prefix {
-                filter.push(json!({"Name": "prefix", "Value": p}));
-            }
-            if let Some(s) = &n.suffix {
-                filter.push(json!({"Name": "suffix", "Value": s}));
-            }
-            let condition = n
-                .when
-                .as_ref()
-                .and_then(|w| self.condition(w, &join(&npath, "when")));
-            let fl = pascal(&n.function);
-            for e in &n.events {
-                let event = if e == "removed" {
-                    "s3:ObjectRemoved:*"
-                } else {
-                    "s3:ObjectCreated:*"
-                };
-                let mut cfg = json!({"Event": event, "Function": {"Fn::GetAtt": [fl, "Arn"]}});
-                if !filter.is_empty() {
-                    cfg["Filter"] = json!({"S3Key": {"Rules": filter}});
-                }
-                notifications.push(match &condition {
-                    Some(c) => json!({"Fn::If": [c, cfg, {"Ref": "AWS::NoValue"}]}),
-                    None => cfg,
-                });
-            }
-            if seen_functions.insert(n.function.clone()) {
-                let pl = format!("{l}Invokes{fl}");
-                self.claim(&pl, &npath);
-                permissions.push(json!({"logical": pl, "function": fl}));
-            }
-        }
-        let (website, public) = match &b.website {
-            Some(w) => {
-                let public = match &w.public {
-                    Some(p) => self
-                        .per_env(p, &join(&join(path, "website"), "public"))
-                        .unwrap_or(false),
-                    None => false,
-                };
-                let mut cfg = json!({"IndexDocument": w.index});
-                if let Some(e) = &w.error {
-                    cfg["ErrorDocument"] = json!(e);
-                }
-                (cfg, public)
-            }
-            None => (Json::Null, false),
-        };
-        json!({
-            "logical": l,
-            "name": name,
-            "deletion_policy": if retain { "Retain" } else { "Delete" },
-            "versioning": b.versioning,
-            "cors": cors,
-            "lifecycle_rules": rules,
-            "notifications": notifications,
-            "permissions": permissions,
-            "website": website,
-            "public": public,
-        })
-    }
-
     /// The CloudFormation condition for a boolean parameter named by `when`.
-    fn condition(&mut self, param: &str, path: &str) -> Option<String> {
+    pub(crate) fn condition(&mut self, param: &str, path: &str) -> Option<String> {
         match self.stack.file.parameters.get(param) {
             Some(p) if p.kind == ParamType::Boolean => Some(format!("{}IsTrue", pascal(param))),
             Some(_) => {
@@ -1036,670 +811,6 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn table(&mut self, key: &str, t: &stack::Table, path: &str) -> Json {
-        let l = pascal(key);
-        self.claim(&l, path);
-        let retain = self.retain(&t.retain, path);
-        let pitr = match &t.point_in_time_recovery {
-            Some(v) => self
-                .per_env(v, &join(path, "point_in_time_recovery"))
-                .unwrap_or(false),
-            None => self.settings.point_in_time_recovery,
-        };
-        let mut used = BTreeSet::new();
-        let mut attrs = Vec::new();
-        for (name, ty) in &t.attributes {
-            let code = match ty.as_str() {
-                "string" => "S",
-                "number" => "N",
-                "binary" => "B",
-                other => {
-                    let d = self
-                        .stack
-                        .source
-                        .error(
-                            join(&join(path, "attributes"), name),
-                            format!("unknown attribute type `{other}`"),
-                        )
-                        .suggest(other, ["string", "number", "binary"]);
-                    self.diags.push(d);
-                    "S"
-                }
-            };
-            attrs.push(json!({"AttributeName": name, "AttributeType": code}));
-        }
-        let key_schema = self.key_schema(t, &t.key, &join(path, "key"), &mut used);
-        let mut gsis = Vec::new();
-        for (iname, ix) in &t.indexes {
-            let ipath = join(&join(path, "indexes"), iname);
-            let ks = self.key_schema(t, &ix.key, &join(&ipath, "key"), &mut used);
-            let projection = match &ix.projection {
-                None => json!({"ProjectionType": "ALL"}),
-                Some(stack::Projection::Kind(k)) if k == "all" => json!({"ProjectionType": "ALL"}),
-                Some(stack::Projection::Kind(k)) if k == "keys_only" => {
-                    json!({"ProjectionType": "KEYS_ONLY"})
-                }
-                Some(stack::Projection::Kind(k)) => {
-                    let d = self
-                        .stack
-                        .source
-                        .error(
-                            join(&ipath, "projection"),
-                            format!("unknown projection `{k}`"),
-                        )
-                        .suggest(k, ["all", "keys_only"]);
-                    self.diags.push(d);
-                    json!({"ProjectionType": "ALL"})
-                }
-                Some(stack::Projection::Include(list)) => {
-                    json!({"ProjectionType": "INCLUDE", "NonKeyAttributes": list})
-                }
-            };
-            gsis.push(json!({"IndexName": iname, "KeySchema": ks, "Projection": projection}));
-        }
-        for name in t.attributes.keys() {
-            if !used.contains(name) {
-                let msg = format!("attribute `{name}` is declared but used by no key or index");
-                self.error_hint(
-                    &join(&join(path, "attributes"), name),
-                    msg,
-                    "DynamoDB rejects unused attribute definitions; declare only key attributes",
-                );
-            }
-        }
-        let stream = t.stream.as_ref().map(|s| match s.as_str() {
-            "new_image" => "NEW_IMAGE",
-            "old_image" => "OLD_IMAGE",
-            "new_and_old_images" => "NEW_AND_OLD_IMAGES",
-            "keys_only" => "KEYS_ONLY",
-            other => {
-                let d = self
-                    .stack
-                    .source
-                    .error(
-                        join(path, "stream"),
-                        format!("unknown stream view `{other}`"),
-                    )
-                    .suggest(
-                        other,
-                        ["new_image", "old_image", "new_and_old_images", "keys_only"],
-                    );
-                self.diags.push(d);
-                "NEW_AND_OLD_IMAGES"
-            }
-        });
-        json!({
-            "logical": l,
-            "name": self.name(key),
-            "deletion_policy": if retain { "Retain" } else { "Delete" },
-            "deletion_protection": retain,
-            "attributes": attrs,
-            "key_schema": key_schema,
-            "indexes": gsis,
-            "ttl": t.ttl,
-            "stream": stream,
-            "point_in_time_recovery": pitr,
-        })
-    }
-
-    fn key_schema(
-        &mut self,
-        t: &stack::Table,
-        key: &[String],
-        path: &str,
-        used: &mut BTreeSet<String>,
-    ) -> Json {
-        if key.is_empty() || key.len() > 2 {
-            self.error_hint(
-                path,
-                format!("a key has one or two attributes, found {}", key.len()),
-                "write `[partition]` or `[partition, sort]`",
-            );
-        }
-        let mut out = Vec::new();
-        for (i, a) in key.iter().enumerate() {
-            if !t.attributes.contains_key(a) {
-                let names: Vec<&str> = t.attributes.keys().map(String::as_str).collect();
-                let d = self
-                    .stack
-                    .source
-                    .error(
-                        index(path, i),
-                        format!("key attribute `{a}` is not declared in `attributes`"),
-                    )
-                    .suggest(a, names);
-                self.diags.push(d);
-            }
-            used.insert(a.clone());
-            out.push(json!({"AttributeName": a, "KeyType": if i == 0 { "HASH" } else { "RANGE" }}));
-        }
-        Json::Array(out)
-    }
-
-    fn function(&mut self, key: &str, f: &stack::Function, path: &str) -> Json {
-        let l = pascal(key);
-        for id in [l.clone(), format!("{l}Role"), format!("{l}LogGroup")] {
-            self.claim(&id, path);
-        }
-        let name = self.name(key);
-        let memory = match &f.memory {
-            Some(m) => {
-                self.check_range(m, &join(path, "memory"), "memory of", 128, 10240);
-                self.per_env(m, &join(path, "memory"))
-            }
-            None => Some(self.settings.function_memory),
-        };
-        let timeout = match &f.timeout {
-            Some(t) => {
-                self.check_range(t, &join(path, "timeout"), "timeout of", 1, 900);
-                self.per_env(t, &join(path, "timeout"))
-            }
-            None => Some(self.settings.function_timeout),
-        };
-        let retention = match &f.log_retention_days {
-            Some(r) => {
-                self.check_retention(r, &join(path, "log_retention_days"));
-                self.per_env(r, &join(path, "log_retention_days"))
-            }
-            None => Some(self.settings.log_retention_days),
-        };
-        let reserved = match &f.reserved_concurrency {
-            Some(r) => {
-                self.check_range(
-                    r,
-                    &join(path, "reserved_concurrency"),
-                    "reserved concurrency of",
-                    0,
-                    1000,
-                );
-                self.per_env(r, &join(path, "reserved_concurrency"))
-            }
-            None => None,
-        };
-        self.check_crate(key, f, path);
-        let arch = f
-            .architecture
-            .clone()
-            .unwrap_or_else(|| "x86_64".to_string());
-        if !["x86_64", "arm64"].contains(&arch.as_str()) {
-            let d = self
-                .stack
-                .source
-                .error(
-                    join(path, "architecture"),
-                    format!("unknown architecture `{arch}`"),
-                )
-                .suggest(&arch, ["x86_64", "arm64"]);
-            self.diags.push(d);
-        }
-        let mut env = Map::new();
-        for (k, v) in &f.environment {
-            let vpath = join(&join(path, "environment"), k);
-            if !k.starts_with(|c: char| c.is_ascii_alphabetic())
-                || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            {
-                self.error_hint(
-                    &vpath,
-                    format!("environment variable name `{k}` is invalid"),
-                    "use letters, digits and `_`, starting with a letter",
-                );
-            }
-            if k.starts_with("AWS_") {
-                self.error_hint(
-                    &vpath,
-                    format!("`{k}` is reserved by Lambda"),
-                    "choose a name that does not start with AWS_",
-                );
-            }
-            env.insert(k.clone(), self.value(v, &vpath));
-        }
-        let mut statements = iam::baseline(&name, self.settings.tracing);
-        for (target, grant) in &f.grants {
-            let gpath = join(&join(path, "grants"), target);
-            let kinds = ["table", "bucket", "websocket_api", "function"];
-            let Some(r) = self.target(target, &gpath, &kinds) else {
-                continue;
-            };
-            let allowed = iam::levels(r.kind());
-            if grant.prefix().is_some() && r.kind() != "bucket" {
-                self.error_hint(
-                    &join(&gpath, "prefix"),
-                    "only bucket grants take a prefix",
-                    "remove `prefix:`",
-                );
-            }
-            let tl = pascal(target);
-            let (arn, extra) = match r {
-                Resource::Bucket(_) => {
-                    let n = self.name(target);
-                    (
-                        json!({"Fn::Sub": format!("arn:${{AWS::Partition}}:s3:::{n}")}),
-                        json!(n),
-                    )
-                }
-                Resource::Table(_) => (
-                    json!({"Fn::GetAtt": [tl, "Arn"]}),
-                    json!({"Fn::GetAtt": [tl, "StreamArn"]}),
-                ),
-                Resource::WebsocketApi(a) => (Json::Null, json!(self.stage(a.stage.as_deref()))),
-                _ => (json!({"Fn::GetAtt": [tl, "Arn"]}), Json::Null),
-            };
-            let t = iam::Target {
-                key: target,
-                kind: r.kind(),
-                arn,
-                extra,
-            };
-            for (i, level) in grant.access().iter().enumerate() {
-                let lpath = match grant {
-                    stack::Grant::Access(_) => index(&gpath, i),
-                    stack::Grant::Scoped { .. } => index(&join(&gpath, "access"), i),
-                };
-                if !allowed.contains(&level.as_str()) {
-                    let d = self
-                        .stack
-                        .source
-                        .error(
-                            lpath,
-                            format!("`{level}` is not an access level of a {}", r.kind()),
-                        )
-                        .suggest(level, allowed.iter().copied());
-                    self.diags.push(d);
-                    continue;
-                }
-                if level == "stream" {
-                    if let Resource::Table(tb) = r {
-                        if tb.stream.is_none() {
-                            self.error_hint(
-                                &lpath,
-                                format!("table `{target}` has no stream"),
-                                "add `stream:` to the table",
-                            );
-                        }
-                    }
-                }
-                statements.push(iam::statement(&t, level, grant.prefix()));
-            }
-        }
-        json!({
-            "logical": l,
-            "name": name,
-            "description": f.description,
-            "memory": memory,
-            "timeout": timeout,
-            "architecture": arch,
-            "environment": env,
-            "statements": statements,
-            "log_retention_days": retention,
-            "reserved_concurrency": reserved,
-            "tracing": self.settings.tracing,
-            "code_key_param": format!("{l}CodeKey"),
-            "log_group_name": format!("/aws/lambda/{name}"),
-            "role_description": format!("Execution role of {name}"),
-            "artefact_bucket_param": ARTEFACT_BUCKET_PARAM,
-        })
-    }
-
-    /// Every function is built from `lambdas/CRATE`, which must be a crate.
-    fn check_crate(&mut self, key: &str, f: &stack::Function, path: &str) {
-        let name = crate_name(key, f);
-        let lambdas = self.project.root.join("lambdas");
-        if lambdas.join(&name).join("Cargo.toml").is_file() {
-            return;
-        }
-        let mut existing: Vec<String> = std::fs::read_dir(&lambdas)
-            .map(|rd| {
-                rd.flatten()
-                    .filter(|e| e.path().join("Cargo.toml").is_file())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        existing.sort();
-        let at = if f.crate_name.is_some() {
-            join(path, "crate")
-        } else {
-            path.to_string()
-        };
-        let hint = match crate::diagnostics::closest(&name, existing.iter().map(String::as_str)) {
-            Some(best) => format!("did you mean `crate: {best}`?"),
-            None => format!("create the crate lambdas/{name} (with a binary named `{name}`), or set `crate:` to an existing one"),
-        };
-        self.error_hint(
-            &at,
-            format!("function `{key}` has no crate at lambdas/{name}"),
-            hint,
-        );
-    }
-
-    fn throttle(&mut self, t: &Option<stack::Throttle>, path: &str) -> Json {
-        match t {
-            Some(t) => {
-                if t.rate <= 0.0 || t.burst == 0 {
-                    self.error_hint(
-                        &join(path, "throttle"),
-                        "throttle rate and burst must be positive",
-                        "e.g. `throttle: {rate: 50, burst: 100}`",
-                    );
-                }
-                json!({"rate": t.rate, "burst": t.burst})
-            }
-            None => Json::Null,
-        }
-    }
-
-    /// Integrations, routes and permissions shared by both API kinds.
-    fn routes(
-        &mut self,
-        l: &str,
-        routes: &BTreeMap<String, String>,
-        path: &str,
-        http: bool,
-    ) -> (Vec<Json>, Vec<Json>) {
-        let mut integrations: BTreeMap<String, Json> = BTreeMap::new();
-        let mut out = Vec::new();
-        for (route, function) in routes {
-            let rpath = join(&join(path, "routes"), route);
-            if http {
-                if route != "$default" {
-                    let (method, p) = route.split_once(' ').unwrap_or(("", ""));
-                    let methods = [
-                        "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY",
-                    ];
-                    if !methods.contains(&method) {
-                        let d = self
-                            .stack
-                            .source
-                            .error(&rpath, format!("route `{route}` has no valid method"))
-                            .suggest(method, methods);
-                        self.diags.push(d);
-                    } else if !p.starts_with('/') {
-                        self.error_hint(
-                            &rpath,
-                            format!("route `{route}` has no path"),
-                            "write routes as `METHOD /path`, e.g. `POST /video/upload/create`",
-                        );
-                    }
-                }
-            } else if route.is_empty() || route.contains(' ') {
-                self.error_hint(
-                    &rpath,
-                    format!("route key `{route}` is invalid"),
-                    "use `$connect`, `$disconnect`, `$default` or an action name",
-                );
-            }
-            if self.target(function, &rpath, &["function"]).is_none() {
-                continue;
-            }
-            let fl = pascal(function);
-            let integration = format!("{l}{fl}Integration");
-            if !integrations.contains_key(function) {
-                self.claim(&integration, &rpath);
-                self.claim(&format!("{l}Invokes{fl}"), &rpath);
-                integrations.insert(function.clone(), json!({"logical": integration, "function": fl, "permission": format!("{l}Invokes{fl}")}));
-            }
-            let rl = format!("{l}Route{}", pascal(route));
-            self.claim(&rl, &rpath);
-            out.push(json!({"logical": rl, "key": route, "integration": integration}));
-        }
-        (integrations.into_values().collect(), out)
-    }
-
-    fn http_api(&mut self, key: &str, a: &stack::HttpApi, path: &str) -> Json {
-        let l = pascal(key);
-        for id in [l.clone(), format!("{l}Stage"), format!("{l}AccessLogs")] {
-            self.claim(&id, path);
-        }
-        let (integrations, routes) = self.routes(&l, &a.routes, path, true);
-        let cors = a.cors.as_ref().map(|c| {
-            let mut v = json!({"AllowOrigins": c.origins, "AllowMethods": c.methods, "AllowHeaders": c.headers});
-            if let Some(m) = c.max_age {
-                v["MaxAge"] = json!(m);
-            }
-            v
-        });
-        json!({
-            "logical": l,
-            "name": self.name(key),
-            "access_log_group": format!("/aws/apigateway/{}", self.name(key)),
-            "description": a.description,
-            "stage": self.stage(a.stage.as_deref()),
-            "cors": cors,
-            "integrations": integrations,
-            "routes": routes,
-            "throttle": self.throttle(&a.throttle, path),
-            "log_retention_days": self.settings.log_retention_days,
-        })
-    }
-
-    fn websocket_api(&mut self, key: &str, a: &stack::WebsocketApi, path: &str) -> Json {
-        let l = pascal(key);
-        for id in [l.clone(), format!("{l}Stage")] {
-            self.claim(&id, path);
-        }
-        let (integrations, routes) = self.routes(&l, &a.routes, path, false);
-        json!({
-            "logical": l,
-            "name": self.name(key),
-            "access_log_group": format!("/aws/apigateway/{}", self.name(key)),
-            "description": a.description,
-            "stage": self.stage(a.stage.as_deref()),
-            "route_selection": a.route_selection.clone().unwrap_or_else(|| "$request.body.action".into()),
-            "integrations": integrations,
-            "routes": routes,
-            "throttle": self.throttle(&a.throttle, path),
-        })
-    }
-
-    fn schedule(&mut self, key: &str, s: &stack::Schedule, path: &str) -> Json {
-        let l = pascal(key);
-        for id in [l.clone(), format!("{l}Permission")] {
-            self.claim(&id, path);
-        }
-        if let Some(problem) = schedule_problem(&s.expression) {
-            self.error_hint(
-                &join(path, "expression"),
-                problem,
-                "e.g. `rate(1 hour)`, `rate(5 minutes)` or `cron(0 3 * * ? *)`",
-            );
-        }
-        self.target(&s.target, &join(path, "target"), &["function"]);
-        let enabled = match &s.enabled {
-            Some(e) => self.per_env(e, &join(path, "enabled")).unwrap_or(true),
-            None => true,
-        };
-        json!({
-            "logical": l,
-            "name": self.name(key),
-            "description": s.description,
-            "expression": s.expression,
-            "enabled": enabled,
-            "function": pascal(&s.target),
-        })
-    }
-
-    fn alarm(&mut self, key: &str, a: &stack::Alarm, path: &str) -> Json {
-        let l = pascal(key);
-        self.claim(&l, path);
-        let target = self.target(
-            &a.target,
-            &join(path, "target"),
-            &["function", "table", "http_api", "websocket_api"],
-        );
-        let (namespace, dimension, metrics): (&str, &str, &[&str]) =
-            match target.map(Resource::kind) {
-                Some("function") => (
-                    "AWS/Lambda",
-                    "FunctionName",
-                    &[
-                        "Errors",
-                        "Duration",
-                        "Throttles",
-                        "Invocations",
-                        "ConcurrentExecutions",
-                        "IteratorAge",
-                        "DeadLetterErrors",
-                    ],
-                ),
-                Some("table") => (
-                    "AWS/DynamoDB",
-                    "TableName",
-                    &[
-                        "ReadThrottleEvents",
-                        "WriteThrottleEvents",
-                        "ThrottledRequests",
-                        "UserErrors",
-                        "SystemErrors",
-                        "ConsumedReadCapacityUnits",
-                        "ConsumedWriteCapacityUnits",
-                        "SuccessfulRequestLatency",
-                    ],
-                ),
-                Some(_) => (
-                    "AWS/ApiGateway",
-                    "ApiId",
-                    &[
-                        "4xx",
-                        "5xx",
-                        "Count",
-                        "Latency",
-                        "IntegrationLatency",
-                        "ConnectCount",
-                        "MessageCount",
-                        "ClientError",
-                        "ExecutionError",
-                        "IntegrationError",
-                    ],
-                ),
-                None => ("", "", &[]),
-            };
-        let names: Vec<&str> = a.metric.split('+').map(str::trim).collect();
-        if target.is_some() {
-            for m in &names {
-                if !metrics.contains(m) {
-                    let d = self
-                        .stack
-                        .source
-                        .error(
-                            join(path, "metric"),
-                            format!("`{m}` is not a {namespace} metric stackctl knows"),
-                        )
-                        .suggest(m, metrics.iter().copied());
-                    self.diags.push(d);
-                }
-            }
-        }
-        let statistic = a.statistic.clone().unwrap_or_else(|| "Sum".into());
-        let stats = ["Sum", "Average", "Minimum", "Maximum", "SampleCount"];
-        if !stats.contains(&statistic.as_str()) {
-            let d = self
-                .stack
-                .source
-                .error(
-                    join(path, "statistic"),
-                    format!("unknown statistic `{statistic}`"),
-                )
-                .suggest(&statistic, stats);
-            self.diags.push(d);
-        }
-        let period = a.period.unwrap_or(300);
-        if !(period == 10 || period == 30 || (period >= 60 && period % 60 == 0)) {
-            self.error_hint(
-                &join(path, "period"),
-                format!("period {period} is not valid"),
-                "use 10, 30 or a multiple of 60 seconds",
-            );
-        }
-        let evaluation_periods = a.evaluation_periods.unwrap_or(1);
-        if evaluation_periods == 0 || u64::from(evaluation_periods) * u64::from(period) > 86_400 {
-            self.error_hint(
-                &join(path, "evaluation_periods"),
-                format!("evaluation_periods {evaluation_periods} is out of range"),
-                "at least 1, and periods × evaluation_periods at most one day",
-            );
-        }
-        let comparison = match a.comparison.as_deref().unwrap_or(">") {
-            ">" => "GreaterThanThreshold",
-            ">=" => "GreaterThanOrEqualToThreshold",
-            "<" => "LessThanThreshold",
-            "<=" => "LessThanOrEqualToThreshold",
-            other => {
-                self.error_hint(
-                    &join(path, "comparison"),
-                    format!("unknown comparison `{other}`"),
-                    "use one of >, >=, <, <=",
-                );
-                "GreaterThanThreshold"
-            }
-        };
-        let threshold = self.per_env(&a.threshold, &join(path, "threshold"));
-        let dim = json!([{"Name": dimension, "Value": {"Ref": pascal(&a.target)}}]);
-        let metric_list: Vec<Json> = names
-            .iter()
-            .enumerate()
-            .map(|(i, m)| json!({"id": format!("m{i}"), "name": m}))
-            .collect();
-        let expression = (0..names.len())
-            .map(|i| format!("m{i}"))
-            .collect::<Vec<_>>()
-            .join(" + ");
-        json!({
-            "logical": l,
-            "name": self.name(key),
-            "description": a.description,
-            "namespace": namespace,
-            "dimensions": dim,
-            "metrics": metric_list,
-            "expression": expression,
-            "statistic": statistic,
-            "period": period,
-            "evaluation_periods": evaluation_periods,
-            "threshold": threshold,
-            "comparison": comparison,
-        })
-    }
-
-    fn raw(&mut self, key: &str, r: &stack::Raw, path: &str) -> Json {
-        let l = pascal(key);
-        self.claim(&l, path);
-        let ok = r.resource_type.starts_with("Custom::")
-            || (r.resource_type.split("::").count() == 3 && r.resource_type.starts_with("AWS::"));
-        if !ok {
-            self.error_hint(
-                &join(path, "resource_type"),
-                format!(
-                    "`{}` is not a CloudFormation resource type",
-                    r.resource_type
-                ),
-                "write it as `AWS::Service::Resource` or `Custom::Name`",
-            );
-        }
-        if let Some(p) = &r.deletion_policy {
-            if !["Delete", "Retain", "RetainExceptOnCreate", "Snapshot"].contains(&p.as_str()) {
-                let d = self
-                    .stack
-                    .source
-                    .error(
-                        join(path, "deletion_policy"),
-                        format!("unknown deletion policy `{p}`"),
-                    )
-                    .suggest(p, ["Delete", "Retain", "RetainExceptOnCreate", "Snapshot"]);
-                self.diags.push(d);
-            }
-        }
-        let properties = r
-            .properties
-            .as_ref()
-            .map(|p| serde_json::to_value(p).unwrap_or(Json::Null));
-        json!({
-            "logical": l,
-            "type": r.resource_type,
-            "properties": properties,
-            "depends_on": r.depends_on,
-            "deletion_policy": r.deletion_policy,
-        })
-    }
-
     fn outputs(&mut self, stack_name: &str) -> Map<String, Json> {
         let mut out = Map::new();
         let outputs = self.stack.file.outputs.clone();
@@ -1725,13 +836,6 @@ impl<'a> Builder<'a> {
         }
         out
     }
-}
-
-/// The crate a function is built from: `crate:`, or the key with `_` as `-`.
-pub fn crate_name(key: &str, f: &stack::Function) -> String {
-    f.crate_name
-        .clone()
-        .unwrap_or_else(|| key.replace('_', "-"))
 }
 
 /// A number as JSON, whole numbers without a fraction.
@@ -1799,62 +903,4 @@ pub fn param_problem(p: &stack::Parameter, v: &ParamValue) -> Option<String> {
             )
         })
     })
-}
-
-/// Why an EventBridge schedule expression is invalid.
-pub fn schedule_problem(expr: &str) -> Option<String> {
-    if let Some(body) = expr.strip_prefix("rate(").and_then(|r| r.strip_suffix(')')) {
-        let mut it = body.split_whitespace();
-        let (Some(n), Some(unit), None) = (it.next(), it.next(), it.next()) else {
-            return Some(format!("`{expr}` is not `rate(N unit)`"));
-        };
-        let Ok(n) = n.parse::<u32>() else {
-            return Some(format!("`{expr}`: `{n}` is not a whole number"));
-        };
-        if n == 0 {
-            return Some(format!("`{expr}`: the rate must be at least 1"));
-        }
-        let singular = ["minute", "hour", "day"];
-        let plural = ["minutes", "hours", "days"];
-        return match (n == 1, singular.contains(&unit), plural.contains(&unit)) {
-            (true, true, _) | (false, _, true) => None,
-            (true, false, true) => Some(format!(
-                "`{expr}`: write `rate(1 {})`",
-                unit.trim_end_matches('s')
-            )),
-            (false, true, _) => Some(format!("`{expr}`: write `rate({n} {unit}s)`")),
-            _ => Some(format!(
-                "`{expr}`: unit `{unit}` is not minutes, hours or days"
-            )),
-        };
-    }
-    if let Some(body) = expr.strip_prefix("cron(").and_then(|r| r.strip_suffix(')')) {
-        let fields = body.split_whitespace().count();
-        if fields != 6 {
-            return Some(format!("`{expr}` has {fields} fields; EventBridge cron takes 6 (minutes hours day-of-month month day-of-week year)"));
-        }
-        return None;
-    }
-    Some(format!("`{expr}` is neither `rate(...)` nor `cron(...)`"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn schedule_expressions() {
-        assert!(schedule_problem("rate(1 hour)").is_none());
-        assert!(schedule_problem("rate(15 minutes)").is_none());
-        assert!(schedule_problem("cron(0 3 * * ? *)").is_none());
-        assert!(schedule_problem("rate(1 hours)")
-            .unwrap()
-            .contains("rate(1 hour)"));
-        assert!(schedule_problem("rate(5 minute)")
-            .unwrap()
-            .contains("rate(5 minutes)"));
-        assert!(schedule_problem("rate(0 days)").is_some());
-        assert!(schedule_problem("cron(0 3 * * *)").unwrap().contains("6"));
-        assert!(schedule_problem("every hour").is_some());
-    }
 }

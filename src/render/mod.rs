@@ -16,45 +16,17 @@ use std::path::{Path, PathBuf};
 
 use tera::Tera;
 
-/// Templates shipped with stackctl; a project's `templates/NAME` replaces one.
-pub const BUILTIN_TEMPLATES: &[(&str, &str)] = &[
-    (
-        "stack.yaml.tera",
-        include_str!("../../templates/stack.yaml.tera"),
-    ),
-    (
-        "bucket.yaml.tera",
-        include_str!("../../templates/bucket.yaml.tera"),
-    ),
-    (
-        "table.yaml.tera",
-        include_str!("../../templates/table.yaml.tera"),
-    ),
-    (
-        "function.yaml.tera",
-        include_str!("../../templates/function.yaml.tera"),
-    ),
-    (
-        "http_api.yaml.tera",
-        include_str!("../../templates/http_api.yaml.tera"),
-    ),
-    (
-        "websocket_api.yaml.tera",
-        include_str!("../../templates/websocket_api.yaml.tera"),
-    ),
-    (
-        "schedule.yaml.tera",
-        include_str!("../../templates/schedule.yaml.tera"),
-    ),
-    (
-        "alarm.yaml.tera",
-        include_str!("../../templates/alarm.yaml.tera"),
-    ),
-    (
-        "raw.yaml.tera",
-        include_str!("../../templates/raw.yaml.tera"),
-    ),
-];
+/// The stack skeleton's template, built in.
+const STACK_TEMPLATE: (&str, &str) = (
+    "stack.yaml.tera",
+    include_str!("../../templates/stack.yaml.tera"),
+);
+
+/// Templates shipped with stackctl (the stack skeleton's and every kind's);
+/// a project's `templates/NAME` replaces one.
+pub fn builtin_templates() -> impl Iterator<Item = (&'static str, &'static str)> {
+    std::iter::once(STACK_TEMPLATE).chain(crate::kinds::TEMPLATES.iter().copied())
+}
 
 /// The templates in use, with where each came from.
 pub struct Templates {
@@ -96,7 +68,7 @@ impl Templates {
                 .collect();
             names.sort();
             for name in names {
-                if name.ends_with(".tera") && !BUILTIN_TEMPLATES.iter().any(|(n, _)| *n == name) {
+                if name.ends_with(".tera") && !builtin_templates().any(|(n, _)| n == name) {
                     let rel = PathBuf::from("templates").join(&name);
                     diags.push(
                         Diagnostic::new(
@@ -104,12 +76,15 @@ impl Templates {
                             "",
                             format!("`{name}` is not a template stackctl uses"),
                         )
-                        .suggest(&name, BUILTIN_TEMPLATES.iter().map(|(n, _)| *n)),
+                        .suggest(
+                            &name,
+                            builtin_templates().map(|(n, _)| n).collect::<Vec<_>>(),
+                        ),
                     );
                 }
             }
         }
-        for (name, builtin) in BUILTIN_TEMPLATES {
+        for (name, builtin) in builtin_templates() {
             let rel = PathBuf::from("templates").join(name);
             let text = match std::fs::read_to_string(root.join(&rel)) {
                 Ok(t) => {

@@ -208,22 +208,6 @@ pub fn simple_problem(what: &str, name: &str, max: usize, extra: &str) -> Option
     None
 }
 
-/// The physical-name rule for a resource kind, if it has a name.
-pub fn physical_problem(kind: &str, name: &str) -> Option<String> {
-    match kind {
-        "bucket" => bucket_problem(name),
-        "table" => simple_problem("table name", name, 255, "_-.").or_else(|| {
-            (name.len() < 3).then(|| format!("table name `{name}` is shorter than 3 characters"))
-        }),
-        // The log group `/aws/lambda/NAME` and the function share this limit.
-        "function" => simple_problem("function name", name, 64, "-_"),
-        "http_api" | "websocket_api" => simple_problem("API name", name, 128, "-_. "),
-        "schedule" => simple_problem("rule name", name, 64, "-_."),
-        "alarm" => simple_problem("alarm name", name, 255, "-_./ "),
-        _ => None,
-    }
-}
-
 /// Why a CloudFormation stack name is invalid.
 pub fn stack_name_problem(name: &str) -> Option<String> {
     if name.len() > 128 {
@@ -347,10 +331,10 @@ mod tests {
 
     #[test]
     fn function_and_stack_names() {
-        assert!(physical_problem("function", &"f".repeat(65))
+        assert!(simple_problem("function name", &"f".repeat(65), 64, "-_")
             .unwrap()
             .contains("limit is 64"));
-        assert!(physical_problem("function", "a.b")
+        assert!(simple_problem("function name", "a.b", 64, "-_")
             .unwrap()
             .contains("contains `.`"));
         assert!(stack_name_problem("studio-upload-dev").is_none());

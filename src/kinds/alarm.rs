@@ -1,0 +1,169 @@
+//! `alarm`: a CloudWatch alarm on metrics of another resource of the stack
+//! (any kind that declares what an alarm on it may watch); `A + B` sums
+//! metrics.
+
+use super::{AlarmMetrics, Kind};
+use crate::model::source::join;
+use crate::model::value::PerEnv;
+use crate::render::context::Builder;
+use crate::render::names::{pascal, simple_problem};
+use serde::Deserialize;
+use serde_json::{json, Value as Json};
+
+/// CloudWatch alarm on a metric of a function, table or API of the stack.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alarm {
+    /// Physical name pattern.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// What it means when it fires.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The resource key whose metric is watched.
+    pub target: String,
+    /// Metric name, e.g. `Errors`, `Duration`, `UserErrors`.
+    pub metric: String,
+    /// `Sum` (default), `Average`, `Minimum`, `Maximum`, `SampleCount`.
+    #[serde(default)]
+    pub statistic: Option<String>,
+    /// Seconds per datapoint: 10, 30 or a multiple of 60 (default 300).
+    #[serde(default)]
+    pub period: Option<u32>,
+    /// Datapoints evaluated (default 1).
+    #[serde(default)]
+    pub evaluation_periods: Option<u32>,
+    /// Threshold, per environment if needed.
+    pub threshold: PerEnv<f64>,
+    /// `>`, `>=`, `<`, `<=` (default `>`).
+    #[serde(default)]
+    pub comparison: Option<String>,
+}
+
+impl Kind for Alarm {
+    const NAME: &'static str = "alarm";
+    const TEMPLATE_FILE: &'static str = "alarm.yaml.tera";
+    const TEMPLATE: &'static str = include_str!("../../templates/alarm.yaml.tera");
+    const ATTRIBUTES: &'static [&'static str] = &["name", "arn"];
+
+    fn name_pattern(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    fn name_problem(name: &str) -> Option<String> {
+        simple_problem("alarm name", name, 255, "-_./ ")
+    }
+
+    fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {
+        let a = self;
+        let l = pascal(key);
+        cx.claim(&l, path);
+        let targets = super::alarm_targets();
+        let watched = cx
+            .target(&a.target, &join(path, "target"), &targets)
+            .and_then(|r| r.alarm());
+        let AlarmMetrics {
+            namespace,
+            dimension,
+            metrics,
+        } = watched.unwrap_or(AlarmMetrics {
+            namespace: "",
+            dimension: "",
+            metrics: &[],
+        });
+        let names: Vec<&str> = a.metric.split('+').map(str::trim).collect();
+        if watched.is_some() {
+            for m in &names {
+                if !metrics.contains(m) {
+                    let d = cx
+                        .stack
+                        .source
+                        .error(
+                            join(path, "metric"),
+                            format!("`{m}` is not a {namespace} metric stackctl knows"),
+                        )
+                        .suggest(m, metrics.iter().copied());
+                    cx.diags.push(d);
+                }
+            }
+        }
+        let statistic = a.statistic.clone().unwrap_or_else(|| "Sum".into());
+        let stats = ["Sum", "Average", "Minimum", "Maximum", "SampleCount"];
+        if !stats.contains(&statistic.as_str()) {
+            let d = cx
+                .stack
+                .source
+                .error(
+                    join(path, "statistic"),
+                    format!("unknown statistic `{statistic}`"),
+                )
+                .suggest(&statistic, stats);
+            cx.diags.push(d);
+        }
+        let period = a.period.unwrap_or(300);
+        if !(period == 10 || period == 30 || (period >= 60 && period % 60 == 0)) {
+            cx.error_hint(
+                &join(path, "period"),
+                format!("period {period} is not valid"),
+                "use 10, 30 or a multiple of 60 seconds",
+            );
+        }
+        let evaluation_periods = a.evaluation_periods.unwrap_or(1);
+        if evaluation_periods == 0 || u64::from(evaluation_periods) * u64::from(period) > 86_400 {
+            cx.error_hint(
+                &join(path, "evaluation_periods"),
+                format!("evaluation_periods {evaluation_periods} is out of range"),
+                "at least 1, and periods × evaluation_periods at most one day",
+            );
+        }
+        let comparison = match a.comparison.as_deref().unwrap_or(">") {
+            ">" => "GreaterThanThreshold",
+            ">=" => "GreaterThanOrEqualToThreshold",
+            "<" => "LessThanThreshold",
+            "<=" => "LessThanOrEqualToThreshold",
+            other => {
+                cx.error_hint(
+                    &join(path, "comparison"),
+                    format!("unknown comparison `{other}`"),
+                    "use one of >, >=, <, <=",
+                );
+                "GreaterThanThreshold"
+            }
+        };
+        let threshold = cx.per_env(&a.threshold, &join(path, "threshold"));
+        let dim = json!([{"Name": dimension, "Value": {"Ref": pascal(&a.target)}}]);
+        let metric_list: Vec<Json> = names
+            .iter()
+            .enumerate()
+            .map(|(i, m)| json!({"id": format!("m{i}"), "name": m}))
+            .collect();
+        let expression = (0..names.len())
+            .map(|i| format!("m{i}"))
+            .collect::<Vec<_>>()
+            .join(" + ");
+        json!({
+            "logical": l,
+            "name": cx.name(key),
+            "description": a.description,
+            "namespace": namespace,
+            "dimensions": dim,
+            "metrics": metric_list,
+            "expression": expression,
+            "statistic": statistic,
+            "period": period,
+            "evaluation_periods": evaluation_periods,
+            "threshold": threshold,
+            "comparison": comparison,
+        })
+    }
+
+    fn attribute(&self, _cx: &mut Builder, key: &str, attr: &str, _path: &str) -> Json {
+        let l = pascal(key);
+        match attr {
+            "name" => json!({"Ref": l}),
+            "arn" => json!({"Fn::GetAtt": [l, "Arn"]}),
+            // Not an attribute of an alarm (ATTRIBUTES is checked first).
+            _ => Json::Null,
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! `function`: a Lambda function built from a crate under `lambdas/`, with
+//! its own role (its log group plus its grants, nothing else) and log group.
+//! Grants on it: `invoke`. Alarms: `AWS/Lambda`.
+
+use super::{AlarmMetrics, Kind};
+use crate::model::source::{index, join};
+use crate::model::value::PerEnv;
+use crate::render::context::{Builder, ARTEFACT_BUCKET_PARAM};
+use crate::render::iam;
+use crate::render::names::{pascal, simple_problem};
+use serde::Deserialize;
+use serde_json::{json, Map, Value as Json};
+use std::collections::BTreeMap;
+
+/// A Lambda function built from a crate under `lambdas/`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Function {
+    /// Physical name pattern.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The crate under `lambdas/` (default: the key with `_` as `-`).
+    #[serde(default, rename = "crate")]
+    pub crate_name: Option<String>,
+    /// What it does.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Memory in MB, 128–10240 (default: the `function_memory` setting).
+    #[serde(default)]
+    pub memory: Option<PerEnv<u32>>,
+    /// Timeout in seconds, 1–900 (default: the `function_timeout` setting).
+    #[serde(default)]
+    pub timeout: Option<PerEnv<u32>>,
+    /// `x86_64` (default) or `arm64`.
+    #[serde(default)]
+    pub architecture: Option<String>,
+    /// Environment variables; values may hold `${...}` references.
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    /// What the function may do to other resources of the stack.
+    #[serde(default)]
+    pub grants: BTreeMap<String, Grant>,
+    /// Log retention in days (default: the `log_retention_days` setting).
+    #[serde(default)]
+    pub log_retention_days: Option<PerEnv<u32>>,
+    /// Reserved concurrency.
+    #[serde(default)]
+    pub reserved_concurrency: Option<PerEnv<u32>>,
+}
+
+/// Access granted to a function on one resource.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a list of access levels, or {access: [...], prefix: ...}"
+)]
+pub enum Grant {
+    /// `[read, write]`.
+    Access(Vec<String>),
+    /// Access limited to keys under a prefix (buckets).
+    Scoped {
+        /// Access levels.
+        access: Vec<String>,
+        /// Key prefix.
+        prefix: String,
+    },
+}
+
+impl Grant {
+    /// The access levels.
+    pub fn access(&self) -> &[String] {
+        match self {
+            Grant::Access(a) | Grant::Scoped { access: a, .. } => a,
+        }
+    }
+    /// The key prefix, if scoped.
+    pub fn prefix(&self) -> Option<&str> {
+        match self {
+            Grant::Access(_) => None,
+            Grant::Scoped { prefix, .. } => Some(prefix),
+        }
+    }
+}
+
+/// The crate a function is built from: `crate:`, or the key with `_` as `-`.
+pub fn crate_name(key: &str, f: &Function) -> String {
+    f.crate_name
+        .clone()
+        .unwrap_or_else(|| key.replace('_', "-"))
+}
+
+impl Kind for Function {
+    const NAME: &'static str = "function";
+    const TEMPLATE_FILE: &'static str = "function.yaml.tera";
+    const TEMPLATE: &'static str = include_str!("../../templates/function.yaml.tera");
+    const ATTRIBUTES: &'static [&'static str] = &["name", "arn", "role_arn"];
+    const GRANT_LEVELS: &'static [&'static str] = &["invoke"];
+    const BUILT: bool = true;
+    const ALARM: Option<AlarmMetrics> = Some(AlarmMetrics {
+        namespace: "AWS/Lambda",
+        dimension: "FunctionName",
+        metrics: &[
+            "Errors",
+            "Duration",
+            "Throttles",
+            "Invocations",
+            "ConcurrentExecutions",
+            "IteratorAge",
+            "DeadLetterErrors",
+        ],
+    });
+
+    fn name_pattern(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    // The log group `/aws/lambda/NAME` and the function share this limit.
+    fn name_problem(name: &str) -> Option<String> {
+        simple_problem("function name", name, 64, "-_")
+    }
+
+    fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {
+        let f = self;
+        let l = pascal(key);
+        for id in [l.clone(), format!("{l}Role"), format!("{l}LogGroup")] {
+            cx.claim(&id, path);
+        }
+        let name = cx.name(key);
+        let memory = match &f.memory {
+            Some(m) => {
+                cx.check_range(m, &join(path, "memory"), "memory of", 128, 10240);
+                cx.per_env(m, &join(path, "memory"))
+            }
+            None => Some(cx.settings.function_memory),
+        };
+        let timeout = match &f.timeout {
+            Some(t) => {
+                cx.check_range(t, &join(path, "timeout"), "timeout of", 1, 900);
+                cx.per_env(t, &join(path, "timeout"))
+            }
+            None => Some(cx.settings.function_timeout),
+        };
+        let retention = match &f.log_retention_days {
+            Some(r) => {
+                cx.check_retention(r, &join(path, "log_retention_days"));
+                cx.per_env(r, &join(path, "log_retention_days"))
+            }
+            None => Some(cx.settings.log_retention_days),
+        };
+        let reserved = match &f.reserved_concurrency {
+            Some(r) => {
+                cx.check_range(
+                    r,
+                    &join(path, "reserved_concurrency"),
+                    "reserved concurrency of",
+                    0,
+                    1000,
+                );
+                cx.per_env(r, &join(path, "reserved_concurrency"))
+            }
+            None => None,
+        };
+        check_crate(cx, key, f, path);
+        let arch = f
+            .architecture
+            .clone()
+            .unwrap_or_else(|| "x86_64".to_string());
+        if !["x86_64", "arm64"].contains(&arch.as_str()) {
+            let d = cx
+                .stack
+                .source
+                .error(
+                    join(path, "architecture"),
+                    format!("unknown architecture `{arch}`"),
+                )
+                .suggest(&arch, ["x86_64", "arm64"]);
+            cx.diags.push(d);
+        }
+        let mut env = Map::new();
+        for (k, v) in &f.environment {
+            let vpath = join(&join(path, "environment"), k);
+            if !k.starts_with(|c: char| c.is_ascii_alphabetic())
+                || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                cx.error_hint(
+                    &vpath,
+                    format!("environment variable name `{k}` is invalid"),
+                    "use letters, digits and `_`, starting with a letter",
+                );
+            }
+            if k.starts_with("AWS_") {
+                cx.error_hint(
+                    &vpath,
+                    format!("`{k}` is reserved by Lambda"),
+                    "choose a name that does not start with AWS_",
+                );
+            }
+            env.insert(k.clone(), cx.value(v, &vpath));
+        }
+        let mut statements = iam::baseline(&name, cx.settings.tracing);
+        let targets = super::grant_targets();
+        for (target, grant) in &f.grants {
+            let gpath = join(&join(path, "grants"), target);
+            let Some(r) = cx.target(target, &gpath, &targets) else {
+                continue;
+            };
+            let allowed = r.grant_levels();
+            if grant.prefix().is_some() && !r.grant_prefix() {
+                cx.error_hint(
+                    &join(&gpath, "prefix"),
+                    "only bucket grants take a prefix",
+                    "remove `prefix:`",
+                );
+            }
+            for (i, level) in grant.access().iter().enumerate() {
+                let lpath = match grant {
+                    Grant::Access(_) => index(&gpath, i),
+                    Grant::Scoped { .. } => index(&join(&gpath, "access"), i),
+                };
+                if !allowed.contains(&level.as_str()) {
+                    let d = cx
+                        .stack
+                        .source
+                        .error(
+                            lpath,
+                            format!("`{level}` is not an access level of a {}", r.kind()),
+                        )
+                        .suggest(level, allowed.iter().copied());
+                    cx.diags.push(d);
+                    continue;
+                }
+                if let Some(s) = r.grant(cx, target, level, grant.prefix(), &lpath) {
+                    statements.push(s);
+                }
+            }
+        }
+        json!({
+            "logical": l,
+            "name": name,
+            "description": f.description,
+            "memory": memory,
+            "timeout": timeout,
+            "architecture": arch,
+            "environment": env,
+            "statements": statements,
+            "log_retention_days": retention,
+            "reserved_concurrency": reserved,
+            "tracing": cx.settings.tracing,
+            "code_key_param": format!("{l}CodeKey"),
+            "log_group_name": format!("/aws/lambda/{name}"),
+            "role_description": format!("Execution role of {name}"),
+            "artefact_bucket_param": ARTEFACT_BUCKET_PARAM,
+        })
+    }
+
+    fn attribute(&self, _cx: &mut Builder, key: &str, attr: &str, _path: &str) -> Json {
+        let l = pascal(key);
+        match attr {
+            "name" => json!({"Ref": l}),
+            "arn" => json!({"Fn::GetAtt": [l, "Arn"]}),
+            "role_arn" => json!({"Fn::GetAtt": [format!("{l}Role"), "Arn"]}),
+            // Not an attribute of a function (ATTRIBUTES is checked first).
+            _ => Json::Null,
+        }
+    }
+
+    fn grant(
+        &self,
+        _cx: &mut Builder,
+        key: &str,
+        level: &str,
+        _prefix: Option<&str>,
+        _path: &str,
+    ) -> Option<Json> {
+        match level {
+            "invoke" => Some(iam::allow(
+                key,
+                level,
+                &["lambda:InvokeFunction"],
+                vec![json!({"Fn::GetAtt": [pascal(key), "Arn"]})],
+                None,
+            )),
+            // Not a level of a function (GRANT_LEVELS is checked first).
+            _ => None,
+        }
+    }
+}
+
+/// Every function is built from `lambdas/CRATE`, which must be a crate.
+fn check_crate(cx: &mut Builder, key: &str, f: &Function, path: &str) {
+    let name = crate_name(key, f);
+    let lambdas = cx.project.root.join("lambdas");
+    if lambdas.join(&name).join("Cargo.toml").is_file() {
+        return;
+    }
+    let mut existing: Vec<String> = std::fs::read_dir(&lambdas)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.path().join("Cargo.toml").is_file())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    existing.sort();
+    let at = if f.crate_name.is_some() {
+        join(path, "crate")
+    } else {
+        path.to_string()
+    };
+    let hint = match crate::diagnostics::closest(&name, existing.iter().map(String::as_str)) {
+        Some(best) => format!("did you mean `crate: {best}`?"),
+        None => format!("create the crate lambdas/{name} (with a binary named `{name}`), or set `crate:` to an existing one"),
+    };
+    cx.error_hint(
+        &at,
+        format!("function `{key}` has no crate at lambdas/{name}"),
+        hint,
+    );
+}

@@ -1,0 +1,296 @@
+//! Resource kinds. Each kind is one module holding everything about it: its
+//! YAML model (serde, `deny_unknown_fields`), its checks, how it resolves for
+//! an environment into what its template lays out, its built-in template,
+//! its attributes (`${key.ATTR}`) and the CloudFormation each renders to,
+//! what a grant on it means in IAM, the metrics an alarm on it may watch, and
+//! its physical-name rule.
+//!
+//! The rest of stackctl reaches kinds only through [`Resource`], which the
+//! [`kinds!`] registry below generates with every dispatch exhaustive: adding
+//! a kind is one module implementing [`Kind`] and one registry line.
+
+pub mod alarm;
+pub mod api;
+pub mod bucket;
+pub mod function;
+pub mod http_api;
+pub mod raw;
+pub mod schedule;
+pub mod table;
+pub mod websocket_api;
+
+use crate::diagnostics::Diagnostics;
+use crate::model::source::Source;
+use crate::model::typed::{entry, Typed};
+use crate::render::context::Builder;
+use serde::de::DeserializeOwned;
+use serde_json::Value as Json;
+
+/// The CloudWatch metrics an alarm on a kind may watch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlarmMetrics {
+    /// `AWS/Lambda`, ...
+    pub namespace: &'static str,
+    /// The dimension naming the resource (its `Ref` is the value).
+    pub dimension: &'static str,
+    /// The metrics stackctl knows, for checks and hints.
+    pub metrics: &'static [&'static str],
+}
+
+/// What every resource kind provides. Implemented once per kind module.
+pub trait Kind: DeserializeOwned {
+    /// Its `type:` name, also the stem of its template's file name.
+    const NAME: &'static str;
+    /// Its template's file name (`NAME.yaml.tera`); a project's
+    /// `templates/` may override it.
+    const TEMPLATE_FILE: &'static str;
+    /// Its built-in template.
+    const TEMPLATE: &'static str;
+    /// The attributes `${key.ATTR}` may name.
+    const ATTRIBUTES: &'static [&'static str];
+    /// The access levels a function's grant on it may name (none: not a
+    /// grant target).
+    const GRANT_LEVELS: &'static [&'static str] = &[];
+    /// Whether a grant on it may be limited to a key prefix.
+    const GRANT_PREFIX: bool = false;
+    /// What an alarm on it may watch (none: not an alarm target).
+    const ALARM: Option<AlarmMetrics> = None;
+    /// Whether it has a physical name from the naming pattern.
+    const NAMED: bool = true;
+    /// Whether it runs code stackctl builds: its code's S3 key is a
+    /// template parameter (`<Key>CodeKey`) set at deploy time.
+    const BUILT: bool = false;
+
+    /// The physical-name pattern the user set, if any.
+    fn name_pattern(&self) -> Option<&str>;
+    /// Why `name` cannot be this kind's physical name (AWS's rules).
+    fn name_problem(name: &str) -> Option<String>;
+    /// Resolves the resource for one environment: the values its template
+    /// sees as `r`. Problems go to the builder's diagnostics.
+    fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json;
+    /// The CloudFormation expression of `${key.attr}`; `attr` is one of
+    /// [`Kind::ATTRIBUTES`] (checked before).
+    fn attribute(&self, cx: &mut Builder, key: &str, attr: &str, path: &str) -> Json;
+    /// The IAM statement granting `level` (one of [`Kind::GRANT_LEVELS`],
+    /// checked before) on it, limited to `prefix` where the kind takes one;
+    /// problems at `path`.
+    fn grant(
+        &self,
+        cx: &mut Builder,
+        key: &str,
+        level: &str,
+        prefix: Option<&str>,
+        path: &str,
+    ) -> Option<Json> {
+        let _ = (cx, key, level, prefix, path);
+        None
+    }
+}
+
+/// The registry: one line per kind, `Variant => module::Type`. Generates
+/// [`Resource`] and every dispatch over kinds, each one exhaustive.
+macro_rules! kinds {
+    ($($variant:ident => $ty:ty),* $(,)?) => {
+        /// A typed resource of a stack file: one variant per kind.
+        #[derive(Debug, Clone)]
+        pub enum Resource {
+            $(
+                #[doc = concat!("A `", stringify!($variant), "` resource.")]
+                $variant($ty),
+            )*
+        }
+
+        /// Every kind's `type:` name, in registry order.
+        pub const KINDS: &[&str] = &[$(<$ty as Kind>::NAME),*];
+
+        /// What each kind declares, without a value of it.
+        const PROBES: &[Probe] = &[$(Probe {
+            kind: <$ty as Kind>::NAME,
+            levels: <$ty as Kind>::GRANT_LEVELS,
+            alarm: <$ty as Kind>::ALARM,
+        }),*];
+
+        /// Every kind's built-in template: (file name, text).
+        pub const TEMPLATES: &[(&str, &str)] = &[$((<$ty as Kind>::TEMPLATE_FILE, <$ty as Kind>::TEMPLATE)),*];
+
+        impl Resource {
+            /// The kind's `type:` name.
+            pub fn kind(&self) -> &'static str {
+                match self { $(Resource::$variant(_) => <$ty as Kind>::NAME,)* }
+            }
+
+            /// The physical-name pattern the user set, if any.
+            pub fn name_pattern(&self) -> Option<&str> {
+                match self { $(Resource::$variant(r) => r.name_pattern(),)* }
+            }
+
+            /// Whether the kind gets a physical name.
+            pub fn named(&self) -> bool {
+                match self { $(Resource::$variant(_) => <$ty as Kind>::NAMED,)* }
+            }
+
+            /// Whether it runs code stackctl builds.
+            pub fn built(&self) -> bool {
+                match self { $(Resource::$variant(_) => <$ty as Kind>::BUILT,)* }
+            }
+
+            /// Why `name` cannot be this resource's physical name.
+            pub fn name_problem(&self, name: &str) -> Option<String> {
+                match self { $(Resource::$variant(_) => <$ty as Kind>::name_problem(name),)* }
+            }
+
+            /// The attributes `${key.ATTR}` may name.
+            pub fn attributes(&self) -> &'static [&'static str] {
+                match self { $(Resource::$variant(_) => <$ty as Kind>::ATTRIBUTES,)* }
+            }
+
+            /// The access levels a grant on it may name.
+            pub fn grant_levels(&self) -> &'static [&'static str] {
+                match self { $(Resource::$variant(_) => <$ty as Kind>::GRANT_LEVELS,)* }
+            }
+
+            /// Whether a grant on it may be limited to a key prefix.
+            pub fn grant_prefix(&self) -> bool {
+                match self { $(Resource::$variant(_) => <$ty as Kind>::GRANT_PREFIX,)* }
+            }
+
+            /// What an alarm on it may watch.
+            pub fn alarm(&self) -> Option<AlarmMetrics> {
+                match self { $(Resource::$variant(_) => <$ty as Kind>::ALARM,)* }
+            }
+
+            /// Resolves it for one environment (see [`Kind::resolve`]).
+            pub fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {
+                match self { $(Resource::$variant(r) => r.resolve(cx, key, path),)* }
+            }
+
+            /// `${key.attr}` (see [`Kind::attribute`]).
+            pub fn attribute(&self, cx: &mut Builder, key: &str, attr: &str, path: &str) -> Json {
+                match self { $(Resource::$variant(r) => r.attribute(cx, key, attr, path),)* }
+            }
+
+            /// The statement granting `level` on it (see [`Kind::grant`]).
+            pub fn grant(
+                &self,
+                cx: &mut Builder,
+                key: &str,
+                level: &str,
+                prefix: Option<&str>,
+                path: &str,
+            ) -> Option<Json> {
+                match self { $(Resource::$variant(r) => r.grant(cx, key, level, prefix, path),)* }
+            }
+        }
+
+        /// Reads a resource of `kind` (its `type:`, already removed from
+        /// `value`) at `path`; `None` when no kind has that name.
+        pub fn read(
+            kind: &str,
+            source: &Source,
+            path: &str,
+            value: serde_yaml::Value,
+            diags: &mut Diagnostics,
+        ) -> Option<Typed<Resource>> {
+            $(
+                if kind == <$ty as Kind>::NAME {
+                    return Some(match entry::<$ty>(source, path, value, true, diags) {
+                        Typed::Full(t) => Typed::Full(Resource::$variant(t)),
+                        Typed::StandIn(t) => Typed::StandIn(Resource::$variant(t)),
+                        Typed::Dropped => Typed::Dropped,
+                    });
+                }
+            )*
+            None
+        }
+    };
+}
+
+kinds! {
+    Bucket => bucket::Bucket,
+    Table => table::Table,
+    Function => function::Function,
+    HttpApi => http_api::HttpApi,
+    WebsocketApi => websocket_api::WebsocketApi,
+    Schedule => schedule::Schedule,
+    Alarm => alarm::Alarm,
+    Raw => raw::Raw,
+}
+
+/// The kinds a function may be granted access to, in registry order.
+pub fn grant_targets() -> Vec<&'static str> {
+    targets(|r| !r.grant_levels().is_empty())
+}
+
+/// The kinds an alarm may watch, in registry order.
+pub fn alarm_targets() -> Vec<&'static str> {
+    targets(|r| r.alarm().is_some())
+}
+
+fn targets(keep: impl Fn(&Probe) -> bool) -> Vec<&'static str> {
+    PROBES.iter().filter(|p| keep(p)).map(|p| p.kind).collect()
+}
+
+/// What a kind declares, without a value of it.
+struct Probe {
+    kind: &'static str,
+    levels: &'static [&'static str],
+    alarm: Option<AlarmMetrics>,
+}
+
+impl Probe {
+    fn grant_levels(&self) -> &'static [&'static str] {
+        self.levels
+    }
+    fn alarm(&self) -> Option<AlarmMetrics> {
+        self.alarm
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Renders a stack of one file for kinds' tests: what a kind produces,
+    //! seen through the whole pipeline.
+
+    use serde_json::Value as Json;
+
+    /// The `dev` template of a project whose only stack (`app`) is `stack`,
+    /// as JSON, with the crates its functions name present.
+    pub fn render(stack: &str) -> Json {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("stacks")).unwrap();
+        std::fs::write(
+            root.join("stackctl.yaml"),
+            "project: kinds\nstacks:\n  app: {}\nenvironments:\n  dev:\n    region: us-east-1\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("stacks/app.yaml"), stack).unwrap();
+        for line in stack.lines() {
+            if let Some(name) = line.trim().strip_prefix("crate: ") {
+                let c = root.join("lambdas").join(name);
+                std::fs::create_dir_all(&c).unwrap();
+                std::fs::write(c.join("Cargo.toml"), "").unwrap();
+            }
+        }
+        let (_, rendered) =
+            crate::validate::project_for(root, "dev").unwrap_or_else(|d| panic!("{d}"));
+        crate::diff::parse_template(&rendered[0].template).unwrap()
+    }
+
+    /// The statements of the role of function `logical`.
+    pub fn statements(template: &Json, logical: &str) -> Vec<Json> {
+        template["Resources"][format!("{logical}Role")]["Properties"]["Policies"][0]
+            ["PolicyDocument"]["Statement"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The statement with id `sid`.
+    pub fn statement(template: &Json, logical: &str, sid: &str) -> Json {
+        statements(template, logical)
+            .into_iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("no statement {sid}"))
+    }
+}

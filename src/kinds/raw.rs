@@ -1,0 +1,93 @@
+//! `raw`: plain CloudFormation for what no kind covers. The logical id is
+//! the key in PascalCase; `${key.ref}` is its `Ref`.
+
+use super::Kind;
+use crate::model::source::join;
+use crate::render::context::Builder;
+use crate::render::names::pascal;
+use serde::Deserialize;
+use serde_json::{json, Value as Json};
+
+/// Plain CloudFormation for what no kind covers. The logical id is the key in PascalCase.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Raw {
+    /// CloudFormation type, e.g. `AWS::SSM::Parameter`.
+    pub resource_type: String,
+    /// Properties, passed through unchanged.
+    #[serde(default)]
+    pub properties: Option<serde_yaml::Value>,
+    /// Logical ids this resource depends on.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// `Delete`, `Retain` or `Snapshot`.
+    #[serde(default)]
+    pub deletion_policy: Option<String>,
+}
+
+impl Kind for Raw {
+    const NAME: &'static str = "raw";
+    const TEMPLATE_FILE: &'static str = "raw.yaml.tera";
+    const TEMPLATE: &'static str = include_str!("../../templates/raw.yaml.tera");
+    const ATTRIBUTES: &'static [&'static str] = &["ref"];
+    /// Whatever names it has are in its properties.
+    const NAMED: bool = false;
+
+    fn name_pattern(&self) -> Option<&str> {
+        None
+    }
+
+    fn name_problem(_name: &str) -> Option<String> {
+        None
+    }
+
+    fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {
+        let r = self;
+        let l = pascal(key);
+        cx.claim(&l, path);
+        let ok = r.resource_type.starts_with("Custom::")
+            || (r.resource_type.split("::").count() == 3 && r.resource_type.starts_with("AWS::"));
+        if !ok {
+            cx.error_hint(
+                &join(path, "resource_type"),
+                format!(
+                    "`{}` is not a CloudFormation resource type",
+                    r.resource_type
+                ),
+                "write it as `AWS::Service::Resource` or `Custom::Name`",
+            );
+        }
+        if let Some(p) = &r.deletion_policy {
+            if !["Delete", "Retain", "RetainExceptOnCreate", "Snapshot"].contains(&p.as_str()) {
+                let d = cx
+                    .stack
+                    .source
+                    .error(
+                        join(path, "deletion_policy"),
+                        format!("unknown deletion policy `{p}`"),
+                    )
+                    .suggest(p, ["Delete", "Retain", "RetainExceptOnCreate", "Snapshot"]);
+                cx.diags.push(d);
+            }
+        }
+        let properties = r
+            .properties
+            .as_ref()
+            .map(|p| serde_json::to_value(p).unwrap_or(Json::Null));
+        json!({
+            "logical": l,
+            "type": r.resource_type,
+            "properties": properties,
+            "depends_on": r.depends_on,
+            "deletion_policy": r.deletion_policy,
+        })
+    }
+
+    fn attribute(&self, _cx: &mut Builder, key: &str, attr: &str, _path: &str) -> Json {
+        match attr {
+            "ref" => json!({"Ref": pascal(key)}),
+            // Not an attribute of a raw resource (ATTRIBUTES is checked first).
+            _ => Json::Null,
+        }
+    }
+}

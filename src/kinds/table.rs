@@ -1,0 +1,372 @@
+//! `table`: a DynamoDB table, on-demand and encrypted, with global secondary
+//! indexes, TTL and an optional stream. Grants: `read`, `write`, `delete`,
+//! `scan`, `stream`. Alarms: `AWS/DynamoDB`.
+
+use super::{AlarmMetrics, Kind};
+use crate::model::source::{index, join};
+use crate::model::value::PerEnv;
+use crate::render::context::Builder;
+use crate::render::iam;
+use crate::render::names::{pascal, simple_problem};
+use serde::Deserialize;
+use serde_json::{json, Value as Json};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// DynamoDB table, on-demand billing, encrypted at rest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Table {
+    /// Physical name pattern.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Key attributes and their types (`string`, `number`, `binary`).
+    pub attributes: BTreeMap<String, String>,
+    /// Partition key, then optional sort key.
+    pub key: Vec<String>,
+    /// Global secondary indexes by name.
+    #[serde(default)]
+    pub indexes: BTreeMap<String, Index>,
+    /// Attribute holding the expiry time (epoch seconds).
+    #[serde(default)]
+    pub ttl: Option<String>,
+    /// Stream view: `new_image`, `old_image`, `new_and_old_images`, `keys_only`.
+    #[serde(default)]
+    pub stream: Option<String>,
+    /// Point-in-time recovery (default: the environment setting).
+    #[serde(default)]
+    pub point_in_time_recovery: Option<PerEnv<bool>>,
+    /// Keep the table when the stack is deleted (default: the `retain_data` setting).
+    #[serde(default)]
+    pub retain: Option<PerEnv<bool>>,
+}
+
+/// A global secondary index.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Index {
+    /// Partition key, then optional sort key.
+    pub key: Vec<String>,
+    /// `all` (default), `keys_only`, or a list of attribute names.
+    #[serde(default)]
+    pub projection: Option<Projection>,
+}
+
+/// What an index holds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "`all`, `keys_only` or a list of attribute names"
+)]
+pub enum Projection {
+    /// `all` or `keys_only`.
+    Kind(String),
+    /// These non-key attributes.
+    Include(Vec<String>),
+}
+
+impl Kind for Table {
+    const NAME: &'static str = "table";
+    const TEMPLATE_FILE: &'static str = "table.yaml.tera";
+    const TEMPLATE: &'static str = include_str!("../../templates/table.yaml.tera");
+    const ATTRIBUTES: &'static [&'static str] = &["name", "arn", "stream_arn"];
+    const GRANT_LEVELS: &'static [&'static str] = &["read", "write", "delete", "scan", "stream"];
+    const ALARM: Option<AlarmMetrics> = Some(AlarmMetrics {
+        namespace: "AWS/DynamoDB",
+        dimension: "TableName",
+        metrics: &[
+            "ReadThrottleEvents",
+            "WriteThrottleEvents",
+            "ThrottledRequests",
+            "UserErrors",
+            "SystemErrors",
+            "ConsumedReadCapacityUnits",
+            "ConsumedWriteCapacityUnits",
+            "SuccessfulRequestLatency",
+        ],
+    });
+
+    fn name_pattern(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    fn name_problem(name: &str) -> Option<String> {
+        simple_problem("table name", name, 255, "_-.").or_else(|| {
+            (name.len() < 3).then(|| format!("table name `{name}` is shorter than 3 characters"))
+        })
+    }
+
+    fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {
+        let t = self;
+        let l = pascal(key);
+        cx.claim(&l, path);
+        let retain = cx.retain(&t.retain, path);
+        let pitr = match &t.point_in_time_recovery {
+            Some(v) => cx
+                .per_env(v, &join(path, "point_in_time_recovery"))
+                .unwrap_or(false),
+            None => cx.settings.point_in_time_recovery,
+        };
+        let mut used = BTreeSet::new();
+        let mut attrs = Vec::new();
+        for (name, ty) in &t.attributes {
+            let code = match ty.as_str() {
+                "string" => "S",
+                "number" => "N",
+                "binary" => "B",
+                other => {
+                    let d = cx
+                        .stack
+                        .source
+                        .error(
+                            join(&join(path, "attributes"), name),
+                            format!("unknown attribute type `{other}`"),
+                        )
+                        .suggest(other, ["string", "number", "binary"]);
+                    cx.diags.push(d);
+                    "S"
+                }
+            };
+            attrs.push(json!({"AttributeName": name, "AttributeType": code}));
+        }
+        let table_key = key_schema(cx, t, &t.key, &join(path, "key"), &mut used);
+        let mut gsis = Vec::new();
+        for (iname, ix) in &t.indexes {
+            let ipath = join(&join(path, "indexes"), iname);
+            let ks = key_schema(cx, t, &ix.key, &join(&ipath, "key"), &mut used);
+            let projection = match &ix.projection {
+                None => json!({"ProjectionType": "ALL"}),
+                Some(Projection::Kind(k)) if k == "all" => json!({"ProjectionType": "ALL"}),
+                Some(Projection::Kind(k)) if k == "keys_only" => {
+                    json!({"ProjectionType": "KEYS_ONLY"})
+                }
+                Some(Projection::Kind(k)) => {
+                    let d = cx
+                        .stack
+                        .source
+                        .error(
+                            join(&ipath, "projection"),
+                            format!("unknown projection `{k}`"),
+                        )
+                        .suggest(k, ["all", "keys_only"]);
+                    cx.diags.push(d);
+                    json!({"ProjectionType": "ALL"})
+                }
+                Some(Projection::Include(list)) => {
+                    json!({"ProjectionType": "INCLUDE", "NonKeyAttributes": list})
+                }
+            };
+            gsis.push(json!({"IndexName": iname, "KeySchema": ks, "Projection": projection}));
+        }
+        for name in t.attributes.keys() {
+            if !used.contains(name) {
+                let msg = format!("attribute `{name}` is declared but used by no key or index");
+                cx.error_hint(
+                    &join(&join(path, "attributes"), name),
+                    msg,
+                    "DynamoDB rejects unused attribute definitions; declare only key attributes",
+                );
+            }
+        }
+        let stream = t.stream.as_ref().map(|s| match s.as_str() {
+            "new_image" => "NEW_IMAGE",
+            "old_image" => "OLD_IMAGE",
+            "new_and_old_images" => "NEW_AND_OLD_IMAGES",
+            "keys_only" => "KEYS_ONLY",
+            other => {
+                let d = cx
+                    .stack
+                    .source
+                    .error(
+                        join(path, "stream"),
+                        format!("unknown stream view `{other}`"),
+                    )
+                    .suggest(
+                        other,
+                        ["new_image", "old_image", "new_and_old_images", "keys_only"],
+                    );
+                cx.diags.push(d);
+                "NEW_AND_OLD_IMAGES"
+            }
+        });
+        json!({
+            "logical": l,
+            "name": cx.name(key),
+            "deletion_policy": if retain { "Retain" } else { "Delete" },
+            "deletion_protection": retain,
+            "attributes": attrs,
+            "key_schema": table_key,
+            "indexes": gsis,
+            "ttl": t.ttl,
+            "stream": stream,
+            "point_in_time_recovery": pitr,
+        })
+    }
+
+    fn attribute(&self, cx: &mut Builder, key: &str, attr: &str, path: &str) -> Json {
+        let l = pascal(key);
+        match attr {
+            "name" => json!({"Ref": l}),
+            "arn" => json!({"Fn::GetAtt": [l, "Arn"]}),
+            "stream_arn" => {
+                if self.stream.is_none() {
+                    cx.error_hint(
+                        path,
+                        format!("table `{key}` has no stream, so no `stream_arn`"),
+                        "add `stream: new_and_old_images` to the table",
+                    );
+                }
+                json!({"Fn::GetAtt": [l, "StreamArn"]})
+            }
+            // Not an attribute of a table (ATTRIBUTES is checked first).
+            _ => Json::Null,
+        }
+    }
+
+    fn grant(
+        &self,
+        cx: &mut Builder,
+        key: &str,
+        level: &str,
+        _prefix: Option<&str>,
+        path: &str,
+    ) -> Option<Json> {
+        let l = pascal(key);
+        let arn = json!({"Fn::GetAtt": [l, "Arn"]});
+        let with_indexes = || {
+            vec![
+                arn.clone(),
+                json!({"Fn::Sub": [ "${TableArn}/index/*", {"TableArn": arn.clone()} ]}),
+            ]
+        };
+        Some(match level {
+            "read" => iam::allow(
+                key,
+                level,
+                &[
+                    "dynamodb:GetItem",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:Query",
+                    "dynamodb:ConditionCheckItem",
+                ],
+                with_indexes(),
+                None,
+            ),
+            "scan" => iam::allow(key, level, &["dynamodb:Scan"], with_indexes(), None),
+            "write" => iam::allow(
+                key,
+                level,
+                &[
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:BatchWriteItem",
+                ],
+                vec![arn.clone()],
+                None,
+            ),
+            "delete" => iam::allow(
+                key,
+                level,
+                &["dynamodb:DeleteItem"],
+                vec![arn.clone()],
+                None,
+            ),
+            "stream" => {
+                if self.stream.is_none() {
+                    cx.error_hint(
+                        path,
+                        format!("table `{key}` has no stream"),
+                        "add `stream:` to the table",
+                    );
+                }
+                iam::allow(
+                    key,
+                    level,
+                    &[
+                        "dynamodb:DescribeStream",
+                        "dynamodb:GetRecords",
+                        "dynamodb:GetShardIterator",
+                        "dynamodb:ListStreams",
+                    ],
+                    vec![json!({"Fn::GetAtt": [l, "StreamArn"]})],
+                    None,
+                )
+            }
+            // Not a level of a table (GRANT_LEVELS is checked first).
+            _ => return None,
+        })
+    }
+}
+
+/// A key schema (`[partition, sort?]`) of the table or an index; the
+/// attributes it names are recorded in `used`.
+fn key_schema(
+    cx: &mut Builder,
+    t: &Table,
+    key: &[String],
+    path: &str,
+    used: &mut BTreeSet<String>,
+) -> Json {
+    if key.is_empty() || key.len() > 2 {
+        cx.error_hint(
+            path,
+            format!("a key has one or two attributes, found {}", key.len()),
+            "write `[partition]` or `[partition, sort]`",
+        );
+    }
+    let mut out = Vec::new();
+    for (i, a) in key.iter().enumerate() {
+        if !t.attributes.contains_key(a) {
+            let names: Vec<&str> = t.attributes.keys().map(String::as_str).collect();
+            let d = cx
+                .stack
+                .source
+                .error(
+                    index(path, i),
+                    format!("key attribute `{a}` is not declared in `attributes`"),
+                )
+                .suggest(a, names);
+            cx.diags.push(d);
+        }
+        used.insert(a.clone());
+        out.push(json!({"AttributeName": a, "KeyType": if i == 0 { "HASH" } else { "RANGE" }}));
+    }
+    Json::Array(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{render, statement, statements};
+    use serde_json::json;
+
+    #[test]
+    fn table_grants_name_the_table_and_its_indexes_never_star() {
+        let t = render(
+            "resources:
+  items:
+    type: table
+    attributes: {id: string}
+    key: [id]
+    stream: new_image
+  reader:
+    type: function
+    crate: reader
+    grants:
+      items: [read, write, delete, scan, stream]
+",
+        );
+        let read = statement(&t, "Reader", "ItemsRead");
+        assert_eq!(read["Resource"][0], json!({"Fn::GetAtt": ["Items", "Arn"]}));
+        assert_eq!(
+            read["Resource"][1]["Fn::Sub"][0],
+            json!("${TableArn}/index/*")
+        );
+        let stream = statement(&t, "Reader", "ItemsStream");
+        assert_eq!(
+            stream["Resource"],
+            json!([{"Fn::GetAtt": ["Items", "StreamArn"]}])
+        );
+        for s in statements(&t, "Reader") {
+            assert!(!s["Resource"].to_string().contains("\"*\""), "{s}");
+        }
+    }
+}

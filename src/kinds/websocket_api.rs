@@ -1,0 +1,115 @@
+//! `websocket_api`: an API Gateway v2 WebSocket API routing route keys
+//! (`$connect`, `$disconnect`, `$default`, actions) to functions. Grants on
+//! it: `manage_connections` (post to and drop connections of its stage).
+//! Alarms: `AWS/ApiGateway`.
+
+use super::api::{self, Throttle};
+use super::{AlarmMetrics, Kind};
+use crate::render::context::Builder;
+use crate::render::iam;
+use crate::render::names::pascal;
+use serde::Deserialize;
+use serde_json::{json, Value as Json};
+use std::collections::BTreeMap;
+
+/// API Gateway v2 WebSocket API routing to functions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebsocketApi {
+    /// Physical name pattern.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// What it serves.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Stage name (default: the environment's name).
+    #[serde(default)]
+    pub stage: Option<String>,
+    /// Route selection expression (default `$request.body.action`).
+    #[serde(default)]
+    pub route_selection: Option<String>,
+    /// Route key (`$connect`, `$disconnect`, `$default`, custom) to function key.
+    pub routes: BTreeMap<String, String>,
+    /// Default route throttling.
+    #[serde(default)]
+    pub throttle: Option<Throttle>,
+}
+
+impl Kind for WebsocketApi {
+    const NAME: &'static str = "websocket_api";
+    const TEMPLATE_FILE: &'static str = "websocket_api.yaml.tera";
+    const TEMPLATE: &'static str = include_str!("../../templates/websocket_api.yaml.tera");
+    const ATTRIBUTES: &'static [&'static str] = &["id", "url", "management_url", "stage"];
+    const GRANT_LEVELS: &'static [&'static str] = &["manage_connections"];
+    const ALARM: Option<AlarmMetrics> = Some(api::ALARM);
+
+    fn name_pattern(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    fn name_problem(name: &str) -> Option<String> {
+        api::name_problem(name)
+    }
+
+    fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {
+        let a = self;
+        let l = pascal(key);
+        for id in [l.clone(), format!("{l}Stage")] {
+            cx.claim(&id, path);
+        }
+        let (integrations, routes) = api::routes(cx, &l, &a.routes, path, false);
+        json!({
+            "logical": l,
+            "name": cx.name(key),
+            "access_log_group": format!("/aws/apigateway/{}", cx.name(key)),
+            "description": a.description,
+            "stage": api::stage(cx.env, a.stage.as_deref()),
+            "route_selection": a.route_selection.clone().unwrap_or_else(|| "$request.body.action".into()),
+            "integrations": integrations,
+            "routes": routes,
+            "throttle": api::throttle(cx, &a.throttle, path),
+        })
+    }
+
+    fn attribute(&self, cx: &mut Builder, key: &str, attr: &str, _path: &str) -> Json {
+        let l = pascal(key);
+        let stage = api::stage(cx.env, self.stage.as_deref());
+        match attr {
+            "id" => json!({"Ref": l}),
+            "url" => {
+                json!({"Fn::Sub": format!("wss://${{{l}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}")})
+            }
+            "management_url" => {
+                json!({"Fn::Sub": format!("https://${{{l}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}")})
+            }
+            "stage" => json!(stage),
+            // Not an attribute of a WebSocket API (ATTRIBUTES is checked first).
+            _ => Json::Null,
+        }
+    }
+
+    fn grant(
+        &self,
+        cx: &mut Builder,
+        key: &str,
+        level: &str,
+        _prefix: Option<&str>,
+        _path: &str,
+    ) -> Option<Json> {
+        let stage = api::stage(cx.env, self.stage.as_deref());
+        match level {
+            "manage_connections" => Some(iam::allow(
+                key,
+                level,
+                &["execute-api:ManageConnections"],
+                vec![iam::sub(format!(
+                    "arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{{}}}/{stage}/*/@connections/*",
+                    pascal(key),
+                ))],
+                None,
+            )),
+            // Not a level of a WebSocket API (GRANT_LEVELS is checked first).
+            _ => None,
+        }
+    }
+}
