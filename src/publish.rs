@@ -278,6 +278,7 @@ mod tests {
             )]),
             output_parameters: BTreeMap::new(),
             tags: BTreeMap::new(),
+            inventory: Vec::new(),
         }]
     }
 

@@ -49,6 +49,8 @@ pub struct StackContext {
     pub output_parameters: BTreeMap<String, (String, String)>,
     /// Stack tags: the project's, then the environment's.
     pub tags: BTreeMap<String, String>,
+    /// Physical names by resource key (kinds that have one).
+    pub names: BTreeMap<String, String>,
 }
 
 /// The CloudFormation stack name of `stack` in `env`.
@@ -187,6 +189,7 @@ impl<'a> Builder<'a> {
             code_parameters,
             output_parameters: std::mem::take(&mut self.output_parameters),
             tags,
+            names: std::mem::take(&mut self.names),
         }
     }
 

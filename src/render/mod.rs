@@ -145,6 +145,32 @@ pub struct Rendered {
     pub output_parameters: BTreeMap<String, (String, String)>,
     /// Stack tags.
     pub tags: BTreeMap<String, String>,
+    /// What each declared resource became, in key order.
+    pub inventory: Vec<Inventory>,
+}
+
+/// One declared resource of a rendered stack: its kind, its physical name
+/// and the CloudFormation resources its template produced. `destroy`,
+/// `health` and the local server read it instead of guessing from types.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Inventory {
+    /// Resource key in the stack file.
+    pub key: String,
+    /// Its kind (`type:`).
+    pub kind: String,
+    /// Its physical name, for kinds that have one.
+    pub physical_name: Option<String>,
+    /// The CloudFormation resources it produced, by logical id.
+    pub resources: Vec<InventoryResource>,
+}
+
+/// One CloudFormation resource in a template.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InventoryResource {
+    /// Logical id.
+    pub logical_id: String,
+    /// `AWS::S3::Bucket`, ...
+    pub resource_type: String,
 }
 
 /// Renders `stack` for `env`. Every problem found is returned.
@@ -161,6 +187,7 @@ pub fn render_stack(
         return Err(diags);
     }
     let mut resources = serde_json::Map::new();
+    let mut inventory = Vec::new();
     for rc in &ctx.resources {
         let mut c = tera::Context::new();
         c.insert("r", &rc.values);
@@ -175,6 +202,24 @@ pub fn render_stack(
         };
         match serde_yaml::from_str::<Json>(&text) {
             Ok(Json::Object(map)) => {
+                let mut produced: Vec<InventoryResource> = map
+                    .iter()
+                    .map(|(logical, body)| InventoryResource {
+                        logical_id: logical.clone(),
+                        resource_type: body
+                            .get("Type")
+                            .and_then(Json::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
+                    })
+                    .collect();
+                produced.sort_by(|a, b| a.logical_id.cmp(&b.logical_id));
+                inventory.push(Inventory {
+                    key: rc.key.clone(),
+                    kind: rc.kind.to_string(),
+                    physical_name: ctx.names.get(&rc.key).cloned(),
+                    resources: produced,
+                });
                 for (logical, body) in map {
                     if resources.insert(logical.clone(), body).is_some() {
                         diags.push(Diagnostic::new(
@@ -237,5 +282,70 @@ pub fn render_stack(
         code_parameters: ctx.code_parameters,
         output_parameters: ctx.output_parameters,
         tags: ctx.tags,
+        inventory,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_inventory_names_what_each_resource_became() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("stacks")).unwrap();
+        std::fs::create_dir_all(root.join("lambdas/worker")).unwrap();
+        std::fs::write(root.join("lambdas/worker/Cargo.toml"), "").unwrap();
+        std::fs::write(
+            root.join("stackctl.yaml"),
+            "project: inv\nstacks:\n  app: {}\nenvironments:\n  dev:\n    region: us-east-1\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("stacks/app.yaml"),
+            "resources:\n  files:\n    type: bucket\n  worker:\n    type: function\n  extra:\n    type: raw\n    resource_type: AWS::SQS::Queue\n",
+        )
+        .unwrap();
+        let (_, rendered) = crate::validate::project_for(root, "dev").unwrap();
+        let inv = &rendered[0].inventory;
+        let shown: Vec<(String, Option<String>, Vec<String>)> = inv
+            .iter()
+            .map(|i| {
+                (
+                    format!("{} {}", i.key, i.kind),
+                    i.physical_name.clone(),
+                    i.resources
+                        .iter()
+                        .map(|r| format!("{} {}", r.logical_id, r.resource_type))
+                        .collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (
+                    "extra raw".to_string(),
+                    None,
+                    vec!["Extra AWS::SQS::Queue".to_string()]
+                ),
+                (
+                    "files bucket".to_string(),
+                    Some("inv-app-files-dev".to_string()),
+                    vec![
+                        "Files AWS::S3::Bucket".to_string(),
+                        "FilesPolicy AWS::S3::BucketPolicy".to_string()
+                    ]
+                ),
+                (
+                    "worker function".to_string(),
+                    Some("inv-app-worker-dev".to_string()),
+                    vec![
+                        "Worker AWS::Lambda::Function".to_string(),
+                        "WorkerLogGroup AWS::Logs::LogGroup".to_string(),
+                        "WorkerRole AWS::IAM::Role".to_string()
+                    ]
+                ),
+            ]
+        );
+    }
 }
