@@ -1,246 +1,16 @@
 //! Which property changes make CloudFormation replace a resource.
 //!
-//! A static table, resource type -> the top-level properties (directly under
-//! `Properties`) whose reference page says "Update requires: Replacement"
-//! (the registry schemas call them `createOnlyProperties`). It covers the
-//! types stackctl renders and their close neighbours; a type that is not
-//! listed never reports a replacement. The table errs towards the documented
-//! rule: properties that need replacement only for some transitions (VPC
-//! `InstanceTenancy` from `default` to `dedicated`) are listed.
+//! A table, resource type -> the top-level properties (directly under
+//! `Properties`) whose change makes CloudFormation replace the resource:
+//! the registry schemas' `createOnlyProperties` (a nested one flags its
+//! top-level property), plus the few replacements AWS documents that the
+//! registry handles otherwise. `.ci/gen-replacement` generates it from the
+//! schemas cfn-lint ships, for every type of the services stackctl's stacks
+//! use (404 types); a type that is not listed never reports a replacement.
 
-/// Resource types, sorted, each with its replacement properties, sorted.
-/// A type listed with no properties is known to replace on no property change.
-const TABLE: &[(&str, &[&str])] = &[
-    (
-        "AWS::ApiGateway::Deployment",
-        &["DeploymentCanarySettings", "RestApiId"],
-    ),
-    (
-        "AWS::ApiGateway::Resource",
-        &["ParentId", "PathPart", "RestApiId"],
-    ),
-    ("AWS::ApiGateway::RestApi", &[]),
-    ("AWS::ApiGateway::Stage", &["RestApiId", "StageName"]),
-    ("AWS::ApiGatewayV2::Api", &["ProtocolType"]),
-    ("AWS::ApiGatewayV2::ApiMapping", &["DomainName"]),
-    ("AWS::ApiGatewayV2::Authorizer", &["ApiId"]),
-    ("AWS::ApiGatewayV2::Deployment", &["ApiId"]),
-    ("AWS::ApiGatewayV2::DomainName", &["DomainName"]),
-    ("AWS::ApiGatewayV2::Integration", &["ApiId"]),
-    ("AWS::ApiGatewayV2::Route", &["ApiId"]),
-    ("AWS::ApiGatewayV2::Stage", &["ApiId", "StageName"]),
-    (
-        "AWS::CertificateManager::Certificate",
-        &[
-            "CertificateAuthorityArn",
-            "DomainName",
-            "DomainValidationOptions",
-            "KeyAlgorithm",
-            "SubjectAlternativeNames",
-            "ValidationMethod",
-        ],
-    ),
-    ("AWS::CloudFront::OriginAccessControl", &[]),
-    ("AWS::CloudWatch::Alarm", &["AlarmName"]),
-    ("AWS::CloudWatch::Dashboard", &["DashboardName"]),
-    (
-        "AWS::DynamoDB::Table",
-        &[
-            "ImportSourceSpecification",
-            "KeySchema",
-            "LocalSecondaryIndexes",
-            "TableName",
-        ],
-    ),
-    (
-        "AWS::EC2::SecurityGroup",
-        &["GroupDescription", "GroupName", "VpcId"],
-    ),
-    (
-        "AWS::EC2::Subnet",
-        &[
-            "AvailabilityZone",
-            "AvailabilityZoneId",
-            "CidrBlock",
-            "Ipv4IpamPoolId",
-            "Ipv4NetmaskLength",
-            "Ipv6IpamPoolId",
-            "Ipv6Native",
-            "Ipv6NetmaskLength",
-            "OutpostArn",
-            "VpcId",
-        ],
-    ),
-    (
-        "AWS::EC2::VPC",
-        &[
-            "CidrBlock",
-            "InstanceTenancy",
-            "Ipv4IpamPoolId",
-            "Ipv4NetmaskLength",
-        ],
-    ),
-    (
-        "AWS::ECR::Repository",
-        &["EncryptionConfiguration", "RepositoryName"],
-    ),
-    ("AWS::ECS::Cluster", &["ClusterName"]),
-    (
-        "AWS::ECS::Service",
-        &[
-            "Cluster",
-            "DeploymentController",
-            "LaunchType",
-            "Role",
-            "SchedulingStrategy",
-            "ServiceName",
-        ],
-    ),
-    (
-        "AWS::ECS::TaskDefinition",
-        &[
-            "ContainerDefinitions",
-            "Cpu",
-            "EphemeralStorage",
-            "ExecutionRoleArn",
-            "Family",
-            "InferenceAccelerators",
-            "IpcMode",
-            "Memory",
-            "NetworkMode",
-            "PidMode",
-            "PlacementConstraints",
-            "ProxyConfiguration",
-            "RequiresCompatibilities",
-            "RuntimePlatform",
-            "TaskRoleArn",
-            "Volumes",
-        ],
-    ),
-    (
-        "AWS::ElastiCache::ReplicationGroup",
-        &[
-            "AtRestEncryptionEnabled",
-            "CacheSubnetGroupName",
-            "DataTieringEnabled",
-            "Engine",
-            "GlobalReplicationGroupId",
-            "KmsKeyId",
-            "NetworkType",
-            "Port",
-            "PreferredCacheClusterAZs",
-            "ReplicasPerNodeGroup",
-            "ReplicationGroupId",
-            "SnapshotArns",
-            "SnapshotName",
-        ],
-    ),
-    ("AWS::ElastiCache::SubnetGroup", &["CacheSubnetGroupName"]),
-    ("AWS::Events::EventBus", &["EventSourceName", "Name"]),
-    ("AWS::Events::Rule", &["EventBusName", "Name"]),
-    (
-        "AWS::IAM::InstanceProfile",
-        &["InstanceProfileName", "Path"],
-    ),
-    (
-        "AWS::IAM::ManagedPolicy",
-        &["Description", "ManagedPolicyName", "Path"],
-    ),
-    ("AWS::IAM::Role", &["Path", "RoleName"]),
-    ("AWS::KMS::Alias", &["AliasName"]),
-    ("AWS::Lambda::Alias", &["FunctionName", "Name"]),
-    (
-        "AWS::Lambda::EventSourceMapping",
-        &[
-            "EventSourceArn",
-            "Queues",
-            "SelfManagedEventSource",
-            "StartingPosition",
-            "StartingPositionTimestamp",
-            "Topics",
-        ],
-    ),
-    ("AWS::Lambda::Function", &["FunctionName", "PackageType"]),
-    (
-        "AWS::Lambda::LayerVersion",
-        &[
-            "CompatibleArchitectures",
-            "CompatibleRuntimes",
-            "Content",
-            "Description",
-            "LayerName",
-            "LicenseInfo",
-        ],
-    ),
-    (
-        "AWS::Lambda::Permission",
-        &[
-            "Action",
-            "EventSourceToken",
-            "FunctionName",
-            "FunctionUrlAuthType",
-            "Principal",
-            "PrincipalOrgID",
-            "SourceAccount",
-            "SourceArn",
-        ],
-    ),
-    ("AWS::Lambda::Url", &["Qualifier", "TargetFunctionArn"]),
-    (
-        "AWS::Lambda::Version",
-        &["CodeSha256", "Description", "FunctionName"],
-    ),
-    ("AWS::Logs::LogGroup", &["LogGroupName"]),
-    ("AWS::Logs::MetricFilter", &["FilterName", "LogGroupName"]),
-    (
-        "AWS::Logs::SubscriptionFilter",
-        &["FilterName", "LogGroupName"],
-    ),
-    (
-        "AWS::RDS::DBCluster",
-        &[
-            "DBClusterIdentifier",
-            "DatabaseName",
-            "Engine",
-            "EngineMode",
-            "KmsKeyId",
-            "StorageEncrypted",
-        ],
-    ),
-    (
-        "AWS::RDS::DBInstance",
-        &[
-            "CharacterSetName",
-            "DBClusterIdentifier",
-            "DBInstanceIdentifier",
-            "DBName",
-            "KmsKeyId",
-            "StorageEncrypted",
-        ],
-    ),
-    ("AWS::RDS::DBSubnetGroup", &["DBSubnetGroupName"]),
-    ("AWS::Route53::HostedZone", &["Name"]),
-    (
-        "AWS::Route53::RecordSet",
-        &["HostedZoneId", "HostedZoneName", "Name"],
-    ),
-    ("AWS::S3::Bucket", &["BucketName", "ObjectLockEnabled"]),
-    ("AWS::S3::BucketPolicy", &["Bucket"]),
-    (
-        "AWS::SNS::Subscription",
-        &["Endpoint", "Protocol", "TopicArn"],
-    ),
-    ("AWS::SNS::Topic", &["FifoTopic", "TopicName"]),
-    ("AWS::SQS::Queue", &["FifoQueue", "QueueName"]),
-    ("AWS::SSM::Parameter", &["Name"]),
-    ("AWS::Scheduler::Schedule", &["GroupName", "Name"]),
-    ("AWS::Scheduler::ScheduleGroup", &["Name"]),
-    ("AWS::SecretsManager::Secret", &["Name"]),
-    (
-        "AWS::StepFunctions::StateMachine",
-        &["StateMachineName", "StateMachineType"],
-    ),
-];
+// TABLE: generated by .ci/gen-replacement from the CloudFormation registry
+// schemas cfn-lint ships; tests/replacement_table.rs checks it is current.
+include!("replacement_table.rs");
 
 /// The top-level properties of `resource_type` whose change requires
 /// replacement; empty for a type the table does not know.
@@ -279,6 +49,10 @@ mod tests {
     #[test]
     fn documented_replacements_are_flagged() {
         let cases = [
+            ("AWS::Events::Rule", "Name"),
+            ("AWS::Scheduler::Schedule", "Name"),
+            ("AWS::ECS::Service", "ServiceName"),
+            ("AWS::SQS::Queue", "QueueName"),
             ("AWS::S3::Bucket", "BucketName"),
             ("AWS::DynamoDB::Table", "TableName"),
             ("AWS::DynamoDB::Table", "KeySchema"),
@@ -292,8 +66,6 @@ mod tests {
             ("AWS::Logs::LogGroup", "LogGroupName"),
             ("AWS::SQS::Queue", "FifoQueue"),
             ("AWS::SNS::Topic", "TopicName"),
-            ("AWS::Events::Rule", "EventBusName"),
-            ("AWS::Scheduler::Schedule", "GroupName"),
             ("AWS::CloudWatch::Alarm", "AlarmName"),
             ("AWS::ApiGatewayV2::Api", "ProtocolType"),
             ("AWS::ApiGatewayV2::Stage", "StageName"),
@@ -308,7 +80,6 @@ mod tests {
             ("AWS::EC2::SecurityGroup", "GroupDescription"),
             ("AWS::ECS::Cluster", "ClusterName"),
             ("AWS::ECS::TaskDefinition", "ContainerDefinitions"),
-            ("AWS::ECS::Service", "LaunchType"),
             ("AWS::RDS::DBInstance", "StorageEncrypted"),
             ("AWS::ElastiCache::ReplicationGroup", "ReplicationGroupId"),
             ("AWS::ElastiCache::SubnetGroup", "CacheSubnetGroupName"),
