@@ -10,7 +10,11 @@ use std::process::Command;
 fn cfn_lint_finds_no_errors() {
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
-    for root in [common::repo(), common::repo().join("examples/minimal")] {
+    for root in [
+        common::repo(),
+        common::repo().join("examples/minimal"),
+        common::repo().join("tests/fixtures/kinds-project"),
+    ] {
         let (_, rendered) = stackctl::validate::project(&root).unwrap_or_else(|d| panic!("{d}"));
         for r in rendered {
             let path = dir.path().join(format!("{}.yaml", r.stack_name));
@@ -18,7 +22,7 @@ fn cfn_lint_finds_no_errors() {
             files.push(path);
         }
     }
-    assert_eq!(files.len(), 10);
+    assert_eq!(files.len(), 13);
     let out = Command::new("cfn-lint")
         .args(&files)
         .output()

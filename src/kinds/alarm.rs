@@ -20,7 +20,8 @@ pub struct Alarm {
     /// What it means when it fires.
     #[serde(default)]
     pub description: Option<String>,
-    /// The resource key whose metric is watched.
+    /// The resource key whose metric is watched; `KEY.dead_letter` watches
+    /// a queue's dead-letter queue.
     pub target: String,
     /// Metric name, e.g. `Errors`, `Duration`, `UserErrors`.
     pub metric: String,
@@ -59,9 +60,32 @@ impl Kind for Alarm {
         let l = pascal(key);
         cx.claim(&l, path);
         let targets = super::alarm_targets();
-        let watched = cx
-            .target(&a.target, &join(path, "target"), &targets)
-            .and_then(|r| r.alarm());
+        let tpath = join(path, "target");
+        let (target, part) = match a.target.split_once('.') {
+            Some((t, p)) => (t, Some(p)),
+            None => (a.target.as_str(), None),
+        };
+        let resource = cx.target(target, &tpath, &targets);
+        let dimension_value = resource.and_then(|r| {
+            let v = r.alarm_dimension(target, part);
+            if v.is_none() {
+                cx.error_hint(
+                    &tpath,
+                    format!(
+                        "a {} has no part `{}` to watch",
+                        r.kind(),
+                        part.unwrap_or_default()
+                    ),
+                    if r.kind() == "queue" {
+                        "`KEY.dead_letter` needs `dead_letter:` on the queue"
+                    } else {
+                        "name the resource alone"
+                    },
+                );
+            }
+            v
+        });
+        let watched = resource.and_then(|r| r.alarm());
         let AlarmMetrics {
             namespace,
             dimension,
@@ -131,7 +155,7 @@ impl Kind for Alarm {
             }
         };
         let threshold = cx.per_env(&a.threshold, &join(path, "threshold"));
-        let dim = json!([{"Name": dimension, "Value": {"Ref": pascal(&a.target)}}]);
+        let dim = json!([{"Name": dimension, "Value": dimension_value}]);
         let metric_list: Vec<Json> = names
             .iter()
             .enumerate()

@@ -3,6 +3,7 @@
 //! Grants: `read`, `write`, `delete`, `list`, `multipart`, optionally under
 //! a key prefix.
 
+use super::key::{self, Encryption};
 use super::Kind;
 use crate::model::source::{index, join};
 use crate::model::value::PerEnv;
@@ -38,6 +39,9 @@ pub struct Bucket {
     /// Keep the bucket when the stack is deleted (default: the `retain_data` setting).
     #[serde(default)]
     pub retain: Option<PerEnv<bool>>,
+    /// Encrypt with a `key` of the stack (default: SSE-S3).
+    #[serde(default)]
+    pub encryption: Option<Encryption>,
 }
 
 /// One CORS rule.
@@ -299,6 +303,7 @@ impl Kind for Bucket {
             "logical": l,
             "name": name,
             "deletion_policy": if retain { "Retain" } else { "Delete" },
+            "key": key::resolve(cx, &self.encryption, path),
             "versioning": b.versioning,
             "cors": cors,
             "lifecycle_rules": rules,
@@ -307,6 +312,14 @@ impl Kind for Bucket {
             "website": website,
             "public": public,
         })
+    }
+
+    fn encryption_key(&self) -> Option<&str> {
+        self.encryption.as_ref().map(|e| e.key.as_str())
+    }
+
+    fn writes(level: &str) -> bool {
+        matches!(level, "write" | "multipart")
     }
 
     fn attribute(&self, cx: &mut Builder, key: &str, attr: &str, path: &str) -> Json {

@@ -2,7 +2,9 @@
 //! its own role (its log group plus its grants, nothing else) and log group.
 //! Grants on it: `invoke`. Alarms: `AWS/Lambda`.
 
-use super::{AlarmMetrics, Kind};
+use super::key::{self, Encryption};
+use super::queue::CONSUME_ACTIONS;
+use super::{AlarmMetrics, KeyUse, Kind, Resource};
 use crate::model::source::{index, join};
 use crate::model::value::PerEnv;
 use crate::render::context::{Builder, ARTEFACT_BUCKET_PARAM};
@@ -10,7 +12,7 @@ use crate::render::iam;
 use crate::render::names::{pascal, simple_problem};
 use serde::Deserialize;
 use serde_json::{json, Map, Value as Json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A Lambda function built from a crate under `lambdas/`.
 #[derive(Debug, Clone, Deserialize)]
@@ -46,6 +48,35 @@ pub struct Function {
     /// Reserved concurrency.
     #[serde(default)]
     pub reserved_concurrency: Option<PerEnv<u32>>,
+    /// Encrypt its environment variables and log group with a `key` of the
+    /// stack (default: AWS-managed keys).
+    #[serde(default)]
+    pub encryption: Option<Encryption>,
+    /// A queue of the stack it consumes (an event source mapping).
+    #[serde(default)]
+    pub consumes: Option<Consumes>,
+}
+
+/// `consumes:`: Lambda polls a queue and invokes the function with batches.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Consumes {
+    /// The `queue` resource of the stack.
+    pub queue: String,
+    /// Messages per invocation: 1–10000, at most 10 for a FIFO queue
+    /// (default 10).
+    #[serde(default)]
+    pub batch_size: Option<u32>,
+    /// Seconds to gather a batch, 0–300 (needed above 10 messages; default 0).
+    #[serde(default)]
+    pub batch_window: Option<u32>,
+    /// Most concurrent invocations the queue drives, 2–1000 (default: no limit).
+    #[serde(default)]
+    pub max_concurrency: Option<u32>,
+    /// The function reports failed messages (`batchItemFailures`) so only
+    /// they return to the queue (default true).
+    #[serde(default)]
+    pub report_batch_item_failures: Option<bool>,
 }
 
 /// Access granted to a function on one resource.
@@ -125,6 +156,9 @@ impl Kind for Function {
         for id in [l.clone(), format!("{l}Role"), format!("{l}LogGroup")] {
             cx.claim(&id, path);
         }
+        if self.consumes.is_some() {
+            cx.claim(&format!("{l}Consumes"), &join(path, "consumes"));
+        }
         let name = cx.name(key);
         let memory = match &f.memory {
             Some(m) => {
@@ -198,12 +232,54 @@ impl Kind for Function {
             env.insert(k.clone(), cx.value(v, &vpath));
         }
         let mut statements = iam::baseline(&name, cx.settings.tracing);
+        // Keys the role uses: (logical id, for whom, whether it writes).
+        let mut key_users = BTreeSet::new();
+        let mut through: BTreeMap<String, (String, bool)> = BTreeMap::new();
+        let own_key = key::resolve(cx, &f.encryption, path);
+        if let Some(k) = &own_key {
+            key_users.insert(k.clone());
+            statements.push(key::use_statement(key, k, false));
+        }
+        let consumes = self
+            .consumes
+            .as_ref()
+            .and_then(|c| consumes(cx, key, c, timeout, &join(path, "consumes")));
+        if let Some(c) = &consumes {
+            let queue = c["queue_key"].as_str().unwrap_or_default().to_string();
+            if !f
+                .grants
+                .get(&queue)
+                .is_some_and(|g| g.access().iter().any(|l| l == "consume"))
+            {
+                statements.push(iam::allow(
+                    &queue,
+                    "consume",
+                    CONSUME_ACTIONS,
+                    vec![json!({"Fn::GetAtt": [pascal(&queue), "Arn"]})],
+                    None,
+                ));
+            }
+            if let Some(k) = c["key"].as_str() {
+                through.entry(queue).or_insert((k.to_string(), false));
+            }
+        }
         let targets = super::grant_targets();
         for (target, grant) in &f.grants {
             let gpath = join(&join(path, "grants"), target);
             let Some(r) = cx.target(target, &gpath, &targets) else {
                 continue;
             };
+            match r.key_use(target) {
+                Some(KeyUse::Direct(k)) => {
+                    key_users.insert(k);
+                }
+                Some(KeyUse::Through(k)) => {
+                    let writes = grant.access().iter().any(|l| r.writes(l));
+                    let e = through.entry(target.clone()).or_insert((k, false));
+                    e.1 |= writes;
+                }
+                None => {}
+            }
             let allowed = r.grant_levels();
             if grant.prefix().is_some() && !r.grant_prefix() {
                 cx.error_hint(
@@ -234,10 +310,18 @@ impl Kind for Function {
                 }
             }
         }
+        for (target, (k, writes)) in &through {
+            statements.push(key::use_statement(target, k, *writes));
+            key_users.insert(k.clone());
+        }
+        let key_user_tags: Vec<String> = key_users.iter().map(|k| key::user_tag(k)).collect();
         json!({
             "logical": l,
             "name": name,
             "description": f.description,
+            "key": own_key,
+            "key_user_tags": key_user_tags,
+            "consumes": consumes,
             "memory": memory,
             "timeout": timeout,
             "architecture": arch,
@@ -251,6 +335,15 @@ impl Kind for Function {
             "role_description": format!("Execution role of {name}"),
             "artefact_bucket_param": ARTEFACT_BUCKET_PARAM,
         })
+    }
+
+    fn encryption_key(&self) -> Option<&str> {
+        self.encryption.as_ref().map(|e| e.key.as_str())
+    }
+
+    // Invoking an encrypted function does not use its key.
+    fn key_use(&self, _key: &str) -> Option<KeyUse> {
+        None
     }
 
     fn attribute(&self, _cx: &mut Builder, key: &str, attr: &str, _path: &str) -> Json {
@@ -316,4 +409,80 @@ fn check_crate(cx: &mut Builder, key: &str, f: &Function, path: &str) {
         format!("function `{key}` has no crate at lambdas/{name}"),
         hint,
     );
+}
+
+/// Resolves `consumes:` at `path` for function `key` whose timeout (this
+/// environment) is `timeout`: what the event source mapping lays out.
+fn consumes(
+    cx: &mut Builder,
+    key: &str,
+    c: &Consumes,
+    timeout: Option<u32>,
+    path: &str,
+) -> Option<Json> {
+    let qpath = join(path, "queue");
+    let Some(Resource::Queue(q)) = cx.target(&c.queue, &qpath, &["queue"]) else {
+        return None;
+    };
+    let max_batch = if q.fifo { 10 } else { 10_000 };
+    let batch_size = c.batch_size.unwrap_or(10);
+    if !(1..=max_batch).contains(&batch_size) {
+        cx.error_hint(
+            &join(path, "batch_size"),
+            format!("a batch size of {batch_size} is out of range"),
+            if q.fifo {
+                "allowed for a FIFO queue: 1 to 10"
+            } else {
+                "allowed: 1 to 10000"
+            },
+        );
+    }
+    let window = c.batch_window.unwrap_or(0);
+    if window > 300 {
+        cx.error_hint(
+            &join(path, "batch_window"),
+            format!("a batch window of {window} s is out of range"),
+            "allowed: 0 to 300 seconds",
+        );
+    } else if batch_size > 10 && window == 0 {
+        cx.error_hint(
+            &join(path, "batch_window"),
+            format!("a batch size of {batch_size} needs a batch window"),
+            "Lambda takes more than 10 messages only with `batch_window:` of 1 second or more",
+        );
+    }
+    if let Some(m) = c.max_concurrency.filter(|m| !(2..=1000).contains(m)) {
+        cx.error_hint(
+            &join(path, "max_concurrency"),
+            format!("a maximum concurrency of {m} is out of range"),
+            "allowed: 2 to 1000",
+        );
+    }
+    if let Some(t) = timeout {
+        let visibility = q.visibility();
+        if u64::from(visibility) < 6 * u64::from(t) {
+            cx.error_hint(
+                &qpath,
+                format!(
+                    "queue `{}` hides a received message for {visibility} s, less than 6 × this function's timeout of {t} s",
+                    c.queue
+                ),
+                format!(
+                    "set `visibility_timeout: {}` (or more) on queue `{}`, or lower the function's timeout; AWS asks for 6 × the timeout so retries do not overlap a running batch",
+                    6 * u64::from(t),
+                    c.queue
+                ),
+            );
+        }
+    }
+    Some(json!({
+        "logical": format!("{}Consumes", pascal(key)),
+        "queue": pascal(&c.queue),
+        "queue_key": c.queue,
+        "key": q.encryption_key().map(pascal),
+        "batch_size": batch_size,
+        "batch_window": c.batch_window,
+        "max_concurrency": c.max_concurrency,
+        "report_batch_item_failures": c.report_batch_item_failures.unwrap_or(true),
+    }))
 }

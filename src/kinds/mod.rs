@@ -14,6 +14,8 @@ pub mod api;
 pub mod bucket;
 pub mod function;
 pub mod http_api;
+pub mod key;
+pub mod queue;
 pub mod raw;
 pub mod schedule;
 pub mod table;
@@ -35,6 +37,15 @@ pub struct AlarmMetrics {
     pub dimension: &'static str,
     /// The metrics stackctl knows, for checks and hints.
     pub metrics: &'static [&'static str],
+}
+
+/// How a grant on a resource involves a customer-managed `key` (logical id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyUse {
+    /// The resource is the key.
+    Direct(String),
+    /// The resource is encrypted with the key.
+    Through(String),
 }
 
 /// What every resource kind provides. Implemented once per kind module.
@@ -71,6 +82,36 @@ pub trait Kind: DeserializeOwned {
     /// The CloudFormation expression of `${key.attr}`; `attr` is one of
     /// [`Kind::ATTRIBUTES`] (checked before).
     fn attribute(&self, cx: &mut Builder, key: &str, attr: &str, path: &str) -> Json;
+    /// Whether access `level` on it writes (a grant that writes to an
+    /// encrypted resource also makes data keys).
+    fn writes(level: &str) -> bool {
+        let _ = level;
+        false
+    }
+
+    /// The `key` resource (stack key) it is encrypted with, if any.
+    fn encryption_key(&self) -> Option<&str> {
+        None
+    }
+
+    /// The `key` a grant on it needs: the key itself (`Direct`), or the one
+    /// it is encrypted with (`Through`, which needs the key's use besides
+    /// the grant's own statement).
+    fn key_use(&self, key: &str) -> Option<KeyUse> {
+        let _ = key;
+        self.encryption_key()
+            .map(|k| KeyUse::Through(crate::render::names::pascal(k)))
+    }
+
+    /// The value of the alarm dimension naming it (or its `part`, as in
+    /// `target: KEY.PART`); `None` when it has no such part.
+    fn alarm_dimension(&self, key: &str, part: Option<&str>) -> Option<Json> {
+        match part {
+            None => Some(serde_json::json!({"Ref": crate::render::names::pascal(key)})),
+            Some(_) => None,
+        }
+    }
+
     /// The IAM statement granting `level` (one of [`Kind::GRANT_LEVELS`],
     /// checked before) on it, limited to `prefix` where the kind takes one;
     /// problems at `path`.
@@ -154,6 +195,26 @@ macro_rules! kinds {
                 match self { $(Resource::$variant(_) => <$ty as Kind>::GRANT_PREFIX,)* }
             }
 
+            /// Whether access `level` on it writes.
+            pub fn writes(&self, level: &str) -> bool {
+                match self { $(Resource::$variant(_) => <$ty as Kind>::writes(level),)* }
+            }
+
+            /// The stack key it is encrypted with (see [`Kind::encryption_key`]).
+            pub fn encryption_key(&self) -> Option<&str> {
+                match self { $(Resource::$variant(r) => r.encryption_key(),)* }
+            }
+
+            /// The key a grant on it needs (see [`Kind::key_use`]).
+            pub fn key_use(&self, key: &str) -> Option<KeyUse> {
+                match self { $(Resource::$variant(r) => r.key_use(key),)* }
+            }
+
+            /// The alarm dimension's value for it (see [`Kind::alarm_dimension`]).
+            pub fn alarm_dimension(&self, key: &str, part: Option<&str>) -> Option<Json> {
+                match self { $(Resource::$variant(r) => r.alarm_dimension(key, part),)* }
+            }
+
             /// What an alarm on it may watch.
             pub fn alarm(&self) -> Option<AlarmMetrics> {
                 match self { $(Resource::$variant(_) => <$ty as Kind>::ALARM,)* }
@@ -213,6 +274,8 @@ kinds! {
     WebsocketApi => websocket_api::WebsocketApi,
     Schedule => schedule::Schedule,
     Alarm => alarm::Alarm,
+    Key => key::Key,
+    Queue => queue::Queue,
     Raw => raw::Raw,
 }
 

@@ -2,6 +2,7 @@
 //! indexes, TTL and an optional stream. Grants: `read`, `write`, `delete`,
 //! `scan`, `stream`. Alarms: `AWS/DynamoDB`.
 
+use super::key::{self, Encryption};
 use super::{AlarmMetrics, Kind};
 use crate::model::source::{index, join};
 use crate::model::value::PerEnv;
@@ -38,6 +39,9 @@ pub struct Table {
     /// Keep the table when the stack is deleted (default: the `retain_data` setting).
     #[serde(default)]
     pub retain: Option<PerEnv<bool>>,
+    /// Encrypt with a `key` of the stack (default: the AWS-owned key).
+    #[serde(default)]
+    pub encryption: Option<Encryption>,
 }
 
 /// A global secondary index.
@@ -192,6 +196,7 @@ impl Kind for Table {
             "logical": l,
             "name": cx.name(key),
             "deletion_policy": if retain { "Retain" } else { "Delete" },
+            "key": key::resolve(cx, &self.encryption, path),
             "deletion_protection": retain,
             "attributes": attrs,
             "key_schema": table_key,
@@ -200,6 +205,14 @@ impl Kind for Table {
             "stream": stream,
             "point_in_time_recovery": pitr,
         })
+    }
+
+    fn encryption_key(&self) -> Option<&str> {
+        self.encryption.as_ref().map(|e| e.key.as_str())
+    }
+
+    fn writes(level: &str) -> bool {
+        matches!(level, "write" | "delete")
     }
 
     fn attribute(&self, cx: &mut Builder, key: &str, attr: &str, path: &str) -> Json {

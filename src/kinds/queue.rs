@@ -1,0 +1,394 @@
+//! `queue`: an SQS queue, encrypted (SQS-managed keys, or a `key` of the
+//! stack), optionally FIFO, with an optional dead-letter queue that
+//! `dead_letter: {max_receives: N}` creates and wires. A function consumes
+//! it with `consumes: {queue: KEY, ...}` (an event source mapping). Grants:
+//! `send`, `consume`. Alarms: `AWS/SQS`, on the queue or, as
+//! `target: KEY.dead_letter`, its dead-letter queue.
+
+use super::key::{self, Encryption};
+use super::{AlarmMetrics, Kind};
+use crate::model::source::join;
+use crate::model::value::PerEnv;
+use crate::render::context::Builder;
+use crate::render::iam;
+use crate::render::names::pascal;
+use serde::Deserialize;
+use serde_json::{json, Value as Json};
+
+/// An SQS queue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Queue {
+    /// Physical name pattern (`.fifo` is added to a FIFO queue's name).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// First-in-first-out, exactly-once delivery.
+    #[serde(default)]
+    pub fifo: bool,
+    /// Seconds a received message stays hidden, 0–43200 (default 30). A
+    /// consuming function needs at least 6 × its timeout.
+    #[serde(default)]
+    pub visibility_timeout: Option<u32>,
+    /// Days a message is kept, 1–14 (default 4).
+    #[serde(default)]
+    pub retention_days: Option<u32>,
+    /// Seconds every message waits before it can be received, 0–900.
+    #[serde(default)]
+    pub delay_seconds: Option<u32>,
+    /// A dead-letter queue for messages received too often.
+    #[serde(default)]
+    pub dead_letter: Option<DeadLetter>,
+    /// Encrypt with a `key` of the stack (default: SQS-managed keys).
+    #[serde(default)]
+    pub encryption: Option<Encryption>,
+    /// Keep the queue when the stack is deleted (default: the `retain_data` setting).
+    #[serde(default)]
+    pub retain: Option<PerEnv<bool>>,
+}
+
+/// The dead-letter queue of a queue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetter {
+    /// Receives after which a message moves to the dead-letter queue, 1–1000.
+    pub max_receives: u32,
+    /// Days a dead letter is kept, 1–14 (default 14).
+    #[serde(default)]
+    pub retention_days: Option<u32>,
+}
+
+/// Default visibility timeout, seconds (SQS's).
+pub const DEFAULT_VISIBILITY: u32 = 30;
+
+impl Queue {
+    /// The visibility timeout in seconds.
+    pub fn visibility(&self) -> u32 {
+        self.visibility_timeout.unwrap_or(DEFAULT_VISIBILITY)
+    }
+}
+
+/// SQS names: at most 80 letters, digits, `-` and `_` (`.fifo` included).
+fn queue_name_problem(name: &str) -> Option<String> {
+    let stem = name.strip_suffix(".fifo").unwrap_or(name);
+    if name.is_empty() || name.len() > 80 {
+        return Some(format!(
+            "queue name `{name}` is {} characters; the limit is 80",
+            name.len()
+        ));
+    }
+    stem.chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        .map(|c| {
+            format!("queue name `{name}` contains `{c}`; allowed are letters, digits, `-` and `_`")
+        })
+}
+
+impl Kind for Queue {
+    const NAME: &'static str = "queue";
+    const TEMPLATE_FILE: &'static str = "queue.yaml.tera";
+    const TEMPLATE: &'static str = include_str!("../../templates/queue.yaml.tera");
+    const ATTRIBUTES: &'static [&'static str] = &["name", "arn", "url", "dead_letter_arn"];
+    const GRANT_LEVELS: &'static [&'static str] = &["send", "consume"];
+    const ALARM: Option<AlarmMetrics> = Some(AlarmMetrics {
+        namespace: "AWS/SQS",
+        dimension: "QueueName",
+        metrics: &[
+            "ApproximateAgeOfOldestMessage",
+            "ApproximateNumberOfMessagesVisible",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+            "NumberOfMessagesSent",
+            "NumberOfMessagesReceived",
+            "NumberOfMessagesDeleted",
+            "NumberOfEmptyReceives",
+        ],
+    });
+
+    fn name_pattern(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    fn name_problem(name: &str) -> Option<String> {
+        // The dead-letter queue's name is 4 characters longer.
+        queue_name_problem(&format!("{name}-dlq.fifo"))
+            .map(|p| format!("{p} (with `-dlq.fifo`, the longest name this queue may need)"))
+    }
+
+    fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {
+        let l = pascal(key);
+        cx.claim(&l, path);
+        let retain = cx.retain(&self.retain, path);
+        let suffix = if self.fifo { ".fifo" } else { "" };
+        let name = cx.name(key);
+        let visibility = self.visibility();
+        if visibility > 43_200 {
+            cx.error_hint(
+                &join(path, "visibility_timeout"),
+                format!("a visibility timeout of {visibility} s is out of range"),
+                "allowed: 0 to 43200 seconds (12 hours)",
+            );
+        }
+        let retention = self.retention_days.unwrap_or(4);
+        if !(1..=14).contains(&retention) {
+            cx.error_hint(
+                &join(path, "retention_days"),
+                format!("a retention of {retention} days is out of range"),
+                "allowed: 1 to 14 days",
+            );
+        }
+        if let Some(d) = self.delay_seconds.filter(|d| *d > 900) {
+            cx.error_hint(
+                &join(path, "delay_seconds"),
+                format!("a delay of {d} s is out of range"),
+                "allowed: 0 to 900 seconds",
+            );
+        }
+        let key_logical = key::resolve(cx, &self.encryption, path);
+        let dead_letter = self.dead_letter.as_ref().map(|d| {
+            let dpath = join(path, "dead_letter");
+            cx.claim(&format!("{l}DeadLetter"), &dpath);
+            if !(1..=1000).contains(&d.max_receives) {
+                cx.error_hint(
+                    &join(&dpath, "max_receives"),
+                    format!(
+                        "max_receives {} is out of range: a message moves to the dead-letter queue after that many receives",
+                        d.max_receives
+                    ),
+                    "allowed: 1 to 1000 (3 to 5 is usual)",
+                );
+            }
+            let days = d.retention_days.unwrap_or(14);
+            if !(1..=14).contains(&days) {
+                cx.error_hint(
+                    &join(&dpath, "retention_days"),
+                    format!("a retention of {days} days is out of range"),
+                    "allowed: 1 to 14 days",
+                );
+            }
+            json!({
+                "logical": format!("{l}DeadLetter"),
+                "name": format!("{name}-dlq{suffix}"),
+                "max_receives": d.max_receives,
+                "retention_seconds": days * 86_400,
+            })
+        });
+        json!({
+            "logical": l,
+            "name": format!("{name}{suffix}"),
+            "fifo": self.fifo,
+            "visibility_timeout": visibility,
+            "retention_seconds": retention * 86_400,
+            "delay_seconds": self.delay_seconds,
+            "dead_letter": dead_letter,
+            "key": key_logical,
+            "deletion_policy": if retain { "Retain" } else { "Delete" },
+        })
+    }
+
+    fn attribute(&self, cx: &mut Builder, key: &str, attr: &str, path: &str) -> Json {
+        let l = pascal(key);
+        match attr {
+            "name" => json!({"Fn::GetAtt": [l, "QueueName"]}),
+            "arn" => json!({"Fn::GetAtt": [l, "Arn"]}),
+            // `GetAtt QueueUrl` is what AWS documents too, but `Ref` is the
+            // URL as well, and the only form moto answers.
+            "url" => json!({"Ref": l}),
+            "dead_letter_arn" => {
+                if self.dead_letter.is_none() {
+                    cx.error_hint(
+                        path,
+                        format!("queue `{key}` has no dead-letter queue, so no `dead_letter_arn`"),
+                        "add `dead_letter: {max_receives: 5}` to the queue",
+                    );
+                }
+                json!({"Fn::GetAtt": [format!("{l}DeadLetter"), "Arn"]})
+            }
+            // Not an attribute of a queue (ATTRIBUTES is checked first).
+            _ => Json::Null,
+        }
+    }
+
+    fn writes(level: &str) -> bool {
+        level == "send"
+    }
+
+    fn encryption_key(&self) -> Option<&str> {
+        self.encryption.as_ref().map(|e| e.key.as_str())
+    }
+
+    fn grant(
+        &self,
+        _cx: &mut Builder,
+        key: &str,
+        level: &str,
+        _prefix: Option<&str>,
+        _path: &str,
+    ) -> Option<Json> {
+        let arn = json!({"Fn::GetAtt": [pascal(key), "Arn"]});
+        match level {
+            "send" => Some(iam::allow(
+                key,
+                level,
+                &["sqs:SendMessage"],
+                vec![arn],
+                None,
+            )),
+            "consume" => Some(iam::allow(key, level, CONSUME_ACTIONS, vec![arn], None)),
+            // Not a level of a queue (GRANT_LEVELS is checked first).
+            _ => None,
+        }
+    }
+
+    fn alarm_dimension(&self, key: &str, part: Option<&str>) -> Option<Json> {
+        let l = pascal(key);
+        match part {
+            None => Some(json!({"Fn::GetAtt": [l, "QueueName"]})),
+            Some("dead_letter") if self.dead_letter.is_some() => {
+                Some(json!({"Fn::GetAtt": [format!("{l}DeadLetter"), "QueueName"]}))
+            }
+            Some(_) => None,
+        }
+    }
+}
+
+/// What a consumer of a queue does: receive, delete, and extend or end a
+/// message's invisibility; read the queue's attributes (Lambda's poller).
+pub const CONSUME_ACTIONS: &[&str] = &[
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{render, statement, statements};
+    use serde_json::json;
+
+    const STACK: &str = "resources:
+  data:
+    type: key
+  jobs:
+    type: queue
+    visibility_timeout: 180
+    dead_letter: {max_receives: 5}
+    encryption: {key: data}
+  worker:
+    type: function
+    crate: worker
+    timeout: 30
+    consumes: {queue: jobs, batch_size: 5, max_concurrency: 4}
+  sender:
+    type: function
+    crate: sender
+    grants:
+      jobs: [send]
+  stale:
+    type: alarm
+    target: jobs.dead_letter
+    metric: ApproximateAgeOfOldestMessage
+    statistic: Maximum
+    threshold: 600
+";
+
+    #[test]
+    fn a_dead_letter_queue_is_created_and_wired() {
+        let t = render(STACK);
+        let jobs = &t["Resources"]["Jobs"]["Properties"];
+        assert_eq!(
+            jobs["RedrivePolicy"],
+            json!({"deadLetterTargetArn": {"Fn::GetAtt": ["JobsDeadLetter", "Arn"]}, "maxReceiveCount": 5})
+        );
+        assert_eq!(jobs["VisibilityTimeout"], json!(180));
+        assert_eq!(
+            jobs["KmsMasterKeyId"],
+            json!({"Fn::GetAtt": ["Data", "Arn"]})
+        );
+        let dlq = &t["Resources"]["JobsDeadLetter"]["Properties"];
+        assert_eq!(dlq["MessageRetentionPeriod"], json!(14 * 86_400));
+        assert_eq!(
+            dlq["KmsMasterKeyId"],
+            json!({"Fn::GetAtt": ["Data", "Arn"]})
+        );
+        let dims = &t["Resources"]["Stale"]["Properties"]["Dimensions"];
+        assert_eq!(
+            dims,
+            &json!([{"Name": "QueueName", "Value": {"Fn::GetAtt": ["JobsDeadLetter", "QueueName"]}}])
+        );
+    }
+
+    #[test]
+    fn a_consumer_gets_a_mapping_receive_delete_and_the_key_to_decrypt() {
+        let t = render(STACK);
+        let m = &t["Resources"]["WorkerConsumes"];
+        assert_eq!(m["Type"], "AWS::Lambda::EventSourceMapping");
+        assert_eq!(m["Properties"]["BatchSize"], json!(5));
+        assert_eq!(
+            m["Properties"]["ScalingConfig"]["MaximumConcurrency"],
+            json!(4)
+        );
+        assert_eq!(
+            m["Properties"]["FunctionResponseTypes"],
+            json!(["ReportBatchItemFailures"])
+        );
+        let consume = statement(&t, "Worker", "JobsConsume");
+        assert_eq!(consume["Action"], json!(super::CONSUME_ACTIONS));
+        assert_eq!(
+            consume["Resource"],
+            json!([{"Fn::GetAtt": ["Jobs", "Arn"]}])
+        );
+        // Consuming decrypts; it never makes data keys.
+        let key = statement(&t, "Worker", "JobsKey");
+        assert_eq!(key["Action"], json!(["kms:Decrypt"]));
+        assert_eq!(key["Resource"], json!([{"Fn::GetAtt": ["Data", "Arn"]}]));
+        assert_eq!(
+            t["Resources"]["WorkerRole"]["Properties"]["Tags"],
+            json!([{"Key": "stackctl-key-user-Data", "Value": "true"}])
+        );
+        // A sender makes data keys; neither role may do anything else to the queue.
+        let key = statement(&t, "Sender", "JobsKey");
+        assert_eq!(key["Action"], json!(["kms:Decrypt", "kms:GenerateDataKey"]));
+        assert_eq!(
+            statement(&t, "Sender", "JobsSend")["Action"],
+            json!(["sqs:SendMessage"])
+        );
+        for s in statements(&t, "Sender")
+            .iter()
+            .chain(&statements(&t, "Worker"))
+        {
+            assert!(!s["Resource"].to_string().contains("\"*\""), "{s}");
+        }
+    }
+
+    #[test]
+    fn a_fifo_queue_and_its_dead_letter_queue_end_in_fifo() {
+        let t = render(
+            "resources:
+  orders:
+    type: queue
+    fifo: true
+    dead_letter: {max_receives: 3}
+  sender:
+    type: function
+    crate: sender
+    grants:
+      orders: [send]
+",
+        );
+        let r = &t["Resources"];
+        assert_eq!(r["Orders"]["Properties"]["FifoQueue"], json!(true));
+        assert!(
+            r["Orders"]["Properties"]["QueueName"].as_str().unwrap() == "kinds-app-orders-dev.fifo"
+        );
+        assert!(
+            r["OrdersDeadLetter"]["Properties"]["QueueName"]
+                .as_str()
+                .unwrap()
+                == "kinds-app-orders-dev-dlq.fifo"
+        );
+        assert_eq!(
+            r["Orders"]["Properties"]["SqsManagedSseEnabled"],
+            json!(true)
+        );
+    }
+}
