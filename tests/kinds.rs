@@ -3,8 +3,8 @@
 //! key-encrypted bucket, table, queue and function, a dead-letter queue, a
 //! FIFO queue and a queue consumer). What the emulator created is read back
 //! through each service's own API: the queues' redrive policies and
-//! encryption, the key's rotation, alias and policy, the event source
-//! mapping, the bucket's encryption, and the roles tagged as the key's users.
+//! encryption, the topics' subscriptions, the key's rotation, alias and
+//! policy, the event source mapping, the bucket's encryption, and the roles tagged as the key's users.
 
 mod common;
 
@@ -80,9 +80,44 @@ fn every_kind_deploys_and_reads_back_as_declared() {
             .unwrap()
             .ends_with(":kindsfix-all-orders-local-dlq.fifo"));
 
+        // The topics' subscriptions: people, a queue and a function.
+        let config = moto.sdk_config().await;
+        let sns = aws_sdk_sns::Client::new(&config);
+        let subscriptions = |arn: String| {
+            let sns = sns.clone();
+            async move {
+                let out = sns
+                    .list_subscriptions_by_topic()
+                    .topic_arn(arn)
+                    .send()
+                    .await
+                    .unwrap();
+                let mut found: Vec<(String, String)> = out
+                    .subscriptions()
+                    .iter()
+                    .map(|s| {
+                        (
+                            s.protocol().unwrap_or_default().to_string(),
+                            s.endpoint().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect();
+                found.sort();
+                found
+            }
+        };
+        assert_eq!(
+            subscriptions(output(&report, "AlertsTopicArn")).await,
+            [("email".to_string(), "ops@example.com".to_string())]
+        );
+        let fanout = subscriptions(output(&report, "FanoutTopicArn")).await;
+        let protocols: Vec<&str> = fanout.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(protocols, ["lambda", "sqs"], "{fanout:?}");
+        assert!(fanout[0].1.ends_with(":function:kindsfix-all-worker-local"));
+        assert!(fanout[1].1.ends_with(":kindsfix-all-jobs-local"));
+
         // The key: rotation on, its alias, a policy that lets only tagged
         // roles use it.
-        let config = moto.sdk_config().await;
         let kms = aws_sdk_kms::Client::new(&config);
         let key_id = key_arn.rsplit('/').next().unwrap();
         let rotation = kms

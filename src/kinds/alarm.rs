@@ -1,9 +1,9 @@
 //! `alarm`: a CloudWatch alarm on metrics of another resource of the stack
 //! (any kind that declares what an alarm on it may watch); `A + B` sums
-//! metrics.
+//! metrics; `actions:` names topics notified when it fires.
 
 use super::{AlarmMetrics, Kind};
-use crate::model::source::join;
+use crate::model::source::{index, join};
 use crate::model::value::PerEnv;
 use crate::render::context::Builder;
 use crate::render::names::{pascal, simple_problem};
@@ -39,6 +39,9 @@ pub struct Alarm {
     /// `>`, `>=`, `<`, `<=` (default `>`).
     #[serde(default)]
     pub comparison: Option<String>,
+    /// Topics of the stack notified when it fires.
+    #[serde(default)]
+    pub actions: Vec<String>,
 }
 
 impl Kind for Alarm {
@@ -155,6 +158,15 @@ impl Kind for Alarm {
             }
         };
         let threshold = cx.per_env(&a.threshold, &join(path, "threshold"));
+        let mut actions = Vec::new();
+        for (i, t) in a.actions.iter().enumerate() {
+            if cx
+                .target(t, &index(&join(path, "actions"), i), &["topic"])
+                .is_some()
+            {
+                actions.push(json!({"Ref": pascal(t)}));
+            }
+        }
         let dim = json!([{"Name": dimension, "Value": dimension_value}]);
         let metric_list: Vec<Json> = names
             .iter()
@@ -178,7 +190,18 @@ impl Kind for Alarm {
             "evaluation_periods": evaluation_periods,
             "threshold": threshold,
             "comparison": comparison,
+            "actions": actions,
         })
+    }
+
+    fn key_services(&self, stack: &crate::model::Stack) -> Vec<(String, &'static str)> {
+        // CloudWatch publishes to an encrypted topic with the topic's key.
+        self.actions
+            .iter()
+            .filter_map(|t| stack.resources.get(t))
+            .filter_map(super::Resource::encryption_key)
+            .map(|k| (k.to_string(), "cloudwatch.amazonaws.com"))
+            .collect()
     }
 
     fn attribute(&self, _cx: &mut Builder, key: &str, attr: &str, _path: &str) -> Json {

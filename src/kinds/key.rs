@@ -18,6 +18,7 @@ use crate::render::iam;
 use crate::render::names::{pascal, simple_problem};
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
+use std::collections::BTreeSet;
 
 /// A KMS customer-managed key.
 #[derive(Debug, Clone, Deserialize)]
@@ -130,6 +131,14 @@ impl Kind for Key {
             cx.claim(&id, path);
         }
         let retain = cx.retain(&self.retain, path);
+        let services: BTreeSet<&str> = cx
+            .stack
+            .resources
+            .values()
+            .flat_map(|r| r.key_services(cx.stack))
+            .filter(|(k, _)| k == key)
+            .map(|(_, service)| service)
+            .collect();
         let used = cx.stack.resources.iter().any(|(_, r)| {
             r.encryption_key() == Some(key)
                 || matches!(r, Resource::Function(f) if f.grants.contains_key(key))
@@ -152,7 +161,7 @@ impl Kind for Key {
         // One string for `Fn::Sub`: CloudFormation takes a key policy as a
         // JSON string, and moto takes nothing else.
         let root = "arn:${AWS::Partition}:iam::${AWS::AccountId}:root";
-        let policy = json!({
+        let mut policy = json!({
             "Version": "2012-10-17",
             "Statement": [
                 {
@@ -179,8 +188,26 @@ impl Kind for Key {
                     "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"}},
                 },
             ],
-        })
-        .to_string();
+        });
+        if !services.is_empty() {
+            // AWS services that encrypt on a resource's behalf (SNS
+            // delivering to an encrypted queue, CloudWatch alarms publishing
+            // to an encrypted topic), for this account only.
+            policy["Statement"]
+                .as_array_mut()
+                .into_iter()
+                .for_each(|st| {
+                    st.push(json!({
+                        "Sid": "ServicesOfThisAccountUse",
+                        "Effect": "Allow",
+                        "Principal": {"Service": services.iter().collect::<Vec<_>>()},
+                        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                        "Resource": "*",
+                        "Condition": {"StringEquals": {"aws:SourceAccount": "${AWS::AccountId}"}},
+                    }))
+                });
+        }
+        let policy = policy.to_string();
         json!({
             "logical": l,
             "alias": format!("alias/{}", cx.name(key)),

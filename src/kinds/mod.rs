@@ -19,6 +19,7 @@ pub mod queue;
 pub mod raw;
 pub mod schedule;
 pub mod table;
+pub mod topic;
 pub mod websocket_api;
 
 use crate::diagnostics::Diagnostics;
@@ -110,6 +111,14 @@ pub trait Kind: DeserializeOwned {
             None => Some(serde_json::json!({"Ref": crate::render::names::pascal(key)})),
             Some(_) => None,
         }
+    }
+
+    /// The AWS services that use a `key` of `stack` (its resource key) on
+    /// this resource's behalf, such as SNS delivering to an encrypted queue;
+    /// the key's policy lets them.
+    fn key_services(&self, stack: &crate::model::Stack) -> Vec<(String, &'static str)> {
+        let _ = stack;
+        Vec::new()
     }
 
     /// The IAM statement granting `level` (one of [`Kind::GRANT_LEVELS`],
@@ -215,6 +224,11 @@ macro_rules! kinds {
                 match self { $(Resource::$variant(r) => r.alarm_dimension(key, part),)* }
             }
 
+            /// The services using a key on its behalf (see [`Kind::key_services`]).
+            pub fn key_services(&self, stack: &crate::model::Stack) -> Vec<(String, &'static str)> {
+                match self { $(Resource::$variant(r) => r.key_services(stack),)* }
+            }
+
             /// What an alarm on it may watch.
             pub fn alarm(&self) -> Option<AlarmMetrics> {
                 match self { $(Resource::$variant(_) => <$ty as Kind>::ALARM,)* }
@@ -276,6 +290,7 @@ kinds! {
     Alarm => alarm::Alarm,
     Key => key::Key,
     Queue => queue::Queue,
+    Topic => topic::Topic,
     Raw => raw::Raw,
 }
 

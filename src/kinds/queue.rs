@@ -6,7 +6,7 @@
 //! `target: KEY.dead_letter`, its dead-letter queue.
 
 use super::key::{self, Encryption};
-use super::{AlarmMetrics, Kind};
+use super::{AlarmMetrics, Kind, Resource};
 use crate::model::source::join;
 use crate::model::value::PerEnv;
 use crate::render::context::Builder;
@@ -172,9 +172,21 @@ impl Kind for Queue {
                 "retention_seconds": days * 86_400,
             })
         });
+        // Topics of the stack delivering to it may send, and only they.
+        let senders: Vec<String> = cx
+            .stack
+            .resources
+            .iter()
+            .filter(|(_, r)| matches!(r, Resource::Topic(t) if t.delivers_to_queue(key)))
+            .map(|(k, _)| pascal(k))
+            .collect();
+        if !senders.is_empty() {
+            cx.claim(&format!("{l}Policy"), path);
+        }
         json!({
             "logical": l,
             "name": format!("{name}{suffix}"),
+            "senders": senders,
             "fifo": self.fifo,
             "visibility_timeout": visibility,
             "retention_seconds": retention * 86_400,

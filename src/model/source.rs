@@ -142,6 +142,10 @@ impl MarkedEventReceiver for Indexer {
                         // A key's own line is the best place to point at its value.
                         if let Some(Frame::Map { path, key: Some(k) }) = self.stack.last() {
                             self.positions.insert(join(path, k), pos);
+                            // A block mapping's start is marked after its
+                            // first key; the mapping starts at that key.
+                            let start = self.positions.entry(path.clone()).or_insert(pos);
+                            *start = (*start).min(pos);
                         }
                     }
                     None => {}
@@ -183,6 +187,7 @@ mod tests {
         assert_eq!(s.position("b.c"), Some((3, 3)));
         assert_eq!(s.position("b.d[0]"), Some((5, 7)));
         assert_eq!(s.position("b.d[1].e"), Some((6, 7)));
+        assert_eq!(s.position("b.d[1]"), Some((6, 7)));
     }
 
     #[test]

@@ -1,0 +1,341 @@
+//! `topic`: an SNS topic with its subscriptions (email addresses, queues and
+//! functions of the stack), optionally encrypted with a `key` of the stack.
+//! A subscribed queue gets a queue policy letting only this topic send to it
+//! (the queue's template lays it out); a subscribed function, a permission
+//! letting only this topic invoke it. Grant: `publish`. Alarms may name a
+//! topic as their action (`actions: [KEY]`).
+
+use super::key::Encryption;
+use super::{Kind, Resource};
+use crate::model::source::{index, join};
+use crate::render::context::Builder;
+use crate::render::iam;
+use crate::render::names::{pascal, simple_problem};
+use serde::Deserialize;
+use serde_json::{json, Value as Json};
+use std::collections::BTreeSet;
+
+/// An SNS topic.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topic {
+    /// Physical name pattern.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The sender name of its email and SMS messages.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Who receives what is published.
+    #[serde(default)]
+    pub subscriptions: Vec<Subscription>,
+    /// Encrypt messages at rest with a `key` of the stack (default: not
+    /// encrypted at rest, so that AWS services such as CloudWatch alarms can
+    /// publish to it without a key policy of their own).
+    #[serde(default)]
+    pub encryption: Option<Encryption>,
+}
+
+/// One subscription: exactly one of `email`, `queue`, `function`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Subscription {
+    /// An email address (may hold `${param.NAME}`); AWS mails it a
+    /// confirmation link first.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// A `queue` of the stack.
+    #[serde(default)]
+    pub queue: Option<String>,
+    /// A `function` of the stack.
+    #[serde(default)]
+    pub function: Option<String>,
+}
+
+impl Topic {
+    /// Whether it delivers to queue `key`.
+    pub fn delivers_to_queue(&self, key: &str) -> bool {
+        self.subscriptions
+            .iter()
+            .any(|s| s.queue.as_deref() == Some(key))
+    }
+}
+
+impl Kind for Topic {
+    const NAME: &'static str = "topic";
+    const TEMPLATE_FILE: &'static str = "topic.yaml.tera";
+    const TEMPLATE: &'static str = include_str!("../../templates/topic.yaml.tera");
+    const ATTRIBUTES: &'static [&'static str] = &["name", "arn"];
+    const GRANT_LEVELS: &'static [&'static str] = &["publish"];
+
+    fn name_pattern(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    fn name_problem(name: &str) -> Option<String> {
+        simple_problem("topic name", name, 256, "-_")
+    }
+
+    fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {
+        let l = pascal(key);
+        cx.claim(&l, path);
+        if let Some(d) = self.display_name.as_ref().filter(|d| d.len() > 100) {
+            cx.error_hint(
+                &join(path, "display_name"),
+                format!("a display name of {} characters is too long", d.len()),
+                "at most 100 characters",
+            );
+        }
+        let key_logical = super::key::resolve(cx, &self.encryption, path);
+        let mut subscriptions = Vec::new();
+        let mut permissions = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (i, s) in self.subscriptions.iter().enumerate() {
+            let spath = index(&join(path, "subscriptions"), i);
+            let set: Vec<&str> = [
+                ("email", s.email.is_some()),
+                ("queue", s.queue.is_some()),
+                ("function", s.function.is_some()),
+            ]
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(n, _)| *n)
+            .collect();
+            if set.len() != 1 {
+                cx.error_hint(
+                    &spath,
+                    if set.is_empty() {
+                        "the subscription names no receiver".to_string()
+                    } else {
+                        format!("the subscription names {} receivers", set.join(" and "))
+                    },
+                    "write one per subscription: `- email: ops@example.com`, `- queue: KEY` or `- function: KEY`",
+                );
+                continue;
+            }
+            if !seen.insert((
+                set[0],
+                s.email.clone().or(s.queue.clone()).or(s.function.clone()),
+            )) {
+                cx.error_hint(
+                    &spath,
+                    "the same receiver is subscribed twice",
+                    "remove one of them",
+                );
+                continue;
+            }
+            if let Some(e) = &s.email {
+                let epath = join(&spath, "email");
+                let endpoint = cx.value(e, &epath);
+                if endpoint.as_str().is_some_and(|a| !looks_like_email(a)) {
+                    cx.error_hint(
+                        &epath,
+                        format!("`{e}` is not an email address"),
+                        "write it as name@example.com",
+                    );
+                }
+                subscriptions.push(json!({"protocol": "email", "endpoint": endpoint}));
+            } else if let Some(q) = &s.queue {
+                if cx.target(q, &join(&spath, "queue"), &["queue"]).is_some() {
+                    subscriptions.push(
+                        json!({"protocol": "sqs", "endpoint": {"Fn::GetAtt": [pascal(q), "Arn"]}}),
+                    );
+                }
+            } else if let Some(f) = &s.function {
+                if cx
+                    .target(f, &join(&spath, "function"), &["function"])
+                    .is_some()
+                {
+                    let fl = pascal(f);
+                    let pl = format!("{l}Invokes{fl}");
+                    cx.claim(&pl, &spath);
+                    subscriptions.push(
+                        json!({"protocol": "lambda", "endpoint": {"Fn::GetAtt": [fl, "Arn"]}}),
+                    );
+                    permissions.push(json!({"logical": pl, "function": fl}));
+                }
+            }
+        }
+        json!({
+            "logical": l,
+            "name": cx.name(key),
+            "display_name": self.display_name,
+            "key": key_logical,
+            "subscriptions": subscriptions,
+            "permissions": permissions,
+        })
+    }
+
+    fn attribute(&self, _cx: &mut Builder, key: &str, attr: &str, _path: &str) -> Json {
+        let l = pascal(key);
+        match attr {
+            "name" => json!({"Fn::GetAtt": [l, "TopicName"]}),
+            // `Ref` is the ARN; moto answers no `GetAtt TopicArn`.
+            "arn" => json!({"Ref": l}),
+            // Not an attribute of a topic (ATTRIBUTES is checked first).
+            _ => Json::Null,
+        }
+    }
+
+    fn encryption_key(&self) -> Option<&str> {
+        self.encryption.as_ref().map(|e| e.key.as_str())
+    }
+
+    fn writes(level: &str) -> bool {
+        level == "publish"
+    }
+
+    fn key_services(&self, stack: &crate::model::Stack) -> Vec<(String, &'static str)> {
+        // SNS itself encrypts what it delivers to a queue encrypted with a key.
+        self.subscriptions
+            .iter()
+            .filter_map(|s| s.queue.as_deref())
+            .filter_map(|q| stack.resources.get(q))
+            .filter_map(Resource::encryption_key)
+            .map(|k| (k.to_string(), "sns.amazonaws.com"))
+            .collect()
+    }
+
+    fn grant(
+        &self,
+        _cx: &mut Builder,
+        key: &str,
+        level: &str,
+        _prefix: Option<&str>,
+        _path: &str,
+    ) -> Option<Json> {
+        match level {
+            "publish" => Some(iam::allow(
+                key,
+                level,
+                &["sns:Publish"],
+                vec![json!({"Ref": pascal(key)})],
+                None,
+            )),
+            // Not a level of a topic (GRANT_LEVELS is checked first).
+            _ => None,
+        }
+    }
+}
+
+/// Something `@` something with a dot, no spaces: enough to catch a value
+/// in the wrong field; SNS's confirmation mail checks the rest.
+fn looks_like_email(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((user, domain)) => {
+            !user.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !s.contains(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{render, statement};
+    use serde_json::{json, Value as Json};
+
+    #[test]
+    fn subscribers_may_be_reached_by_this_topic_only() {
+        let t = render(
+            "resources:
+  data:
+    type: key
+  jobs:
+    type: queue
+    encryption: {key: data}
+  notify:
+    type: function
+    crate: notify
+  events:
+    type: topic
+    encryption: {key: data}
+    subscriptions:
+      - email: ops@example.com
+      - queue: jobs
+      - function: notify
+  publisher:
+    type: function
+    crate: publisher
+    grants:
+      events: [publish]
+  notify_errors:
+    type: alarm
+    target: notify
+    metric: Errors
+    threshold: 1
+    actions: [events]
+",
+        );
+        let r = &t["Resources"];
+        assert_eq!(
+            r["Events"]["Properties"]["Subscription"],
+            json!([
+                {"Protocol": "email", "Endpoint": "ops@example.com"},
+                {"Protocol": "sqs", "Endpoint": {"Fn::GetAtt": ["Jobs", "Arn"]}},
+                {"Protocol": "lambda", "Endpoint": {"Fn::GetAtt": ["Notify", "Arn"]}},
+            ])
+        );
+        let send = &r["JobsPolicy"]["Properties"]["PolicyDocument"]["Statement"][0];
+        assert_eq!(send["Principal"], json!({"Service": "sns.amazonaws.com"}));
+        assert_eq!(
+            send["Condition"]["ArnEquals"]["aws:SourceArn"],
+            json!([{"Ref": "Events"}])
+        );
+        let permission = &r["EventsInvokesNotify"]["Properties"];
+        assert_eq!(permission["Principal"], "sns.amazonaws.com");
+        assert_eq!(permission["SourceArn"], json!({"Ref": "Events"}));
+        assert_eq!(
+            r["NotifyErrors"]["Properties"]["AlarmActions"],
+            json!([{"Ref": "Events"}])
+        );
+        // Publishing to the encrypted topic makes data keys with its key.
+        assert_eq!(
+            statement(&t, "Publisher", "EventsPublish")["Resource"],
+            json!([{"Ref": "Events"}])
+        );
+        assert_eq!(
+            statement(&t, "Publisher", "EventsKey")["Action"],
+            json!(["kms:Decrypt", "kms:GenerateDataKey"])
+        );
+        // SNS (to the encrypted queue) and CloudWatch (to the encrypted
+        // topic) use the key for this account only.
+        let policy: Json = serde_json::from_str(
+            r["Data"]["Properties"]["KeyPolicy"]["Fn::Sub"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        let services = policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == "ServicesOfThisAccountUse")
+            .unwrap();
+        assert_eq!(
+            services["Principal"]["Service"],
+            json!(["cloudwatch.amazonaws.com", "sns.amazonaws.com"])
+        );
+        assert_eq!(
+            services["Condition"]["StringEquals"]["aws:SourceAccount"],
+            "${AWS::AccountId}"
+        );
+    }
+
+    #[test]
+    fn a_topic_without_a_key_is_not_encrypted_at_rest() {
+        let t = render(
+            "resources:
+  alerts:
+    type: topic
+    subscriptions:
+      - email: ops@example.com
+",
+        );
+        assert!(t["Resources"]["Alerts"]["Properties"]
+            .get("KmsMasterKeyId")
+            .is_none());
+    }
+}
