@@ -279,6 +279,8 @@ mod tests {
             output_parameters: BTreeMap::new(),
             tags: BTreeMap::new(),
             inventory: Vec::new(),
+            local_secrets: Vec::new(),
+            external_secrets: Vec::new(),
         }]
     }
 

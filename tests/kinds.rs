@@ -4,7 +4,10 @@
 //! FIFO queue and a queue consumer). What the emulator created is read back
 //! through each service's own API: the queues' redrive policies and
 //! encryption, the topics' subscriptions, the key's rotation, alias and
-//! policy, the event source mapping, the bucket's encryption, and the roles tagged as the key's users.
+//! policy, the event source mapping, the bucket's encryption, the roles
+//! tagged as the key's users, and the secrets deploy made through the
+//! Secrets Manager API (moto's CloudFormation makes none), read by what the
+//! function was given.
 
 mod common;
 
@@ -54,6 +57,28 @@ fn every_kind_deploys_and_reads_back_as_declared() {
     let report = json(dir, &moto, &["deploy", "--env", "local", "--yes"], 0);
     assert_eq!(report["stacks"][0]["outcome"], "created", "{report}");
     let key_arn = output(&report, "DataKeyArn");
+    // Secrets are placeholders in moto's CloudFormation: deploy made them
+    // through the Secrets Manager API, and says the external one needs its
+    // value, with the command that sets it from a file.
+    let secrets = report["secrets"].as_array().expect("secrets reported");
+    let state = |key: &str| {
+        secrets
+            .iter()
+            .find(|s| s["key"] == key)
+            .unwrap_or_else(|| panic!("no secret {key} in {report}"))
+            .clone()
+    };
+    assert_eq!(state("db_password")["created"], true);
+    assert_eq!(state("db_password")["needs_value"], false);
+    assert_eq!(state("api_token")["created"], true);
+    assert_eq!(state("api_token")["needs_value"], true);
+    let set_with = state("api_token")["set_with"].as_str().unwrap().to_string();
+    assert!(
+        set_with.contains("--secret-id kindsfix-all-api-token-local")
+            && set_with.contains("file://")
+            && set_with.contains(&format!("--endpoint-url {}", moto.endpoint)),
+        "{set_with}"
+    );
     let dlq_arn = output(&report, "JobsDeadLetterArn");
 
     block(async {
@@ -116,6 +141,40 @@ fn every_kind_deploys_and_reads_back_as_declared() {
         assert!(fanout[0].1.ends_with(":function:kindsfix-all-worker-local"));
         assert!(fanout[1].1.ends_with(":kindsfix-all-jobs-local"));
 
+        // The function finds its secret by what it was given, and reads
+        // a generated value of the length asked, without excluded characters.
+        let lambda = aws_sdk_lambda::Client::new(&config);
+        let env = lambda
+            .get_function_configuration()
+            .function_name("kindsfix-all-worker-local")
+            .send()
+            .await
+            .unwrap()
+            .environment()
+            .and_then(|e| e.variables().cloned())
+            .unwrap_or_default();
+        let sm = aws_sdk_secretsmanager::Client::new(&config);
+        let value = sm
+            .get_secret_value()
+            .secret_id(&env["DB_PASSWORD_SECRET"])
+            .send()
+            .await
+            .unwrap();
+        let value = value.secret_string().unwrap();
+        assert_eq!(value.len(), 40);
+        assert!(!value.contains(['"', '@', '/', '\\']));
+        let token = sm
+            .describe_secret()
+            .secret_id(&env["API_TOKEN_SECRET"])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            token.description(),
+            Some("Token of the partner API, set by hand")
+        );
+        assert!(token.version_ids_to_stages().is_none_or(|v| v.is_empty()));
+
         // The key: rotation on, its alias, a policy that lets only tagged
         // roles use it.
         let kms = aws_sdk_kms::Client::new(&config);
@@ -150,7 +209,6 @@ fn every_kind_deploys_and_reads_back_as_declared() {
 
         // The consumer: an event source mapping on the queue, and its own
         // environment encrypted with the key.
-        let lambda = aws_sdk_lambda::Client::new(&config);
         let worker = "kindsfix-all-worker-local";
         let mappings = lambda
             .list_event_source_mappings()
@@ -210,13 +268,48 @@ fn every_kind_deploys_and_reads_back_as_declared() {
         }
     });
 
-    // Nothing changed, nothing to do; destroy leaves nothing behind.
+    // Nothing changed, nothing to do: the generated value stays, and the
+    // external secret still asks for its value.
     let again = json(dir, &moto, &["deploy", "--env", "local", "--yes"], 0);
     assert_eq!(again["stacks"][0]["outcome"], "unchanged", "{again}");
-    json(dir, &moto, &["destroy", "--env", "local", "--yes"], 0);
+    let secrets: Vec<(&str, bool, bool)> = again["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["key"].as_str().unwrap(),
+                s["created"].as_bool().unwrap(),
+                s["needs_value"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(secrets, [("api_token", false, true)]);
+
+    // Destroy leaves nothing behind, the secrets made outside the template
+    // included.
+    let gone = json(dir, &moto, &["destroy", "--env", "local", "--yes"], 0);
+    let mut deleted: Vec<&str> = gone["secrets_deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    deleted.sort();
+    assert_eq!(
+        deleted,
+        [
+            "kindsfix-all-api-token-local",
+            "kindsfix-all-db-password-local"
+        ]
+    );
     block(async {
-        let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+        let config = moto.sdk_config().await;
+        let sqs = aws_sdk_sqs::Client::new(&config);
         let left = sqs.list_queues().send().await.unwrap();
         assert_eq!(left.queue_urls(), [] as [String; 0]);
+        let sm = aws_sdk_secretsmanager::Client::new(&config);
+        let left = sm.list_secrets().send().await.unwrap();
+        assert_eq!(left.secret_list().len(), 0, "{left:?}");
     });
 }

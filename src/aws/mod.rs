@@ -6,6 +6,7 @@ pub mod artefacts;
 pub mod buckets;
 pub mod cloudformation;
 pub mod functions;
+pub mod secrets;
 
 use crate::model::Environment;
 use aws_config::retry::RetryConfig;

@@ -48,6 +48,27 @@ pub struct DeployReport {
     pub artefacts: Option<PublishReport>,
     /// One entry per selected stack, in dependency order.
     pub stacks: Vec<StackReport>,
+    /// The secrets of the deployed stacks that were created outside their
+    /// templates (emulator) or still need their value set (external).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretState>,
+}
+
+/// A secret `deploy` created or found without a value. Never its value.
+#[derive(Debug, Clone, Serialize)]
+pub struct SecretState {
+    /// Its stack.
+    pub stack: String,
+    /// Resource key.
+    pub key: String,
+    /// The secret's name.
+    pub name: String,
+    /// Created now through the Secrets Manager API (emulator environments).
+    pub created: bool,
+    /// It has no value yet: set it with `set_with`.
+    pub needs_value: bool,
+    /// The command that sets its value from a file, when it needs one.
+    pub set_with: Option<String>,
 }
 
 impl DeployReport {
@@ -106,6 +127,27 @@ impl fmt::Display for DeployReport {
                 for (k, v) in &s.outputs {
                     writeln!(f, "    {k} = {v}")?;
                 }
+            }
+        }
+        for secret in &self.secrets {
+            if secret.created {
+                writeln!(
+                    f,
+                    "secret {}: created through the Secrets Manager API ({})",
+                    secret.name,
+                    if secret.needs_value {
+                        "empty"
+                    } else {
+                        "generated value"
+                    }
+                )?;
+            }
+            if let Some(cmd) = &secret.set_with {
+                writeln!(
+                    f,
+                    "secret {} has no value yet; set it from a file, so it stays out of shell history and logs:\n    {cmd}",
+                    secret.name
+                )?;
             }
         }
         let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
@@ -474,6 +516,7 @@ async fn deploy(
             method,
             artefacts: None,
             stacks,
+            secrets: Vec::new(),
         });
     }
 
@@ -613,7 +656,7 @@ async fn deploy(
             return Err(interrupted(&progress, &scope.env).into());
         }
     };
-    let stacks = results
+    let mut stacks: Vec<StackReport> = results
         .into_iter()
         .map(|(stack, ran)| match ran {
             Ran::Done(report) => report,
@@ -624,12 +667,106 @@ async fn deploy(
             ),
         })
         .collect();
+    let secrets = settle_secrets(scope, sdk, s.endpoint.as_deref(), &mut stacks).await;
     Ok(DeployReport {
         env: scope.env.clone(),
         method,
         artefacts,
         stacks,
+        secrets,
     })
+}
+
+/// After the stacks deployed: creates the secrets an emulator environment
+/// gets outside its templates, and finds the external secrets still
+/// without a value. A secret that cannot be created fails its stack.
+async fn settle_secrets(
+    scope: &Scope,
+    sdk: &aws_config::SdkConfig,
+    endpoint: Option<&str>,
+    stacks: &mut [StackReport],
+) -> Vec<SecretState> {
+    let mut states: Vec<SecretState> = Vec::new();
+    let any = stacks.iter().any(|r| {
+        let rd = scope.rendered(&r.stack);
+        r.outcome.ok() && !(rd.local_secrets.is_empty() && rd.external_secrets.is_empty())
+    });
+    if !any {
+        return states;
+    }
+    let e = scope.environment();
+    let sm = crate::aws::secrets::SdkSecrets::new(sdk);
+    let set_with = |name: &str| {
+        let mut cmd = format!(
+            "aws secretsmanager put-secret-value --region {} --secret-id {name} --secret-string file://VALUE_FILE",
+            e.region
+        );
+        if let Some(url) = e.endpoint(endpoint) {
+            cmd.push_str(&format!(" --endpoint-url {url}"));
+        }
+        cmd
+    };
+    for report in stacks.iter_mut().filter(|r| r.outcome.ok()) {
+        let rd = scope.rendered(&report.stack);
+        let mut problems = Vec::new();
+        let mut notes = Vec::new();
+        for l in &rd.local_secrets {
+            match sm.ensure(l).await {
+                Ok(created) => states.push(SecretState {
+                    stack: report.stack.clone(),
+                    key: l.key.clone(),
+                    name: l.name.clone(),
+                    created,
+                    needs_value: false,
+                    set_with: None,
+                }),
+                Err(err) => problems.push(format!("{err:#}")),
+            }
+        }
+        for x in &rd.external_secrets {
+            match sm.has_value(&x.name).await {
+                Ok(Some(false)) => {
+                    let cmd = set_with(&x.name);
+                    match states
+                        .iter_mut()
+                        .find(|s| s.stack == report.stack && s.key == x.key)
+                    {
+                        Some(state) => {
+                            state.needs_value = true;
+                            state.set_with = Some(cmd);
+                        }
+                        None => states.push(SecretState {
+                            stack: report.stack.clone(),
+                            key: x.key.clone(),
+                            name: x.name.clone(),
+                            created: false,
+                            needs_value: true,
+                            set_with: Some(cmd),
+                        }),
+                    }
+                }
+                Ok(_) => {}
+                // The stack deployed; only the check could not be made.
+                Err(err) => notes.push(format!(
+                    "could not check whether secret {} has a value: {err:#}",
+                    x.name
+                )),
+            }
+        }
+        if !problems.is_empty() {
+            report.outcome = Outcome::Failed;
+        }
+        problems.extend(notes);
+        if !problems.is_empty() {
+            let text = problems.join("\n");
+            report.message = Some(match report.message.take() {
+                Some(m) => format!("{m}\n{text}"),
+                None => text,
+            });
+        }
+    }
+    states.retain(|s| s.created || s.needs_value);
+    states
 }
 
 /// The plans of every stack of a deploy, shown before anything changes.

@@ -59,6 +59,10 @@ pub struct DestroyReport {
     pub kept: Vec<Kept>,
     /// The artefact bucket, when --artefacts deleted it.
     pub artefact_bucket: Option<BucketObjects>,
+    /// Secrets an emulator environment had outside its templates, deleted
+    /// with their stacks.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets_deleted: Vec<String>,
 }
 
 impl DestroyReport {
@@ -100,6 +104,9 @@ impl fmt::Display for DestroyReport {
                 k.physical_id.as_deref().unwrap_or(&k.logical_id),
                 k.stack
             )?;
+        }
+        for name in &self.secrets_deleted {
+            writeln!(f, "deleted secret {name} (made outside the template)")?;
         }
         if let Some(a) = &self.artefact_bucket {
             writeln!(
@@ -235,6 +242,7 @@ async fn destroy(scope: &Scope, s: &Settings, printer: Printer) -> anyhow::Resul
             emptied: Vec::new(),
             kept: Vec::new(),
             artefact_bucket: None,
+            secrets_deleted: Vec::new(),
         });
     }
 
@@ -299,6 +307,35 @@ async fn destroy(scope: &Scope, s: &Settings, printer: Printer) -> anyhow::Resul
             printer.note(format!("artefact bucket {artefact_bucket} does not exist"));
         }
     }
+    // Secrets made outside the templates (emulator environments) go with
+    // their stacks, unless retained.
+    let mut secrets_deleted = Vec::new();
+    let mut kept_secrets = Vec::new();
+    let deleted_stacks: Vec<&str> = reports
+        .iter()
+        .filter(|r| r.outcome == Outcome::Deleted)
+        .map(|r| r.stack.as_str())
+        .collect();
+    if deleted_stacks
+        .iter()
+        .any(|st| !scope.rendered(st).local_secrets.is_empty())
+    {
+        let sm = crate::aws::secrets::SdkSecrets::new(&sdk);
+        for st in &deleted_stacks {
+            for l in &scope.rendered(st).local_secrets {
+                if l.retain {
+                    kept_secrets.push(Kept {
+                        stack: st.to_string(),
+                        logical_id: crate::render::names::pascal(&l.key),
+                        resource_type: "AWS::SecretsManager::Secret".into(),
+                        physical_id: Some(l.name.clone()),
+                    });
+                } else if sm.delete_now(&l.name).await? {
+                    secrets_deleted.push(l.name.clone());
+                }
+            }
+        }
+    }
     // Only what deleted stacks left behind is kept; a stack that was not
     // deleted keeps everything, and says why.
     let kept = found
@@ -309,6 +346,7 @@ async fn destroy(scope: &Scope, s: &Settings, printer: Printer) -> anyhow::Resul
                 .iter()
                 .any(|r| r.stack == k.stack && r.outcome == Outcome::Deleted)
         })
+        .chain(kept_secrets)
         .collect();
     Ok(DestroyReport {
         env: env.clone(),
@@ -316,6 +354,7 @@ async fn destroy(scope: &Scope, s: &Settings, printer: Printer) -> anyhow::Resul
         emptied,
         kept,
         artefact_bucket: deleted_artefacts,
+        secrets_deleted,
     })
 }
 
@@ -431,6 +470,13 @@ fn plan_text(scope: &Scope, found: &[Found], s: &Settings, artefact_bucket: &str
                 "\n      keep {} {} (DeletionPolicy Retain)",
                 k.resource_type,
                 k.physical_id.as_deref().unwrap_or(&k.logical_id)
+            ));
+        }
+        for l in &scope.rendered(&f.stack).local_secrets {
+            text.push_str(&format!(
+                "\n      {} secret {} (made outside the template here)",
+                if l.retain { "keep" } else { "delete" },
+                l.name
             ));
         }
     }

@@ -18,6 +18,7 @@ pub mod key;
 pub mod queue;
 pub mod raw;
 pub mod schedule;
+pub mod secret;
 pub mod table;
 pub mod topic;
 pub mod websocket_api;
@@ -291,6 +292,7 @@ kinds! {
     Key => key::Key,
     Queue => queue::Queue,
     Topic => topic::Topic,
+    Secret => secret::Secret,
     Raw => raw::Raw,
 }
 

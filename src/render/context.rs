@@ -6,6 +6,7 @@
 
 use super::names::{expand_name, name_pattern, pascal};
 use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::kinds::secret::{ExternalSecret, LocalSecret};
 use crate::model::source::join;
 use crate::model::stack::{self, ParamType, Resource};
 use crate::model::value::{parse_template, ParamValue, PerEnv, Segment};
@@ -51,6 +52,10 @@ pub struct StackContext {
     pub tags: BTreeMap<String, String>,
     /// Physical names by resource key (kinds that have one).
     pub names: BTreeMap<String, String>,
+    /// Secrets an emulator environment gets through the API.
+    pub local_secrets: Vec<LocalSecret>,
+    /// Secrets whose value is set outside the stack.
+    pub external_secrets: Vec<ExternalSecret>,
 }
 
 /// The CloudFormation stack name of `stack` in `env`.
@@ -74,6 +79,10 @@ pub struct Builder<'a> {
     conditions: BTreeMap<String, Json>,
     logical_ids: BTreeMap<String, String>,
     output_parameters: BTreeMap<String, (String, String)>,
+    /// Secrets an emulator environment gets through the API, not the template.
+    pub(crate) local_secrets: Vec<LocalSecret>,
+    /// Secrets whose value is set outside the stack.
+    pub(crate) external_secrets: Vec<ExternalSecret>,
 }
 
 impl<'a> Builder<'a> {
@@ -96,7 +105,15 @@ impl<'a> Builder<'a> {
             conditions: BTreeMap::new(),
             logical_ids: BTreeMap::new(),
             output_parameters: BTreeMap::new(),
+            local_secrets: Vec::new(),
+            external_secrets: Vec::new(),
         }
+    }
+
+    /// Whether this environment runs on a local emulator (`emulator:`),
+    /// where some kinds are provisioned outside the template.
+    pub(crate) fn emulated(&self) -> bool {
+        self.project.file.environments[self.env].emulator.is_some()
     }
 
     /// Records a problem at `path` of the stack file.
@@ -188,6 +205,8 @@ impl<'a> Builder<'a> {
             parameters: param_values,
             code_parameters,
             output_parameters: std::mem::take(&mut self.output_parameters),
+            local_secrets: std::mem::take(&mut self.local_secrets),
+            external_secrets: std::mem::take(&mut self.external_secrets),
             tags,
             names: std::mem::take(&mut self.names),
         }

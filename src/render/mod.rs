@@ -147,6 +147,11 @@ pub struct Rendered {
     pub tags: BTreeMap<String, String>,
     /// What each declared resource became, in key order.
     pub inventory: Vec<Inventory>,
+    /// Secrets an emulator environment gets through the Secrets Manager
+    /// API instead of the template (see the `secret` kind).
+    pub local_secrets: Vec<crate::kinds::secret::LocalSecret>,
+    /// Secrets whose value is set outside the stack, for `deploy` to check.
+    pub external_secrets: Vec<crate::kinds::secret::ExternalSecret>,
 }
 
 /// One declared resource of a rendered stack: its kind, its physical name
@@ -200,7 +205,13 @@ pub fn render_stack(
                 continue;
             }
         };
-        match serde_yaml::from_str::<Json>(&text) {
+        // A kind may produce nothing here (one provisioned outside the
+        // template in this environment).
+        let parsed = match serde_yaml::from_str::<Json>(&text) {
+            Ok(Json::Null) => Ok(Json::Object(serde_json::Map::new())),
+            other => other,
+        };
+        match parsed {
             Ok(Json::Object(map)) => {
                 let mut produced: Vec<InventoryResource> = map
                     .iter()
@@ -283,6 +294,8 @@ pub fn render_stack(
         output_parameters: ctx.output_parameters,
         tags: ctx.tags,
         inventory,
+        local_secrets: ctx.local_secrets,
+        external_secrets: ctx.external_secrets,
     })
 }
 

@@ -1,0 +1,109 @@
+//! Secrets Manager in stackctl's words: what `deploy` and `destroy` do to
+//! the secrets an emulator environment gets outside its templates, and the
+//! check that an external secret has been given its value. No call here
+//! reads or prints a secret's value.
+
+use super::explain;
+use crate::kinds::secret::LocalSecret;
+use anyhow::{anyhow, Result};
+use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
+
+/// Secrets Manager through the AWS SDK.
+pub struct SdkSecrets {
+    client: aws_sdk_secretsmanager::Client,
+}
+
+impl SdkSecrets {
+    /// A client for `sdk`.
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        Self {
+            client: aws_sdk_secretsmanager::Client::new(sdk),
+        }
+    }
+
+    async fn describe(&self, name: &str) -> Result<Option<DescribeSecretOutput>> {
+        match self.client.describe_secret().secret_id(name).send().await {
+            Ok(out) => Ok(Some(out)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(anyhow!(explain(&format!("reading secret {name}"), &e))),
+        }
+    }
+
+    /// Creates `secret` when it does not exist (generated, or without a
+    /// value when external); an existing secret and its value are left as
+    /// they are. Returns whether it was created.
+    pub async fn ensure(&self, secret: &LocalSecret) -> Result<bool> {
+        if self.describe(&secret.name).await?.is_some() {
+            return Ok(false);
+        }
+        let mut create = self
+            .client
+            .create_secret()
+            .name(&secret.name)
+            .description(&secret.description);
+        if let Some(g) = &secret.generate {
+            let mut random = self
+                .client
+                .get_random_password()
+                .password_length(i64::from(g.length))
+                .exclude_punctuation(!g.punctuation);
+            if let Some(x) = &g.exclude {
+                random = random.exclude_characters(x);
+            }
+            let value = random
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow!(explain(
+                        &format!("generating a value for secret {}", secret.name),
+                        &e
+                    ))
+                })?
+                .random_password
+                .ok_or_else(|| {
+                    anyhow!(
+                        "generating a value for secret {}: no value in the answer",
+                        secret.name
+                    )
+                })?;
+            create = create.secret_string(value);
+        }
+        create
+            .send()
+            .await
+            .map_err(|e| anyhow!(explain(&format!("creating secret {}", secret.name), &e)))?;
+        Ok(true)
+    }
+
+    /// Whether secret `name` holds a current value; `None` when there is no
+    /// such secret.
+    pub async fn has_value(&self, name: &str) -> Result<Option<bool>> {
+        Ok(self.describe(name).await?.map(|d| {
+            d.version_ids_to_stages().is_some_and(|v| {
+                v.values()
+                    .any(|stages| stages.iter().any(|s| s == "AWSCURRENT"))
+            })
+        }))
+    }
+
+    /// Deletes secret `name` at once, without the recovery window (for an
+    /// emulator's secrets only). Returns whether it existed.
+    pub async fn delete_now(&self, name: &str) -> Result<bool> {
+        if self.describe(name).await?.is_none() {
+            return Ok(false);
+        }
+        self.client
+            .delete_secret()
+            .secret_id(name)
+            .force_delete_without_recovery(true)
+            .send()
+            .await
+            .map_err(|e| anyhow!(explain(&format!("deleting secret {name}"), &e)))?;
+        Ok(true)
+    }
+}
