@@ -387,8 +387,8 @@ fn a_protected_environment_needs_its_name_and_keeps_its_data() {
         .collect();
     assert_eq!(
         kept,
-        ["Files", "Items"],
-        "prod retains its bucket and table"
+        ["AccessLogs", "Files", "Items"],
+        "prod retains its bucket, its table and the bucket's access logs"
     );
     assert!(describe(&moto, "deployfix-base-prod").is_none());
 }

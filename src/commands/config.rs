@@ -89,8 +89,8 @@ impl fmt::Display for Report {
             let s = &e.settings;
             writeln!(
                 f,
-                "    log retention {} d, function memory {} MB, timeout {} s, retain data {}, point-in-time recovery {}, tracing {}",
-                s.log_retention_days, s.function_memory, s.function_timeout, s.retain_data, s.point_in_time_recovery, s.tracing
+                "    log retention {} d, function memory {} MB, timeout {} s, retain data {}, point-in-time recovery {}, tracing {}, bucket access logs {}, WebSocket access logs {}",
+                s.log_retention_days, s.function_memory, s.function_timeout, s.retain_data, s.point_in_time_recovery, s.tracing, s.bucket_access_logs, s.websocket_access_logs
             )?;
         }
         writeln!(f, "stacks (deployment order):")?;

@@ -4,7 +4,7 @@
 //! a key prefix.
 
 use super::key::{self, Encryption};
-use super::Kind;
+use super::{Kind, Resource};
 use crate::model::source::{index, join};
 use crate::model::value::PerEnv;
 use crate::render::context::Builder;
@@ -299,9 +299,11 @@ impl Kind for Bucket {
             }
             None => (Json::Null, false),
         };
+        let access_logs = access_logs(cx, key, path);
         json!({
             "logical": l,
             "name": name,
+            "access_logs": access_logs,
             "deletion_policy": if retain { "Retain" } else { "Delete" },
             "key": key::resolve(cx, &self.encryption, path),
             "versioning": b.versioning,
@@ -312,6 +314,10 @@ impl Kind for Bucket {
             "website": website,
             "public": public,
         })
+    }
+
+    fn invokes_async(&self, function: &str) -> bool {
+        self.notifications.iter().any(|n| n.function == function)
     }
 
     fn encryption_key(&self) -> Option<&str> {
@@ -396,6 +402,45 @@ impl Kind for Bucket {
 /// A bucket's ARN from its name.
 fn arn(name: &str) -> Json {
     json!({"Fn::Sub": format!("arn:${{AWS::Partition}}:s3:::{name}")})
+}
+
+/// Logical id of a stack's access-log bucket.
+const ACCESS_LOGS: &str = "AccessLogs";
+
+/// Where bucket `key` writes its server access logs, when the environment
+/// asks for them (`bucket_access_logs`, on in protected environments): the
+/// stack's access-log bucket, which the stack's first bucket lays out.
+fn access_logs(cx: &mut Builder, key: &str, path: &str) -> Option<Json> {
+    if !cx.settings.bucket_access_logs {
+        return None;
+    }
+    let first = cx
+        .stack
+        .resources
+        .iter()
+        .find(|(_, r)| matches!(r, Resource::Bucket(_)))
+        .is_some_and(|(k, _)| k == key);
+    let name = format!(
+        "{}-access-logs",
+        crate::render::context::stack_name(cx.project, &cx.stack.name, cx.env)
+    );
+    if first {
+        cx.claim(ACCESS_LOGS, path);
+        cx.claim(&format!("{ACCESS_LOGS}Policy"), path);
+        if let Some(p) = bucket_problem(&name) {
+            cx.error_hint(
+                path,
+                format!("the stack's access-log bucket cannot be named: {p}"),
+                "shorten the project, stack or environment name, or set `bucket_access_logs: false` for this environment",
+            );
+        }
+    }
+    Some(json!({
+        "logical": ACCESS_LOGS,
+        "name": name,
+        "owner": first,
+        "deletion_policy": if cx.settings.retain_data { "Retain" } else { "Delete" },
+    }))
 }
 
 #[cfg(test)]

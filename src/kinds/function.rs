@@ -159,6 +159,14 @@ impl Kind for Function {
         if self.consumes.is_some() {
             cx.claim(&format!("{l}Consumes"), &join(path, "consumes"));
         }
+        // Invoked asynchronously (a bucket notification, a schedule, a
+        // topic): after Lambda's retries a failed event goes to a
+        // dead-letter queue instead of being dropped.
+        let stack = cx.stack;
+        let async_invoked = stack.resources.values().any(|r| r.invokes_async(key));
+        if async_invoked {
+            cx.claim(&format!("{l}DeadLetter"), path);
+        }
         let name = cx.name(key);
         let memory = match &f.memory {
             Some(m) => {
@@ -232,6 +240,14 @@ impl Kind for Function {
             env.insert(k.clone(), cx.value(v, &vpath));
         }
         let mut statements = iam::baseline(&name, cx.settings.tracing);
+        if async_invoked {
+            statements.push(json!({
+                "Sid": "DeadLetterSend",
+                "Effect": "Allow",
+                "Action": ["sqs:SendMessage"],
+                "Resource": [{"Fn::GetAtt": [format!("{l}DeadLetter"), "Arn"]}],
+            }));
+        }
         // Keys the role uses: (logical id, for whom, whether it writes).
         let mut key_users = BTreeSet::new();
         let mut through: BTreeMap<String, (String, bool)> = BTreeMap::new();
@@ -322,6 +338,10 @@ impl Kind for Function {
             "key": own_key,
             "key_user_tags": key_user_tags,
             "consumes": consumes,
+            "dead_letter": async_invoked.then(|| json!({
+                "logical": format!("{l}DeadLetter"),
+                "name": format!("{name}-dlq"),
+            })),
             "memory": memory,
             "timeout": timeout,
             "architecture": arch,

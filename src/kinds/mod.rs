@@ -122,6 +122,14 @@ pub trait Kind: DeserializeOwned {
         Vec::new()
     }
 
+    /// Whether it invokes function `function` (a resource key)
+    /// asynchronously: Lambda retries and then drops a failed event, so such
+    /// a function gets a dead-letter queue.
+    fn invokes_async(&self, function: &str) -> bool {
+        let _ = function;
+        false
+    }
+
     /// The IAM statement granting `level` (one of [`Kind::GRANT_LEVELS`],
     /// checked before) on it, limited to `prefix` where the kind takes one;
     /// problems at `path`.
@@ -228,6 +236,11 @@ macro_rules! kinds {
             /// The services using a key on its behalf (see [`Kind::key_services`]).
             pub fn key_services(&self, stack: &crate::model::Stack) -> Vec<(String, &'static str)> {
                 match self { $(Resource::$variant(r) => r.key_services(stack),)* }
+            }
+
+            /// Whether it invokes `function` asynchronously (see [`Kind::invokes_async`]).
+            pub fn invokes_async(&self, function: &str) -> bool {
+                match self { $(Resource::$variant(r) => r.invokes_async(function),)* }
             }
 
             /// What an alarm on it may watch.

@@ -70,6 +70,10 @@ impl Kind for Schedule {
         })
     }
 
+    fn invokes_async(&self, function: &str) -> bool {
+        self.target == function
+    }
+
     fn attribute(&self, _cx: &mut Builder, key: &str, attr: &str, _path: &str) -> Json {
         let l = pascal(key);
         match attr {

@@ -176,6 +176,12 @@ impl Kind for Topic {
         }
     }
 
+    fn invokes_async(&self, function: &str) -> bool {
+        self.subscriptions
+            .iter()
+            .any(|s| s.function.as_deref() == Some(function))
+    }
+
     fn encryption_key(&self) -> Option<&str> {
         self.encryption.as_ref().map(|e| e.key.as_str())
     }

@@ -57,11 +57,17 @@ impl Kind for WebsocketApi {
         for id in [l.clone(), format!("{l}Stage")] {
             cx.claim(&id, path);
         }
+        let access_logs = cx.settings.websocket_access_logs;
+        if access_logs {
+            cx.claim(&format!("{l}AccessLogs"), path);
+        }
         let (integrations, routes) = api::routes(cx, &l, &a.routes, path, false);
         json!({
             "logical": l,
             "name": cx.name(key),
             "access_log_group": format!("/aws/apigateway/{}", cx.name(key)),
+            "access_logs": access_logs,
+            "log_retention_days": cx.settings.log_retention_days,
             "description": a.description,
             "stage": api::stage(cx.env, a.stage.as_deref()),
             "route_selection": a.route_selection.clone().unwrap_or_else(|| "$request.body.action".into()),

@@ -119,6 +119,13 @@ pub struct SettingsOverrides {
     /// X-Ray tracing for functions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracing: Option<bool>,
+    /// S3 server access logs for every bucket, into one log bucket per stack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket_access_logs: Option<bool>,
+    /// Access logs for WebSocket API stages; the account must have API
+    /// Gateway's CloudWatch role set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub websocket_access_logs: Option<bool>,
 }
 
 /// Settings after defaults, project values and environment overrides.
@@ -136,6 +143,10 @@ pub struct Settings {
     pub point_in_time_recovery: bool,
     /// X-Ray tracing for functions.
     pub tracing: bool,
+    /// S3 server access logs for buckets.
+    pub bucket_access_logs: bool,
+    /// Access logs for WebSocket API stages.
+    pub websocket_access_logs: bool,
 }
 
 impl Settings {
@@ -161,6 +172,14 @@ impl Settings {
                 .or(project.point_in_time_recovery)
                 .unwrap_or(false),
             tracing: env.tracing.or(project.tracing).unwrap_or(false),
+            bucket_access_logs: env
+                .bucket_access_logs
+                .or(project.bucket_access_logs)
+                .unwrap_or(protected),
+            websocket_access_logs: env
+                .websocket_access_logs
+                .or(project.websocket_access_logs)
+                .unwrap_or(false),
         }
     }
 }
@@ -286,5 +305,7 @@ mod tests {
         assert_eq!(s.log_retention_days, 90);
         assert_eq!(s.function_memory, 512);
         assert_eq!(s.function_timeout, 10);
+        assert!(!s.bucket_access_logs);
+        assert!(Settings::resolve(&project, &prod, true).bucket_access_logs);
     }
 }
