@@ -221,21 +221,8 @@ impl Kind for Function {
         let mut env = Map::new();
         for (k, v) in &f.environment {
             let vpath = join(&join(path, "environment"), k);
-            if !k.starts_with(|c: char| c.is_ascii_alphabetic())
-                || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            {
-                cx.error_hint(
-                    &vpath,
-                    format!("environment variable name `{k}` is invalid"),
-                    "use letters, digits and `_`, starting with a letter",
-                );
-            }
-            if k.starts_with("AWS_") {
-                cx.error_hint(
-                    &vpath,
-                    format!("`{k}` is reserved by Lambda"),
-                    "choose a name that does not start with AWS_",
-                );
+            if let Some((problem, hint)) = env_name_problem(k) {
+                cx.error_hint(&vpath, problem, hint);
             }
             env.insert(k.clone(), cx.value(v, &vpath));
         }
@@ -505,4 +492,70 @@ fn consumes(
         "max_concurrency": c.max_concurrency,
         "report_batch_item_failures": c.report_batch_item_failures.unwrap_or(true),
     }))
+}
+
+/// Names Lambda sets itself and refuses in a function's configuration
+/// (Lambda's "defined runtime environment variables").
+pub const RESERVED_ENV: &[&str] = &[
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_LAMBDA_RUNTIME_API",
+    "AWS_REGION",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "LAMBDA_RUNTIME_DIR",
+    "LAMBDA_TASK_ROOT",
+    "TZ",
+];
+
+/// Why `name` cannot be an environment variable of a function, with a
+/// hint: Lambda takes `[a-zA-Z][a-zA-Z0-9_]+` and refuses the names it
+/// sets itself. Other `AWS_` names (`AWS_EMF_NAMESPACE`, ...) are fine.
+pub fn env_name_problem(name: &str) -> Option<(String, String)> {
+    if RESERVED_ENV.contains(&name) {
+        return Some((
+            format!("`{name}` is reserved by Lambda"),
+            "Lambda sets it for every function; choose another name".to_string(),
+        ));
+    }
+    let mut chars = name.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.len() >= 2
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    (!valid).then(|| {
+        (
+            format!("environment variable name `{name}` is invalid"),
+            "Lambda takes a letter, then at least one more letter, digit or `_`".to_string(),
+        )
+    })
+}
+
+#[cfg(test)]
+mod env_tests {
+    use super::env_name_problem;
+
+    #[test]
+    fn lambdas_own_names_and_shape_are_refused_and_nothing_else() {
+        for ok in ["AWS_EMF_NAMESPACE", "TABLE_NAME", "a1", "Ab_c"] {
+            assert_eq!(env_name_problem(ok), None, "{ok}");
+        }
+        for reserved in ["AWS_REGION", "AWS_LAMBDA_FUNCTION_NAME", "_HANDLER", "TZ"] {
+            let (problem, _) = env_name_problem(reserved).unwrap();
+            assert!(problem.contains("reserved"), "{reserved}: {problem}");
+        }
+        for bad in ["A", "1A", "A-B", "", "_X"] {
+            let (problem, _) = env_name_problem(bad).unwrap();
+            assert!(problem.contains("invalid"), "{bad}: {problem}");
+        }
+    }
 }
