@@ -17,6 +17,7 @@ pub mod http_api;
 pub mod key;
 pub mod queue;
 pub mod raw;
+pub mod raw_cfn;
 pub mod schedule;
 pub mod secret;
 pub mod table;

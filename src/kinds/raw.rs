@@ -1,9 +1,11 @@
 //! `raw`: plain CloudFormation for what no kind covers. The logical id is
-//! the key in PascalCase; `${key.ref}` is its `Ref`.
+//! the key in PascalCase; `${key.ref}` is its `Ref`. Its properties may use
+//! short-form tags (`!Ref`, `!GetAtt`, `!Sub`, ...) and `${KEY.ATTR}`
+//! references; every logical id they name is checked (see `raw_cfn`).
 
 use super::Kind;
 use crate::model::source::join;
-use crate::render::context::Builder;
+use crate::render::context::{Builder, LogicalRef, RefKind};
 use crate::render::names::pascal;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
@@ -73,7 +75,14 @@ impl Kind for Raw {
         let properties = r
             .properties
             .as_ref()
-            .map(|p| serde_json::to_value(p).unwrap_or(Json::Null));
+            .map(|p| super::raw_cfn::convert(cx, p, &join(path, "properties")));
+        for (i, target) in r.depends_on.iter().enumerate() {
+            cx.logical_refs.push(LogicalRef {
+                target: target.clone(),
+                path: crate::model::source::index(&join(path, "depends_on"), i),
+                kind: RefKind::DependsOn,
+            });
+        }
         json!({
             "logical": l,
             "type": r.resource_type,

@@ -56,6 +56,31 @@ pub struct StackContext {
     pub local_secrets: Vec<LocalSecret>,
     /// Secrets whose value is set outside the stack.
     pub external_secrets: Vec<ExternalSecret>,
+    /// Logical ids named by `raw` CloudFormation.
+    pub logical_refs: Vec<LogicalRef>,
+}
+
+/// A logical id that `raw` CloudFormation names, checked once the whole
+/// template is rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogicalRef {
+    /// The logical id (or parameter) named.
+    pub target: String,
+    /// Where, in the stack file.
+    pub path: String,
+    /// How it is named.
+    pub kind: RefKind,
+}
+
+/// How `raw` CloudFormation names a logical id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefKind {
+    /// `Ref` (or an `Fn::Sub` variable): a resource, a parameter or a pseudo parameter.
+    Ref,
+    /// `Fn::GetAtt` (or an `Fn::Sub` `${Id.Attr}`): a resource.
+    GetAtt,
+    /// `DependsOn`: a resource.
+    DependsOn,
 }
 
 /// The CloudFormation stack name of `stack` in `env`.
@@ -83,6 +108,8 @@ pub struct Builder<'a> {
     pub(crate) local_secrets: Vec<LocalSecret>,
     /// Secrets whose value is set outside the stack.
     pub(crate) external_secrets: Vec<ExternalSecret>,
+    /// Logical ids named by `raw` CloudFormation, checked after rendering.
+    pub(crate) logical_refs: Vec<LogicalRef>,
 }
 
 impl<'a> Builder<'a> {
@@ -107,6 +134,7 @@ impl<'a> Builder<'a> {
             output_parameters: BTreeMap::new(),
             local_secrets: Vec::new(),
             external_secrets: Vec::new(),
+            logical_refs: Vec::new(),
         }
     }
 
@@ -207,6 +235,7 @@ impl<'a> Builder<'a> {
             output_parameters: std::mem::take(&mut self.output_parameters),
             local_secrets: std::mem::take(&mut self.local_secrets),
             external_secrets: std::mem::take(&mut self.external_secrets),
+            logical_refs: std::mem::take(&mut self.logical_refs),
             tags,
             names: std::mem::take(&mut self.names),
         }

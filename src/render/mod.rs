@@ -265,6 +265,7 @@ pub fn render_stack(
             ),
         }
     }
+    check_logical_refs(s, &ctx, &resources, &mut diags);
     let mut skeleton = ctx.skeleton;
     skeleton["resources"] = Json::Object(resources);
     let c = tera::Context::from_value(skeleton).unwrap_or_default();
@@ -297,6 +298,71 @@ pub fn render_stack(
         local_secrets: ctx.local_secrets,
         external_secrets: ctx.external_secrets,
     })
+}
+
+/// Every logical id `raw` CloudFormation names must be a resource of the
+/// rendered template (or, for `Ref`, a parameter or pseudo parameter).
+fn check_logical_refs(
+    stack: &crate::model::Stack,
+    ctx: &context::StackContext,
+    resources: &serde_json::Map<String, Json>,
+    diags: &mut Diagnostics,
+) {
+    use context::RefKind;
+    let parameters: Vec<&str> = ctx.skeleton["parameters"]
+        .as_object()
+        .map(|p| p.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    for r in &ctx.logical_refs {
+        let is_resource = resources.contains_key(&r.target);
+        let ok = match r.kind {
+            RefKind::Ref => {
+                is_resource
+                    || r.target.starts_with("AWS::")
+                    || parameters.contains(&r.target.as_str())
+            }
+            RefKind::GetAtt | RefKind::DependsOn => is_resource,
+        };
+        if ok {
+            continue;
+        }
+        let what = match r.kind {
+            RefKind::Ref => "`Ref`",
+            RefKind::GetAtt => "`Fn::GetAtt`",
+            RefKind::DependsOn => "`DependsOn`",
+        };
+        let mut candidates: Vec<&str> = resources.keys().map(String::as_str).collect();
+        if r.kind == RefKind::Ref {
+            candidates.extend(parameters.iter().copied());
+        }
+        // The same hint in every environment: the closest id, else the
+        // ids of the declared resources.
+        let hint = match crate::diagnostics::closest(&r.target, candidates) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None => {
+                let declared: Vec<String> = stack
+                    .resources
+                    .keys()
+                    .map(|k| format!("`{}`", names::pascal(k)))
+                    .collect();
+                format!(
+                    "name a logical id of this stack: a resource's key in PascalCase ({}), or the ids its kind adds",
+                    declared.join(", ")
+                )
+            }
+        };
+        let d = stack
+            .source
+            .error(
+                &r.path,
+                format!(
+                    "{what} names `{}`, which is not in this stack's template",
+                    r.target
+                ),
+            )
+            .hint(hint);
+        diags.push(d);
+    }
 }
 
 #[cfg(test)]
