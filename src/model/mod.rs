@@ -554,6 +554,9 @@ fn resource(
             return Typed::Dropped;
         }
     };
+    // Every kind takes `overrides:`; the stack resolves them (see
+    // `render::context`), the kinds never see them.
+    map.shift_remove("overrides");
     let rest = serde_yaml::Value::Mapping(map);
     match crate::kinds::read(&kind, source, &path, rest, diags) {
         Some(typed) => typed,

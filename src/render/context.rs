@@ -31,6 +31,8 @@ pub struct ResourceContext {
     pub kind: &'static str,
     /// What the template sees as `r`.
     pub values: Json,
+    /// CloudFormation merged onto what the template renders, by logical id.
+    pub overrides: Map<String, Json>,
 }
 
 /// A stack resolved for one environment.
@@ -179,10 +181,12 @@ impl<'a> Builder<'a> {
             let stack: &'a Stack = self.stack;
             let r = &stack.resources[key];
             let values = r.resolve(&mut self, key, &path);
+            let overrides = self.overrides(key, &path);
             resources.push(ResourceContext {
                 key: key.clone(),
                 kind: r.kind(),
                 values,
+                overrides,
             });
         }
         let mut code_parameters = BTreeMap::new();
@@ -239,6 +243,52 @@ impl<'a> Builder<'a> {
             tags,
             names: std::mem::take(&mut self.names),
         }
+    }
+
+    /// The `overrides:` of resource `key`: CloudFormation to merge onto
+    /// what its kind renders, by logical id, with short-form tags and
+    /// `${...}` references resolved as in `raw`.
+    fn overrides(&mut self, key: &str, path: &str) -> Map<String, Json> {
+        let stack: &'a Stack = self.stack;
+        let Some(value) = stack
+            .file
+            .resources
+            .get(key)
+            .and_then(|r| r.get("overrides"))
+        else {
+            return Map::new();
+        };
+        let opath = join(path, "overrides");
+        let Some(by_id) = value.as_mapping() else {
+            self.error_hint(
+                &opath,
+                "`overrides` must map logical ids to what to merge onto them",
+                "for example `overrides: {Uploads: {Properties: {NotificationConfiguration: {EventBridgeConfiguration: {EventBridgeEnabled: true}}}}}`",
+            );
+            return Map::new();
+        };
+        let mut out = Map::new();
+        for (id, patch) in by_id {
+            let id = crate::model::typed::key_text(id).unwrap_or_default();
+            let ipath = join(&opath, &id);
+            if !patch.is_mapping() {
+                self.error_hint(
+                    &ipath,
+                    format!("the override of `{id}` must be a mapping"),
+                    "give the parts of the resource to change: `Properties`, `Metadata`, `DependsOn`, ...",
+                );
+                continue;
+            }
+            if patch.get("Type").is_some() {
+                self.error_hint(
+                    &join(&ipath, "Type"),
+                    "an override cannot change a resource's type",
+                    "use a `raw` resource for a resource of another type",
+                );
+            }
+            out.insert(id, crate::kinds::raw_cfn::convert(self, patch, &ipath));
+        }
+        out
     }
 
     /// Records a logical id, reporting a clash with another resource's.

@@ -212,7 +212,8 @@ pub fn render_stack(
             other => other,
         };
         match parsed {
-            Ok(Json::Object(map)) => {
+            Ok(Json::Object(mut map)) => {
+                apply_overrides(s, rc, &mut map, &mut diags);
                 let mut produced: Vec<InventoryResource> = map
                     .iter()
                     .map(|(logical, body)| InventoryResource {
@@ -298,6 +299,54 @@ pub fn render_stack(
         local_secrets: ctx.local_secrets,
         external_secrets: ctx.external_secrets,
     })
+}
+
+/// Merges resource `rc`'s `overrides:` onto what its template rendered:
+/// mappings merge key by key, anything else replaces, `null` removes.
+fn apply_overrides(
+    stack: &crate::model::Stack,
+    rc: &context::ResourceContext,
+    rendered: &mut serde_json::Map<String, Json>,
+    diags: &mut Diagnostics,
+) {
+    for (id, patch) in &rc.overrides {
+        match rendered.get_mut(id) {
+            Some(body) => merge(body, patch),
+            None => {
+                let mut ids: Vec<&str> = rendered.keys().map(String::as_str).collect();
+                ids.sort();
+                let path = format!("resources.{}.overrides.{id}", rc.key);
+                let d = stack
+                    .source
+                    .error(
+                        &path,
+                        format!("`{}` renders no resource `{id}` here", rc.key),
+                    )
+                    .suggest(id, ids);
+                diags.push(d);
+            }
+        }
+    }
+}
+
+fn merge(target: &mut Json, patch: &Json) {
+    match (target, patch) {
+        (Json::Object(t), Json::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    match t.get_mut(k) {
+                        Some(existing) => merge(existing, v),
+                        None => {
+                            t.insert(k.clone(), v.clone());
+                        }
+                    }
+                }
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
 }
 
 /// Every logical id `raw` CloudFormation names must be a resource of the
@@ -425,6 +474,53 @@ mod tests {
                     ]
                 ),
             ]
+        );
+    }
+}
+
+#[cfg(test)]
+mod override_tests {
+    use crate::kinds::testing::render;
+    use serde_json::json;
+
+    #[test]
+    fn overrides_merge_onto_what_the_kind_renders() {
+        let t = render(
+            "resources:
+  jobs:
+    type: queue
+  uploads:
+    type: bucket
+    versioning: true
+    overrides:
+      Uploads:
+        Properties:
+          NotificationConfiguration:
+            EventBridgeConfiguration: {EventBridgeEnabled: true}
+          VersioningConfiguration: null
+          Tags: [{Key: queue, Value: !GetAtt Jobs.QueueName}]
+      UploadsPolicy:
+        Metadata: {reviewed: true}
+",
+        );
+        let b = &t["Resources"]["Uploads"]["Properties"];
+        assert_eq!(
+            b["NotificationConfiguration"],
+            json!({"EventBridgeConfiguration": {"EventBridgeEnabled": true}})
+        );
+        assert!(b.get("VersioningConfiguration").is_none(), "{b}");
+        assert_eq!(
+            b["Tags"][0]["Value"],
+            json!({"Fn::GetAtt": ["Jobs", "QueueName"]})
+        );
+        // What the override does not name stays as the kind made it.
+        assert_eq!(
+            b["OwnershipControls"]["Rules"][0]["ObjectOwnership"],
+            "BucketOwnerEnforced"
+        );
+        assert_eq!(
+            t["Resources"]["UploadsPolicy"]["Metadata"],
+            json!({"reviewed": true})
         );
     }
 }
