@@ -83,7 +83,7 @@ pub struct Consumes {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(
     untagged,
-    expecting = "a list of access levels, or {access: [...], prefix: ...}"
+    expecting = "a list of access levels, {access: [...], prefix: ...}, or {actions: [...], arn: ...}"
 )]
 pub enum Grant {
     /// `[read, write]`.
@@ -95,6 +95,16 @@ pub enum Grant {
         /// Key prefix.
         prefix: String,
     },
+    /// Explicit IAM actions on any resource of the stack with an ARN (a
+    /// `raw` one, say), or on `arn:` (which may hold `${...}`).
+    Actions {
+        /// IAM actions, `service:Action`; no `*` alone or `service:*`.
+        actions: Vec<String>,
+        /// The ARN (default: the resource's `arn` attribute, or `Fn::GetAtt
+        /// Id.Arn` for `raw`).
+        #[serde(default)]
+        arn: Option<String>,
+    },
 }
 
 impl Grant {
@@ -102,12 +112,13 @@ impl Grant {
     pub fn access(&self) -> &[String] {
         match self {
             Grant::Access(a) | Grant::Scoped { access: a, .. } => a,
+            Grant::Actions { .. } => &[],
         }
     }
     /// The key prefix, if scoped.
     pub fn prefix(&self) -> Option<&str> {
         match self {
-            Grant::Access(_) => None,
+            Grant::Access(_) | Grant::Actions { .. } => None,
             Grant::Scoped { prefix, .. } => Some(prefix),
         }
     }
@@ -269,6 +280,24 @@ impl Kind for Function {
         let targets = super::grant_targets();
         for (target, grant) in &f.grants {
             let gpath = join(&join(path, "grants"), target);
+            if let Grant::Actions { actions, arn } = grant {
+                let Some(r) = cx.target(target, &gpath, super::KINDS) else {
+                    continue;
+                };
+                if let Some(s) = explicit_grant(cx, r, target, actions, arn.as_deref(), &gpath) {
+                    statements.push(s);
+                }
+                if let Some(KeyUse::Direct(k) | KeyUse::Through(k)) = r.key_use(target) {
+                    let writes = actions.iter().any(|a| !reads(a));
+                    if r.kind() == "key" {
+                        key_users.insert(k);
+                    } else {
+                        let e = through.entry(target.clone()).or_insert((k, false));
+                        e.1 |= writes;
+                    }
+                }
+                continue;
+            }
             let Some(r) = cx.target(target, &gpath, &targets) else {
                 continue;
             };
@@ -293,7 +322,7 @@ impl Kind for Function {
             }
             for (i, level) in grant.access().iter().enumerate() {
                 let lpath = match grant {
-                    Grant::Access(_) => index(&gpath, i),
+                    Grant::Access(_) | Grant::Actions { .. } => index(&gpath, i),
                     Grant::Scoped { .. } => index(&join(&gpath, "access"), i),
                 };
                 if !allowed.contains(&level.as_str()) {
@@ -557,5 +586,121 @@ mod env_tests {
             let (problem, _) = env_name_problem(bad).unwrap();
             assert!(problem.contains("invalid"), "{bad}: {problem}");
         }
+    }
+}
+
+/// Whether IAM action `action` only reads (so needs no data key to write).
+fn reads(action: &str) -> bool {
+    let verb = action.split_once(':').map_or(action, |(_, v)| v);
+    [
+        "Get", "List", "Describe", "Receive", "Query", "Scan", "Read", "BatchGet",
+    ]
+    .iter()
+    .any(|p| verb.starts_with(p))
+}
+
+/// The statement of an explicit grant (`{actions: [...], arn: ...}`) on
+/// resource `target`, after checking the actions are named exactly.
+fn explicit_grant(
+    cx: &mut Builder,
+    r: &Resource,
+    target: &str,
+    actions: &[String],
+    arn: Option<&str>,
+    path: &str,
+) -> Option<Json> {
+    let apath = join(path, "actions");
+    if actions.is_empty() {
+        cx.error_hint(
+            &apath,
+            "the grant names no action",
+            "list IAM actions, e.g. `[states:StartExecution]`",
+        );
+        return None;
+    }
+    for (i, a) in actions.iter().enumerate() {
+        let shape = a.split_once(':').is_some_and(|(svc, verb)| {
+            !svc.is_empty()
+                && svc
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !verb.is_empty()
+                && verb.chars().all(|c| c.is_ascii_alphanumeric() || c == '*')
+        });
+        if !shape {
+            cx.error_hint(
+                &index(&apath, i),
+                format!("`{a}` is not an IAM action"),
+                "write `service:Action`, as in `states:StartExecution`",
+            );
+        } else if a.ends_with(":*") {
+            cx.error_hint(
+                &index(&apath, i),
+                format!("`{a}` grants every action of the service"),
+                "name the actions the function needs; least privilege is the point of a grant",
+            );
+        }
+    }
+    let resource = match arn {
+        Some(text) => cx.value(text, &join(path, "arn")),
+        None if r.attributes().contains(&"arn") => r.attribute(cx, target, "arn", path),
+        None if r.kind() == "raw" => json!({"Fn::GetAtt": [pascal(target), "Arn"]}),
+        None => {
+            cx.error_hint(
+                path,
+                format!("a {} has no ARN to grant actions on", r.kind()),
+                "give the ARN with `arn:`",
+            );
+            return None;
+        }
+    };
+    Some(json!({
+        "Sid": format!("{}Actions", pascal(target)),
+        "Effect": "Allow",
+        "Action": actions,
+        "Resource": [resource],
+    }))
+}
+
+#[cfg(test)]
+mod grant_tests {
+    use super::super::testing::{render, statement};
+    use serde_json::json;
+
+    #[test]
+    fn explicit_actions_name_the_resource_and_nothing_wider() {
+        let t = render(
+            "resources:
+  flow:
+    type: raw
+    resource_type: AWS::StepFunctions::StateMachine
+    properties:
+      RoleArn: arn:aws:iam::123456789012:role/flow
+      DefinitionString: '{}'
+  jobs:
+    type: queue
+  starter:
+    type: function
+    crate: starter
+    grants:
+      flow: {actions: [states:StartExecution]}
+      jobs: {actions: [sqs:SendMessageBatch]}
+      other: {actions: [events:PutEvents], arn: 'arn:${partition}:events:${region}:${account}:event-bus/default'}
+  other:
+    type: raw
+    resource_type: AWS::SSM::Parameter
+    properties: {Name: /x, Type: String, Value: x}
+",
+        );
+        let flow = statement(&t, "Starter", "FlowActions");
+        assert_eq!(flow["Action"], json!(["states:StartExecution"]));
+        assert_eq!(flow["Resource"], json!([{"Fn::GetAtt": ["Flow", "Arn"]}]));
+        let jobs = statement(&t, "Starter", "JobsActions");
+        assert_eq!(jobs["Resource"], json!([{"Fn::GetAtt": ["Jobs", "Arn"]}]));
+        let bus = statement(&t, "Starter", "OtherActions");
+        assert_eq!(
+            bus["Resource"][0]["Fn::Sub"][0],
+            json!("arn:${Partition}:events:${Region}:${Account}:event-bus/default")
+        );
     }
 }
