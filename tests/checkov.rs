@@ -1,4 +1,5 @@
-//! Every rendered template, of every project here in every environment,
+//! Every rendered template, of every project here (the pattern corpus
+//! included) in every environment,
 //! passes checkov (PyPI) with no finding left unexplained: a check that
 //! does not apply is skipped in the kind's template with a one-line reason
 //! (`Metadata: checkov: skip: [{id, comment}]`). `.ci/test` installs the
@@ -22,6 +23,7 @@ fn render_all(dir: &Path) -> usize {
         common::repo(),
         common::repo().join("examples/minimal"),
         common::repo().join("tests/fixtures/kinds-project"),
+        common::repo().join("tests/patterns"),
     ] {
         let (_, rendered) = stackctl::validate::project(&root).unwrap_or_else(|d| panic!("{d}"));
         for r in rendered {
@@ -77,7 +79,7 @@ fn describe(c: &Value) -> String {
 fn checkov_finds_nothing_unexplained() {
     let dir = tempfile::tempdir().unwrap();
     let n = render_all(dir.path());
-    assert_eq!(n, 13);
+    assert_eq!(n, 13 + 14 * 3);
     let reports = scan(dir.path());
     let failed: Vec<String> = checks(&reports, "failed_checks")
         .into_iter()
