@@ -225,7 +225,9 @@ fn a_template_cloudformation_rejects_fails_in_one_clear_line() {
     let app = dir.path().join("stacks/app.yaml");
     let yaml = std::fs::read_to_string(&app).unwrap().replace(
         "        - {Key: files, Value: {Ref: FilesBucket}}",
-        "        - {Key: files, Value: {\"Fn::GetAtt\": [Nowhere, Arn]}}",
+        // An export nothing provides: validate cannot know (exports come
+        // from other stacks, even other tools), CloudFormation rejects it.
+        "        - {Key: files, Value: {\"Fn::ImportValue\": deployfix-nowhere}}",
     );
     std::fs::write(&app, yaml).unwrap();
     let report = json(dir.path(), &moto, &["deploy", "--env", "local", "--yes"], 1);
@@ -233,7 +235,7 @@ fn a_template_cloudformation_rejects_fails_in_one_clear_line() {
     assert_eq!(outcome(&report, "app"), "failed");
     let message = report["stacks"][1]["message"].as_str().unwrap();
     assert!(
-        message.contains("references undefined resource Nowhere"),
+        message.contains("No export named deployfix-nowhere found"),
         "CloudFormation's reason is shown: {message}"
     );
 
