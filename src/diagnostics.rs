@@ -22,6 +22,10 @@ pub struct Diagnostic {
     /// How to fix it, where there is something useful to say.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// The environments it is found in, when not all of them (empty: the
+    /// problem is not about environments, or is found in every one).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub environments: Vec<String>,
 }
 
 impl Diagnostic {
@@ -34,6 +38,26 @@ impl Diagnostic {
             column: None,
             message: message.into(),
             hint: None,
+            environments: Vec::new(),
+        }
+    }
+
+    /// Marks it as found in environment `env`.
+    pub fn in_env(mut self, env: &str) -> Self {
+        self.environments = vec![env.to_string()];
+        self
+    }
+
+    /// The message as shown: with the environments it is found in, when
+    /// not all.
+    pub fn full_message(&self) -> String {
+        match self.environments.as_slice() {
+            [] => self.message.clone(),
+            [one] => format!("in environment `{one}`: {}", self.message),
+            many => {
+                let names: Vec<String> = many.iter().map(|e| format!("`{e}`")).collect();
+                format!("in environments {}: {}", names.join(", "), self.message)
+            }
         }
     }
 
@@ -80,7 +104,7 @@ pub fn closest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "error: {}", self.message)?;
+        writeln!(f, "error: {}", self.full_message())?;
         write!(f, "  --> {}", self.file.display())?;
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
@@ -147,13 +171,6 @@ pub fn count(n: usize, noun: &str) -> String {
     }
 }
 
-/// The prefix per-environment checks put on their messages.
-fn env_prefix(message: &str) -> Option<(&str, &str)> {
-    let rest = message.strip_prefix("in environment `")?;
-    let (env, rest) = rest.split_once("`: ")?;
-    Some((env, rest))
-}
-
 /// A message with the environment's name and all numbers blanked, so that
 /// `x-dev is 68 characters` and `x-prod is 69 characters` compare equal.
 fn normalize(message: &str, env: &str) -> String {
@@ -169,48 +186,32 @@ impl Diagnostics {
     /// at the same place is reported once, naming the environments it
     /// affects, or none when it affects all of `envs`.
     pub fn collapse_environments(self, envs: &[String]) -> Self {
-        let mut out: Vec<(Diagnostic, Vec<String>)> = Vec::new();
+        let mut out: Vec<Diagnostic> = Vec::new();
         for d in self.0 {
-            let Some((env, rest)) = env_prefix(&d.message) else {
-                out.push((d, vec![]));
+            let [env] = d.environments.as_slice() else {
+                out.push(d);
                 continue;
             };
-            let norm = normalize(rest, env);
-            let same = out.iter_mut().find(|(o, e)| {
-                !e.is_empty()
-                    && o.file == d.file
-                    && o.path == d.path
-                    && o.line == d.line
-                    && env_prefix(&o.message)
-                        .is_some_and(|(oe, orest)| normalize(orest, oe) == norm)
+            let norm = normalize(&d.message, env);
+            let same = out.iter_mut().find(|o| {
+                o.environments.first().is_some_and(|oe| {
+                    o.file == d.file
+                        && o.path == d.path
+                        && o.line == d.line
+                        && normalize(&o.message, oe) == norm
+                })
             });
             match same {
-                Some((_, e)) => e.push(env.to_string()),
-                None => {
-                    let env = env.to_string();
-                    out.push((d, vec![env]));
-                }
+                Some(o) => o.environments.push(env.clone()),
+                None => out.push(d),
             }
         }
-        Diagnostics(
-            out.into_iter()
-                .map(|(mut d, affected)| {
-                    if affected.len() > 1 || (!envs.is_empty() && affected.len() == envs.len()) {
-                        let rest = env_prefix(&d.message)
-                            .map(|(_, r)| r.to_string())
-                            .unwrap_or_default();
-                        d.message = if affected.len() == envs.len() {
-                            rest
-                        } else {
-                            let names: Vec<String> =
-                                affected.iter().map(|e| format!("`{e}`")).collect();
-                            format!("in environments {}: {rest}", names.join(", "))
-                        };
-                    }
-                    d
-                })
-                .collect(),
-        )
+        for d in &mut out {
+            if !envs.is_empty() && d.environments.len() == envs.len() {
+                d.environments.clear();
+            }
+        }
+        Diagnostics(out)
     }
 }
 
@@ -242,8 +243,9 @@ mod tests {
             Diagnostic::new(
                 Path::new("s.yaml"),
                 "resources.b",
-                format!("in environment `{env}`: bucket name `x-{name}` is bad"),
+                format!("bucket name `x-{name}` is bad"),
             )
+            .in_env(env)
             .at(3, 3)
         };
         let envs: Vec<String> = ["dev", "prod", "local"]
@@ -257,16 +259,18 @@ mod tests {
         ])
         .collapse_environments(&envs);
         assert_eq!(all.len(), 1);
-        assert_eq!(all.0[0].message, "bucket name `x-dev` is bad");
+        assert_eq!(all.0[0].full_message(), "bucket name `x-dev` is bad");
+        assert!(all.0[0].environments.is_empty());
         let some =
             Diagnostics(vec![at("dev", "dev"), at("prod", "prod")]).collapse_environments(&envs);
         assert_eq!(
-            some.0[0].message,
+            some.0[0].full_message(),
             "in environments `dev`, `prod`: bucket name `x-dev` is bad"
         );
+        assert_eq!(some.0[0].environments, ["dev", "prod"]);
         let one = Diagnostics(vec![at("prod", "prod")]).collapse_environments(&envs);
         assert_eq!(
-            one.0[0].message,
+            one.0[0].full_message(),
             "in environment `prod`: bucket name `x-prod` is bad"
         );
     }

@@ -407,3 +407,37 @@ fn config_shows_the_endpoint_and_its_overrides() {
         "{s}"
     );
 }
+
+#[test]
+fn a_problem_of_some_environments_names_them_in_a_field_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_project(
+        dir.path(),
+        common::PROJECT,
+        &[(
+            "app",
+            "resources:\n  a_function_key_sized_to_break_in_local_only_xxxx:\n    type: function\n",
+        )],
+    );
+    let c = dir
+        .path()
+        .join("lambdas/a-function-key-sized-to-break-in-local-only-xxxx");
+    std::fs::create_dir_all(&c).unwrap();
+    std::fs::write(c.join("Cargo.toml"), "").unwrap();
+    let out = common::stackctl()
+        .arg("-C")
+        .arg(dir.path())
+        .args(["validate", "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = &report["diagnostics"][0];
+    assert_eq!(d["environments"], serde_json::json!(["local"]), "{report}");
+    let message = d["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("function name `corpus-app-"),
+        "{message}"
+    );
+    assert!(!message.contains("in environment"), "{message}");
+}

@@ -328,12 +328,13 @@ impl<'a> Builder<'a> {
                 continue;
             };
             if let Some(problem) = r.name_problem(&name) {
-                let msg = format!("in environment `{}`: {problem}", self.env);
-                self.error_hint(
-                    &path,
-                    msg,
-                    "shorten the key or the project name, or set `name:` with a pattern that fits",
+                let env = self.env.to_string();
+                let d = self.error(&path, problem);
+                d.hint = Some(
+                    "shorten the key or the project name, or set `name:` with a pattern that fits"
+                        .to_string(),
                 );
+                d.environments = vec![env];
             }
             self.names.insert(key, name);
         }
