@@ -94,9 +94,18 @@ impl Diagnostic {
 
 /// The candidate closest to `given`, if it is plausibly a typo of it.
 pub fn closest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    // Case is compared apart: `Get` means `GET`, `avg` is near `Average`.
+    let lower = given.to_lowercase();
     candidates
         .into_iter()
-        .map(|c| (strsim::jaro_winkler(given, c), c))
+        .map(|c| {
+            let score = if c.to_lowercase() == lower {
+                2.0
+            } else {
+                strsim::jaro_winkler(&lower, &c.to_lowercase())
+            };
+            (score, c)
+        })
         .filter(|(score, _)| *score >= 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
@@ -235,6 +244,8 @@ mod tests {
         assert_eq!(closest("memroy", ["memory", "timeout"]), Some("memory"));
         assert_eq!(closest("ingst", ["ingest", "sessions"]), Some("ingest"));
         assert_eq!(closest("zzz", ["memory", "timeout"]), None);
+        assert_eq!(closest("Get", ["GET", "PUT", "DELETE"]), Some("GET"));
+        assert_eq!(closest("retain", ["Delete", "Retain"]), Some("Retain"));
     }
 
     #[test]

@@ -24,7 +24,7 @@ use cargo::Tool;
 use fingerprint::{Fingerprint, Record};
 use glibc::{GlibcVersion, LAMBDA_GLIBC};
 use progress::Progress;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -46,9 +46,12 @@ pub fn zip_path(crate_name: &str) -> PathBuf {
 }
 
 /// A Lambda instruction set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub enum Arch {
     /// `x86_64` (the default).
+    #[default]
     #[serde(rename = "x86_64")]
     X86_64,
     /// `arm64` (Graviton).
@@ -57,15 +60,6 @@ pub enum Arch {
 }
 
 impl Arch {
-    /// The architecture a function declares (`architecture:`, default x86_64).
-    pub fn of(declared: Option<&str>) -> anyhow::Result<Self> {
-        match declared {
-            None | Some("x86_64") => Ok(Arch::X86_64),
-            Some("arm64") => Ok(Arch::Arm64),
-            Some(other) => bail!("unknown architecture `{other}` (x86_64 or arm64)"),
-        }
-    }
-
     /// The machine stackctl runs on, when plain cargo builds Lambda
     /// executables here (Linux on x86_64 or aarch64).
     pub fn host() -> Option<Self> {
@@ -145,8 +139,7 @@ pub fn functions(project: &Project) -> anyhow::Result<Vec<Function>> {
                 .crate_name
                 .clone()
                 .unwrap_or_else(|| key.replace('_', "-"));
-            let arch = Arch::of(f.architecture.as_deref())
-                .with_context(|| format!("function `{key}` of stack `{stack_name}`"))?;
+            let arch = f.architecture.unwrap_or_default();
             let using = Use {
                 stack: stack_name.clone(),
                 resource: key.clone(),
@@ -772,9 +765,10 @@ mod tests {
 
     #[test]
     fn architectures_and_targets() {
-        assert_eq!(Arch::of(None).unwrap(), Arch::X86_64);
-        assert_eq!(Arch::of(Some("arm64")).unwrap(), Arch::Arm64);
-        assert!(Arch::of(Some("aarch64")).is_err());
+        assert_eq!(Arch::default(), Arch::X86_64);
+        let arm: Arch = serde_yaml::from_str("arm64").unwrap();
+        assert_eq!(arm, Arch::Arm64);
+        assert!(serde_yaml::from_str::<Arch>("aarch64").is_err());
         assert_eq!(Arch::X86_64.zig_target(), "x86_64-unknown-linux-gnu.2.34");
         assert_eq!(Arch::Arm64.zig_target(), "aarch64-unknown-linux-gnu.2.34");
     }

@@ -7,7 +7,7 @@ use crate::model::source::{index, join};
 use crate::model::value::PerEnv;
 use crate::render::context::Builder;
 use crate::render::names::{pascal, simple_problem};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
 /// CloudWatch alarm on a metric of a function, table or API of the stack.
@@ -27,7 +27,7 @@ pub struct Alarm {
     pub metric: String,
     /// `Sum` (default), `Average`, `Minimum`, `Maximum`, `SampleCount`.
     #[serde(default)]
-    pub statistic: Option<String>,
+    pub statistic: Option<Statistic>,
     /// Seconds per datapoint: 10, 30 or a multiple of 60 (default 300).
     #[serde(default)]
     pub period: Option<u32>,
@@ -38,10 +38,56 @@ pub struct Alarm {
     pub threshold: PerEnv<f64>,
     /// `>`, `>=`, `<`, `<=` (default `>`).
     #[serde(default)]
-    pub comparison: Option<String>,
+    pub comparison: Option<Comparison>,
     /// Topics of the stack notified when it fires.
     #[serde(default)]
     pub actions: Vec<String>,
+}
+
+/// How an alarm aggregates a metric's datapoints over a period.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum Statistic {
+    /// The total (the default).
+    #[default]
+    Sum,
+    /// The mean.
+    Average,
+    /// The lowest.
+    Minimum,
+    /// The highest.
+    Maximum,
+    /// The number of datapoints.
+    SampleCount,
+}
+
+/// How an alarm compares the statistic with its threshold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum Comparison {
+    /// `>` (the default).
+    #[default]
+    #[serde(rename = ">")]
+    Greater,
+    /// `>=`.
+    #[serde(rename = ">=")]
+    GreaterOrEqual,
+    /// `<`.
+    #[serde(rename = "<")]
+    Less,
+    /// `<=`.
+    #[serde(rename = "<=")]
+    LessOrEqual,
+}
+
+impl Comparison {
+    /// CloudWatch's `ComparisonOperator`.
+    pub fn cfn(self) -> &'static str {
+        match self {
+            Comparison::Greater => "GreaterThanThreshold",
+            Comparison::GreaterOrEqual => "GreaterThanOrEqualToThreshold",
+            Comparison::Less => "LessThanThreshold",
+            Comparison::LessOrEqual => "LessThanOrEqualToThreshold",
+        }
+    }
 }
 
 impl Kind for Alarm {
@@ -114,19 +160,7 @@ impl Kind for Alarm {
                 }
             }
         }
-        let statistic = a.statistic.clone().unwrap_or_else(|| "Sum".into());
-        let stats = ["Sum", "Average", "Minimum", "Maximum", "SampleCount"];
-        if !stats.contains(&statistic.as_str()) {
-            let d = cx
-                .stack
-                .source
-                .error(
-                    join(path, "statistic"),
-                    format!("unknown statistic `{statistic}`"),
-                )
-                .suggest(&statistic, stats);
-            cx.diags.push(d);
-        }
+        let statistic = a.statistic.unwrap_or_default();
         let period = a.period.unwrap_or(300);
         if !(period == 10 || period == 30 || (period >= 60 && period % 60 == 0)) {
             cx.error_hint(
@@ -143,20 +177,7 @@ impl Kind for Alarm {
                 "at least 1, and periods × evaluation_periods at most one day",
             );
         }
-        let comparison = match a.comparison.as_deref().unwrap_or(">") {
-            ">" => "GreaterThanThreshold",
-            ">=" => "GreaterThanOrEqualToThreshold",
-            "<" => "LessThanThreshold",
-            "<=" => "LessThanOrEqualToThreshold",
-            other => {
-                cx.error_hint(
-                    &join(path, "comparison"),
-                    format!("unknown comparison `{other}`"),
-                    "use one of >, >=, <, <=",
-                );
-                "GreaterThanThreshold"
-            }
-        };
+        let comparison = a.comparison.unwrap_or_default().cfn();
         let threshold = cx.per_env(&a.threshold, &join(path, "threshold"));
         let mut actions = Vec::new();
         for (i, t) in a.actions.iter().enumerate() {
@@ -167,7 +188,6 @@ impl Kind for Alarm {
                 actions.push(json!({"Ref": pascal(t)}));
             }
         }
-        let dim = json!([{"Name": dimension, "Value": dimension_value}]);
         let metric_list: Vec<Json> = names
             .iter()
             .enumerate()
@@ -182,7 +202,7 @@ impl Kind for Alarm {
             "name": cx.name(key),
             "description": a.description,
             "namespace": namespace,
-            "dimensions": dim,
+            "dimension": {"name": dimension, "value": dimension_value},
             "metrics": metric_list,
             "expression": expression,
             "statistic": statistic,

@@ -10,8 +10,8 @@ use crate::model::value::PerEnv;
 use crate::render::context::Builder;
 use crate::render::iam;
 use crate::render::names::{bucket_problem, pascal};
-use serde::Deserialize;
-use serde_json::{json, Map, Value as Json};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value as Json};
 use std::collections::BTreeSet;
 
 /// S3 bucket: private and encrypted (SSE-S3) unless it hosts a public website.
@@ -49,7 +49,7 @@ pub struct Bucket {
 #[serde(deny_unknown_fields)]
 pub struct CorsRule {
     /// Methods: GET, PUT, POST, DELETE, HEAD.
-    pub methods: Vec<String>,
+    pub methods: Vec<CorsMethod>,
     /// Allowed origins (default `*`).
     #[serde(default = "super::api::star")]
     pub origins: Vec<String>,
@@ -90,7 +90,7 @@ pub struct Notification {
     pub function: String,
     /// `created` and/or `removed` (default `created`).
     #[serde(default = "created")]
-    pub events: Vec<String>,
+    pub events: Vec<ObjectEvent>,
     /// Only keys under this prefix.
     #[serde(default)]
     pub prefix: Option<String>,
@@ -102,8 +102,44 @@ pub struct Notification {
     pub when: Option<String>,
 }
 
-fn created() -> Vec<String> {
-    vec!["created".to_string()]
+fn created() -> Vec<ObjectEvent> {
+    vec![ObjectEvent::Created]
+}
+
+/// A method S3 CORS rules allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum CorsMethod {
+    /// `GET`.
+    Get,
+    /// `PUT`.
+    Put,
+    /// `POST`.
+    Post,
+    /// `DELETE`.
+    Delete,
+    /// `HEAD`.
+    Head,
+}
+
+/// Object events a bucket notifies functions of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectEvent {
+    /// Any object created (put, post, copy, multipart completed).
+    Created,
+    /// Any object deleted.
+    Removed,
+}
+
+impl ObjectEvent {
+    /// S3's event type.
+    pub fn cfn(self) -> &'static str {
+        match self {
+            ObjectEvent::Created => "s3:ObjectCreated:*",
+            ObjectEvent::Removed => "s3:ObjectRemoved:*",
+        }
+    }
 }
 
 /// Website hosting; makes objects publicly readable.
@@ -150,82 +186,20 @@ impl Kind for Bucket {
         }
         let name = cx.name(key);
         let retain = cx.retain(&b.retain, path);
-        let mut cors = Vec::new();
-        for (i, rule) in b.cors.iter().enumerate() {
-            let rpath = index(&join(path, "cors"), i);
-            for (j, m) in rule.methods.iter().enumerate() {
-                if !["GET", "PUT", "POST", "DELETE", "HEAD"].contains(&m.as_str()) {
-                    let d = cx
-                        .stack
-                        .source
-                        .error(
-                            index(&join(&rpath, "methods"), j),
-                            format!("unknown CORS method `{m}`"),
-                        )
-                        .suggest(m, ["GET", "PUT", "POST", "DELETE", "HEAD"]);
-                    cx.diags.push(d);
-                }
-            }
-            let mut r = json!({"AllowedMethods": rule.methods, "AllowedOrigins": rule.origins, "AllowedHeaders": rule.headers});
-            if !rule.expose_headers.is_empty() {
-                r["ExposedHeaders"] = json!(rule.expose_headers);
-            }
-            if let Some(age) = rule.max_age {
-                r["MaxAge"] = json!(age);
-            }
-            cors.push(r);
-        }
-        let mut rules = Vec::new();
-        if let Some(lc) = &b.lifecycle {
-            let lpath = join(path, "lifecycle");
-            let mut rule = Map::new();
-            rule.insert("Id".into(), json!("stackctl-lifecycle"));
-            rule.insert("Status".into(), json!("Enabled"));
-            if let Some(p) = &lc.prefix {
-                rule.insert("Prefix".into(), json!(p));
-            }
-            if let Some(days) = &lc.expire_days {
-                cx.check_range(days, &join(&lpath, "expire_days"), "expiry of", 1, 36500);
-                if let Some(d) = cx.per_env(days, &join(&lpath, "expire_days")) {
-                    rule.insert("ExpirationInDays".into(), json!(d));
-                }
-            }
-            if let Some(d) = lc.abort_incomplete_multipart_days {
-                cx.check_range(
-                    &PerEnv::One(d),
-                    &join(&lpath, "abort_incomplete_multipart_days"),
-                    "abort after",
-                    1,
-                    36500,
-                );
-                rule.insert(
-                    "AbortIncompleteMultipartUpload".into(),
-                    json!({"DaysAfterInitiation": d}),
-                );
-            }
-            if let Some(d) = lc.noncurrent_expire_days {
-                if !b.versioning {
-                    cx.error_hint(
-                        &join(&lpath, "noncurrent_expire_days"),
-                        "non-current versions exist only in versioned buckets",
-                        "add `versioning: true` or remove this",
-                    );
-                }
-                rule.insert(
-                    "NoncurrentVersionExpiration".into(),
-                    json!({"NoncurrentDays": d}),
-                );
-            }
-            let acts = [
-                "ExpirationInDays",
-                "AbortIncompleteMultipartUpload",
-                "NoncurrentVersionExpiration",
-            ];
-            if !acts.iter().any(|a| rule.contains_key(*a)) {
-                cx.error_hint(&lpath, "the lifecycle rule does nothing", "set `expire_days`, `abort_incomplete_multipart_days` or `noncurrent_expire_days`");
-            }
-            rules.push(Json::Object(rule));
-        }
+        let cors: Vec<Json> = b
+            .cors
+            .iter()
+            .map(|rule| {
+                json!({
+                    "methods": rule.methods,
+                    "origins": rule.origins,
+                    "headers": rule.headers,
+                    "expose_headers": rule.expose_headers,
+                    "max_age": rule.max_age,
+                })
+            })
+            .collect();
+        let lifecycle = b.lifecycle.as_ref().map(|lc| lifecycle(cx, b, lc, path));
         let mut notifications = Vec::new();
         let mut permissions = Vec::new();
         let mut seen_functions = BTreeSet::new();
@@ -237,45 +211,19 @@ impl Kind for Bucket {
             {
                 continue;
             }
-            for (j, e) in n.events.iter().enumerate() {
-                if !["created", "removed"].contains(&e.as_str()) {
-                    let d = cx
-                        .stack
-                        .source
-                        .error(
-                            index(&join(&npath, "events"), j),
-                            format!("unknown object event `{e}`"),
-                        )
-                        .suggest(e, ["created", "removed"]);
-                    cx.diags.push(d);
-                }
-            }
-            let mut filter = Vec::new();
-            if let Some(p) = &n.prefix {
-                filter.push(json!({"Name": "prefix", "Value": p}));
-            }
-            if let Some(s) = &n.suffix {
-                filter.push(json!({"Name": "suffix", "Value": s}));
-            }
             let condition = n
                 .when
                 .as_ref()
                 .and_then(|w| cx.condition(w, &join(&npath, "when")));
             let fl = pascal(&n.function);
             for e in &n.events {
-                let event = if e == "removed" {
-                    "s3:ObjectRemoved:*"
-                } else {
-                    "s3:ObjectCreated:*"
-                };
-                let mut cfg = json!({"Event": event, "Function": {"Fn::GetAtt": [fl, "Arn"]}});
-                if !filter.is_empty() {
-                    cfg["Filter"] = json!({"S3Key": {"Rules": filter}});
-                }
-                notifications.push(match &condition {
-                    Some(c) => json!({"Fn::If": [c, cfg, {"Ref": "AWS::NoValue"}]}),
-                    None => cfg,
-                });
+                notifications.push(json!({
+                    "event": e.cfn(),
+                    "function": fl,
+                    "prefix": n.prefix,
+                    "suffix": n.suffix,
+                    "condition": condition,
+                }));
             }
             if seen_functions.insert(n.function.clone()) {
                 let pl = format!("{l}Invokes{fl}");
@@ -291,11 +239,7 @@ impl Kind for Bucket {
                         .unwrap_or(false),
                     None => false,
                 };
-                let mut cfg = json!({"IndexDocument": w.index});
-                if let Some(e) = &w.error {
-                    cfg["ErrorDocument"] = json!(e);
-                }
-                (cfg, public)
+                (json!({"index": w.index, "error": w.error}), public)
             }
             None => (Json::Null, false),
         };
@@ -304,11 +248,11 @@ impl Kind for Bucket {
             "logical": l,
             "name": name,
             "access_logs": access_logs,
-            "deletion_policy": if retain { "Retain" } else { "Delete" },
+            "deletion_policy": super::DeletionPolicy::retaining(retain),
             "key": key::resolve(cx, &self.encryption, path),
             "versioning": b.versioning,
             "cors": cors,
-            "lifecycle_rules": rules,
+            "lifecycle": lifecycle,
             "notifications": notifications,
             "permissions": permissions,
             "website": website,
@@ -399,6 +343,47 @@ impl Kind for Bucket {
     }
 }
 
+/// The lifecycle rule of a bucket, checked.
+fn lifecycle(cx: &mut Builder, b: &Bucket, lc: &Lifecycle, path: &str) -> Json {
+    let lpath = join(path, "lifecycle");
+    let expire_days = lc.expire_days.as_ref().and_then(|days| {
+        cx.check_range(days, &join(&lpath, "expire_days"), "expiry of", 1, 36500);
+        cx.per_env(days, &join(&lpath, "expire_days"))
+    });
+    if let Some(d) = lc.abort_incomplete_multipart_days {
+        cx.check_range(
+            &PerEnv::One(d),
+            &join(&lpath, "abort_incomplete_multipart_days"),
+            "abort after",
+            1,
+            36500,
+        );
+    }
+    if lc.noncurrent_expire_days.is_some() && !b.versioning {
+        cx.error_hint(
+            &join(&lpath, "noncurrent_expire_days"),
+            "non-current versions exist only in versioned buckets",
+            "add `versioning: true` or remove this",
+        );
+    }
+    if expire_days.is_none()
+        && lc.abort_incomplete_multipart_days.is_none()
+        && lc.noncurrent_expire_days.is_none()
+    {
+        cx.error_hint(
+            &lpath,
+            "the lifecycle rule does nothing",
+            "set `expire_days`, `abort_incomplete_multipart_days` or `noncurrent_expire_days`",
+        );
+    }
+    json!({
+        "prefix": lc.prefix,
+        "expire_days": expire_days,
+        "abort_incomplete_multipart_days": lc.abort_incomplete_multipart_days,
+        "noncurrent_expire_days": lc.noncurrent_expire_days,
+    })
+}
+
 /// A bucket's ARN from its name.
 fn arn(name: &str) -> Json {
     json!({"Fn::Sub": format!("arn:${{AWS::Partition}}:s3:::{name}")})
@@ -439,7 +424,7 @@ fn access_logs(cx: &mut Builder, key: &str, path: &str) -> Option<Json> {
         "logical": ACCESS_LOGS,
         "name": name,
         "owner": first,
-        "deletion_policy": if cx.settings.retain_data { "Retain" } else { "Delete" },
+        "deletion_policy": super::DeletionPolicy::retaining(cx.settings.retain_data),
     }))
 }
 

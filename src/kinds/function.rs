@@ -35,7 +35,7 @@ pub struct Function {
     pub timeout: Option<PerEnv<u32>>,
     /// `x86_64` (default) or `arm64`.
     #[serde(default)]
-    pub architecture: Option<String>,
+    pub architecture: Option<crate::build::Arch>,
     /// Environment variables; values may hold `${...}` references.
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
@@ -214,21 +214,7 @@ impl Kind for Function {
             None => None,
         };
         check_crate(cx, key, f, path);
-        let arch = f
-            .architecture
-            .clone()
-            .unwrap_or_else(|| "x86_64".to_string());
-        if !["x86_64", "arm64"].contains(&arch.as_str()) {
-            let d = cx
-                .stack
-                .source
-                .error(
-                    join(path, "architecture"),
-                    format!("unknown architecture `{arch}`"),
-                )
-                .suggest(&arch, ["x86_64", "arm64"]);
-            cx.diags.push(d);
-        }
+        let arch = f.architecture.unwrap_or_default();
         let mut env = Map::new();
         for (k, v) in &f.environment {
             let vpath = join(&join(path, "environment"), k);

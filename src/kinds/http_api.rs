@@ -74,11 +74,7 @@ impl Kind for HttpApi {
         }
         let (integrations, routes) = api::routes(cx, &l, &a.routes, path, true);
         let cors = a.cors.as_ref().map(|c| {
-            let mut v = json!({"AllowOrigins": c.origins, "AllowMethods": c.methods, "AllowHeaders": c.headers});
-            if let Some(m) = c.max_age {
-                v["MaxAge"] = json!(m);
-            }
-            v
+            json!({"origins": c.origins, "methods": c.methods, "headers": c.headers, "max_age": c.max_age})
         });
         json!({
             "logical": l,

@@ -213,7 +213,7 @@ impl Kind for Key {
             "alias": format!("alias/{}", cx.name(key)),
             "description": self.description.clone().unwrap_or_else(|| format!("stackctl key {key} of {}", cx.stack.name)),
             "pending_window_days": window,
-            "deletion_policy": if retain { "Retain" } else { "Delete" },
+            "deletion_policy": super::DeletionPolicy::retaining(retain),
             "policy": policy,
         })
     }

@@ -340,6 +340,31 @@ impl Probe {
     }
 }
 
+/// What CloudFormation does with a resource's data when the resource leaves
+/// the stack (`DeletionPolicy` and `UpdateReplacePolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub enum DeletionPolicy {
+    /// Delete it.
+    Delete,
+    /// Keep it, outside the stack.
+    Retain,
+    /// Keep it, unless the stack creating it fails and rolls back.
+    RetainExceptOnCreate,
+    /// Delete it after a final snapshot (databases, volumes).
+    Snapshot,
+}
+
+impl DeletionPolicy {
+    /// `Retain` when `retain`, else `Delete`.
+    pub fn retaining(retain: bool) -> Self {
+        if retain {
+            DeletionPolicy::Retain
+        } else {
+            DeletionPolicy::Delete
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod testing {
     //! Renders a stack of one file for kinds' tests: what a kind produces,

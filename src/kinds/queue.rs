@@ -193,7 +193,7 @@ impl Kind for Queue {
             "delay_seconds": self.delay_seconds,
             "dead_letter": dead_letter,
             "key": key_logical,
-            "deletion_policy": if retain { "Retain" } else { "Delete" },
+            "deletion_policy": super::DeletionPolicy::retaining(retain),
         })
     }
 

@@ -22,9 +22,9 @@ pub struct Raw {
     /// Logical ids this resource depends on.
     #[serde(default)]
     pub depends_on: Vec<String>,
-    /// `Delete`, `Retain` or `Snapshot`.
+    /// `Delete`, `Retain`, `RetainExceptOnCreate` or `Snapshot`.
     #[serde(default)]
-    pub deletion_policy: Option<String>,
+    pub deletion_policy: Option<super::DeletionPolicy>,
 }
 
 impl Kind for Raw {
@@ -58,19 +58,6 @@ impl Kind for Raw {
                 ),
                 "write it as `AWS::Service::Resource` or `Custom::Name`",
             );
-        }
-        if let Some(p) = &r.deletion_policy {
-            if !["Delete", "Retain", "RetainExceptOnCreate", "Snapshot"].contains(&p.as_str()) {
-                let d = cx
-                    .stack
-                    .source
-                    .error(
-                        join(path, "deletion_policy"),
-                        format!("unknown deletion policy `{p}`"),
-                    )
-                    .suggest(p, ["Delete", "Retain", "RetainExceptOnCreate", "Snapshot"]);
-                cx.diags.push(d);
-            }
         }
         let properties = r
             .properties

@@ -170,7 +170,7 @@ impl Kind for Secret {
             "description": description,
             "key": key_logical,
             "generate": self.generate,
-            "deletion_policy": if retain { "Retain" } else { "Delete" },
+            "deletion_policy": super::DeletionPolicy::retaining(retain),
         })
     }
 

@@ -21,7 +21,7 @@ pub struct Table {
     #[serde(default)]
     pub name: Option<String>,
     /// Key attributes and their types (`string`, `number`, `binary`).
-    pub attributes: BTreeMap<String, String>,
+    pub attributes: BTreeMap<String, AttributeType>,
     /// Partition key, then optional sort key.
     pub key: Vec<String>,
     /// Global secondary indexes by name.
@@ -32,7 +32,7 @@ pub struct Table {
     pub ttl: Option<String>,
     /// Stream view: `new_image`, `old_image`, `new_and_old_images`, `keys_only`.
     #[serde(default)]
-    pub stream: Option<String>,
+    pub stream: Option<StreamView>,
     /// Point-in-time recovery (default: the environment setting).
     #[serde(default)]
     pub point_in_time_recovery: Option<PerEnv<bool>>,
@@ -63,9 +63,68 @@ pub struct Index {
 )]
 pub enum Projection {
     /// `all` or `keys_only`.
-    Kind(String),
+    Kind(ProjectionKind),
     /// These non-key attributes.
     Include(Vec<String>),
+}
+
+/// The type of a key attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttributeType {
+    /// `S`.
+    String,
+    /// `N`.
+    Number,
+    /// `B`.
+    Binary,
+}
+
+impl AttributeType {
+    /// CloudFormation's `AttributeType`.
+    pub fn cfn(self) -> &'static str {
+        match self {
+            AttributeType::String => "S",
+            AttributeType::Number => "N",
+            AttributeType::Binary => "B",
+        }
+    }
+}
+
+/// What a table's stream records of a changed item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamView {
+    /// The item after the change.
+    NewImage,
+    /// The item before the change.
+    OldImage,
+    /// Both.
+    NewAndOldImages,
+    /// The key attributes only.
+    KeysOnly,
+}
+
+impl StreamView {
+    /// CloudFormation's `StreamViewType`.
+    pub fn cfn(self) -> &'static str {
+        match self {
+            StreamView::NewImage => "NEW_IMAGE",
+            StreamView::OldImage => "OLD_IMAGE",
+            StreamView::NewAndOldImages => "NEW_AND_OLD_IMAGES",
+            StreamView::KeysOnly => "KEYS_ONLY",
+        }
+    }
+}
+
+/// An index holding all attributes or only the keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProjectionKind {
+    /// Every attribute.
+    All,
+    /// The table's and the index's keys.
+    KeysOnly,
 }
 
 impl Kind for Table {
@@ -111,55 +170,22 @@ impl Kind for Table {
             None => cx.settings.point_in_time_recovery,
         };
         let mut used = BTreeSet::new();
-        let mut attrs = Vec::new();
-        for (name, ty) in &t.attributes {
-            let code = match ty.as_str() {
-                "string" => "S",
-                "number" => "N",
-                "binary" => "B",
-                other => {
-                    let d = cx
-                        .stack
-                        .source
-                        .error(
-                            join(&join(path, "attributes"), name),
-                            format!("unknown attribute type `{other}`"),
-                        )
-                        .suggest(other, ["string", "number", "binary"]);
-                    cx.diags.push(d);
-                    "S"
-                }
-            };
-            attrs.push(json!({"AttributeName": name, "AttributeType": code}));
-        }
+        let attrs: Vec<Json> = t
+            .attributes
+            .iter()
+            .map(|(name, ty)| json!({"name": name, "type": ty.cfn()}))
+            .collect();
         let table_key = key_schema(cx, t, &t.key, &join(path, "key"), &mut used);
         let mut gsis = Vec::new();
         for (iname, ix) in &t.indexes {
             let ipath = join(&join(path, "indexes"), iname);
             let ks = key_schema(cx, t, &ix.key, &join(&ipath, "key"), &mut used);
             let projection = match &ix.projection {
-                None => json!({"ProjectionType": "ALL"}),
-                Some(Projection::Kind(k)) if k == "all" => json!({"ProjectionType": "ALL"}),
-                Some(Projection::Kind(k)) if k == "keys_only" => {
-                    json!({"ProjectionType": "KEYS_ONLY"})
-                }
-                Some(Projection::Kind(k)) => {
-                    let d = cx
-                        .stack
-                        .source
-                        .error(
-                            join(&ipath, "projection"),
-                            format!("unknown projection `{k}`"),
-                        )
-                        .suggest(k, ["all", "keys_only"]);
-                    cx.diags.push(d);
-                    json!({"ProjectionType": "ALL"})
-                }
-                Some(Projection::Include(list)) => {
-                    json!({"ProjectionType": "INCLUDE", "NonKeyAttributes": list})
-                }
+                None | Some(Projection::Kind(ProjectionKind::All)) => json!({"type": "ALL"}),
+                Some(Projection::Kind(ProjectionKind::KeysOnly)) => json!({"type": "KEYS_ONLY"}),
+                Some(Projection::Include(list)) => json!({"type": "INCLUDE", "attributes": list}),
             };
-            gsis.push(json!({"IndexName": iname, "KeySchema": ks, "Projection": projection}));
+            gsis.push(json!({"name": iname, "key_schema": ks, "projection": projection}));
         }
         for name in t.attributes.keys() {
             if !used.contains(name) {
@@ -171,31 +197,11 @@ impl Kind for Table {
                 );
             }
         }
-        let stream = t.stream.as_ref().map(|s| match s.as_str() {
-            "new_image" => "NEW_IMAGE",
-            "old_image" => "OLD_IMAGE",
-            "new_and_old_images" => "NEW_AND_OLD_IMAGES",
-            "keys_only" => "KEYS_ONLY",
-            other => {
-                let d = cx
-                    .stack
-                    .source
-                    .error(
-                        join(path, "stream"),
-                        format!("unknown stream view `{other}`"),
-                    )
-                    .suggest(
-                        other,
-                        ["new_image", "old_image", "new_and_old_images", "keys_only"],
-                    );
-                cx.diags.push(d);
-                "NEW_AND_OLD_IMAGES"
-            }
-        });
+        let stream = t.stream.map(StreamView::cfn);
         json!({
             "logical": l,
             "name": cx.name(key),
-            "deletion_policy": if retain { "Retain" } else { "Delete" },
+            "deletion_policy": super::DeletionPolicy::retaining(retain),
             "key": key::resolve(cx, &self.encryption, path),
             "deletion_protection": retain,
             "attributes": attrs,
@@ -341,7 +347,7 @@ fn key_schema(
             cx.diags.push(d);
         }
         used.insert(a.clone());
-        out.push(json!({"AttributeName": a, "KeyType": if i == 0 { "HASH" } else { "RANGE" }}));
+        out.push(json!({"name": a, "type": if i == 0 { "HASH" } else { "RANGE" }}));
     }
     Json::Array(out)
 }
@@ -350,6 +356,51 @@ fn key_schema(
 mod tests {
     use super::super::testing::{render, statement, statements};
     use serde_json::json;
+
+    #[test]
+    fn key_schemas_and_projections_are_laid_out_by_the_template() {
+        let t = render(
+            "resources:
+  items:
+    type: table
+    attributes: {pk: string, sk: number, owner: binary}
+    key: [pk, sk]
+    indexes:
+      by_owner: {key: [owner], projection: [title, size]}
+      owners_only: {key: [owner, pk], projection: keys_only}
+    stream: keys_only
+",
+        );
+        let p = &t["Resources"]["Items"]["Properties"];
+        assert_eq!(
+            p["AttributeDefinitions"],
+            json!([
+                {"AttributeName": "owner", "AttributeType": "B"},
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "N"},
+            ])
+        );
+        assert_eq!(
+            p["KeySchema"],
+            json!([
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ])
+        );
+        assert_eq!(
+            p["GlobalSecondaryIndexes"][0],
+            json!({
+                "IndexName": "by_owner",
+                "KeySchema": [{"AttributeName": "owner", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["title", "size"]},
+            })
+        );
+        assert_eq!(
+            p["GlobalSecondaryIndexes"][1]["Projection"],
+            json!({"ProjectionType": "KEYS_ONLY"})
+        );
+        assert_eq!(p["StreamSpecification"]["StreamViewType"], "KEYS_ONLY");
+    }
 
     #[test]
     fn table_grants_name_the_table_and_its_indexes_never_star() {
