@@ -9,6 +9,17 @@ use serde::Deserialize;
 use serde_json::{json, Value as Json};
 use std::collections::BTreeMap;
 
+/// An API's stage.
+pub const STAGE: super::Part = super::Part {
+    name: "stage",
+    suffix: "Stage",
+};
+/// The log group of an API's access logs.
+pub const ACCESS_LOGS: super::Part = super::Part {
+    name: "access_logs",
+    suffix: "AccessLogs",
+};
+
 /// `["*"]`, the default of allow-lists.
 pub fn star() -> Vec<String> {
     vec!["*".to_string()]
@@ -96,8 +107,12 @@ pub fn routes(
         let integration = format!("{l}{fl}Integration");
         if !integrations.contains_key(function) {
             cx.claim(&integration, &rpath);
-            cx.claim(&format!("{l}Invokes{fl}"), &rpath);
-            integrations.insert(function.clone(), json!({"logical": integration, "function": fl, "permission": format!("{l}Invokes{fl}")}));
+            let permission = super::invoke_permission(l, &fl);
+            cx.claim(&permission, &rpath);
+            integrations.insert(
+                function.clone(),
+                json!({"logical": integration, "function": fl, "permission": permission}),
+            );
         }
         let rl = format!("{l}Route{}", pascal(route));
         cx.claim(&rl, &rpath);

@@ -4,7 +4,7 @@
 //! a key prefix.
 
 use super::key::{self, Encryption};
-use super::{Kind, Resource};
+use super::{Kind, Part, Resource};
 use crate::model::source::{index, join};
 use crate::model::value::PerEnv;
 use crate::render::context::Builder;
@@ -181,7 +181,7 @@ impl Kind for Bucket {
     fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {
         let b = self;
         let l = pascal(key);
-        for id in [l.clone(), format!("{l}Policy")] {
+        for id in [l.clone(), POLICY.of(&l)] {
             cx.claim(&id, path);
         }
         let name = cx.name(key);
@@ -226,7 +226,7 @@ impl Kind for Bucket {
                 }));
             }
             if seen_functions.insert(n.function.clone()) {
-                let pl = format!("{l}Invokes{fl}");
+                let pl = super::invoke_permission(&l, &fl);
                 cx.claim(&pl, &npath);
                 permissions.push(json!({"logical": pl, "function": fl}));
             }
@@ -245,6 +245,7 @@ impl Kind for Bucket {
         };
         let access_logs = access_logs(cx, key, path);
         json!({
+            "ids": super::ids(&l, &[POLICY]),
             "logical": l,
             "name": name,
             "access_logs": access_logs,
@@ -384,6 +385,12 @@ fn lifecycle(cx: &mut Builder, b: &Bucket, lc: &Lifecycle, path: &str) -> Json {
     })
 }
 
+/// Its policy (TLS only, and public reads of a public website).
+const POLICY: Part = Part {
+    name: "policy",
+    suffix: "Policy",
+};
+
 /// A bucket's ARN from its name.
 fn arn(name: &str) -> Json {
     json!({"Fn::Sub": format!("arn:${{AWS::Partition}}:s3:::{name}")})
@@ -411,7 +418,7 @@ fn access_logs(cx: &mut Builder, key: &str, path: &str) -> Option<Json> {
     );
     if first {
         cx.claim(ACCESS_LOGS, path);
-        cx.claim(&format!("{ACCESS_LOGS}Policy"), path);
+        cx.claim(&POLICY.of(ACCESS_LOGS), path);
         if let Some(p) = bucket_problem(&name) {
             cx.error_hint(
                 path,
@@ -422,6 +429,7 @@ fn access_logs(cx: &mut Builder, key: &str, path: &str) -> Option<Json> {
     }
     Some(json!({
         "logical": ACCESS_LOGS,
+        "ids": super::ids(ACCESS_LOGS, &[POLICY]),
         "name": name,
         "owner": first,
         "deletion_policy": super::DeletionPolicy::retaining(cx.settings.retain_data),

@@ -4,7 +4,7 @@
 
 use super::key::{self, Encryption};
 use super::queue::CONSUME_ACTIONS;
-use super::{AlarmMetrics, KeyUse, Kind, Resource};
+use super::{AlarmMetrics, KeyUse, Kind, Part, Resource};
 use crate::model::source::{index, join};
 use crate::model::value::PerEnv;
 use crate::render::context::{Builder, ARTEFACT_BUCKET_PARAM};
@@ -124,6 +124,27 @@ impl Grant {
     }
 }
 
+/// Its execution role.
+pub const ROLE: Part = Part {
+    name: "role",
+    suffix: "Role",
+};
+/// Its log group.
+const LOG_GROUP: Part = Part {
+    name: "log_group",
+    suffix: "LogGroup",
+};
+/// The event source mapping of `consumes:`.
+const CONSUMES: Part = Part {
+    name: "consumes",
+    suffix: "Consumes",
+};
+/// The dead-letter queue of an asynchronously invoked function.
+const DEAD_LETTER: Part = Part {
+    name: "dead_letter",
+    suffix: "DeadLetter",
+};
+
 /// The crate a function is built from: `crate:`, or the key with `_` as `-`.
 pub fn crate_name(key: &str, f: &Function) -> String {
     f.crate_name
@@ -164,11 +185,11 @@ impl Kind for Function {
     fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {
         let f = self;
         let l = pascal(key);
-        for id in [l.clone(), format!("{l}Role"), format!("{l}LogGroup")] {
+        for id in [l.clone(), ROLE.of(&l), LOG_GROUP.of(&l)] {
             cx.claim(&id, path);
         }
         if self.consumes.is_some() {
-            cx.claim(&format!("{l}Consumes"), &join(path, "consumes"));
+            cx.claim(&CONSUMES.of(&l), &join(path, "consumes"));
         }
         // Invoked asynchronously (a bucket notification, a schedule, a
         // topic): after Lambda's retries a failed event goes to a
@@ -176,7 +197,7 @@ impl Kind for Function {
         let stack = cx.stack;
         let async_invoked = stack.resources.values().any(|r| r.invokes_async(key));
         if async_invoked {
-            cx.claim(&format!("{l}DeadLetter"), path);
+            cx.claim(&DEAD_LETTER.of(&l), path);
         }
         let name = cx.name(key);
         let memory = match &f.memory {
@@ -229,7 +250,7 @@ impl Kind for Function {
                 "Sid": "DeadLetterSend",
                 "Effect": "Allow",
                 "Action": ["sqs:SendMessage"],
-                "Resource": [{"Fn::GetAtt": [format!("{l}DeadLetter"), "Arn"]}],
+                "Resource": [{"Fn::GetAtt": [DEAD_LETTER.of(&l), "Arn"]}],
             }));
         }
         // Keys the role uses: (logical id, for whom, whether it writes).
@@ -334,6 +355,7 @@ impl Kind for Function {
         }
         let key_user_tags: Vec<String> = key_users.iter().map(|k| key::user_tag(k)).collect();
         json!({
+            "ids": super::ids(&l, &[ROLE, LOG_GROUP]),
             "logical": l,
             "name": name,
             "description": f.description,
@@ -341,7 +363,7 @@ impl Kind for Function {
             "key_user_tags": key_user_tags,
             "consumes": consumes,
             "dead_letter": async_invoked.then(|| json!({
-                "logical": format!("{l}DeadLetter"),
+                "logical": DEAD_LETTER.of(&l),
                 "name": format!("{name}-dlq"),
             })),
             "memory": memory,
@@ -352,7 +374,7 @@ impl Kind for Function {
             "log_retention_days": retention,
             "reserved_concurrency": reserved,
             "tracing": cx.settings.tracing,
-            "code_key_param": format!("{l}CodeKey"),
+            "code_key_param": super::CODE_KEY.of(&l),
             "log_group_name": format!("/aws/lambda/{name}"),
             "role_description": format!("Execution role of {name}"),
             "artefact_bucket_param": ARTEFACT_BUCKET_PARAM,
@@ -373,7 +395,7 @@ impl Kind for Function {
         match attr {
             "name" => json!({"Ref": l}),
             "arn" => json!({"Fn::GetAtt": [l, "Arn"]}),
-            "role_arn" => json!({"Fn::GetAtt": [format!("{l}Role"), "Arn"]}),
+            "role_arn" => json!({"Fn::GetAtt": [ROLE.of(&l), "Arn"]}),
             // Not an attribute of a function (ATTRIBUTES is checked first).
             _ => Json::Null,
         }
@@ -498,7 +520,7 @@ fn consumes(
         }
     }
     Some(json!({
-        "logical": format!("{}Consumes", pascal(key)),
+        "logical": CONSUMES.of(&pascal(key)),
         "queue": pascal(&c.queue),
         "queue_key": c.queue,
         "key": q.encryption_key().map(pascal),

@@ -69,7 +69,7 @@ impl Kind for HttpApi {
     fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {
         let a = self;
         let l = pascal(key);
-        for id in [l.clone(), format!("{l}Stage"), format!("{l}AccessLogs")] {
+        for id in [l.clone(), api::STAGE.of(&l), api::ACCESS_LOGS.of(&l)] {
             cx.claim(&id, path);
         }
         let (integrations, routes) = api::routes(cx, &l, &a.routes, path, true);
@@ -77,6 +77,7 @@ impl Kind for HttpApi {
             json!({"origins": c.origins, "methods": c.methods, "headers": c.headers, "max_age": c.max_age})
         });
         json!({
+            "ids": super::ids(&l, &[api::STAGE, api::ACCESS_LOGS]),
             "logical": l,
             "name": cx.name(key),
             "access_log_group": format!("/aws/apigateway/{}", cx.name(key)),

@@ -105,6 +105,12 @@ const USE_ACTIONS: &[&str] = &[
     "kms:ReEncrypt*",
 ];
 
+/// The key's alias.
+const ALIAS: super::Part = super::Part {
+    name: "alias",
+    suffix: "Alias",
+};
+
 impl Kind for Key {
     const NAME: &'static str = "key";
     const TEMPLATE_FILE: &'static str = "key.yaml.tera";
@@ -127,7 +133,7 @@ impl Kind for Key {
 
     fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {
         let l = pascal(key);
-        for id in [l.clone(), format!("{l}Alias")] {
+        for id in [l.clone(), ALIAS.of(&l)] {
             cx.claim(&id, path);
         }
         let retain = cx.retain(&self.retain, path);
@@ -209,6 +215,7 @@ impl Kind for Key {
         }
         let policy = policy.to_string();
         json!({
+            "ids": super::ids(&l, &[ALIAS]),
             "logical": l,
             "alias": format!("alias/{}", cx.name(key)),
             "description": self.description.clone().unwrap_or_else(|| format!("stackctl key {key} of {}", cx.stack.name)),

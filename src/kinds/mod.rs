@@ -340,6 +340,48 @@ impl Probe {
     }
 }
 
+/// A logical id a kind lays out beside a resource's own: the resource's id
+/// and a suffix (`Uploads` + `Policy`). Each is declared once, as a
+/// constant of its kind: the kind's Rust names it with [`Part::of`], its
+/// template with `r.ids.NAME` (see [`ids`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Part {
+    /// The name templates use (`r.ids.policy`).
+    pub name: &'static str,
+    /// What follows the resource's logical id.
+    pub suffix: &'static str,
+}
+
+impl Part {
+    /// This part's logical id beside the resource with id `logical`.
+    pub fn of(self, logical: &str) -> String {
+        format!("{logical}{}", self.suffix)
+    }
+}
+
+/// The logical ids of `parts` beside `logical`, by name, for a template's
+/// `r.ids`.
+pub fn ids(logical: &str, parts: &[Part]) -> Json {
+    Json::Object(
+        parts
+            .iter()
+            .map(|p| (p.name.to_string(), Json::String(p.of(logical))))
+            .collect(),
+    )
+}
+
+/// The template parameter holding the S3 key of a built resource's code.
+pub const CODE_KEY: Part = Part {
+    name: "code_key",
+    suffix: "CodeKey",
+};
+
+/// The permission letting the resource with id `source` invoke the function
+/// with id `function` (bucket notifications, topic subscriptions, routes).
+pub fn invoke_permission(source: &str, function: &str) -> String {
+    format!("{source}Invokes{function}")
+}
+
 /// What CloudFormation does with a resource's data when the resource leaves
 /// the stack (`DeletionPolicy` and `UpdateReplacePolicy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -398,7 +440,7 @@ pub(crate) mod testing {
 
     /// The statements of the role of function `logical`.
     pub fn statements(template: &Json, logical: &str) -> Vec<Json> {
-        template["Resources"][format!("{logical}Role")]["Properties"]["Policies"][0]
+        template["Resources"][super::function::ROLE.of(logical)]["Properties"]["Policies"][0]
             ["PolicyDocument"]["Statement"]
             .as_array()
             .cloned()

@@ -83,6 +83,17 @@ fn queue_name_problem(name: &str) -> Option<String> {
         })
 }
 
+/// The dead-letter queue of `dead_letter:`.
+const DEAD_LETTER: super::Part = super::Part {
+    name: "dead_letter",
+    suffix: "DeadLetter",
+};
+/// The policy letting the stack's topics send.
+const POLICY: super::Part = super::Part {
+    name: "policy",
+    suffix: "Policy",
+};
+
 impl Kind for Queue {
     const NAME: &'static str = "queue";
     const TEMPLATE_FILE: &'static str = "queue.yaml.tera";
@@ -146,7 +157,7 @@ impl Kind for Queue {
         let key_logical = key::resolve(cx, &self.encryption, path);
         let dead_letter = self.dead_letter.as_ref().map(|d| {
             let dpath = join(path, "dead_letter");
-            cx.claim(&format!("{l}DeadLetter"), &dpath);
+            cx.claim(&DEAD_LETTER.of(&l), &dpath);
             if !(1..=1000).contains(&d.max_receives) {
                 cx.error_hint(
                     &join(&dpath, "max_receives"),
@@ -166,7 +177,7 @@ impl Kind for Queue {
                 );
             }
             json!({
-                "logical": format!("{l}DeadLetter"),
+                "logical": DEAD_LETTER.of(&l),
                 "name": format!("{name}-dlq{suffix}"),
                 "max_receives": d.max_receives,
                 "retention_seconds": days * 86_400,
@@ -181,9 +192,10 @@ impl Kind for Queue {
             .map(|(k, _)| pascal(k))
             .collect();
         if !senders.is_empty() {
-            cx.claim(&format!("{l}Policy"), path);
+            cx.claim(&POLICY.of(&l), path);
         }
         json!({
+            "ids": super::ids(&l, &[POLICY]),
             "logical": l,
             "name": format!("{name}{suffix}"),
             "senders": senders,
@@ -213,7 +225,7 @@ impl Kind for Queue {
                         "add `dead_letter: {max_receives: 5}` to the queue",
                     );
                 }
-                json!({"Fn::GetAtt": [format!("{l}DeadLetter"), "Arn"]})
+                json!({"Fn::GetAtt": [DEAD_LETTER.of(&l), "Arn"]})
             }
             // Not an attribute of a queue (ATTRIBUTES is checked first).
             _ => Json::Null,
@@ -256,7 +268,7 @@ impl Kind for Queue {
         match part {
             None => Some(json!({"Fn::GetAtt": [l, "QueueName"]})),
             Some("dead_letter") if self.dead_letter.is_some() => {
-                Some(json!({"Fn::GetAtt": [format!("{l}DeadLetter"), "QueueName"]}))
+                Some(json!({"Fn::GetAtt": [DEAD_LETTER.of(&l), "QueueName"]}))
             }
             Some(_) => None,
         }

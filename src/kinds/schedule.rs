@@ -28,6 +28,12 @@ pub struct Schedule {
     pub description: Option<String>,
 }
 
+/// The permission letting EventBridge invoke the target.
+const PERMISSION: super::Part = super::Part {
+    name: "permission",
+    suffix: "Permission",
+};
+
 impl Kind for Schedule {
     const NAME: &'static str = "schedule";
     const TEMPLATE_FILE: &'static str = "schedule.yaml.tera";
@@ -45,7 +51,7 @@ impl Kind for Schedule {
     fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {
         let s = self;
         let l = pascal(key);
-        for id in [l.clone(), format!("{l}Permission")] {
+        for id in [l.clone(), PERMISSION.of(&l)] {
             cx.claim(&id, path);
         }
         if let Some(problem) = schedule_problem(&s.expression) {
@@ -61,6 +67,7 @@ impl Kind for Schedule {
             None => true,
         };
         json!({
+            "ids": super::ids(&l, &[PERMISSION]),
             "logical": l,
             "name": cx.name(key),
             "description": s.description,

@@ -146,7 +146,7 @@ impl Kind for Topic {
                     .is_some()
                 {
                     let fl = pascal(f);
-                    let pl = format!("{l}Invokes{fl}");
+                    let pl = super::invoke_permission(&l, &fl);
                     cx.claim(&pl, &spath);
                     subscriptions.push(
                         json!({"protocol": "lambda", "endpoint": {"Fn::GetAtt": [fl, "Arn"]}}),

@@ -54,15 +54,16 @@ impl Kind for WebsocketApi {
     fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {
         let a = self;
         let l = pascal(key);
-        for id in [l.clone(), format!("{l}Stage")] {
+        for id in [l.clone(), api::STAGE.of(&l)] {
             cx.claim(&id, path);
         }
         let access_logs = cx.settings.websocket_access_logs;
         if access_logs {
-            cx.claim(&format!("{l}AccessLogs"), path);
+            cx.claim(&api::ACCESS_LOGS.of(&l), path);
         }
         let (integrations, routes) = api::routes(cx, &l, &a.routes, path, false);
         json!({
+            "ids": super::ids(&l, &[api::STAGE, api::ACCESS_LOGS]),
             "logical": l,
             "name": cx.name(key),
             "access_log_group": format!("/aws/apigateway/{}", cx.name(key)),

@@ -204,7 +204,7 @@ impl<'a> Builder<'a> {
                 json!({"Type": "String", "Description": "S3 bucket holding function artefacts (set by stackctl deploy)"}),
             );
             for key in functions {
-                let p = format!("{}CodeKey", pascal(key));
+                let p = crate::kinds::CODE_KEY.of(&pascal(key));
                 self.claim(&p, &join("resources", key));
                 all_params.insert(
                     p.clone(),
