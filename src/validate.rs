@@ -3,10 +3,12 @@
 //! problems are returned together, sorted by file and line.
 
 use crate::diagnostics::Diagnostics;
+use crate::limits::{self, LOG_RETENTION_DAYS};
+use crate::limits::{bucket_problem, identifier_problem, stack_name_problem};
 use crate::model::source::join;
 use crate::model::{self, Project};
-use crate::render::context::{stack_name, LOG_RETENTION_DAYS};
-use crate::render::names::{bucket_problem, identifier_problem, name_pattern, stack_name_problem};
+use crate::names::name_pattern;
+use crate::names::stack_name;
 use crate::render::{self, Rendered, Templates};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -283,11 +285,7 @@ fn check_settings(
 ) {
     if let Some(d) = s.log_retention_days {
         if !LOG_RETENTION_DAYS.contains(&d) {
-            let near = LOG_RETENTION_DAYS
-                .iter()
-                .min_by_key(|x| x.abs_diff(d))
-                .copied()
-                .unwrap_or(14);
+            let near = limits::nearest_retention(d);
             diags.push(
                 src.error(
                     join(path, "log_retention_days"),
@@ -298,24 +296,24 @@ fn check_settings(
         }
     }
     if let Some(m) = s.function_memory {
-        if !(128..=10240).contains(&m) {
+        if !limits::FUNCTION_MEMORY_MB.contains(&m) {
             diags.push(
                 src.error(
                     join(path, "function_memory"),
                     format!("function memory of {m} MB is out of range"),
                 )
-                .hint("allowed: 128 to 10240"),
+                .hint(limits::allowed(&limits::FUNCTION_MEMORY_MB)),
             );
         }
     }
     if let Some(t) = s.function_timeout {
-        if !(1..=900).contains(&t) {
+        if !limits::FUNCTION_TIMEOUT_S.contains(&t) {
             diags.push(
                 src.error(
                     join(path, "function_timeout"),
                     format!("function timeout of {t} s is out of range"),
                 )
-                .hint("allowed: 1 to 900"),
+                .hint(limits::allowed(&limits::FUNCTION_TIMEOUT_S)),
             );
         }
     }

@@ -2,7 +2,7 @@
 
 use crate::cli::ConfigArgs;
 use crate::model::Settings;
-use crate::render::context::stack_name;
+use crate::names::stack_name;
 use crate::validate;
 use serde::Serialize;
 use std::collections::BTreeMap;

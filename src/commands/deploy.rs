@@ -326,7 +326,7 @@ async fn deploy(
             code: r
                 .code_parameters
                 .iter()
-                .map(|(key, param)| (param.clone(), crate::render::names::pascal(key)))
+                .map(|(key, param)| (param.clone(), crate::names::pascal(key)))
                 .collect(),
         })
     };

@@ -326,7 +326,7 @@ async fn destroy(scope: &Scope, s: &Settings, printer: Printer) -> anyhow::Resul
                 if l.retain {
                     kept_secrets.push(Kept {
                         stack: st.to_string(),
-                        logical_id: crate::render::names::pascal(&l.key),
+                        logical_id: crate::names::pascal(&l.key),
                         resource_type: "AWS::SecretsManager::Secret".into(),
                         physical_id: Some(l.name.clone()),
                     });

@@ -3,10 +3,11 @@
 //! metrics; `actions:` names topics notified when it fires.
 
 use super::{AlarmMetrics, Kind};
+use crate::limits::simple_problem;
 use crate::model::source::{index, join};
 use crate::model::value::PerEnv;
+use crate::names::pascal;
 use crate::render::context::Builder;
-use crate::render::names::{pascal, simple_problem};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 

@@ -3,8 +3,8 @@
 //! permissions.
 
 use crate::model::source::join;
+use crate::names::pascal;
 use crate::render::context::Builder;
-use crate::render::names::pascal;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 use std::collections::BTreeMap;
@@ -141,5 +141,5 @@ pub const ALARM: super::AlarmMetrics = super::AlarmMetrics {
 
 /// API names: at most 128 characters.
 pub fn name_problem(name: &str) -> Option<String> {
-    crate::render::names::simple_problem("API name", name, 128, "-_. ")
+    crate::limits::simple_problem("API name", name, 128, "-_. ")
 }

@@ -5,11 +5,12 @@
 
 use super::key::{self, Encryption};
 use super::{Kind, Part, Resource};
+use crate::limits::{self, bucket_problem};
 use crate::model::source::{index, join};
 use crate::model::value::PerEnv;
+use crate::names::pascal;
 use crate::render::context::Builder;
 use crate::render::iam;
-use crate::render::names::{bucket_problem, pascal};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 use std::collections::BTreeSet;
@@ -348,7 +349,12 @@ impl Kind for Bucket {
 fn lifecycle(cx: &mut Builder, b: &Bucket, lc: &Lifecycle, path: &str) -> Json {
     let lpath = join(path, "lifecycle");
     let expire_days = lc.expire_days.as_ref().and_then(|days| {
-        cx.check_range(days, &join(&lpath, "expire_days"), "expiry of", 1, 36500);
+        cx.check_range(
+            days,
+            &join(&lpath, "expire_days"),
+            "expiry of",
+            &limits::LIFECYCLE_DAYS,
+        );
         cx.per_env(days, &join(&lpath, "expire_days"))
     });
     if let Some(d) = lc.abort_incomplete_multipart_days {
@@ -356,8 +362,7 @@ fn lifecycle(cx: &mut Builder, b: &Bucket, lc: &Lifecycle, path: &str) -> Json {
             &PerEnv::One(d),
             &join(&lpath, "abort_incomplete_multipart_days"),
             "abort after",
-            1,
-            36500,
+            &limits::LIFECYCLE_DAYS,
         );
     }
     if lc.noncurrent_expire_days.is_some() && !b.versioning {
@@ -414,7 +419,7 @@ fn access_logs(cx: &mut Builder, key: &str, path: &str) -> Option<Json> {
         .is_some_and(|(k, _)| k == key);
     let name = format!(
         "{}-access-logs",
-        crate::render::context::stack_name(cx.project, &cx.stack.name, cx.env)
+        crate::names::stack_name(cx.project, &cx.stack.name, cx.env)
     );
     if first {
         cx.claim(ACCESS_LOGS, path);

@@ -5,11 +5,13 @@
 use super::key::{self, Encryption};
 use super::queue::CONSUME_ACTIONS;
 use super::{AlarmMetrics, KeyUse, Kind, Part, Resource};
+use crate::limits;
+use crate::limits::simple_problem;
 use crate::model::source::{index, join};
 use crate::model::value::PerEnv;
+use crate::names::pascal;
 use crate::render::context::{Builder, ARTEFACT_BUCKET_PARAM};
 use crate::render::iam;
-use crate::render::names::{pascal, simple_problem};
 use serde::Deserialize;
 use serde_json::{json, Map, Value as Json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -202,14 +204,24 @@ impl Kind for Function {
         let name = cx.name(key);
         let memory = match &f.memory {
             Some(m) => {
-                cx.check_range(m, &join(path, "memory"), "memory of", 128, 10240);
+                cx.check_range(
+                    m,
+                    &join(path, "memory"),
+                    "memory of",
+                    &limits::FUNCTION_MEMORY_MB,
+                );
                 cx.per_env(m, &join(path, "memory"))
             }
             None => Some(cx.settings.function_memory),
         };
         let timeout = match &f.timeout {
             Some(t) => {
-                cx.check_range(t, &join(path, "timeout"), "timeout of", 1, 900);
+                cx.check_range(
+                    t,
+                    &join(path, "timeout"),
+                    "timeout of",
+                    &limits::FUNCTION_TIMEOUT_S,
+                );
                 cx.per_env(t, &join(path, "timeout"))
             }
             None => Some(cx.settings.function_timeout),
@@ -227,8 +239,7 @@ impl Kind for Function {
                     r,
                     &join(path, "reserved_concurrency"),
                     "reserved concurrency of",
-                    0,
-                    1000,
+                    &limits::RESERVED_CONCURRENCY,
                 );
                 cx.per_env(r, &join(path, "reserved_concurrency"))
             }
@@ -468,43 +479,47 @@ fn consumes(
     let Some(Resource::Queue(q)) = cx.target(&c.queue, &qpath, &["queue"]) else {
         return None;
     };
-    let max_batch = if q.fifo { 10 } else { 10_000 };
+    let batch_range = if q.fifo {
+        limits::FIFO_BATCH_SIZE
+    } else {
+        limits::BATCH_SIZE
+    };
     let batch_size = c.batch_size.unwrap_or(10);
-    if !(1..=max_batch).contains(&batch_size) {
+    if !batch_range.contains(&batch_size) {
+        let fifo = if q.fifo { " for a FIFO queue" } else { "" };
         cx.error_hint(
             &join(path, "batch_size"),
             format!("a batch size of {batch_size} is out of range"),
-            if q.fifo {
-                "allowed for a FIFO queue: 1 to 10"
-            } else {
-                "allowed: 1 to 10000"
-            },
+            limits::allowed(&batch_range).replacen("allowed", &format!("allowed{fifo}"), 1),
         );
     }
     let window = c.batch_window.unwrap_or(0);
-    if window > 300 {
+    if !limits::BATCH_WINDOW_S.contains(&window) {
         cx.error_hint(
             &join(path, "batch_window"),
             format!("a batch window of {window} s is out of range"),
-            "allowed: 0 to 300 seconds",
+            format!("{} seconds", limits::allowed(&limits::BATCH_WINDOW_S)),
         );
-    } else if batch_size > 10 && window == 0 {
+    } else if batch_size > limits::BATCH_SIZE_WITHOUT_WINDOW && window == 0 {
         cx.error_hint(
             &join(path, "batch_window"),
             format!("a batch size of {batch_size} needs a batch window"),
             "Lambda takes more than 10 messages only with `batch_window:` of 1 second or more",
         );
     }
-    if let Some(m) = c.max_concurrency.filter(|m| !(2..=1000).contains(m)) {
+    if let Some(m) = c
+        .max_concurrency
+        .filter(|m| !limits::MAX_CONCURRENCY.contains(m))
+    {
         cx.error_hint(
             &join(path, "max_concurrency"),
             format!("a maximum concurrency of {m} is out of range"),
-            "allowed: 2 to 1000",
+            limits::allowed(&limits::MAX_CONCURRENCY),
         );
     }
     if let Some(t) = timeout {
         let visibility = q.visibility();
-        if u64::from(visibility) < 6 * u64::from(t) {
+        if u64::from(visibility) < u64::from(limits::VISIBILITY_PER_TIMEOUT) * u64::from(t) {
             cx.error_hint(
                 &qpath,
                 format!(

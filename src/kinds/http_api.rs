@@ -4,8 +4,8 @@
 
 use super::api::{self, Throttle};
 use super::{AlarmMetrics, Kind};
+use crate::names::pascal;
 use crate::render::context::Builder;
-use crate::render::names::pascal;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 use std::collections::BTreeMap;

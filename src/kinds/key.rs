@@ -11,11 +11,12 @@
 //! use for it. Grants on a key itself: `encrypt`, `decrypt`.
 
 use super::{KeyUse, Kind, Resource};
+use crate::limits::simple_problem;
 use crate::model::source::join;
 use crate::model::value::PerEnv;
+use crate::names::pascal;
 use crate::render::context::Builder;
 use crate::render::iam;
-use crate::render::names::{pascal, simple_problem};
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 use std::collections::BTreeSet;

@@ -103,14 +103,14 @@ pub trait Kind: DeserializeOwned {
     fn key_use(&self, key: &str) -> Option<KeyUse> {
         let _ = key;
         self.encryption_key()
-            .map(|k| KeyUse::Through(crate::render::names::pascal(k)))
+            .map(|k| KeyUse::Through(crate::names::pascal(k)))
     }
 
     /// The value of the alarm dimension naming it (or its `part`, as in
     /// `target: KEY.PART`); `None` when it has no such part.
     fn alarm_dimension(&self, key: &str, part: Option<&str>) -> Option<Json> {
         match part {
-            None => Some(serde_json::json!({"Ref": crate::render::names::pascal(key)})),
+            None => Some(serde_json::json!({"Ref": crate::names::pascal(key)})),
             Some(_) => None,
         }
     }

@@ -7,11 +7,12 @@
 
 use super::key::{self, Encryption};
 use super::{AlarmMetrics, Kind, Resource};
+use crate::limits;
 use crate::model::source::join;
 use crate::model::value::PerEnv;
+use crate::names::pascal;
 use crate::render::context::Builder;
 use crate::render::iam;
-use crate::render::names::pascal;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
@@ -132,48 +133,54 @@ impl Kind for Queue {
         let suffix = if self.fifo { ".fifo" } else { "" };
         let name = cx.name(key);
         let visibility = self.visibility();
-        if visibility > 43_200 {
+        if !limits::VISIBILITY_TIMEOUT_S.contains(&visibility) {
             cx.error_hint(
                 &join(path, "visibility_timeout"),
                 format!("a visibility timeout of {visibility} s is out of range"),
-                "allowed: 0 to 43200 seconds (12 hours)",
+                format!(
+                    "{} seconds (12 hours)",
+                    limits::allowed(&limits::VISIBILITY_TIMEOUT_S)
+                ),
             );
         }
         let retention = self.retention_days.unwrap_or(4);
-        if !(1..=14).contains(&retention) {
+        if !limits::QUEUE_RETENTION_DAYS.contains(&retention) {
             cx.error_hint(
                 &join(path, "retention_days"),
                 format!("a retention of {retention} days is out of range"),
-                "allowed: 1 to 14 days",
+                format!("{} days", limits::allowed(&limits::QUEUE_RETENTION_DAYS)),
             );
         }
-        if let Some(d) = self.delay_seconds.filter(|d| *d > 900) {
+        if let Some(d) = self
+            .delay_seconds
+            .filter(|d| !limits::QUEUE_DELAY_S.contains(d))
+        {
             cx.error_hint(
                 &join(path, "delay_seconds"),
                 format!("a delay of {d} s is out of range"),
-                "allowed: 0 to 900 seconds",
+                format!("{} seconds", limits::allowed(&limits::QUEUE_DELAY_S)),
             );
         }
         let key_logical = key::resolve(cx, &self.encryption, path);
         let dead_letter = self.dead_letter.as_ref().map(|d| {
             let dpath = join(path, "dead_letter");
             cx.claim(&DEAD_LETTER.of(&l), &dpath);
-            if !(1..=1000).contains(&d.max_receives) {
+            if !limits::MAX_RECEIVES.contains(&d.max_receives) {
                 cx.error_hint(
                     &join(&dpath, "max_receives"),
                     format!(
                         "max_receives {} is out of range: a message moves to the dead-letter queue after that many receives",
                         d.max_receives
                     ),
-                    "allowed: 1 to 1000 (3 to 5 is usual)",
+                    format!("{} (3 to 5 is usual)", limits::allowed(&limits::MAX_RECEIVES)),
                 );
             }
             let days = d.retention_days.unwrap_or(14);
-            if !(1..=14).contains(&days) {
+            if !limits::QUEUE_RETENTION_DAYS.contains(&days) {
                 cx.error_hint(
                     &join(&dpath, "retention_days"),
                     format!("a retention of {days} days is out of range"),
-                    "allowed: 1 to 14 days",
+                    format!("{} days", limits::allowed(&limits::QUEUE_RETENTION_DAYS)),
                 );
             }
             json!({

@@ -5,8 +5,8 @@
 
 use super::Kind;
 use crate::model::source::join;
+use crate::names::pascal;
 use crate::render::context::{Builder, LogicalRef, RefKind};
-use crate::render::names::pascal;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 

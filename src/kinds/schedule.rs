@@ -2,10 +2,11 @@
 //! `cron(...)`, enabled per environment.
 
 use super::Kind;
+use crate::limits::simple_problem;
 use crate::model::source::join;
 use crate::model::value::PerEnv;
+use crate::names::pascal;
 use crate::render::context::Builder;
-use crate::render::names::{pascal, simple_problem};
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 

@@ -14,11 +14,12 @@
 
 use super::key::Encryption;
 use super::Kind;
+use crate::limits::simple_problem;
 use crate::model::source::join;
 use crate::model::value::PerEnv;
+use crate::names::pascal;
 use crate::render::context::Builder;
 use crate::render::iam;
-use crate::render::names::{pascal, simple_problem};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
@@ -137,11 +138,14 @@ impl Kind for Secret {
             _ => {}
         }
         if let Some(g) = &self.generate {
-            if !(8..=4096).contains(&g.length) {
+            if !crate::limits::SECRET_LENGTH.contains(&g.length) {
                 cx.error_hint(
                     &join(&join(path, "generate"), "length"),
                     format!("a length of {} is out of range", g.length),
-                    "allowed: 8 to 4096 characters",
+                    format!(
+                        "{} characters",
+                        crate::limits::allowed(&crate::limits::SECRET_LENGTH)
+                    ),
                 );
             }
         }

@@ -4,11 +4,12 @@
 
 use super::key::{self, Encryption};
 use super::{AlarmMetrics, Kind};
+use crate::limits::simple_problem;
 use crate::model::source::{index, join};
 use crate::model::value::PerEnv;
+use crate::names::pascal;
 use crate::render::context::Builder;
 use crate::render::iam;
-use crate::render::names::{pascal, simple_problem};
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 use std::collections::{BTreeMap, BTreeSet};

@@ -7,10 +7,11 @@
 
 use super::key::Encryption;
 use super::{Kind, Resource};
+use crate::limits::simple_problem;
 use crate::model::source::{index, join};
+use crate::names::pascal;
 use crate::render::context::Builder;
 use crate::render::iam;
-use crate::render::names::{pascal, simple_problem};
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 use std::collections::BTreeSet;

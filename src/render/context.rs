@@ -4,24 +4,19 @@
 //! recorded as a located diagnostic and the walk goes on, so validation
 //! reports all of them at once.
 
-use super::names::{expand_name, name_pattern, pascal};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::kinds::secret::{ExternalSecret, LocalSecret};
+use crate::limits::{self, LOG_RETENTION_DAYS};
 use crate::model::source::join;
 use crate::model::stack::{self, ParamType, Resource};
 use crate::model::value::{parse_template, ParamValue, PerEnv, Segment};
 use crate::model::{Project, Settings, Stack};
+use crate::names::{expand_name, name_pattern, pascal, stack_name};
 use serde_json::{json, Map, Value as Json};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The CloudFormation parameter holding the artefact bucket.
 pub const ARTEFACT_BUCKET_PARAM: &str = "ArtefactBucket";
-
-/// Valid CloudWatch Logs retention values, in days.
-pub const LOG_RETENTION_DAYS: &[u32] = &[
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
-    3288, 3653,
-];
 
 /// One resource ready for its kind's template.
 pub struct ResourceContext {
@@ -83,11 +78,6 @@ pub enum RefKind {
     GetAtt,
     /// `DependsOn`: a resource.
     DependsOn,
-}
-
-/// The CloudFormation stack name of `stack` in `env`.
-pub fn stack_name(project: &Project, stack: &str, env: &str) -> String {
-    format!("{}-{}-{}", project.file.project, stack, env)
 }
 
 /// Walks one stack for one environment.
@@ -173,8 +163,7 @@ impl<'a> Builder<'a> {
         let keys: Vec<String> = self.stack.resources.keys().cloned().collect();
         for key in &keys {
             let path = join("resources", key);
-            if let Some(p) = crate::render::names::identifier_problem("resource key", key, '_', 64)
-            {
+            if let Some(p) = crate::limits::identifier_problem("resource key", key, '_', 64) {
                 self.error_hint(&path, p, "use snake_case keys such as `create_upload`");
                 continue;
             }
@@ -340,7 +329,7 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Expands a name pattern (see [`super::names::name_pattern`]). A
+    /// Expands a name pattern (see [`crate::names::name_pattern`]). A
     /// problem in a resource's own `name:` is reported at it; the project's
     /// `naming:` is checked once, in `stackctl.yaml`, by validation.
     fn expand(&mut self, pattern: &str, key: &str, path: &str, own: bool) -> Option<String> {
@@ -399,15 +388,14 @@ impl<'a> Builder<'a> {
         v: &PerEnv<u32>,
         path: &str,
         what: &str,
-        min: u32,
-        max: u32,
+        range: &std::ops::RangeInclusive<u32>,
     ) {
         for (suffix, n) in v.written() {
-            if n < min || n > max {
+            if !range.contains(&n) {
                 self.error_hint(
                     &format!("{path}{suffix}"),
                     format!("{what} {n} is out of range"),
-                    format!("allowed: {min} to {max}"),
+                    limits::allowed(range),
                 );
             }
         }
@@ -417,15 +405,15 @@ impl<'a> Builder<'a> {
     pub(crate) fn check_retention(&mut self, v: &PerEnv<u32>, path: &str) {
         for (suffix, n) in v.written() {
             if !LOG_RETENTION_DAYS.contains(&n) {
-                let near = LOG_RETENTION_DAYS
-                    .iter()
-                    .min_by_key(|d| d.abs_diff(n))
-                    .copied()
-                    .unwrap_or(14);
+                let near = limits::nearest_retention(n);
+                let all: Vec<String> = LOG_RETENTION_DAYS.iter().map(u32::to_string).collect();
                 self.error_hint(
                     &format!("{path}{suffix}"),
                     format!("log retention of {n} days is not one CloudWatch Logs accepts"),
-                    format!("the nearest allowed value is {near}; allowed: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653"),
+                    format!(
+                        "the nearest allowed value is {near}; allowed: {}",
+                        all.join(", ")
+                    ),
                 );
             }
         }
@@ -675,7 +663,7 @@ impl<'a> Builder<'a> {
         for (name, p) in &params {
             let path = join("parameters", name);
             if let Some(problem) =
-                crate::render::names::identifier_problem("parameter name", name, '_', 64)
+                crate::limits::identifier_problem("parameter name", name, '_', 64)
             {
                 self.error(&path, problem);
                 continue;

@@ -21,8 +21,8 @@ pub fn allow(
 ) -> Json {
     let sid = format!(
         "{}{}",
-        super::names::pascal(key),
-        super::names::pascal(level)
+        crate::names::pascal(key),
+        crate::names::pascal(level)
     );
     let mut s = json!({
         "Sid": sid,

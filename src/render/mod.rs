@@ -4,7 +4,6 @@
 
 pub mod context;
 pub mod iam;
-pub mod names;
 pub mod yaml;
 
 use crate::diagnostics::{Diagnostic, Diagnostics};
@@ -392,7 +391,7 @@ fn check_logical_refs(
                 let declared: Vec<String> = stack
                     .resources
                     .keys()
-                    .map(|k| format!("`{}`", names::pascal(k)))
+                    .map(|k| format!("`{}`", crate::names::pascal(k)))
                     .collect();
                 format!(
                     "name a logical id of this stack: a resource's key in PascalCase ({}), or the ids its kind adds",
