@@ -190,14 +190,14 @@ impl<'a> Builder<'a> {
         if !functions.is_empty() {
             all_params.insert(
                 ARTEFACT_BUCKET_PARAM.to_string(),
-                json!({"Type": "String", "Description": "S3 bucket holding function artefacts (set by stackctl deploy)"}),
+                json!({"type": "String", "description": "S3 bucket holding function artefacts (set by stackctl deploy)"}),
             );
             for key in functions {
                 let p = crate::kinds::CODE_KEY.of(&pascal(key));
                 self.claim(&p, &join("resources", key));
                 all_params.insert(
                     p.clone(),
-                    json!({"Type": "String", "Description": format!("S3 key of the `{key}` function's zip (content-addressed, set by stackctl deploy)")}),
+                    json!({"type": "String", "description": format!("S3 key of the `{key}` function's zip (content-addressed, set by stackctl deploy)")}),
                 );
                 code_parameters.insert(key.clone(), p);
             }
@@ -672,7 +672,7 @@ impl<'a> Builder<'a> {
             self.claim(&logical, &path);
             let mut d = Map::new();
             d.insert(
-                "Type".into(),
+                "type".into(),
                 json!(if p.kind == ParamType::Number {
                     "Number"
                 } else {
@@ -680,11 +680,11 @@ impl<'a> Builder<'a> {
                 }),
             );
             if let Some(desc) = &p.description {
-                d.insert("Description".into(), json!(desc));
+                d.insert("description".into(), json!(desc));
             }
             if let Some(def) = &p.default {
                 self.check_param(p, def, &join(&path, "default"), name);
-                d.insert("Default".into(), json!(def.to_cfn_string()));
+                d.insert("default".into(), json!(def.to_cfn_string()));
             }
             for (env, v) in &p.env {
                 let vpath = join(&join(&path, "env"), env);
@@ -707,25 +707,23 @@ impl<'a> Builder<'a> {
             }
             match p.kind {
                 ParamType::Boolean => {
-                    d.insert("AllowedValues".into(), json!(["true", "false"]));
-                    self.conditions.insert(
-                        format!("{logical}IsTrue"),
-                        json!({"Fn::Equals": [{"Ref": logical}, "true"]}),
-                    );
+                    d.insert("allowed".into(), json!(["true", "false"]));
+                    self.conditions
+                        .insert(format!("{logical}IsTrue"), json!({"is_true": logical}));
                 }
                 ParamType::Number => {
                     if let Some(m) = p.min {
-                        d.insert("MinValue".into(), number(m));
+                        d.insert("min".into(), number(m));
                     }
                     if let Some(m) = p.max {
-                        d.insert("MaxValue".into(), number(m));
+                        d.insert("max".into(), number(m));
                     }
                 }
                 ParamType::String => {}
             }
             if let Some(allowed) = &p.allowed {
                 d.insert(
-                    "AllowedValues".into(),
+                    "allowed".into(),
                     json!(allowed
                         .iter()
                         .map(ParamValue::to_cfn_string)
@@ -915,14 +913,11 @@ impl<'a> Builder<'a> {
                 continue;
             }
             let value = self.value(&o.value, &join(&path, "value"));
-            let mut v = json!({"Value": value});
-            if let Some(d) = &o.description {
-                v["Description"] = json!(d);
-            }
-            if o.export {
-                v["Export"] = json!({"Name": format!("{stack_name}-{name}")});
-            }
-            out.insert(name.clone(), v);
+            let export = o.export.then(|| format!("{stack_name}-{name}"));
+            out.insert(
+                name.clone(),
+                json!({"value": value, "description": o.description, "export": export}),
+            );
         }
         out
     }
