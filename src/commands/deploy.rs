@@ -3,7 +3,7 @@
 //! order, with live progress; a stack's outputs feed the parameters of the
 //! stacks that depend on it.
 
-use super::{runtime, Scope};
+use super::{interrupted, runtime, Scope};
 use crate::aws::artefacts::{ArtefactStore, S3Artefacts};
 use crate::aws::cloudformation::{
     CfnError, CloudFormation, ErrorKind, SdkCloudFormation, StackRequest, TemplateSource,
@@ -11,7 +11,6 @@ use crate::aws::cloudformation::{
 };
 use crate::aws::functions::SdkFunctions;
 use crate::build::zip::sha256_hex;
-use crate::build::Selection;
 use crate::cli::{DeployArgs, GlobalArgs, OutputFormat};
 use crate::deploy::hotswap::{self, Swapper};
 use crate::deploy::observe::Observer;
@@ -20,7 +19,7 @@ use crate::deploy::wait::SystemClock;
 use crate::deploy::{
     AssumeYes, Confirm, Desired, Engine, Method, Outcome, PlanAction, StackPlan, StackReport,
 };
-use crate::exit::{ExitStatus, Interrupted};
+use crate::exit::ExitStatus;
 use crate::output::Printer;
 use crate::publish::PublishReport;
 use crate::render::Rendered;
@@ -212,47 +211,10 @@ hint: deploy without --hotswap, or pass --hotswap-protected if you mean it",
         .into());
     }
     let rt = runtime()?;
-    let (sdk, built) = connect_and_build(&scope, settings.endpoint.as_deref(), printer, &rt)?;
+    let (sdk, built) = scope.connect_and_build(settings.endpoint.as_deref(), printer, &rt)?;
     let report = rt.block_on(deploy(&scope, &settings, &sdk, built));
     timings::lap("AWS calls (publish, deploy)");
     report
-}
-
-/// Fingerprints the functions of the selected stacks, connects to AWS and
-/// builds what changed. When something must compile, one CloudFormation
-/// call first shows missing credentials, an unreachable endpoint or a
-/// missing permission before a build that may take minutes.
-pub fn connect_and_build(
-    scope: &Scope,
-    endpoint: Option<&str>,
-    printer: Printer,
-    rt: &tokio::runtime::Runtime,
-) -> anyhow::Result<(aws_config::SdkConfig, Vec<crate::build::BuiltFunction>)> {
-    let plan = plan_functions(scope)?;
-    timings::lap("fingerprint the functions");
-    let sdk = if plan.needs_compile() {
-        rt.block_on(scope.preflight(endpoint, printer))?
-    } else {
-        rt.block_on(scope.connect(endpoint, true, printer))?
-    };
-    timings::lap("connect (emulator check, SDK setup)");
-    let built = plan.execute(printer)?.functions;
-    timings::lap("build the functions");
-    Ok((sdk, built))
-}
-
-/// The build plan of the functions of the selected stacks.
-pub fn plan_functions(scope: &Scope) -> anyhow::Result<crate::build::BuildPlan> {
-    let crates: Vec<String> = crate::build::functions(&scope.project)?
-        .into_iter()
-        .filter(|f| f.uses.iter().any(|u| scope.stacks.contains(&u.stack)))
-        .map(|f| f.crate_name)
-        .collect();
-    if crates.is_empty() {
-        // No function in these stacks (an empty selection would mean all).
-        return Ok(crate::build::BuildPlan::empty(&scope.project.root));
-    }
-    crate::build::plan(&scope.project, &Selection { names: crates })
 }
 
 /// One stack planned: what to deploy and what that will do.
@@ -847,30 +809,6 @@ fn placeholder_parameters(
     params
 }
 
-/// What Ctrl-C leaves behind.
-pub fn interrupted(progress: &Progress, env: &str) -> Interrupted {
-    let running = progress.in_progress();
-    let mut message = String::from("interrupted: stackctl stopped waiting");
-    if running.is_empty() {
-        message.push_str("; no CloudFormation operation was running");
-    } else {
-        for (stack, status) in &running {
-            let status = if status.is_empty() {
-                "in progress"
-            } else {
-                status
-            };
-            message.push_str(&format!(
-                "\n  {stack}: {status}; CloudFormation goes on with it"
-            ));
-        }
-        message.push_str(&format!(
-            "\nhint: `stackctl status --env {env}` shows where it is; the next deploy or destroy waits for it to finish"
-        ));
-    }
-    Interrupted { message }
-}
-
 /// The parameter values of a stack: the environment's, the code keys of
 /// its functions, and the outputs of the stacks it takes values from
 /// (deployed in this run, or read from CloudFormation).
@@ -943,27 +881,4 @@ async fn template_source<S: ArtefactStore>(
             .await?;
     }
     Ok(TemplateSource::Url(store.url(bucket, &key)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::deploy::observe::{Observer, Operation};
-
-    #[test]
-    fn ctrl_c_names_what_cloudformation_goes_on_with() {
-        let progress = Progress::new(Mode::Quiet, false);
-        assert!(interrupted(&progress, "dev")
-            .message
-            .ends_with("no CloudFormation operation was running"));
-        progress.begin("upload", Operation::Update, 30);
-        progress.status("upload", "UPDATE_IN_PROGRESS");
-        progress.begin("media", Operation::Create, 12);
-        progress.end("media", "created in 3.0 s", true);
-        let message = interrupted(&progress, "dev").message;
-        assert_eq!(
-            message,
-            "interrupted: stackctl stopped waiting\n  upload: UPDATE_IN_PROGRESS; CloudFormation goes on with it\nhint: `stackctl status --env dev` shows where it is; the next deploy or destroy waits for it to finish"
-        );
-    }
 }

@@ -4,8 +4,7 @@
 //! as confirmation and keep their retained data; buckets that hold objects
 //! are emptied only when asked; the artefact bucket stays unless asked.
 
-use super::deploy::interrupted;
-use super::{runtime, Scope};
+use super::{interrupted, runtime, Scope};
 use crate::aws::buckets::{Buckets, S3Buckets};
 use crate::aws::cloudformation::{CloudFormation, SdkCloudFormation};
 use crate::cli::{DestroyArgs, GlobalArgs, OutputFormat};

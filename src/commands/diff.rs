@@ -1,7 +1,7 @@
 //! `stackctl diff`: what a deploy would change, stack by stack, without
 //! changing anything (no change set, no upload).
 
-use super::deploy::{connect_and_build, outputs_of, Outputs};
+use super::deploy::{outputs_of, Outputs};
 use super::{runtime, Scope};
 use crate::aws::cloudformation::{CloudFormation, SdkCloudFormation};
 use crate::cli::{DiffArgs, FailOn, GlobalArgs};
@@ -111,7 +111,7 @@ pub fn run(
     let (sdk, code) = if no_build {
         (rt.block_on(scope.preflight(endpoint, printer))?, None)
     } else {
-        let (sdk, built) = connect_and_build(&scope, endpoint, printer, &rt)?;
+        let (sdk, built) = scope.connect_and_build(endpoint, printer, &rt)?;
         let code = crate::publish::code_parameters(&bucket, &built, &scope.rendered, &scope.env);
         (sdk, Some(code))
     };

@@ -12,10 +12,13 @@ pub mod render;
 pub mod status;
 pub mod validate;
 
-use crate::exit::UsageError;
+use crate::build::Selection;
+use crate::exit::{Interrupted, UsageError};
 use crate::model::{Environment, Project};
 use crate::output::Printer;
 use crate::render::Rendered;
+use crate::ui::progress::Progress;
+use crate::ui::timings;
 use std::path::Path;
 
 /// A valid project with one environment and the stacks a command works on.
@@ -160,6 +163,70 @@ impl Scope {
     }
 }
 
+impl Scope {
+    /// Fingerprints the functions of the selected stacks, connects to AWS
+    /// and builds what changed. When something must compile, one
+    /// CloudFormation call first shows missing credentials, an unreachable
+    /// endpoint or a missing permission before a build that may take
+    /// minutes. (`deploy` and `diff` both build before they compare.)
+    pub fn connect_and_build(
+        &self,
+        endpoint: Option<&str>,
+        printer: Printer,
+        rt: &tokio::runtime::Runtime,
+    ) -> anyhow::Result<(aws_config::SdkConfig, Vec<crate::build::BuiltFunction>)> {
+        let plan = self.function_plan()?;
+        timings::lap("fingerprint the functions");
+        let sdk = if plan.needs_compile() {
+            rt.block_on(self.preflight(endpoint, printer))?
+        } else {
+            rt.block_on(self.connect(endpoint, true, printer))?
+        };
+        timings::lap("connect (emulator check, SDK setup)");
+        let built = plan.execute(printer)?.functions;
+        timings::lap("build the functions");
+        Ok((sdk, built))
+    }
+
+    /// The build plan of the functions of the selected stacks.
+    pub fn function_plan(&self) -> anyhow::Result<crate::build::BuildPlan> {
+        let crates: Vec<String> = crate::build::functions(&self.project)?
+            .into_iter()
+            .filter(|f| f.uses.iter().any(|u| self.stacks.contains(&u.stack)))
+            .map(|f| f.crate_name)
+            .collect();
+        if crates.is_empty() {
+            // No function in these stacks (an empty selection would mean all).
+            return Ok(crate::build::BuildPlan::empty(&self.project.root));
+        }
+        crate::build::plan(&self.project, &Selection { names: crates })
+    }
+}
+
+/// What Ctrl-C leaves behind while `deploy` or `destroy` waits.
+pub fn interrupted(progress: &Progress, env: &str) -> Interrupted {
+    let running = progress.in_progress();
+    let mut message = String::from("interrupted: stackctl stopped waiting");
+    if running.is_empty() {
+        message.push_str("; no CloudFormation operation was running");
+    } else {
+        for (stack, status) in &running {
+            let status = if status.is_empty() {
+                "in progress"
+            } else {
+                status
+            };
+            message.push_str(&format!(
+                "\n  {stack}: {status}; CloudFormation goes on with it"
+            ));
+        }
+        message.push_str(&format!(
+            "\nhint: `stackctl status --env {env}` shows where it is; the next deploy or destroy waits for it to finish"
+        ));
+    }
+    Interrupted { message }
+}
+
 /// The runtime AWS commands run on: one thread; stacks interleave at awaits.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
@@ -209,4 +276,28 @@ pub fn select_stacks(
         .filter(|s| wanted.is_empty() || wanted.contains(s))
         .cloned()
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::observe::{Observer, Operation};
+    use crate::ui::progress::Mode;
+
+    #[test]
+    fn ctrl_c_names_what_cloudformation_goes_on_with() {
+        let progress = Progress::new(Mode::Quiet, false);
+        assert!(interrupted(&progress, "dev")
+            .message
+            .ends_with("no CloudFormation operation was running"));
+        progress.begin("upload", Operation::Update, 30);
+        progress.status("upload", "UPDATE_IN_PROGRESS");
+        progress.begin("media", Operation::Create, 12);
+        progress.end("media", "created in 3.0 s", true);
+        let message = interrupted(&progress, "dev").message;
+        assert_eq!(
+            message,
+            "interrupted: stackctl stopped waiting\n  upload: UPDATE_IN_PROGRESS; CloudFormation goes on with it\nhint: `stackctl status --env dev` shows where it is; the next deploy or destroy waits for it to finish"
+        );
+    }
 }
