@@ -5,6 +5,8 @@
 pub mod artefacts;
 pub mod buckets;
 pub mod cloudformation;
+#[cfg(test)]
+pub mod fake;
 pub mod functions;
 pub mod secrets;
 

@@ -6,12 +6,12 @@
 use super::{interrupted, runtime, Scope};
 use crate::aws::artefacts::{ArtefactStore, S3Artefacts};
 use crate::aws::cloudformation::{
-    CfnError, CloudFormation, ErrorKind, SdkCloudFormation, StackRequest, TemplateSource,
-    MAX_TEMPLATE_BODY,
+    CfnError, ErrorKind, SdkCloudFormation, TemplateSource, MAX_TEMPLATE_BODY,
 };
 use crate::aws::functions::SdkFunctions;
 use crate::build::zip::sha256_hex;
 use crate::cli::{DeployArgs, GlobalArgs, OutputFormat};
+use crate::deploy::desired::{self, Apply, CodeKeys, Inputs, Upstream};
 use crate::deploy::hotswap::{self, Swapper};
 use crate::deploy::observe::Observer;
 use crate::deploy::schedule::{in_order, Ran};
@@ -32,9 +32,6 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
-
-/// Outputs by stack, then output key.
-pub type Outputs = BTreeMap<String, BTreeMap<String, String>>;
 
 /// What `deploy` did.
 #[derive(Debug, Serialize)]
@@ -269,28 +266,15 @@ async fn deploy(
     let method = s
         .method
         .unwrap_or_else(|| e.method(e.endpoint(s.endpoint.as_deref()).as_deref()));
-    let outputs: RefCell<Outputs> = RefCell::new(BTreeMap::new());
+    let upstream = Upstream::new(cfn, &scope.rendered);
     let dependencies = scope.dependencies();
-    let desired_of = |stack: &str, params: BTreeMap<String, String>| -> anyhow::Result<Desired> {
-        let r = scope.rendered(stack);
-        Ok(Desired {
-            stack: stack.to_string(),
-            request: StackRequest {
-                name: r.stack_name.clone(),
-                template: sources[stack].clone(),
-                parameters: params,
-                tags: r.tags.clone(),
-                termination_protection: e.protect_stacks(),
-            },
-            template: r.template.clone(),
-            method,
-            hotswap: s.hotswap,
-            code: r
-                .code_parameters
-                .iter()
-                .map(|(key, param)| (param.clone(), crate::names::pascal(key)))
-                .collect(),
-        })
+    let apply = Apply {
+        method,
+        hotswap: s.hotswap,
+        termination_protection: e.protect_stacks(),
+    };
+    let desired_of = |stack: &str, params: BTreeMap<String, String>| -> Desired {
+        desired::desired(scope.rendered(stack), sources[stack].clone(), params, apply)
     };
 
     // 1. Plan every stack: nothing changes yet.
@@ -301,7 +285,7 @@ async fn deploy(
         s.concurrency,
         |r: &PlanResult| matches!(r, PlanResult::Planned(_)),
         |stack| {
-            let (engine, outputs, code, planned) = (&engine, &outputs, &code, &planned);
+            let (engine, upstream, code, planned) = (&engine, &upstream, &code, &planned);
             let desired_of = &desired_of;
             async move {
                 let r = scope.rendered(&stack);
@@ -321,12 +305,14 @@ async fn deploy(
                     .into_iter()
                     .collect();
                 let result = async {
-                    let params = if known_after.is_empty() {
-                        parameters(r, code.get(&stack), cfn, outputs, scope).await?
+                    let inputs = if known_after.is_empty() {
+                        Inputs::Required
                     } else {
-                        placeholder_parameters(r, code.get(&stack))
+                        Inputs::AfterDeploy
                     };
-                    let d = desired_of(&stack, params)?;
+                    let code = CodeKeys::Built(code.get(&stack));
+                    let params = upstream.parameters(r, code, inputs, &scope.env).await?;
+                    let d = desired_of(&stack, params);
                     let mut plan = engine.plan(&d, known_after.is_empty()).await?;
                     plan.known_after = known_after;
                     anyhow::Ok((d, plan))
@@ -335,9 +321,7 @@ async fn deploy(
                 match result {
                     Ok((desired, plan)) => {
                         if let (false, Some(i)) = (plan.changes_anything(), &plan.info) {
-                            outputs
-                                .borrow_mut()
-                                .insert(stack.clone(), i.outputs.clone());
+                            upstream.record(&stack, i.outputs.clone());
                         }
                         planned.borrow_mut().insert(stack.clone(), plan.clone());
                         PlanResult::Planned(Box::new(Planned { desired, plan }))
@@ -534,7 +518,7 @@ async fn deploy(
         s.concurrency,
         |r: &StackReport| r.outcome.ok(),
         |stack| {
-            let (engine, outputs, code, ready) = (&engine, &outputs, &code, &ready);
+            let (engine, upstream, code, ready) = (&engine, &upstream, &code, &ready);
             let (swapper, markers, desired_of) = (&swapper, &markers, &desired_of);
             async move {
                 let r = scope.rendered(&stack);
@@ -551,9 +535,11 @@ async fn deploy(
                         // Now that the stacks it takes outputs from are
                         // deployed, its inputs are known.
                         let again = async {
-                            let params =
-                                parameters(r, code.get(&stack), cfn, outputs, scope).await?;
-                            let d = desired_of(&stack, params)?;
+                            let code = CodeKeys::Built(code.get(&stack));
+                            let params = upstream
+                                .parameters(r, code, Inputs::Required, &scope.env)
+                                .await?;
+                            let d = desired_of(&stack, params);
                             let plan = engine
                                 .plan(&d, true)
                                 .await
@@ -603,9 +589,7 @@ async fn deploy(
                     }
                 }
                 if report.outcome.ok() {
-                    outputs
-                        .borrow_mut()
-                        .insert(stack.clone(), report.outputs.clone());
+                    upstream.record(&stack, report.outputs.clone());
                 }
                 report
             }
@@ -788,76 +772,6 @@ impl fmt::Display for EnvironmentPlan<'_> {
             if self.plans.len() == 1 { "" } else { "s" }
         )
     }
-}
-
-/// The parameters of a stack whose inputs come from stacks this run
-/// deploys first: their values are shown as known after that deploy.
-fn placeholder_parameters(
-    r: &Rendered,
-    code: Option<&BTreeMap<String, String>>,
-) -> BTreeMap<String, String> {
-    let mut params = r.parameters.clone();
-    if let Some(code) = code {
-        params.extend(code.clone());
-    }
-    for (param, (stack, output)) in &r.output_parameters {
-        params.insert(
-            param.clone(),
-            format!("(output {output} of {stack}, known after its deploy)"),
-        );
-    }
-    params
-}
-
-/// The parameter values of a stack: the environment's, the code keys of
-/// its functions, and the outputs of the stacks it takes values from
-/// (deployed in this run, or read from CloudFormation).
-pub async fn parameters<C: CloudFormation>(
-    r: &Rendered,
-    code: Option<&BTreeMap<String, String>>,
-    cfn: &C,
-    outputs: &RefCell<Outputs>,
-    scope: &Scope,
-) -> anyhow::Result<BTreeMap<String, String>> {
-    let mut params = r.parameters.clone();
-    if let Some(code) = code {
-        params.extend(code.clone());
-    }
-    for (param, (stack, output)) in &r.output_parameters {
-        let values = outputs_of(cfn, scope, outputs, stack).await?.ok_or_else(|| {
-            anyhow::anyhow!(
-                "parameter {param} takes output {output} of stack `{stack}`, which is not deployed in {}\nhint: deploy `{stack}` first (or both together)",
-                scope.env
-            )
-        })?;
-        let value = values.get(output).ok_or_else(|| {
-            anyhow::anyhow!(
-                "parameter {param} takes output {output} of stack `{stack}`, which has no such output\nhint: deploy `{stack}` again; with the local emulator, deploy it with --method direct (moto's change sets lose outputs)"
-            )
-        })?;
-        params.insert(param.clone(), value.clone());
-    }
-    Ok(params)
-}
-
-/// The outputs of `stack` (`None`: not deployed): from this run when it
-/// deployed the stack, else from CloudFormation (then remembered).
-pub async fn outputs_of<C: CloudFormation>(
-    cfn: &C,
-    scope: &Scope,
-    cache: &RefCell<Outputs>,
-    stack: &str,
-) -> anyhow::Result<Option<BTreeMap<String, String>>> {
-    if let Some(known) = cache.borrow().get(stack) {
-        return Ok(Some(known.clone()));
-    }
-    let info = cfn.describe(&scope.rendered(stack).stack_name).await?;
-    Ok(info.map(|i| {
-        cache
-            .borrow_mut()
-            .insert(stack.to_string(), i.outputs.clone());
-        i.outputs
-    }))
 }
 
 /// The template inline, or, when it is too large for that, uploaded to

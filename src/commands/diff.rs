@@ -1,19 +1,17 @@
 //! `stackctl diff`: what a deploy would change, stack by stack, without
 //! changing anything (no change set, no upload).
 
-use super::deploy::{outputs_of, Outputs};
 use super::{runtime, Scope};
 use crate::aws::cloudformation::{CloudFormation, SdkCloudFormation};
 use crate::cli::{DiffArgs, FailOn, GlobalArgs};
-use crate::deploy::effective_parameters;
+use crate::deploy::desired::{self, CodeKeys, Inputs, Upstream};
 use crate::deploy::hotswap::{self, HotSwapped};
-use crate::diff::{parse_template, DeployedState, DesiredState, StackDiff};
+use crate::diff::{parse_template, DeployedState, StackDiff};
 use crate::exit::ExitStatus;
 use crate::output::Printer;
 use crate::ui::timings;
 use anyhow::Context;
 use serde::Serialize;
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
@@ -117,7 +115,7 @@ pub fn run(
     };
     let report = rt.block_on(async {
         let cfn = SdkCloudFormation::new(&sdk);
-        let outputs: RefCell<Outputs> = RefCell::new(BTreeMap::new());
+        let upstream = Upstream::new(&cfn, &scope.rendered);
         // Every stack at once, and the hot-swap markers beside them.
         let (markers, found) = tokio::join!(
             scope.hotswap_markers(&sdk),
@@ -126,7 +124,7 @@ pub fn run(
                 stack,
                 code.as_ref(),
                 &cfn,
-                &outputs
+                &upstream
             )),)
         );
         let markers = markers?;
@@ -155,12 +153,13 @@ pub fn run(
     Ok((report, status))
 }
 
+/// One stack's diff: its deployed state against its desired state.
 async fn stack_diff<C: CloudFormation>(
     scope: &Scope,
     stack: &str,
     code: Option<&BTreeMap<String, BTreeMap<String, String>>>,
     cfn: &C,
-    outputs: &RefCell<Outputs>,
+    upstream: &Upstream<'_, C>,
 ) -> anyhow::Result<StackDiff> {
     let r = scope.rendered(stack);
     let info = cfn.describe(&r.stack_name).await?;
@@ -177,33 +176,15 @@ async fn stack_diff<C: CloudFormation>(
         }
         _ => None,
     };
-    let mut params = r.parameters.clone();
-    match (code, &info) {
-        (Some(code), _) => params.extend(code.get(stack).cloned().unwrap_or_default()),
+    let code = match code {
+        Some(code) => CodeKeys::Built(code.get(stack)),
         // Without a build the code is taken as deployed.
-        (None, Some(i)) => {
-            let bucket = crate::render::context::ARTEFACT_BUCKET_PARAM.to_string();
-            for key in r.code_parameters.values().chain([&bucket]) {
-                if let Some(v) = i.parameters.get(key) {
-                    params.insert(key.clone(), v.clone());
-                }
-            }
-        }
-        (None, None) => {}
-    }
-    for (param, (other, output)) in &r.output_parameters {
-        let value = outputs_of(cfn, scope, outputs, other)
-            .await?
-            .and_then(|o| o.get(output).cloned())
-            // Known only once that stack is deployed.
-            .unwrap_or_else(|| format!("(output {output} of {other}, after its deploy)"));
-        params.insert(param.clone(), value);
-    }
-    let desired = DesiredState {
-        template: parse_template(&r.template)?,
-        parameters: effective_parameters(&r.template, &params),
-        tags: r.tags.clone(),
+        None => CodeKeys::AsDeployed(info.as_ref()),
     };
+    let params = upstream
+        .parameters(r, code, Inputs::WhereKnown, &scope.env)
+        .await?;
+    let desired = desired::state(&r.template, &params, &r.tags)?;
     Ok(StackDiff::new(
         stack,
         &r.stack_name,

@@ -10,6 +10,7 @@
 //! the cancellations. [`schedule`] runs stacks in dependency order,
 //! independent ones concurrently.
 
+pub mod desired;
 pub mod drift;
 pub mod hotswap;
 pub mod observe;
@@ -24,7 +25,7 @@ use crate::aws::cloudformation::{
     rfc3339, CfnError, ChangeSetRequest, CloudFormation, ErrorKind, PlannedChange, StackEvent,
     StackInfo, StackRequest,
 };
-use crate::diff::{DeployedState, DesiredState, StackDiff};
+use crate::diff::{DeployedState, StackDiff};
 use observe::{Observer, Operation};
 use serde::{Deserialize, Serialize};
 use status::{remedy, state, succeeded, State};
@@ -996,16 +997,13 @@ pub fn desired_diff(
         }),
         _ => None,
     };
-    let after = DesiredState {
-        template: crate::diff::parse_template(&d.template).map_err(|e| {
+    let after =
+        desired::state(&d.template, &d.request.parameters, &d.request.tags).map_err(|e| {
             CfnError::new(
                 ErrorKind::Rejected,
                 format!("the rendered template of {name} does not parse: {e:#}"),
             )
-        })?,
-        parameters: effective_parameters(&d.template, &d.request.parameters),
-        tags: d.request.tags.clone(),
-    };
+        })?;
     Ok(StackDiff::new(&d.stack, name, before.as_ref(), &after))
 }
 
