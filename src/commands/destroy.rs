@@ -6,44 +6,20 @@
 
 use super::{interrupted, runtime, Scope};
 use crate::aws::buckets::{Buckets, S3Buckets};
-use crate::aws::cloudformation::{CloudFormation, SdkCloudFormation};
+use crate::aws::cloudformation::SdkCloudFormation;
 use crate::cli::{DestroyArgs, GlobalArgs, OutputFormat};
+use crate::deploy::destroy::{
+    Absent, BucketObjects, Consent, DestroyPlan, Kept, Options, StackToDelete,
+};
 use crate::deploy::wait::SystemClock;
 use crate::deploy::{AssumeYes, Confirm, Engine, Outcome, StackReport};
-use crate::exit::{Declined, ExitStatus, UsageError};
+use crate::exit::{Declined, ExitStatus};
 use crate::output::Printer;
 use crate::ui::progress::{Mode, Progress};
 use crate::ui::prompt;
 use serde::Serialize;
 use std::fmt;
 use std::path::Path;
-
-/// How many objects are counted before "at least" is good enough.
-const COUNT_LIMIT: usize = 10_000;
-
-/// A bucket and how many objects it held.
-#[derive(Debug, Clone, Serialize)]
-pub struct BucketObjects {
-    /// The stack it belongs to (`null` for the artefact bucket).
-    pub stack: Option<String>,
-    /// Bucket name.
-    pub bucket: String,
-    /// Objects (versions included), counted up to 10000.
-    pub objects: usize,
-}
-
-/// A resource that stays when its stack goes (`DeletionPolicy: Retain`).
-#[derive(Debug, Clone, Serialize)]
-pub struct Kept {
-    /// Its stack.
-    pub stack: String,
-    /// Logical id.
-    pub logical_id: String,
-    /// Type.
-    pub resource_type: String,
-    /// Physical id.
-    pub physical_id: Option<String>,
-}
 
 /// What `destroy` did.
 #[derive(Debug, Serialize)]
@@ -129,21 +105,9 @@ impl fmt::Display for DestroyReport {
     }
 }
 
-/// One deployed stack as found before deleting anything.
-struct Found {
-    stack: String,
-    name: String,
-    resources: usize,
-    full: Vec<BucketObjects>,
-    kept: Vec<Kept>,
-}
-
 /// Settings of one destroy, resolved from the arguments.
 struct Settings {
-    empty_buckets: bool,
-    confirm_env: Option<String>,
-    artefacts: bool,
-    yes: bool,
+    options: Options,
     quiet: bool,
     verbose: bool,
     endpoint: Option<String>,
@@ -164,89 +128,42 @@ pub fn run(
         artefacts,
     } = args;
     let s = Settings {
-        empty_buckets,
-        confirm_env,
-        artefacts,
-        yes: global.yes,
+        options: Options {
+            empty_buckets,
+            confirm_env,
+            artefacts,
+            yes: global.yes,
+        },
         quiet: global.quiet || global.output == OutputFormat::Json,
         verbose: global.verbose,
         endpoint: global.endpoint_url.clone(),
     };
     let scope = Scope::load(root, &env, &stacks)?;
-    let e = scope.environment();
-    if e.protected && s.empty_buckets {
-        return Err(UsageError::new(format!(
-            "--empty-buckets is refused in protected environment `{env}`: stackctl never deletes its data\nhint: its tables and buckets are retained when their stacks go; empty a bucket by hand if it really must"
-        ))
-        .into());
-    }
-    if let Some(c) = s.confirm_env.as_deref().filter(|c| *c != env) {
-        return Err(UsageError::new(format!(
-            "--confirm-env `{c}` does not match the environment being destroyed, `{env}`"
-        ))
-        .into());
-    }
+    s.options.check(&env, scope.environment().protected)?;
     // What would stop the delete is found first (read-only), so that a
     // full bucket is reported before the question a script cannot answer.
     runtime()?.block_on(destroy(&scope, &s, printer))
 }
 
 async fn destroy(scope: &Scope, s: &Settings, printer: Printer) -> anyhow::Result<DestroyReport> {
-    let e = scope.environment();
     let env = &scope.env;
     let sdk = scope.connect(s.endpoint.as_deref(), false, printer).await?;
     let cfn = SdkCloudFormation::new(&sdk);
     let buckets = S3Buckets::new(&sdk);
 
     // Find everything first: nothing is deleted when something would fail.
-    let mut found = Vec::new();
-    let mut absent = Vec::new();
-    for stack in scope.stacks.iter().rev() {
-        let name = scope.rendered(stack).stack_name.clone();
-        match cfn.describe(&name).await? {
-            Some(_) => found.push(inspect(&cfn, &buckets, stack, &name).await?),
-            None => absent.push((stack.clone(), name)),
-        }
-    }
-    check_dependents(&cfn, scope).await?;
-    let full: Vec<&BucketObjects> = found.iter().flat_map(|f| &f.full).collect();
-    if !full.is_empty() && !s.empty_buckets {
-        let mut msg = String::from(
-            "these buckets hold objects, and CloudFormation cannot delete a bucket that does (the stack would end DELETE_FAILED):",
-        );
-        for b in &full {
-            let stack = b.stack.as_deref().unwrap_or("");
-            msg.push_str(&format!(
-                "\n  s3://{} (stack {stack}): {}",
-                b.bucket,
-                at_least(b.objects)
-            ));
-        }
-        let hint = if e.protected {
-            "in a protected environment stackctl deletes no data; empty them by hand if they really must go".to_string()
-        } else {
-            "pass --empty-buckets to delete their objects first (they cannot be recovered); nothing was deleted".to_string()
-        };
-        msg.push_str(&format!("\nhint: {hint}"));
-        anyhow::bail!(msg);
-    }
-    let artefact_bucket = e.artefact_bucket(&scope.project.file.project, env);
-    if found.is_empty() && !s.artefacts {
+    let plan = crate::deploy::destroy::plan(&cfn, &buckets, scope, &s.options).await?;
+    if plan.nothing_to_delete() {
         return Ok(DestroyReport {
             env: env.clone(),
-            stacks: absent
-                .iter()
-                .map(|(stack, name)| not_deployed(stack, name))
-                .collect(),
+            stacks: plan.absent.iter().map(not_deployed).collect(),
             emptied: Vec::new(),
             kept: Vec::new(),
             artefact_bucket: None,
             secrets_deleted: Vec::new(),
         });
     }
-
-    let plan = plan_text(scope, &found, s, &artefact_bucket);
-    confirm(scope, s, &plan, printer)?;
+    confirm(&plan, &s.options, printer)?;
 
     let clock = SystemClock::default();
     let progress = Progress::new(Mode::detect(s.quiet), s.verbose);
@@ -260,7 +177,7 @@ async fn destroy(scope: &Scope, s: &Settings, printer: Printer) -> anyhow::Resul
         let mut reports = Vec::new();
         let mut emptied = Vec::new();
         let mut failed = None;
-        for f in &found {
+        for f in &plan.stacks {
             if let Some(stack) = &failed {
                 reports.push(StackReport::skipped(
                     &f.stack,
@@ -276,7 +193,7 @@ async fn destroy(scope: &Scope, s: &Settings, printer: Printer) -> anyhow::Resul
                     ..b.clone()
                 });
             }
-            let report = engine.destroy(&f.stack, &f.name, e.protected).await;
+            let report = engine.destroy(&f.stack, &f.name, plan.protected).await;
             if !report.outcome.ok() {
                 failed = Some(f.stack.clone());
             }
@@ -291,12 +208,12 @@ async fn destroy(scope: &Scope, s: &Settings, printer: Printer) -> anyhow::Resul
             return Err(interrupted(&progress, env).into());
         }
     };
-    reports.extend(absent.iter().map(|(stack, name)| not_deployed(stack, name)));
+    reports.extend(plan.absent.iter().map(not_deployed));
     let mut deleted_artefacts = None;
-    if s.artefacts && failed.is_none() {
-        if buckets.count(&artefact_bucket, 1).await?.is_some() {
-            let objects = buckets.empty(&artefact_bucket).await?;
-            buckets.delete(&artefact_bucket).await?;
+    if let (Some(artefact_bucket), None) = (&plan.artefact_bucket, &failed) {
+        if buckets.count(artefact_bucket, 1).await?.is_some() {
+            let objects = buckets.empty(artefact_bucket).await?;
+            buckets.delete(artefact_bucket).await?;
             deleted_artefacts = Some(BucketObjects {
                 stack: None,
                 bucket: artefact_bucket.clone(),
@@ -310,21 +227,20 @@ async fn destroy(scope: &Scope, s: &Settings, printer: Printer) -> anyhow::Resul
     // their stacks, unless retained.
     let mut secrets_deleted = Vec::new();
     let mut kept_secrets = Vec::new();
-    let deleted_stacks: Vec<&str> = reports
-        .iter()
-        .filter(|r| r.outcome == Outcome::Deleted)
-        .map(|r| r.stack.as_str())
-        .collect();
-    if deleted_stacks
-        .iter()
-        .any(|st| !scope.rendered(st).local_secrets.is_empty())
-    {
+    let deleted = |stack: &str| {
+        reports
+            .iter()
+            .any(|r| r.stack == stack && r.outcome == Outcome::Deleted)
+    };
+    let deleted_stacks: Vec<&StackToDelete> =
+        plan.stacks.iter().filter(|f| deleted(&f.stack)).collect();
+    if deleted_stacks.iter().any(|f| !f.local_secrets.is_empty()) {
         let sm = crate::aws::secrets::SdkSecrets::new(&sdk);
-        for st in &deleted_stacks {
-            for l in &scope.rendered(st).local_secrets {
+        for f in &deleted_stacks {
+            for l in &f.local_secrets {
                 if l.retain {
                     kept_secrets.push(Kept {
-                        stack: st.to_string(),
+                        stack: f.stack.clone(),
                         logical_id: crate::names::pascal(&l.key),
                         resource_type: "AWS::SecretsManager::Secret".into(),
                         physical_id: Some(l.name.clone()),
@@ -337,14 +253,11 @@ async fn destroy(scope: &Scope, s: &Settings, printer: Printer) -> anyhow::Resul
     }
     // Only what deleted stacks left behind is kept; a stack that was not
     // deleted keeps everything, and says why.
-    let kept = found
+    let kept = plan
+        .stacks
         .into_iter()
         .flat_map(|f| f.kept)
-        .filter(|k| {
-            reports
-                .iter()
-                .any(|r| r.stack == k.stack && r.outcome == Outcome::Deleted)
-        })
+        .filter(|k| deleted(&k.stack))
         .chain(kept_secrets)
         .collect();
     Ok(DestroyReport {
@@ -357,169 +270,39 @@ async fn destroy(scope: &Scope, s: &Settings, printer: Printer) -> anyhow::Resul
     })
 }
 
-fn not_deployed(stack: &str, name: &str) -> StackReport {
-    let mut r = StackReport::new(stack, name);
+fn not_deployed(a: &Absent) -> StackReport {
+    let mut r = StackReport::new(&a.stack, &a.name);
     r.outcome = Outcome::NotDeployed;
     r
 }
 
-/// `n objects` (`1 object`), or `at least n objects` when counting stopped.
-fn at_least(n: usize) -> String {
-    let objects = crate::diagnostics::count(n, "object");
-    if n >= COUNT_LIMIT {
-        format!("at least {objects}")
-    } else {
-        objects
-    }
-}
-
-/// Reads a deployed stack's resources, its buckets' contents and what its
-/// deletion policies keep.
-async fn inspect<C: CloudFormation, B: Buckets>(
-    cfn: &C,
-    buckets: &B,
-    stack: &str,
-    name: &str,
-) -> anyhow::Result<Found> {
-    let resources = cfn.resources(name).await?;
-    let template = crate::diff::parse_template(&cfn.template(name).await?).unwrap_or_default();
-    let policy = |logical: &str| -> String {
-        template
-            .pointer(&format!("/Resources/{logical}/DeletionPolicy"))
-            .and_then(|p| p.as_str())
-            .unwrap_or("Delete")
-            .to_string()
-    };
-    let mut full = Vec::new();
-    let mut kept = Vec::new();
-    for r in &resources {
-        let retained = matches!(
-            policy(&r.logical_id).as_str(),
-            "Retain" | "RetainExceptOnCreate"
-        );
-        if retained {
-            kept.push(Kept {
-                stack: stack.to_string(),
-                logical_id: r.logical_id.clone(),
-                resource_type: r.resource_type.clone(),
-                physical_id: r.physical_id.clone(),
-            });
-            continue;
+/// Gets the user's agreement to `plan`, or checks the flags that stand for
+/// it; `plan` is shown either way.
+fn confirm(plan: &DestroyPlan, options: &Options, printer: Printer) -> anyhow::Result<()> {
+    let env = &plan.env;
+    match plan.consent(options, prompt::interactive())? {
+        Consent::Given => {
+            printer.note(plan);
+            Ok(())
         }
-        if r.resource_type == "AWS::S3::Bucket" {
-            if let Some(bucket) = &r.physical_id {
-                if let Some(n) = buckets.count(bucket, COUNT_LIMIT).await? {
-                    if n > 0 {
-                        full.push(BucketObjects {
-                            stack: Some(stack.to_string()),
-                            bucket: bucket.clone(),
-                            objects: n,
-                        });
-                    }
-                }
+        Consent::TypeName => {
+            eprintln!("{plan}");
+            if prompt::typed(&format!("`{env}` is a protected environment."), env) {
+                Ok(())
+            } else {
+                Err(Declined::new("not confirmed: nothing was deleted").into())
             }
         }
-    }
-    Ok(Found {
-        stack: stack.to_string(),
-        name: name.to_string(),
-        resources: resources.len(),
-        full,
-        kept,
-    })
-}
-
-/// Refuses to delete a stack that a deployed, unselected stack depends on.
-async fn check_dependents<C: CloudFormation>(cfn: &C, scope: &Scope) -> anyhow::Result<()> {
-    for (other, entry) in &scope.project.file.stacks {
-        if scope.stacks.contains(other) {
-            continue;
+        Consent::Ask => {
+            eprintln!("{plan}");
+            let terminal = prompt::TerminalConfirm {
+                view: &crate::deploy::observe::Silent,
+            };
+            if terminal.confirm("Delete these stacks?") {
+                Ok(())
+            } else {
+                Err(Declined::new("not confirmed: nothing was deleted").into())
+            }
         }
-        let Some(dep) = entry.depends_on.iter().find(|d| scope.stacks.contains(d)) else {
-            continue;
-        };
-        let name = &scope.rendered(other).stack_name;
-        if cfn.describe(name).await?.is_some() {
-            anyhow::bail!(
-                "stack `{other}` depends on `{dep}` and is still deployed ({name})\nhint: destroy both: stackctl destroy --env {} {dep} {other}",
-                scope.env
-            );
-        }
-    }
-    Ok(())
-}
-
-fn plan_text(scope: &Scope, found: &[Found], s: &Settings, artefact_bucket: &str) -> String {
-    let mut text = format!("destroy in {}:", scope.env);
-    for f in found {
-        text.push_str(&format!(
-            "\n  - {} ({})",
-            f.name,
-            crate::diagnostics::count(f.resources, "resource")
-        ));
-        for b in &f.full {
-            text.push_str(&format!(
-                "\n      empty s3://{} first: {} deleted for good",
-                b.bucket,
-                at_least(b.objects)
-            ));
-        }
-        for k in &f.kept {
-            text.push_str(&format!(
-                "\n      keep {} {} (DeletionPolicy Retain)",
-                k.resource_type,
-                k.physical_id.as_deref().unwrap_or(&k.logical_id)
-            ));
-        }
-        for l in &scope.rendered(&f.stack).local_secrets {
-            text.push_str(&format!(
-                "\n      {} secret {} (made outside the template here)",
-                if l.retain { "keep" } else { "delete" },
-                l.name
-            ));
-        }
-    }
-    if s.artefacts {
-        text.push_str(&format!(
-            "\n  - artefact bucket s3://{artefact_bucket}, with every function zip"
-        ));
-    }
-    text
-}
-
-/// Asks, or checks the flags that stand for asking.
-fn confirm(scope: &Scope, s: &Settings, plan: &str, printer: Printer) -> anyhow::Result<()> {
-    let env = &scope.env;
-    let protected = scope.environment().protected;
-    if protected && s.confirm_env.as_deref() == Some(env.as_str()) {
-        printer.note(plan);
-        return Ok(());
-    }
-    if protected {
-        if !prompt::interactive() {
-            return Err(UsageError::new(format!(
-                "environment `{env}` is protected: destroying it needs its name as confirmation; nothing was deleted\nhint: pass --confirm-env {env} (--yes is not enough)"
-            ))
-            .into());
-        }
-        eprintln!("{plan}");
-        if prompt::typed(&format!("`{env}` is a protected environment."), env) {
-            return Ok(());
-        }
-        return Err(Declined::new("not confirmed: nothing was deleted").into());
-    }
-    if s.yes {
-        printer.note(plan);
-        return Ok(());
-    }
-    prompt::require_terminal(false, "destroy")?;
-    eprintln!("{plan}");
-    let terminal = prompt::TerminalConfirm {
-        view: &crate::deploy::observe::Silent,
-    };
-    if terminal.confirm("Delete these stacks?") {
-        Ok(())
-    } else {
-        Err(Declined::new("not confirmed: nothing was deleted").into())
     }
 }

@@ -11,6 +11,7 @@
 //! independent ones concurrently.
 
 pub mod desired;
+pub mod destroy;
 pub mod drift;
 pub mod hotswap;
 pub mod observe;

@@ -18,9 +18,15 @@ pub fn require_terminal(yes: bool, what: &str) -> Result<(), UsageError> {
     if yes || interactive() {
         return Ok(());
     }
-    Err(UsageError::new(format!(
+    Err(no_terminal(what))
+}
+
+/// The error of a command (`what`) that would ask for confirmation, with
+/// no terminal to ask on.
+pub fn no_terminal(what: &str) -> UsageError {
+    UsageError::new(format!(
         "{what} asks for confirmation, and stdin is not a terminal\nhint: pass --yes to go ahead without asking (in CI, say)"
-    )))
+    ))
 }
 
 /// Reads one answer line from stdin after printing `question` on stderr.
