@@ -326,7 +326,7 @@ async fn inspect<C: CloudFormation, B: Buckets>(
             });
             continue;
         }
-        if r.resource_type == "AWS::S3::Bucket" {
+        if r.resource_type == HOLDS_OBJECTS {
             if let Some(bucket) = &r.physical_id {
                 if let Some(n) = buckets.count(bucket, COUNT_LIMIT).await? {
                     if n > 0 {
@@ -349,6 +349,11 @@ async fn inspect<C: CloudFormation, B: Buckets>(
         local_secrets: Vec::new(),
     })
 }
+
+/// The one AWS type CloudFormation cannot delete while it holds data: a
+/// bucket with objects. Matched on the deployed type, whichever kind (or
+/// `raw`) made it.
+const HOLDS_OBJECTS: &str = "AWS::S3::Bucket";
 
 /// Refuses to delete a stack that a deployed, unselected stack depends on.
 async fn check_dependents<C: CloudFormation>(cfn: &C, scope: &Scope) -> anyhow::Result<()> {

@@ -154,8 +154,12 @@ pub struct Rendered {
 }
 
 /// One declared resource of a rendered stack: its kind, its physical name
-/// and the CloudFormation resources its template produced. `destroy`,
-/// `health` and the local server read it instead of guessing from types.
+/// and the CloudFormation resources its template produced, for what needs
+/// to know which declared resource a CloudFormation resource came from
+/// (`render --output json` shows it; health checks will read it). `destroy`
+/// does not: it must empty what is *deployed*, which includes `raw` buckets
+/// and buckets since removed from the stack file, so it reads the deployed
+/// stack's resources.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Inventory {
     /// Resource key in the stack file.
