@@ -989,3 +989,6 @@ pub fn param_problem(p: &stack::Parameter, v: &ParamValue) -> Option<String> {
         })
     })
 }
+
+#[cfg(test)]
+mod tests;
