@@ -266,6 +266,43 @@ fn every_kind_deploys_and_reads_back_as_declared() {
                 "{function}: {tags:?}"
             );
         }
+
+        // Both functions run in the network's private subnets, each in a
+        // security group of its own.
+        let cfn = aws_sdk_cloudformation::Client::new(&config);
+        let resources = cfn
+            .describe_stack_resources()
+            .stack_name("kindsfix-all-local")
+            .send()
+            .await
+            .unwrap();
+        let physical = |logical: &str| -> String {
+            resources
+                .stack_resources()
+                .iter()
+                .find(|r| r.logical_resource_id() == Some(logical))
+                .and_then(|r| r.physical_resource_id())
+                .unwrap_or_else(|| panic!("no {logical} in the stack"))
+                .to_string()
+        };
+        for (function, group) in [
+            (worker, "WorkerSecurityGroup"),
+            ("kindsfix-all-api-handler-local", "ApiHandlerSecurityGroup"),
+        ] {
+            let config = lambda
+                .get_function_configuration()
+                .function_name(function)
+                .send()
+                .await
+                .unwrap();
+            let vpc = config.vpc_config().expect("a VPC configuration");
+            assert_eq!(
+                vpc.subnet_ids(),
+                [physical("NetPrivate1"), physical("NetPrivate2")],
+                "{function}"
+            );
+            assert_eq!(vpc.security_group_ids(), [physical(group)], "{function}");
+        }
     });
 
     // Nothing changed, nothing to do: the generated value stays, and the
@@ -303,6 +340,20 @@ fn every_kind_deploys_and_reads_back_as_declared() {
             "kindsfix-all-db-password-local"
         ]
     );
+    // moto never deletes route tables, so locally the VPC is retained
+    // (and said so) for the stack to go at all.
+    let kept: Vec<(&str, &str)> = gone["kept"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no kept in {gone}"))
+        .iter()
+        .map(|k| {
+            (
+                k["logical_id"].as_str().unwrap(),
+                k["resource_type"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(kept, [("Net", "AWS::EC2::VPC")], "{gone}");
     block(async {
         let config = moto.sdk_config().await;
         let sqs = aws_sdk_sqs::Client::new(&config);

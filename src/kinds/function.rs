@@ -57,6 +57,11 @@ pub struct Function {
     /// A queue of the stack it consumes (an event source mapping).
     #[serde(default)]
     pub consumes: Option<Consumes>,
+    /// Run in the private subnets of a `network` of the stack, with a
+    /// security group of its own (what it may reach: the network's `allow`
+    /// rules, and HTTPS anywhere through NAT).
+    #[serde(default)]
+    pub network: Option<String>,
 }
 
 /// `consumes:`: Lambda polls a queue and invokes the function with batches.
@@ -193,6 +198,19 @@ impl Kind for Function {
         if self.consumes.is_some() {
             cx.claim(&CONSUMES.of(&l), &join(path, "consumes"));
         }
+        let network = self.network.as_ref().and_then(|n| {
+            let npath = join(path, "network");
+            let Some(Resource::Network(net)) = cx.target(n, &npath, &["network"]) else {
+                return None;
+            };
+            let group = super::network::SECURITY_GROUP.of(&l);
+            cx.claim(&group, &npath);
+            Some(json!({
+                "vpc": pascal(n),
+                "subnets": super::network::private_subnets(net, n, cx.env),
+                "security_group": group,
+            }))
+        });
         // Invoked asynchronously (a bucket notification, a schedule, a
         // topic): after Lambda's retries a failed event goes to a
         // dead-letter queue instead of being dropped.
@@ -256,6 +274,24 @@ impl Kind for Function {
             env.insert(k.clone(), cx.value(v, &vpath));
         }
         let mut statements = iam::baseline(&name, cx.settings.tracing);
+        if network.is_some() {
+            // What Lambda does with the role to attach the function to
+            // its subnets (AWSLambdaVPCAccessExecutionRole's actions). EC2
+            // scopes none of them to the function's own interfaces.
+            statements.push(json!({
+                "Sid": "ManageNetworkInterfaces",
+                "Effect": "Allow",
+                "Action": [
+                    "ec2:CreateNetworkInterface",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeSubnets",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:AssignPrivateIpAddresses",
+                    "ec2:UnassignPrivateIpAddresses",
+                ],
+                "Resource": "*",
+            }));
+        }
         if async_invoked {
             statements.push(json!({
                 "Sid": "DeadLetterSend",
@@ -373,6 +409,7 @@ impl Kind for Function {
             "key": own_key,
             "key_user_tags": key_user_tags,
             "consumes": consumes,
+            "network": network,
             "dead_letter": async_invoked.then(|| json!({
                 "logical": DEAD_LETTER.of(&l),
                 "name": format!("{name}-dlq"),
@@ -394,6 +431,10 @@ impl Kind for Function {
 
     fn encryption_key(&self) -> Option<&str> {
         self.encryption.as_ref().map(|e| e.key.as_str())
+    }
+
+    fn network(&self) -> Option<&str> {
+        self.network.as_deref()
     }
 
     // Invoking an encrypted function does not use its key.

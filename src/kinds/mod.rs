@@ -15,6 +15,7 @@ pub mod bucket;
 pub mod function;
 pub mod http_api;
 pub mod key;
+pub mod network;
 pub mod queue;
 pub mod raw;
 pub mod raw_cfn;
@@ -123,6 +124,13 @@ pub trait Kind: DeserializeOwned {
         Vec::new()
     }
 
+    /// The `network` resource (stack key) it sits on, if any: it then has
+    /// a security group of its own ([`network::SECURITY_GROUP`]) that the
+    /// network's `allow` rules open.
+    fn network(&self) -> Option<&str> {
+        None
+    }
+
     /// Whether it invokes function `function` (a resource key)
     /// asynchronously: Lambda retries and then drops a failed event, so such
     /// a function gets a dead-letter queue.
@@ -219,6 +227,11 @@ macro_rules! kinds {
                 match self { $(Resource::$variant(_) => <$ty as Kind>::writes(level),)* }
             }
 
+            /// The network it sits on (see [`Kind::network`]).
+            pub fn network(&self) -> Option<&str> {
+                match self { $(Resource::$variant(r) => r.network(),)* }
+            }
+
             /// The stack key it is encrypted with (see [`Kind::encryption_key`]).
             pub fn encryption_key(&self) -> Option<&str> {
                 match self { $(Resource::$variant(r) => r.encryption_key(),)* }
@@ -307,6 +320,7 @@ kinds! {
     Queue => queue::Queue,
     Topic => topic::Topic,
     Secret => secret::Secret,
+    Network => network::Network,
     Raw => raw::Raw,
 }
 
