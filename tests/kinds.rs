@@ -163,6 +163,20 @@ fn every_kind_deploys_and_reads_back_as_declared() {
         let value = value.secret_string().unwrap();
         assert_eq!(value.len(), 40);
         assert!(!value.contains(['"', '@', '/', '\\']));
+        // The connect grant gave the worker the database's address and its
+        // master secret, which holds what RDS would put there.
+        assert_eq!(env["DB_PORT"], "5432");
+        assert_eq!(env["DB_NAME"], "kinds");
+        assert!(!env["DB_HOST"].is_empty(), "{env:?}");
+        let master = sm
+            .get_secret_value()
+            .secret_id(&env["DB_SECRET_ARN"])
+            .send()
+            .await
+            .unwrap();
+        let master: Value = serde_json::from_str(master.secret_string().unwrap()).unwrap();
+        assert_eq!(master["username"], "app");
+        assert_eq!(master["password"].as_str().unwrap().len(), 32);
         let token = sm
             .describe_secret()
             .secret_id(&env["API_TOKEN_SECRET"])
@@ -337,6 +351,7 @@ fn every_kind_deploys_and_reads_back_as_declared() {
         deleted,
         [
             "kindsfix-all-api-token-local",
+            "kindsfix-all-db-local-master",
             "kindsfix-all-db-password-local"
         ]
     );

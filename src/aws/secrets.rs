@@ -71,6 +71,12 @@ impl SdkSecrets {
                         secret.name
                     )
                 })?;
+            let value = match &secret.username {
+                Some(username) => {
+                    serde_json::json!({"username": username, "password": value}).to_string()
+                }
+                None => value,
+            };
             create = create.secret_string(value);
         }
         create

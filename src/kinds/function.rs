@@ -355,6 +355,13 @@ impl Kind for Function {
             let Some(r) = cx.target(target, &gpath, &targets) else {
                 continue;
             };
+            if let Some(net) = r.network() {
+                if let Some((problem, hint)) =
+                    super::network::unreachable(cx.stack, net, key, f.network.as_deref(), target)
+                {
+                    cx.error_hint(&gpath, problem, hint);
+                }
+            }
             match r.key_use(target) {
                 Some(KeyUse::Direct(k)) => {
                     key_users.insert(k);
@@ -393,6 +400,16 @@ impl Kind for Function {
                 }
                 if let Some(s) = r.grant(cx, target, level, grant.prefix(), &lpath) {
                     statements.push(s);
+                }
+                for (var, value) in r.grant_environment(cx, target, level) {
+                    if env.contains_key(&var) {
+                        cx.error_hint(
+                            &join(&join(path, "environment"), &var),
+                            format!("`{var}` is also set by the `{level}` grant on `{target}`"),
+                            "remove it from `environment:`; the grant gives it",
+                        );
+                    }
+                    env.insert(var, value);
                 }
             }
         }

@@ -12,6 +12,7 @@
 pub mod alarm;
 pub mod api;
 pub mod bucket;
+pub mod database;
 pub mod function;
 pub mod http_api;
 pub mod key;
@@ -124,6 +125,13 @@ pub trait Kind: DeserializeOwned {
         Vec::new()
     }
 
+    /// Environment variables a grant of `level` on it gives the function
+    /// (a database's host, port, name and secret), by name.
+    fn grant_environment(&self, cx: &mut Builder, key: &str, level: &str) -> Vec<(String, Json)> {
+        let _ = (cx, key, level);
+        Vec::new()
+    }
+
     /// The `network` resource (stack key) it sits on, if any: it then has
     /// a security group of its own ([`network::SECURITY_GROUP`]) that the
     /// network's `allow` rules open.
@@ -227,6 +235,12 @@ macro_rules! kinds {
                 match self { $(Resource::$variant(_) => <$ty as Kind>::writes(level),)* }
             }
 
+            /// What a grant of `level` on it puts in the function's
+            /// environment (see [`Kind::grant_environment`]).
+            pub fn grant_environment(&self, cx: &mut Builder, key: &str, level: &str) -> Vec<(String, Json)> {
+                match self { $(Resource::$variant(r) => r.grant_environment(cx, key, level),)* }
+            }
+
             /// The network it sits on (see [`Kind::network`]).
             pub fn network(&self) -> Option<&str> {
                 match self { $(Resource::$variant(r) => r.network(),)* }
@@ -321,6 +335,7 @@ kinds! {
     Topic => topic::Topic,
     Secret => secret::Secret,
     Network => network::Network,
+    Database => database::Database,
     Raw => raw::Raw,
 }
 

@@ -242,6 +242,38 @@ pub fn private_subnets(net: &Network, key: &str, env: &str) -> Vec<String> {
         .collect()
 }
 
+/// Why function `function` (on network `on`, if any) cannot reach `target`,
+/// which sits on network `net`: not on that network, or no `allow` rule
+/// from it (or from `functions`) to the target. With the hint that fixes it.
+pub fn unreachable(
+    stack: &crate::model::Stack,
+    net: &str,
+    function: &str,
+    on: Option<&str>,
+    target: &str,
+) -> Option<(String, String)> {
+    if on != Some(net) {
+        return Some((
+            format!("`{target}` is on network `{net}`, and function `{function}` is not"),
+            format!("add `network: {net}` to `{function}`"),
+        ));
+    }
+    let Some(Resource::Network(n)) = stack.resources.get(net) else {
+        // The missing network is reported where it is named.
+        return None;
+    };
+    let allowed = n
+        .allow
+        .iter()
+        .any(|a| a.to == target && (a.from == function || a.from == FUNCTIONS));
+    (!allowed).then(|| {
+        (
+            format!("network `{net}` lets no traffic from `{function}` to `{target}`"),
+            format!("add `{{from: {function}, to: {target}, port: PORT}}` (or `from: functions`) to its `allow:`"),
+        )
+    })
+}
+
 /// The resources of `stack` on network `net` (their keys, in key order).
 fn members<'s>(stack: &'s crate::model::Stack, net: &str) -> Vec<&'s str> {
     stack

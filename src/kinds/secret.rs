@@ -83,6 +83,9 @@ pub struct LocalSecret {
     pub description: String,
     /// How its value is generated; `None`: set outside (external).
     pub generate: Option<Generate>,
+    /// A database's master secret: the value is JSON with this `username`
+    /// and the generated `password`, as RDS writes it.
+    pub username: Option<String>,
     /// Kept when the stack is destroyed.
     pub retain: bool,
 }
@@ -164,6 +167,7 @@ impl Kind for Secret {
                 name: name.clone(),
                 description: description.clone(),
                 generate: self.generate.clone(),
+                username: None,
                 retain,
             });
         }

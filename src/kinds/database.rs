@@ -1,0 +1,461 @@
+//! `database`: RDS PostgreSQL in the private subnets of a `network` of the
+//! stack: encrypted, TLS only, never public, its master password made and
+//! rotated by RDS in Secrets Manager (`ManageMasterUserPassword`), so the
+//! password never passes through a template, parameter, output,
+//! environment variable or log. Backups are kept 7 days (14 in protected
+//! environments), which also get Multi-AZ, deletion protection and a final
+//! snapshot on delete. Grant: `connect` (read the master secret; the
+//! function is given `KEY_HOST`, `KEY_PORT`, `KEY_NAME` and
+//! `KEY_SECRET_ARN`).
+//!
+//! Locally (moto), RDS keeps a record without a database behind it and
+//! drops `ManageMasterUserPassword`: in an emulator environment the
+//! master secret is made through the Secrets Manager API instead (as RDS
+//! makes it: JSON with `username` and `password`).
+
+use super::key::{self, Encryption};
+use super::secret::{Generate, LocalSecret};
+use super::{AlarmMetrics, Kind, Part, Resource};
+use crate::model::source::join;
+use crate::model::value::PerEnv;
+use crate::names::pascal;
+use crate::render::context::Builder;
+use crate::render::iam;
+use serde::Deserialize;
+use serde_json::{json, Value as Json};
+
+/// RDS PostgreSQL.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    /// Physical name pattern (the DB instance identifier).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The `network` of the stack whose private subnets it runs in.
+    pub network: String,
+    /// PostgreSQL version, `MAJOR.MINOR` (`16.8`): RDS creates no new
+    /// instance from a bare major.
+    pub engine_version: String,
+    /// Instance class per environment, e.g. `db.t4g.micro`.
+    pub instance_class: PerEnv<String>,
+    /// Storage in GiB, 20–65536, per environment (default 20).
+    #[serde(default)]
+    pub storage_gb: Option<PerEnv<u32>>,
+    /// Storage may grow to this many GiB (per environment; default: fixed).
+    #[serde(default)]
+    pub max_storage_gb: Option<PerEnv<u32>>,
+    /// The database created in it (default: the key).
+    #[serde(default)]
+    pub database: Option<String>,
+    /// The master user's name (default `app`).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// A standby in another zone (default: in protected environments).
+    #[serde(default)]
+    pub multi_az: Option<PerEnv<bool>>,
+    /// Days of automated backups, 1–35 (default 7; 14 in protected
+    /// environments).
+    #[serde(default)]
+    pub backup_retention_days: Option<PerEnv<u32>>,
+    /// Encrypt storage and the master secret with a `key` of the stack
+    /// (default: the AWS-managed keys).
+    #[serde(default)]
+    pub encryption: Option<Encryption>,
+}
+
+/// The port it listens on.
+pub const PORT: u16 = 5432;
+/// PostgreSQL majors RDS offers.
+const MAJORS: &[u32] = &[13, 14, 15, 16, 17, 18];
+/// Instance families RDS PostgreSQL runs on.
+const FAMILIES: &[&str] = &[
+    "t3", "t4g", "m5", "m5d", "m6g", "m6gd", "m6i", "m6id", "m7g", "m7i", "r5", "r5b", "r5d",
+    "r6g", "r6gd", "r6i", "r6id", "r7g", "r7i", "x2g", "x2iedn",
+];
+/// Instance sizes.
+const SIZES: &[&str] = &[
+    "micro", "small", "medium", "large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge",
+    "16xlarge", "24xlarge", "32xlarge", "48xlarge",
+];
+
+const SUBNET_GROUP: Part = Part {
+    name: "subnet_group",
+    suffix: "SubnetGroup",
+};
+const PARAMETERS: Part = Part {
+    name: "parameters",
+    suffix: "Parameters",
+};
+
+impl Database {
+    fn database_name(&self, key: &str) -> String {
+        self.database.clone().unwrap_or_else(|| key.to_string())
+    }
+    fn username(&self) -> String {
+        self.username.clone().unwrap_or_else(|| "app".to_string())
+    }
+}
+
+/// The local master secret's name: where RDS would keep it.
+fn local_secret_name(instance: &str) -> String {
+    format!("{instance}-master")
+}
+
+/// Why `class` is not an RDS PostgreSQL instance class, with the closest.
+fn class_problem(class: &str) -> Option<(String, String)> {
+    let parts: Vec<&str> = class.split('.').collect();
+    let hint_family = |f: &str| match crate::diagnostics::closest(f, FAMILIES.iter().copied()) {
+        Some(best) => format!("did you mean `db.{best}.…`?"),
+        None => format!("families: {}", FAMILIES.join(", ")),
+    };
+    match parts.as_slice() {
+        ["db", family, size] => {
+            if !FAMILIES.contains(family) {
+                Some((
+                    format!("`{class}` is not an instance class RDS PostgreSQL offers"),
+                    hint_family(family),
+                ))
+            } else if !SIZES.contains(size) {
+                Some((
+                    format!("`{size}` is not an instance size"),
+                    format!("sizes: {}", SIZES.join(", ")),
+                ))
+            } else {
+                None
+            }
+        }
+        _ => Some((
+            format!("`{class}` is not an instance class"),
+            "write `db.FAMILY.SIZE`, e.g. `db.t4g.micro`".to_string(),
+        )),
+    }
+}
+
+/// The major version of `version`, or why it is not one RDS offers.
+fn major(version: &str) -> Result<u32, String> {
+    let Some((major, minor)) = version.split_once('.') else {
+        return Err(format!(
+            "PostgreSQL `{version}` names no minor version, and RDS creates no new instance from a bare major"
+        ));
+    };
+    let minor_ok = !minor.is_empty() && minor.chars().all(|c| c.is_ascii_digit());
+    match major.parse::<u32>() {
+        Ok(m) if MAJORS.contains(&m) && minor_ok => Ok(m),
+        _ => Err(format!(
+            "PostgreSQL `{version}` is not a version RDS offers"
+        )),
+    }
+}
+
+impl Kind for Database {
+    const NAME: &'static str = "database";
+    const TEMPLATE_FILE: &'static str = "database.yaml.tera";
+    const TEMPLATE: &'static str = include_str!("../../templates/database.yaml.tera");
+    const ATTRIBUTES: &'static [&'static str] =
+        &["id", "endpoint", "port", "database", "secret_arn"];
+    const GRANT_LEVELS: &'static [&'static str] = &["connect"];
+    const ALARM: Option<AlarmMetrics> = Some(AlarmMetrics {
+        namespace: "AWS/RDS",
+        dimension: "DBInstanceIdentifier",
+        metrics: &[
+            "CPUUtilization",
+            "DatabaseConnections",
+            "FreeStorageSpace",
+            "FreeableMemory",
+            "ReadLatency",
+            "WriteLatency",
+            "DiskQueueDepth",
+        ],
+    });
+
+    fn name_pattern(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    fn name_problem(name: &str) -> Option<String> {
+        crate::limits::identifier_problem("DB instance identifier", name, '-', 63).or_else(|| {
+            (name.ends_with('-') || name.contains("--"))
+                .then(|| format!("DB instance identifier `{name}` ends with `-` or holds `--`"))
+        })
+    }
+
+    fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {
+        let l = pascal(key);
+        let group = super::network::SECURITY_GROUP.of(&l);
+        for id in [
+            l.clone(),
+            SUBNET_GROUP.of(&l),
+            PARAMETERS.of(&l),
+            group.clone(),
+        ] {
+            cx.claim(&id, path);
+        }
+        let npath = join(path, "network");
+        let subnets = match cx.target(&self.network, &npath, &["network"]) {
+            Some(Resource::Network(net)) => {
+                super::network::private_subnets(net, &self.network, cx.env)
+            }
+            _ => Vec::new(),
+        };
+        let major = match major(&self.engine_version) {
+            Ok(m) => m,
+            Err(problem) => {
+                cx.error_hint(
+                    &join(path, "engine_version"),
+                    problem,
+                    format!(
+                        "write `MAJOR.MINOR` with a major of {}; e.g. `engine_version: \"16.8\"`",
+                        MAJORS
+                            .iter()
+                            .map(u32::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+                16
+            }
+        };
+        let cpath = join(path, "instance_class");
+        for (suffix, class) in self.instance_class.written() {
+            if let Some((problem, hint)) = class_problem(&class) {
+                cx.error_hint(&format!("{cpath}{suffix}"), problem, hint);
+            }
+        }
+        let class = cx.per_env(&self.instance_class, &cpath);
+        let storage = match &self.storage_gb {
+            Some(s) => {
+                cx.check_range(s, &join(path, "storage_gb"), "storage of", &(20..=65_536));
+                cx.per_env(s, &join(path, "storage_gb")).unwrap_or(20)
+            }
+            None => 20,
+        };
+        let max_storage = self.max_storage_gb.as_ref().and_then(|m| {
+            let mpath = join(path, "max_storage_gb");
+            let max = cx.per_env(m, &mpath)?;
+            if max <= storage {
+                cx.error_hint(
+                    &mpath,
+                    format!("max_storage_gb {max} is not above storage_gb {storage}"),
+                    "raise it, or remove it for fixed storage",
+                );
+            }
+            Some(max)
+        });
+        let protected = cx.project.file.environments[cx.env].protected;
+        let multi_az = match &self.multi_az {
+            Some(m) => cx.per_env(m, &join(path, "multi_az")).unwrap_or(protected),
+            None => protected,
+        };
+        let backups = match &self.backup_retention_days {
+            Some(b) => {
+                let bpath = join(path, "backup_retention_days");
+                cx.check_range(b, &bpath, "a backup retention of", &(1..=35));
+                cx.per_env(b, &bpath).unwrap_or(7)
+            }
+            None if protected => 14,
+            None => 7,
+        };
+        let database = self.database_name(key);
+        if let Some(p) = crate::limits::identifier_problem("database name", &database, '_', 63) {
+            cx.error_hint(
+                &join(path, "database"),
+                p,
+                "PostgreSQL names here are lowercase, e.g. `media`",
+            );
+        }
+        let username = self.username();
+        if let Some(p) = crate::limits::identifier_problem("master user name", &username, '_', 63) {
+            cx.error_hint(&join(path, "username"), p, "e.g. `app`");
+        } else if ["postgres", "rdsadmin", "admin"].contains(&username.as_str()) {
+            cx.error_hint(
+                &join(path, "username"),
+                format!("`{username}` is reserved by RDS PostgreSQL"),
+                "e.g. `app`",
+            );
+        }
+        let key_logical = key::resolve(cx, &self.encryption, path);
+        let name = cx.name(key);
+        let local = cx.emulated();
+        if local {
+            cx.local_secrets.push(LocalSecret {
+                key: key.to_string(),
+                name: local_secret_name(&name),
+                description: format!("Master user of {name} (made by stackctl, as RDS would)"),
+                generate: Some(Generate {
+                    length: 32,
+                    exclude: Some("\"@/\\ '".to_string()),
+                    punctuation: true,
+                }),
+                username: Some(username.clone()),
+                retain: false,
+            });
+        }
+        let retain = cx.settings.retain_data || protected;
+        json!({
+            "ids": super::ids(&l, &[SUBNET_GROUP, PARAMETERS]),
+            "logical": l,
+            "name": name,
+            "local": local,
+            "security_group": group,
+            "vpc": pascal(&self.network),
+            "subnets": subnets,
+            "major": major,
+            "engine_version": self.engine_version,
+            "instance_class": class,
+            "storage": storage,
+            "max_storage": max_storage,
+            "database": database,
+            "username": username,
+            "port": PORT,
+            "multi_az": multi_az,
+            "backup_retention_days": backups,
+            "deletion_protection": protected,
+            // A final snapshot where data is kept; RDS deletes its
+            // automated backups with the instance.
+            "deletion_policy": if retain {
+                super::DeletionPolicy::Snapshot
+            } else {
+                super::DeletionPolicy::Delete
+            },
+            "key": key_logical,
+        })
+    }
+
+    fn network(&self) -> Option<&str> {
+        Some(&self.network)
+    }
+
+    fn encryption_key(&self) -> Option<&str> {
+        self.encryption.as_ref().map(|e| e.key.as_str())
+    }
+
+    fn attribute(&self, cx: &mut Builder, key: &str, attr: &str, _path: &str) -> Json {
+        let l = pascal(key);
+        match attr {
+            "id" => json!({"Ref": l}),
+            "endpoint" => json!({"Fn::GetAtt": [l, "Endpoint.Address"]}),
+            // A number in CloudFormation's string form, as environment
+            // variables take it.
+            "port" => json!(PORT.to_string()),
+            "database" => json!(self.database_name(key)),
+            // Made through the API locally: its name serves as its ARN.
+            "secret_arn" if cx.emulated() => json!(local_secret_name(&cx.name(key))),
+            "secret_arn" => json!({"Fn::GetAtt": [l, "MasterUserSecret.SecretArn"]}),
+            // Not an attribute of a database (ATTRIBUTES is checked first).
+            _ => Json::Null,
+        }
+    }
+
+    fn grant(
+        &self,
+        cx: &mut Builder,
+        key: &str,
+        level: &str,
+        _prefix: Option<&str>,
+        _path: &str,
+    ) -> Option<Json> {
+        let secret = if cx.emulated() {
+            iam::sub(format!(
+                "arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:{}-??????",
+                local_secret_name(&cx.name(key))
+            ))
+        } else {
+            json!({"Fn::GetAtt": [pascal(key), "MasterUserSecret.SecretArn"]})
+        };
+        match level {
+            "connect" => Some(iam::allow(
+                key,
+                level,
+                &["secretsmanager:GetSecretValue"],
+                vec![secret],
+                None,
+            )),
+            // Not a level of a database (GRANT_LEVELS is checked first).
+            _ => None,
+        }
+    }
+
+    fn grant_environment(&self, cx: &mut Builder, key: &str, level: &str) -> Vec<(String, Json)> {
+        if level != "connect" {
+            return Vec::new();
+        }
+        let prefix = key.to_uppercase();
+        ["endpoint", "port", "database", "secret_arn"]
+            .into_iter()
+            .zip(["HOST", "PORT", "NAME", "SECRET_ARN"])
+            .map(|(attr, var)| (format!("{prefix}_{var}"), self.attribute(cx, key, attr, "")))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{render, statement};
+    use super::*;
+
+    #[test]
+    fn versions_and_classes_are_checked_with_a_hint() {
+        assert_eq!(major("16.8"), Ok(16));
+        assert_eq!(major("15.7"), Ok(15));
+        assert!(major("16").unwrap_err().contains("bare major"));
+        assert!(major("9.6").is_err());
+        assert!(major("16.x").is_err());
+        assert!(class_problem("db.t4g.micro").is_none());
+        assert!(class_problem("db.t4x.micro").unwrap().1.contains("db.t4g"));
+        assert!(class_problem("db.t4g.huge").unwrap().0.contains("`huge`"));
+        assert!(class_problem("t4g.micro")
+            .unwrap()
+            .1
+            .contains("db.FAMILY.SIZE"));
+    }
+
+    #[test]
+    fn a_connect_grant_reads_the_master_secret_and_names_the_database() {
+        let t = render(
+            "resources:
+  main:
+    type: network
+    allow:
+      - {from: functions, to: db, port: 5432}
+  db:
+    type: database
+    network: main
+    engine_version: \"16.8\"
+    instance_class: db.t4g.micro
+    database: media
+  worker:
+    type: function
+    crate: worker
+    network: main
+    grants:
+      db: [connect]
+",
+        );
+        let db = &t["Resources"]["Db"]["Properties"];
+        assert_eq!(db["ManageMasterUserPassword"], true);
+        assert_eq!(db["PubliclyAccessible"], false);
+        assert_eq!(db["StorageEncrypted"], true);
+        assert!(db.get("MasterUserPassword").is_none());
+        let s = statement(&t, "Worker", "DbConnect");
+        assert_eq!(
+            s["Resource"],
+            json!([{"Fn::GetAtt": ["Db", "MasterUserSecret.SecretArn"]}])
+        );
+        let env = &t["Resources"]["Worker"]["Properties"]["Environment"]["Variables"];
+        assert_eq!(
+            env["DB_HOST"],
+            json!({"Fn::GetAtt": ["Db", "Endpoint.Address"]})
+        );
+        assert_eq!(env["DB_PORT"], "5432");
+        assert_eq!(env["DB_NAME"], "media");
+        assert_eq!(
+            env["DB_SECRET_ARN"],
+            json!({"Fn::GetAtt": ["Db", "MasterUserSecret.SecretArn"]})
+        );
+        let ingress = &t["Resources"]["MainWorkerToDb5432In"]["Properties"];
+        assert_eq!(
+            ingress["GroupId"],
+            json!({"Fn::GetAtt": ["DbSecurityGroup", "GroupId"]})
+        );
+    }
+}
