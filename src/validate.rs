@@ -163,6 +163,17 @@ fn rules(project: &Project, gaps: &model::Gaps) -> Diagnostics {
                     .hint("set `artefact_bucket:` to a valid S3 bucket name"),
             );
         }
+        for stack in env.bind.keys() {
+            if !f.stacks.contains_key(stack) && !gaps.stacks.knows(stack) {
+                diags.push(
+                    src.error(
+                        join(&join(&path, "bind"), stack),
+                        format!("unknown stack `{stack}`"),
+                    )
+                    .suggest(stack, f.stacks.keys().map(String::as_str)),
+                );
+            }
+        }
         for stack in env.parameters.keys() {
             if !f.stacks.contains_key(stack) && !gaps.stacks.knows(stack) {
                 diags.push(

@@ -154,6 +154,7 @@ impl Kind for Database {
     const ATTRIBUTES: &'static [&'static str] =
         &["id", "endpoint", "port", "database", "secret_arn"];
     const GRANT_LEVELS: &'static [&'static str] = &["connect"];
+    const BINDABLE: bool = true;
     const ALARM: Option<AlarmMetrics> = Some(AlarmMetrics {
         namespace: "AWS/RDS",
         dimension: "DBInstanceIdentifier",
@@ -181,6 +182,21 @@ impl Kind for Database {
 
     fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {
         let l = pascal(key);
+        if let Some(b) = cx.binding(key) {
+            // An existing server stands for it here: nothing is created.
+            if b.secret.is_none() {
+                let at = format!("environments.{}.bind.{}.{key}", cx.env, cx.stack.name);
+                let d = cx
+                    .project
+                    .source
+                    .error(&at, format!("the binding of database `{key}` names no secret"))
+                    .hint("add `secret: NAME_OR_ARN` of a Secrets Manager secret holding {\"username\", \"password\"}")
+                    .in_env(cx.env);
+                cx.diags.push(d);
+            }
+            cx.claim(&l, path);
+            return json!({"logical": l, "bound": true});
+        }
         let group = super::network::SECURITY_GROUP.of(&l);
         for id in [
             l.clone(),
@@ -277,6 +293,7 @@ impl Kind for Database {
         let name = cx.name(key);
         let local = cx.emulated();
         if local {
+            // As RDS would make it, so functions read it the same way.
             cx.local_secrets.push(LocalSecret {
                 key: key.to_string(),
                 name: local_secret_name(&name),
@@ -294,6 +311,7 @@ impl Kind for Database {
         json!({
             "ids": super::ids(&l, &[SUBNET_GROUP, PARAMETERS]),
             "logical": l,
+            "bound": false,
             "name": name,
             "local": local,
             "security_group": group,
@@ -331,6 +349,17 @@ impl Kind for Database {
 
     fn attribute(&self, cx: &mut Builder, key: &str, attr: &str, _path: &str) -> Json {
         let l = pascal(key);
+        if let Some(b) = cx.binding(key) {
+            return match attr {
+                "id" => json!(b.host),
+                "endpoint" => json!(b.host),
+                "port" => json!(b.port.to_string()),
+                "database" => json!(self.database_name(key)),
+                "secret_arn" => json!(b.secret.clone().unwrap_or_default()),
+                // Not an attribute of a database (ATTRIBUTES is checked first).
+                _ => Json::Null,
+            };
+        }
         match attr {
             "id" => json!({"Ref": l}),
             "endpoint" => json!({"Fn::GetAtt": [l, "Endpoint.Address"]}),
@@ -354,7 +383,9 @@ impl Kind for Database {
         _prefix: Option<&str>,
         _path: &str,
     ) -> Option<Json> {
-        let secret = if cx.emulated() {
+        let secret = if let Some(b) = cx.binding(key) {
+            super::secret::arn_of(b.secret.as_deref().unwrap_or_default())
+        } else if cx.emulated() {
             iam::sub(format!(
                 "arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:{}-??????",
                 local_secret_name(&cx.name(key))
@@ -392,6 +423,57 @@ impl Kind for Database {
 mod tests {
     use super::super::testing::{render, statement};
     use super::*;
+
+    #[test]
+    fn a_bound_database_is_not_created_and_grants_name_the_binding() {
+        let t = super::super::testing::render_in(
+            "    bind:
+      app:
+        db: {host: db.staging.internal, port: 6432, secret: staging-db-master}
+",
+            "resources:
+  main:
+    type: network
+    allow:
+      - {from: functions, to: db, port: 5432}
+  db:
+    type: database
+    network: main
+    engine_version: \"16.8\"
+    instance_class: db.t4g.micro
+  worker:
+    type: function
+    crate: worker
+    network: main
+    grants:
+      db: [connect]
+",
+        );
+        let r = t["Resources"].as_object().unwrap();
+        for gone in [
+            "Db",
+            "DbSubnetGroup",
+            "DbSecurityGroup",
+            "MainWorkerToDb5432In",
+        ] {
+            assert!(!r.contains_key(gone), "{gone} rendered");
+        }
+        let env = &t["Resources"]["Worker"]["Properties"]["Environment"]["Variables"];
+        assert_eq!(env["DB_HOST"], "db.staging.internal");
+        assert_eq!(env["DB_PORT"], "6432");
+        assert_eq!(env["DB_SECRET_ARN"], "staging-db-master");
+        let s = statement(&t, "Worker", "DbConnect");
+        assert_eq!(
+            s["Resource"][0]["Fn::Sub"],
+            "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:staging-db-master-??????"
+        );
+        // The function may leave its VPC for the bound server's port.
+        let egress = t["Resources"]["WorkerSecurityGroup"]["Properties"]["SecurityGroupEgress"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert!(egress.iter().any(|e| e["FromPort"] == 6432), "{egress:?}");
+    }
 
     #[test]
     fn versions_and_classes_are_checked_with_a_hint() {

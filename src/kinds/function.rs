@@ -332,6 +332,9 @@ impl Kind for Function {
             }
         }
         let targets = super::grant_targets();
+        // Ports of servers bound in this environment that grants reach
+        // (outside the VPC's rules): the function's group lets it out to them.
+        let mut bound_ports = BTreeSet::new();
         for (target, grant) in &f.grants {
             let gpath = join(&join(path, "grants"), target);
             if let Grant::Actions { actions, arn } = grant {
@@ -355,7 +358,9 @@ impl Kind for Function {
             let Some(r) = cx.target(target, &gpath, &targets) else {
                 continue;
             };
-            if let Some(net) = r.network() {
+            if let Some(b) = cx.binding(target) {
+                bound_ports.insert(b.port);
+            } else if let Some(net) = r.network() {
                 if let Some((problem, hint)) =
                     super::network::unreachable(cx.stack, net, key, f.network.as_deref(), target)
                 {
@@ -427,6 +432,7 @@ impl Kind for Function {
             "key_user_tags": key_user_tags,
             "consumes": consumes,
             "network": network,
+            "bound_ports": bound_ports,
             "dead_letter": async_invoked.then(|| json!({
                 "logical": DEAD_LETTER.of(&l),
                 "name": format!("{name}-dlq"),

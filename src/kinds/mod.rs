@@ -73,6 +73,9 @@ pub trait Kind: DeserializeOwned {
     const ALARM: Option<AlarmMetrics> = None;
     /// Whether it has a physical name from the naming pattern.
     const NAMED: bool = true;
+    /// Whether an environment may bind it to an existing server instead of
+    /// creating it (`environments.ENV.bind.STACK.KEY`).
+    const BINDABLE: bool = false;
     /// Whether it runs code stackctl builds: its code's S3 key is a
     /// template parameter (`<Key>CodeKey`) set at deploy time.
     const BUILT: bool = false;
@@ -183,6 +186,7 @@ macro_rules! kinds {
         const PROBES: &[Probe] = &[$(Probe {
             kind: <$ty as Kind>::NAME,
             levels: <$ty as Kind>::GRANT_LEVELS,
+            bindable: <$ty as Kind>::BINDABLE,
             alarm: <$ty as Kind>::ALARM,
         }),*];
 
@@ -203,6 +207,11 @@ macro_rules! kinds {
             /// Whether the kind gets a physical name.
             pub fn named(&self) -> bool {
                 match self { $(Resource::$variant(_) => <$ty as Kind>::NAMED,)* }
+            }
+
+            /// Whether an environment may bind it to an existing server.
+            pub fn bindable(&self) -> bool {
+                match self { $(Resource::$variant(_) => <$ty as Kind>::BINDABLE,)* }
             }
 
             /// Whether it runs code stackctl builds.
@@ -344,6 +353,11 @@ pub fn grant_targets() -> Vec<&'static str> {
     targets(|r| !r.grant_levels().is_empty())
 }
 
+/// The kinds an environment may bind to an existing server.
+pub fn bindable_kinds() -> Vec<&'static str> {
+    targets(|r| r.bindable)
+}
+
 /// The kinds an alarm may watch, in registry order.
 pub fn alarm_targets() -> Vec<&'static str> {
     targets(|r| r.alarm().is_some())
@@ -356,6 +370,7 @@ fn targets(keep: impl Fn(&Probe) -> bool) -> Vec<&'static str> {
 /// What a kind declares, without a value of it.
 struct Probe {
     kind: &'static str,
+    bindable: bool,
     levels: &'static [&'static str],
     alarm: Option<AlarmMetrics>,
 }
@@ -446,12 +461,17 @@ pub(crate) mod testing {
     /// The `dev` template of a project whose only stack (`app`) is `stack`,
     /// as JSON, with the crates its functions name present.
     pub fn render(stack: &str) -> Json {
+        render_in("", stack)
+    }
+
+    /// As [`render`], with `dev` taking `env_fields` (YAML at four spaces).
+    pub fn render_in(env_fields: &str, stack: &str) -> Json {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         std::fs::create_dir_all(root.join("stacks")).unwrap();
         std::fs::write(
             root.join("stackctl.yaml"),
-            "project: kinds\nstacks:\n  app: {}\nenvironments:\n  dev:\n    region: us-east-1\n",
+            format!("project: kinds\nstacks:\n  app: {{}}\nenvironments:\n  dev:\n    region: us-east-1\n{env_fields}"),
         )
         .unwrap();
         std::fs::write(root.join("stacks/app.yaml"), stack).unwrap();

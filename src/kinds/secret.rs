@@ -90,6 +90,18 @@ pub struct LocalSecret {
     pub retain: bool,
 }
 
+/// The ARN pattern of a secret given by name or ARN: an ARN as it is, a
+/// name with the six characters Secrets Manager adds.
+pub fn arn_of(name_or_arn: &str) -> Json {
+    if name_or_arn.starts_with("arn:") {
+        json!(name_or_arn)
+    } else {
+        iam::sub(format!(
+            "arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:{name_or_arn}-??????"
+        ))
+    }
+}
+
 /// A secret whose value is set outside the stack, for `deploy` to check.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ExternalSecret {

@@ -75,6 +75,28 @@ pub struct Environment {
     /// answers there (`moto`). Without it, stackctl never starts one.
     #[serde(default)]
     pub emulator: Option<EmulatorKind>,
+    /// Resources this environment uses instead of creating them, by stack
+    /// then resource key: an existing database or cache ("dev uses the
+    /// shared staging database"; `local` uses servers on loopback).
+    #[serde(default)]
+    pub bind: BTreeMap<String, BTreeMap<String, Binding>>,
+}
+
+/// An existing server a declared resource stands for in one environment.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Binding {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Name or ARN of the Secrets Manager secret with its credentials: a
+    /// database's `{"username", "password"}`, a cache's auth token.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Whether it speaks TLS (default true).
+    #[serde(default)]
+    pub tls: Option<bool>,
 }
 
 /// The local AWS emulators stackctl can start.
@@ -249,6 +271,7 @@ mod tests {
             deploy_method: None,
             termination_protection: None,
             emulator: None,
+            bind: BTreeMap::new(),
         }
     }
 

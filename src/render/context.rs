@@ -130,6 +130,16 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// The server this environment binds resource `key` to, if any
+    /// (`environments.ENV.bind.STACK.KEY`).
+    pub(crate) fn binding(&self, key: &str) -> Option<&'a crate::model::project::Binding> {
+        let project: &'a Project = self.project;
+        project.file.environments[self.env]
+            .bind
+            .get(&self.stack.name)
+            .and_then(|b| b.get(key))
+    }
+
     /// Whether this environment runs on a local emulator (`emulator:`),
     /// where some kinds are provisioned outside the template.
     pub(crate) fn emulated(&self) -> bool {
@@ -159,6 +169,7 @@ impl<'a> Builder<'a> {
         let stack_name = stack_name(self.project, &self.stack.name, self.env);
         self.assign_names();
         let (parameters, param_values) = self.parameters();
+        self.check_bindings();
         let mut resources = Vec::new();
         let keys: Vec<String> = self.stack.resources.keys().cloned().collect();
         for key in &keys {
@@ -231,6 +242,60 @@ impl<'a> Builder<'a> {
             logical_refs: std::mem::take(&mut self.logical_refs),
             tags,
             names: std::mem::take(&mut self.names),
+        }
+    }
+
+    /// Every binding of this stack in this environment names a resource of
+    /// a kind that can be bound.
+    fn check_bindings(&mut self) {
+        let project: &'a Project = self.project;
+        let Some(bindings) = project.file.environments[self.env]
+            .bind
+            .get(&self.stack.name)
+        else {
+            return;
+        };
+        for key in bindings.keys() {
+            let path = format!("environments.{}.bind.{}.{key}", self.env, self.stack.name);
+            let d = match self.stack.resources.get(key) {
+                Some(r) if r.bindable() => continue,
+                Some(r) => {
+                    let bindable: Vec<&str> = crate::kinds::bindable_kinds();
+                    project
+                        .source
+                        .error(
+                            &path,
+                            format!("`{key}` is a {}, which cannot be bound", r.kind()),
+                        )
+                        .hint(format!(
+                            "only a {} stands for an existing server",
+                            bindable.join(" or ")
+                        ))
+                }
+                None => {
+                    let names: Vec<&str> = self
+                        .stack
+                        .resources
+                        .iter()
+                        .filter(|(_, r)| r.bindable())
+                        .map(|(k, _)| k.as_str())
+                        .collect();
+                    let d = project.source.error(
+                        &path,
+                        format!("stack `{}` has no resource `{key}`", self.stack.name),
+                    );
+                    match crate::diagnostics::closest(key, names.iter().copied()) {
+                        Some(best) => d.hint(format!("did you mean `{best}`?")),
+                        None if names.is_empty() => d.hint(format!(
+                            "stack `{}` declares nothing that can be bound ({})",
+                            self.stack.name,
+                            crate::kinds::bindable_kinds().join(", ")
+                        )),
+                        None => d.hint(format!("bindable here: {}", names.join(", "))),
+                    }
+                }
+            };
+            self.diags.push(d.in_env(self.env));
         }
     }
 

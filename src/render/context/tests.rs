@@ -330,3 +330,27 @@ fn dependencies_are_followed_through_other_stacks() {
     p.file.stacks.get_mut("mid").unwrap().depends_on = vec!["base".into()];
     assert!(depends_on(&p, "app", "base"));
 }
+
+#[test]
+fn a_database_bound_without_its_secret_is_refused_where_the_binding_is() {
+    let (_d, p) = project(
+        "    bind:\n      app:\n        db: {host: 127.0.0.1, port: 5432}\n",
+        "resources:
+  main: {type: network}
+  db:
+    type: database
+    network: main
+    engine_version: '16.8'
+    instance_class: db.t4g.micro
+",
+    );
+    let (_, diags) = build(&p, "prod");
+    let found: Vec<&crate::diagnostics::Diagnostic> = diags
+        .0
+        .iter()
+        .filter(|d| d.message.contains("names no secret"))
+        .collect();
+    assert_eq!(found.len(), 1, "{diags}");
+    assert_eq!(found[0].path, "environments.prod.bind.app.db");
+    assert!(found[0].file.ends_with("stackctl.yaml"));
+}
