@@ -165,6 +165,12 @@ fn every_kind_deploys_and_reads_back_as_declared() {
         assert!(!value.contains(['"', '@', '/', '\\']));
         // The connect grant gave the worker the database's address and its
         // master secret, which holds what RDS would put there.
+        // The cache is bound to a server on loopback here: the grant gives
+        // its address, and no auth secret (the binding names none).
+        assert_eq!(env["CACHE_HOST"], "127.0.0.1");
+        assert_eq!(env["CACHE_PORT"], "6379");
+        assert_eq!(env["CACHE_TLS"], "false");
+        assert!(!env.contains_key("CACHE_AUTH_SECRET_ARN"), "{env:?}");
         assert_eq!(env["DB_PORT"], "5432");
         assert_eq!(env["DB_NAME"], "kinds");
         assert!(!env["DB_HOST"].is_empty(), "{env:?}");
@@ -351,6 +357,7 @@ fn every_kind_deploys_and_reads_back_as_declared() {
         deleted,
         [
             "kindsfix-all-api-token-local",
+            "kindsfix-all-cache-token-local",
             "kindsfix-all-db-local-master",
             "kindsfix-all-db-password-local"
         ]

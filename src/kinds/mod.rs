@@ -12,6 +12,7 @@
 pub mod alarm;
 pub mod api;
 pub mod bucket;
+pub mod cache;
 pub mod database;
 pub mod function;
 pub mod http_api;
@@ -345,6 +346,7 @@ kinds! {
     Secret => secret::Secret,
     Network => network::Network,
     Database => database::Database,
+    Cache => cache::Cache,
     Raw => raw::Raw,
 }
 
