@@ -12,6 +12,7 @@
 
 use super::key::Encryption;
 use super::{AlarmMetrics, Kind, Part, Resource};
+use crate::model::project::LocalServer;
 use crate::model::source::join;
 use crate::model::value::PerEnv;
 use crate::names::pascal;
@@ -95,7 +96,7 @@ impl Cache {
     /// Whether it speaks TLS in `env` (unchecked).
     fn tls_in(&self, cx: &Builder, key: &str) -> bool {
         if let Some(b) = cx.binding(key) {
-            return b.tls.unwrap_or(true);
+            return b.tls;
         }
         self.tls
             .as_ref()
@@ -111,6 +112,7 @@ impl Kind for Cache {
     const ATTRIBUTES: &'static [&'static str] = &["endpoint", "reader_endpoint", "port", "tls"];
     const GRANT_LEVELS: &'static [&'static str] = &["connect"];
     const BINDABLE: bool = true;
+    const LOCAL_SERVER: Option<LocalServer> = Some(LocalServer::Redis);
     const ALARM: Option<AlarmMetrics> = Some(AlarmMetrics {
         namespace: "AWS/ElastiCache",
         dimension: "ReplicationGroupId",

@@ -16,6 +16,7 @@
 use super::key::{self, Encryption};
 use super::secret::{Generate, LocalSecret};
 use super::{AlarmMetrics, Kind, Part, Resource};
+use crate::model::project::LocalServer;
 use crate::model::source::join;
 use crate::model::value::PerEnv;
 use crate::names::pascal;
@@ -155,6 +156,7 @@ impl Kind for Database {
         &["id", "endpoint", "port", "database", "secret_arn"];
     const GRANT_LEVELS: &'static [&'static str] = &["connect"];
     const BINDABLE: bool = true;
+    const LOCAL_SERVER: Option<LocalServer> = Some(LocalServer::Postgres);
     const ALARM: Option<AlarmMetrics> = Some(AlarmMetrics {
         namespace: "AWS/RDS",
         dimension: "DBInstanceIdentifier",

@@ -77,6 +77,8 @@ pub trait Kind: DeserializeOwned {
     /// Whether an environment may bind it to an existing server instead of
     /// creating it (`environments.ENV.bind.STACK.KEY`).
     const BINDABLE: bool = false;
+    /// The server stackctl starts on loopback for a `local:` binding of it.
+    const LOCAL_SERVER: Option<crate::model::project::LocalServer> = None;
     /// Whether it runs code stackctl builds: its code's S3 key is a
     /// template parameter (`<Key>CodeKey`) set at deploy time.
     const BUILT: bool = false;
@@ -213,6 +215,11 @@ macro_rules! kinds {
             /// Whether an environment may bind it to an existing server.
             pub fn bindable(&self) -> bool {
                 match self { $(Resource::$variant(_) => <$ty as Kind>::BINDABLE,)* }
+            }
+
+            /// The server stackctl starts for a `local:` binding of it.
+            pub fn local_server(&self) -> Option<crate::model::project::LocalServer> {
+                match self { $(Resource::$variant(_) => <$ty as Kind>::LOCAL_SERVER,)* }
             }
 
             /// Whether it runs code stackctl builds.

@@ -82,21 +82,91 @@ pub struct Environment {
     pub bind: BTreeMap<String, BTreeMap<String, Binding>>,
 }
 
-/// An existing server a declared resource stands for in one environment.
+/// An existing server a declared resource stands for in one environment:
+/// one at `host`, or one stackctl starts on loopback (`local:`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Binding {
+    /// Host name or address of an existing server.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// A server stackctl starts on loopback, as it starts moto.
+    #[serde(default)]
+    pub local: Option<LocalServer>,
+    /// TCP port (default for `local:` 5433 for PostgreSQL, 6380 for Redis).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Name or ARN of the Secrets Manager secret with its credentials: a
+    /// database's `{"username", "password"}`, a cache's auth token
+    /// (default for `local: postgres`: the one stackctl makes).
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Whether it speaks TLS (default: true, false for `local:`).
+    #[serde(default)]
+    pub tls: Option<bool>,
+}
+
+/// The servers stackctl can start on loopback for a binding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LocalServer {
+    /// PostgreSQL (Debian's `postgresql`), for a `database`.
+    Postgres,
+    /// Redis (Debian's `redis-server`), for a `cache`.
+    Redis,
+}
+
+impl LocalServer {
+    /// The port it listens on unless the binding says.
+    pub fn default_port(self) -> u16 {
+        match self {
+            LocalServer::Postgres => 5433,
+            LocalServer::Redis => 6380,
+        }
+    }
+}
+
+/// A binding with its defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Bound {
     /// Host name or address.
     pub host: String,
     /// TCP port.
     pub port: u16,
-    /// Name or ARN of the Secrets Manager secret with its credentials: a
-    /// database's `{"username", "password"}`, a cache's auth token.
-    #[serde(default)]
+    /// The credentials' secret, by name or ARN.
     pub secret: Option<String>,
-    /// Whether it speaks TLS (default true).
-    #[serde(default)]
-    pub tls: Option<bool>,
+    /// Whether it speaks TLS.
+    pub tls: bool,
+    /// The server stackctl starts, if it does.
+    pub local: Option<LocalServer>,
+}
+
+impl Binding {
+    /// The binding with its defaults: a local server listens on loopback,
+    /// speaks no TLS, and a local PostgreSQL's credentials are in the
+    /// secret stackctl makes, `PROJECT-ENV-postgres-PORT`.
+    pub fn bound(&self, project: &str, env: &str) -> Bound {
+        let port = self
+            .port
+            .or(self.local.map(LocalServer::default_port))
+            .unwrap_or(0);
+        let secret = self.secret.clone().or_else(|| {
+            (self.local == Some(LocalServer::Postgres))
+                .then(|| local_postgres_secret(project, env, port))
+        });
+        Bound {
+            host: self.host.clone().unwrap_or_else(|| "127.0.0.1".to_string()),
+            port,
+            secret,
+            tls: self.tls.unwrap_or(self.local.is_none()),
+            local: self.local,
+        }
+    }
+}
+
+/// The secret stackctl makes for the PostgreSQL it starts on `port`.
+pub fn local_postgres_secret(project: &str, env: &str, port: u16) -> String {
+    format!("{project}-{env}-postgres-{port}")
 }
 
 /// The local AWS emulators stackctl can start.

@@ -132,12 +132,13 @@ impl<'a> Builder<'a> {
 
     /// The server this environment binds resource `key` to, if any
     /// (`environments.ENV.bind.STACK.KEY`).
-    pub(crate) fn binding(&self, key: &str) -> Option<&'a crate::model::project::Binding> {
+    pub(crate) fn binding(&self, key: &str) -> Option<crate::model::project::Bound> {
         let project: &'a Project = self.project;
         project.file.environments[self.env]
             .bind
             .get(&self.stack.name)
             .and_then(|b| b.get(key))
+            .map(|b| b.bound(&project.file.project, self.env))
     }
 
     /// Whether this environment runs on a local emulator (`emulator:`),
@@ -255,10 +256,49 @@ impl<'a> Builder<'a> {
         else {
             return;
         };
-        for key in bindings.keys() {
+        let emulated = self.emulated();
+        for (key, binding) in bindings {
             let path = format!("environments.{}.bind.{}.{key}", self.env, self.stack.name);
             let d = match self.stack.resources.get(key) {
-                Some(r) if r.bindable() => continue,
+                Some(r) if r.bindable() => {
+                    let problem = match (&binding.host, binding.local) {
+                        (Some(_), Some(_)) => Some((
+                            "a binding names both `host:` and `local:`".to_string(),
+                            "keep `host:` for an existing server, or `local:` for one stackctl starts".to_string(),
+                        )),
+                        (None, None) => Some((
+                            "a binding names neither `host:` nor `local:`".to_string(),
+                            format!(
+                                "add `host:` and `port:` of an existing server, or `local: {}`",
+                                r.local_server().map(|s| format!("{s:?}").to_lowercase()).unwrap_or_default()
+                            ),
+                        )),
+                        (Some(_), None) if binding.port.is_none() => Some((
+                            "a binding to an existing server names no `port:`".to_string(),
+                            "add `port:`".to_string(),
+                        )),
+                        (None, Some(local)) if r.local_server() != Some(local) => Some((
+                            format!(
+                                "`{key}` is a {}, which a local {} cannot stand for",
+                                r.kind(),
+                                format!("{local:?}").to_lowercase()
+                            ),
+                            format!(
+                                "bind it to `local: {}`",
+                                r.local_server().map(|s| format!("{s:?}").to_lowercase()).unwrap_or_default()
+                            ),
+                        )),
+                        (None, Some(_)) if !emulated => Some((
+                            format!("stackctl starts local servers only for an emulator environment, and `{}` is not one", self.env),
+                            "bind it to an existing server (`host:`, `port:`), or add `emulator: moto` to the environment".to_string(),
+                        )),
+                        _ => None,
+                    };
+                    match problem {
+                        Some((message, hint)) => project.source.error(&path, message).hint(hint),
+                        None => continue,
+                    }
+                }
                 Some(r) => {
                     let bindable: Vec<&str> = crate::kinds::bindable_kinds();
                     project

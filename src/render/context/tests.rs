@@ -354,3 +354,50 @@ fn a_database_bound_without_its_secret_is_refused_where_the_binding_is() {
     assert_eq!(found[0].path, "environments.prod.bind.app.db");
     assert!(found[0].file.ends_with("stackctl.yaml"));
 }
+
+#[test]
+fn bindings_name_one_server_of_the_right_kind() {
+    let stack = "resources:
+  main: {type: network}
+  db:
+    type: database
+    network: main
+    engine_version: '16.8'
+    instance_class: db.t4g.micro
+";
+    let cases = [
+        (
+            "{local: redis}",
+            "`db` is a database, which a local redis cannot stand for",
+            "bind it to `local: postgres`",
+        ),
+        (
+            "{host: h, local: postgres}",
+            "names both `host:` and `local:`",
+            "keep `host:`",
+        ),
+        (
+            "{port: 5432}",
+            "names neither `host:` nor `local:`",
+            "or `local: postgres`",
+        ),
+        ("{host: h, secret: s}", "names no `port:`", "add `port:`"),
+        (
+            "{local: postgres}",
+            "only for an emulator environment, and `prod` is not one",
+            "add `emulator: moto`",
+        ),
+    ];
+    for (binding, message, hint) in cases {
+        let (_d, p) = project(
+            &format!("    bind:\n      app:\n        db: {binding}\n"),
+            stack,
+        );
+        let (_, diags) = build(&p, "prod");
+        let m = messages(&diags);
+        assert!(
+            m.iter().any(|x| x.contains(message) && x.contains(hint)),
+            "{binding}: {m:?}"
+        );
+    }
+}
