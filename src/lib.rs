@@ -23,11 +23,13 @@ pub mod emulator;
 pub mod exit;
 pub mod kinds;
 pub mod limits;
+pub mod migrations;
 pub mod model;
 pub mod names;
 pub mod output;
 pub mod publish;
 pub mod render;
+pub mod servers;
 pub mod ui;
 pub mod validate;
 

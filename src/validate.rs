@@ -38,6 +38,11 @@ fn checked(root: &Path, only: Option<&str>) -> Result<(Project, Vec<Rendered>), 
         gaps,
     } = model::load_all(root).map_err(Diagnostics::sorted)?;
     all.0.append(&mut rules(&project, &gaps).0);
+    for stack in project.stacks.values() {
+        if let Err(mut d) = crate::migrations::load(&project, stack) {
+            all.0.append(&mut d.0);
+        }
+    }
     let templates = match Templates::load(root) {
         Ok(t) => Some(t),
         Err(mut d) => {

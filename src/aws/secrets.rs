@@ -86,6 +86,56 @@ impl SdkSecrets {
         Ok(true)
     }
 
+    /// Makes secret `name` hold `value`: creates it, or puts the value when
+    /// it differs from the current one (a local server's new credentials).
+    /// Returns whether anything changed. The value is never printed.
+    pub async fn ensure_value(&self, name: &str, description: &str, value: &str) -> Result<bool> {
+        if self.describe(name).await?.is_none() {
+            self.client
+                .create_secret()
+                .name(name)
+                .description(description)
+                .secret_string(value)
+                .send()
+                .await
+                .map_err(|e| anyhow!(explain(&format!("creating secret {name}"), &e)))?;
+            return Ok(true);
+        }
+        let current = self
+            .client
+            .get_secret_value()
+            .secret_id(name)
+            .send()
+            .await
+            .ok()
+            .and_then(|v| v.secret_string().map(str::to_string));
+        if current.as_deref() == Some(value) {
+            return Ok(false);
+        }
+        self.client
+            .put_secret_value()
+            .secret_id(name)
+            .secret_string(value)
+            .send()
+            .await
+            .map_err(|e| anyhow!(explain(&format!("setting secret {name}"), &e)))?;
+        Ok(true)
+    }
+
+    /// The value of secret `name` (a bound database's credentials, read to
+    /// run its migrations; never printed).
+    pub async fn value(&self, name: &str) -> Result<String> {
+        self.client
+            .get_secret_value()
+            .secret_id(name)
+            .send()
+            .await
+            .map_err(|e| anyhow!(explain(&format!("reading secret {name}"), &e)))?
+            .secret_string()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("secret {name} holds no text"))
+    }
+
     /// Whether secret `name` holds a current value; `None` when there is no
     /// such secret.
     pub async fn has_value(&self, name: &str) -> Result<Option<bool>> {

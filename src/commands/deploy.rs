@@ -48,6 +48,12 @@ pub struct DeployReport {
     /// templates (emulator) or still need their value set (external).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<SecretState>,
+    /// The local servers of the environment's bindings (`local:`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<crate::servers::Running>,
+    /// Each database's migrations: applied now, or pending and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub migrations: Vec<crate::deploy::databases::MigrationState>,
 }
 
 /// A secret `deploy` created or found without a value. Never its value.
@@ -144,6 +150,37 @@ impl fmt::Display for DeployReport {
                     "secret {} has no value yet; set it from a file, so it stays out of shell history and logs:\n    {cmd}",
                     secret.name
                 )?;
+            }
+        }
+        for server in &self.servers {
+            if let Some(note) = server.note() {
+                writeln!(f, "{note}")?;
+            }
+        }
+        for m in &self.migrations {
+            for file in &m.applied {
+                writeln!(
+                    f,
+                    "migration {} applied to {}.{}",
+                    file.display(),
+                    m.stack,
+                    m.database
+                )?;
+            }
+            if !m.pending.is_empty() {
+                writeln!(
+                    f,
+                    "{} migration{} of {}.{} not applied",
+                    m.pending.len(),
+                    if m.pending.len() == 1 { "" } else { "s" },
+                    m.stack,
+                    m.database
+                )?;
+                if let Some(note) = &m.note {
+                    for line in note.lines() {
+                        writeln!(f, "    {line}")?;
+                    }
+                }
             }
         }
         let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
@@ -463,6 +500,8 @@ async fn deploy(
             artefacts: None,
             stacks,
             secrets: Vec::new(),
+            servers: Vec::new(),
+            migrations: Vec::new(),
         });
     }
 
@@ -614,12 +653,15 @@ async fn deploy(
         })
         .collect();
     let secrets = settle_secrets(scope, sdk, s.endpoint.as_deref(), &mut stacks).await;
+    let settled = crate::deploy::databases::settle(scope, sdk, &mut stacks).await;
     Ok(DeployReport {
         env: scope.env.clone(),
         method,
         artefacts,
         stacks,
         secrets,
+        servers: settled.servers,
+        migrations: settled.migrations,
     })
 }
 

@@ -27,6 +27,9 @@ pub struct DiffReport {
     pub code_compared: bool,
     /// Per stack, in dependency order.
     pub stacks: Vec<StackEntry>,
+    /// Migrations a deploy would apply, per database.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub migrations: Vec<crate::deploy::databases::MigrationState>,
 }
 
 impl DiffReport {
@@ -39,6 +42,24 @@ impl DiffReport {
             md.push_str("\n#### Hot-swapped functions\n\n");
             for h in swapped {
                 md.push_str(&format!("- {h}\n"));
+            }
+        }
+        let pending: Vec<_> = self
+            .migrations
+            .iter()
+            .filter(|m| m.note.is_none() && !m.pending.is_empty())
+            .collect();
+        if !pending.is_empty() {
+            md.push_str("\n#### Pending migrations\n\n");
+            for m in pending {
+                for file in &m.pending {
+                    md.push_str(&format!(
+                        "- `{}` ({}.{})\n",
+                        file.display(),
+                        m.stack,
+                        m.database
+                    ));
+                }
             }
         }
         if !self.code_compared {
@@ -69,6 +90,26 @@ impl fmt::Display for DiffReport {
             }
             for h in &s.hotswapped {
                 writeln!(f, "  {h}")?;
+            }
+        }
+        for m in &self.migrations {
+            if m.pending.is_empty() {
+                continue;
+            }
+            let n = m.pending.len();
+            let s = if n == 1 { "" } else { "s" };
+            match &m.note {
+                None => {
+                    writeln!(f, "{}.{}: {n} pending migration{s}", m.stack, m.database)?;
+                    for file in &m.pending {
+                        writeln!(f, "  + {}", file.display())?;
+                    }
+                }
+                Some(note) => writeln!(
+                    f,
+                    "{}.{}: {n} migration{s} not checked: {note}",
+                    m.stack, m.database
+                )?,
             }
         }
         let changed = self.stacks.iter().filter(|s| s.diff.has_changes()).count();
@@ -134,11 +175,16 @@ pub fn run(
             let hotswapped = hotswap::hot_swapped(&markers, &diff.stack_name);
             diffs.push(StackEntry { diff, hotswapped });
         }
+        let migrations = crate::deploy::databases::pending(&scope, &sdk).await;
         anyhow::Ok(DiffReport {
             env: scope.env.clone(),
-            changes: diffs.iter().any(|s| s.diff.has_changes()),
+            changes: diffs.iter().any(|s| s.diff.has_changes())
+                || migrations
+                    .iter()
+                    .any(|m| m.note.is_none() && !m.pending.is_empty()),
             code_compared: code.is_some(),
             stacks: diffs,
+            migrations,
         })
     })?;
     timings::lap("AWS calls (describe, templates)");

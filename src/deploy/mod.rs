@@ -10,6 +10,7 @@
 //! the cancellations. [`schedule`] runs stacks in dependency order,
 //! independent ones concurrently.
 
+pub mod databases;
 pub mod desired;
 pub mod destroy;
 pub mod drift;

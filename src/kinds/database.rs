@@ -89,7 +89,8 @@ const PARAMETERS: Part = Part {
 };
 
 impl Database {
-    fn database_name(&self, key: &str) -> String {
+    /// The database created in it: `database:`, else the key.
+    pub fn database_name(&self, key: &str) -> String {
         self.database.clone().unwrap_or_else(|| key.to_string())
     }
     fn username(&self) -> String {
