@@ -28,9 +28,9 @@ pub struct Bucket {
     /// CORS rules.
     #[serde(default)]
     pub cors: Vec<CorsRule>,
-    /// Expiry rules.
+    /// Lifecycle rules: one, or a list (each under its own prefix).
     #[serde(default)]
-    pub lifecycle: Option<Lifecycle>,
+    pub lifecycle: Option<Lifecycles>,
     /// Functions invoked when objects change.
     #[serde(default)]
     pub notifications: Vec<Notification>,
@@ -65,7 +65,28 @@ pub struct CorsRule {
     pub max_age: Option<u32>,
 }
 
-/// Object expiry.
+/// One lifecycle rule, or several.
+#[derive(Debug, Clone)]
+pub struct Lifecycles(pub Vec<Lifecycle>);
+
+/// A mapping is one rule, a list is several; each reports its own errors.
+impl<'de> Deserialize<'de> for Lifecycles {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let v = serde_yaml::Value::deserialize(d)?;
+        if v.is_sequence() {
+            serde_yaml::from_value(v)
+                .map(Lifecycles)
+                .map_err(D::Error::custom)
+        } else {
+            serde_yaml::from_value(v)
+                .map(|one| Lifecycles(vec![one]))
+                .map_err(D::Error::custom)
+        }
+    }
+}
+
+/// Object expiry and storage class.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Lifecycle {
@@ -81,6 +102,10 @@ pub struct Lifecycle {
     /// Only objects under this prefix.
     #[serde(default)]
     pub prefix: Option<String>,
+    /// Move objects to S3 Intelligent-Tiering this many days after
+    /// creation (0: at once).
+    #[serde(default)]
+    pub intelligent_tiering_days: Option<u32>,
 }
 
 /// A function invoked on object events.
@@ -200,7 +225,26 @@ impl Kind for Bucket {
                 })
             })
             .collect();
-        let lifecycle = b.lifecycle.as_ref().map(|lc| lifecycle(cx, b, lc, path));
+        let lifecycle: Vec<Json> = match &b.lifecycle {
+            Some(Lifecycles(rules)) if rules.len() == 1 => {
+                vec![lifecycle(
+                    cx,
+                    b,
+                    &rules[0],
+                    &join(path, "lifecycle"),
+                    "stackctl-lifecycle",
+                )]
+            }
+            Some(Lifecycles(rules)) => rules
+                .iter()
+                .enumerate()
+                .map(|(i, rule)| {
+                    let id = format!("stackctl-lifecycle-{}", i + 1);
+                    lifecycle(cx, b, rule, &index(&join(path, "lifecycle"), i), &id)
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         let mut notifications = Vec::new();
         let mut permissions = Vec::new();
         let mut seen_functions = BTreeSet::new();
@@ -345,9 +389,9 @@ impl Kind for Bucket {
     }
 }
 
-/// The lifecycle rule of a bucket, checked.
-fn lifecycle(cx: &mut Builder, b: &Bucket, lc: &Lifecycle, path: &str) -> Json {
-    let lpath = join(path, "lifecycle");
+/// A lifecycle rule of a bucket (at `lpath`), checked.
+fn lifecycle(cx: &mut Builder, b: &Bucket, lc: &Lifecycle, lpath: &str, id: &str) -> Json {
+    let lpath = lpath.to_string();
     let expire_days = lc.expire_days.as_ref().and_then(|days| {
         cx.check_range(
             days,
@@ -375,14 +419,17 @@ fn lifecycle(cx: &mut Builder, b: &Bucket, lc: &Lifecycle, path: &str) -> Json {
     if expire_days.is_none()
         && lc.abort_incomplete_multipart_days.is_none()
         && lc.noncurrent_expire_days.is_none()
+        && lc.intelligent_tiering_days.is_none()
     {
         cx.error_hint(
             &lpath,
             "the lifecycle rule does nothing",
-            "set `expire_days`, `abort_incomplete_multipart_days` or `noncurrent_expire_days`",
+            "set `expire_days`, `abort_incomplete_multipart_days`, `noncurrent_expire_days` or `intelligent_tiering_days`",
         );
     }
     json!({
+        "id": id,
+        "intelligent_tiering_days": lc.intelligent_tiering_days,
         "prefix": lc.prefix,
         "expire_days": expire_days,
         "abort_incomplete_multipart_days": lc.abort_incomplete_multipart_days,
@@ -455,6 +502,33 @@ mod tests {
     grants:
       ingest: {access: [read, write, delete, list, multipart], prefix: uploads/}
 ";
+
+    #[test]
+    fn lifecycle_rules_may_be_one_or_a_list() {
+        let t = render(
+            "resources:
+  media:
+    type: bucket
+    lifecycle:
+      - {prefix: temp/, expire_days: 1}
+      - {intelligent_tiering_days: 0}
+",
+        );
+        let rules = &t["Resources"]["Media"]["Properties"]["LifecycleConfiguration"]["Rules"];
+        assert_eq!(
+            rules,
+            &serde_json::json!([
+                {"Id": "stackctl-lifecycle-1", "Status": "Enabled", "Prefix": "temp/", "ExpirationInDays": 1},
+                {"Id": "stackctl-lifecycle-2", "Status": "Enabled", "Transitions": [{"StorageClass": "INTELLIGENT_TIERING", "TransitionInDays": 0}]},
+            ])
+        );
+        let one =
+            render("resources:\n  media:\n    type: bucket\n    lifecycle: {expire_days: 30}\n");
+        assert_eq!(
+            one["Resources"]["Media"]["Properties"]["LifecycleConfiguration"]["Rules"][0]["Id"],
+            "stackctl-lifecycle"
+        );
+    }
 
     #[test]
     fn bucket_grants_are_scoped_to_the_prefix() {
