@@ -1,6 +1,8 @@
 //! `alarm`: a CloudWatch alarm on metrics of another resource of the stack
 //! (any kind that declares what an alarm on it may watch); `A + B` sums
-//! metrics; `actions:` names topics notified when it fires.
+//! metrics; `actions:` names topics notified when it fires. With
+//! `namespace:` instead of `target:`, it watches a metric the functions
+//! publish themselves (`JobsFailed`, say).
 
 use super::{AlarmMetrics, Kind};
 use crate::limits::simple_problem;
@@ -22,8 +24,17 @@ pub struct Alarm {
     #[serde(default)]
     pub description: Option<String>,
     /// The resource key whose metric is watched; `KEY.dead_letter` watches
-    /// a queue's dead-letter queue.
-    pub target: String,
+    /// a queue's dead-letter queue. Without it, `namespace:` names a metric
+    /// the functions publish themselves.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// The namespace of a custom metric (one a function publishes, e.g.
+    /// with the embedded metric format), instead of `target:`.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Dimensions of a custom metric; values may hold `${...}`.
+    #[serde(default)]
+    pub dimensions: std::collections::BTreeMap<String, String>,
     /// Metric name, e.g. `Errors`, `Duration`, `UserErrors`.
     pub metric: String,
     /// `Sum` (default), `Average`, `Minimum`, `Maximum`, `SampleCount`.
@@ -91,6 +102,98 @@ impl Comparison {
     }
 }
 
+/// What every alarm lays out the same way: its metrics (`A + B` summed),
+/// statistic, period, threshold, comparison and actions, checked.
+fn common(cx: &mut Builder, a: &Alarm, path: &str) -> Json {
+    let names: Vec<&str> = a.metric.split('+').map(str::trim).collect();
+    let statistic = a.statistic.unwrap_or_default();
+    let period = a.period.unwrap_or(300);
+    if !(period == 10 || period == 30 || (period >= 60 && period % 60 == 0)) {
+        cx.error_hint(
+            &join(path, "period"),
+            format!("period {period} is not valid"),
+            "use 10, 30 or a multiple of 60 seconds",
+        );
+    }
+    let evaluation_periods = a.evaluation_periods.unwrap_or(1);
+    if evaluation_periods == 0 || u64::from(evaluation_periods) * u64::from(period) > 86_400 {
+        cx.error_hint(
+            &join(path, "evaluation_periods"),
+            format!("evaluation_periods {evaluation_periods} is out of range"),
+            "at least 1, and periods × evaluation_periods at most one day",
+        );
+    }
+    let comparison = a.comparison.unwrap_or_default().cfn();
+    let threshold = cx.per_env(&a.threshold, &join(path, "threshold"));
+    let mut actions = Vec::new();
+    for (i, t) in a.actions.iter().enumerate() {
+        if cx
+            .target(t, &index(&join(path, "actions"), i), &["topic"])
+            .is_some()
+        {
+            actions.push(json!({"Ref": pascal(t)}));
+        }
+    }
+    let metric_list: Vec<Json> = names
+        .iter()
+        .enumerate()
+        .map(|(i, m)| json!({"id": format!("m{i}"), "name": m}))
+        .collect();
+    let expression = (0..names.len())
+        .map(|i| format!("m{i}"))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    json!({
+        "metrics": metric_list,
+        "expression": expression,
+        "statistic": statistic,
+        "period": period,
+        "evaluation_periods": evaluation_periods,
+        "threshold": threshold,
+        "comparison": comparison,
+        "actions": actions,
+    })
+}
+
+/// An alarm on a metric the functions publish: `namespace:` and
+/// `metric:`, with `dimensions:`.
+fn custom(cx: &mut Builder, a: &Alarm, key: &str, l: &str, ns: &str, path: &str) -> Json {
+    if a.target.is_some() {
+        cx.error_hint(
+            path,
+            format!("alarm `{key}` names both `target:` and `namespace:`"),
+            "keep `target:` for a resource's metric, or `namespace:` for a custom one",
+        );
+    }
+    if ns.starts_with("AWS/") || ns.is_empty() || ns.len() > 255 {
+        cx.error_hint(
+            &join(path, "namespace"),
+            format!("`{ns}` cannot be a custom metric's namespace"),
+            "AWS/ is AWS's own; use your system's name, e.g. `Media`",
+        );
+    }
+    let dims: Vec<Json> = a
+        .dimensions
+        .iter()
+        .map(|(name, value)| {
+            let v = cx.value(value, &join(&join(path, "dimensions"), name));
+            json!({"name": name, "value": v})
+        })
+        .collect();
+    let common = common(cx, a, path);
+    let mut out = json!({
+        "logical": l,
+        "name": cx.name(key),
+        "description": a.description,
+        "namespace": ns,
+        "dimensions": dims,
+    });
+    if let (Json::Object(o), Json::Object(c)) = (&mut out, common) {
+        o.extend(c);
+    }
+    out
+}
+
 impl Kind for Alarm {
     const NAME: &'static str = "alarm";
     const TEMPLATE_FILE: &'static str = "alarm.yaml.tera";
@@ -109,11 +212,29 @@ impl Kind for Alarm {
         let a = self;
         let l = pascal(key);
         cx.claim(&l, path);
+        if let Some(ns) = &a.namespace {
+            return custom(cx, a, key, &l, ns, path);
+        }
         let targets = super::alarm_targets();
         let tpath = join(path, "target");
-        let (target, part) = match a.target.split_once('.') {
+        let Some(target_text) = &a.target else {
+            cx.error_hint(
+                path,
+                format!("alarm `{key}` watches nothing"),
+                "add `target: KEY` (a resource's metric) or `namespace: NAME` (a custom metric)",
+            );
+            return json!({"logical": l});
+        };
+        if !a.dimensions.is_empty() {
+            cx.error_hint(
+                &join(path, "dimensions"),
+                "`dimensions:` is for custom metrics; a target's dimension is known",
+                "remove `dimensions:`, or watch a custom metric with `namespace:`",
+            );
+        }
+        let (target, part) = match target_text.split_once('.') {
             Some((t, p)) => (t, Some(p)),
-            None => (a.target.as_str(), None),
+            None => (target_text.as_str(), None),
         };
         let resource = cx.target(target, &tpath, &targets);
         let dimension_value = resource.and_then(|r| {
@@ -161,58 +282,17 @@ impl Kind for Alarm {
                 }
             }
         }
-        let statistic = a.statistic.unwrap_or_default();
-        let period = a.period.unwrap_or(300);
-        if !(period == 10 || period == 30 || (period >= 60 && period % 60 == 0)) {
-            cx.error_hint(
-                &join(path, "period"),
-                format!("period {period} is not valid"),
-                "use 10, 30 or a multiple of 60 seconds",
-            );
-        }
-        let evaluation_periods = a.evaluation_periods.unwrap_or(1);
-        if evaluation_periods == 0 || u64::from(evaluation_periods) * u64::from(period) > 86_400 {
-            cx.error_hint(
-                &join(path, "evaluation_periods"),
-                format!("evaluation_periods {evaluation_periods} is out of range"),
-                "at least 1, and periods × evaluation_periods at most one day",
-            );
-        }
-        let comparison = a.comparison.unwrap_or_default().cfn();
-        let threshold = cx.per_env(&a.threshold, &join(path, "threshold"));
-        let mut actions = Vec::new();
-        for (i, t) in a.actions.iter().enumerate() {
-            if cx
-                .target(t, &index(&join(path, "actions"), i), &["topic"])
-                .is_some()
-            {
-                actions.push(json!({"Ref": pascal(t)}));
-            }
-        }
-        let metric_list: Vec<Json> = names
-            .iter()
-            .enumerate()
-            .map(|(i, m)| json!({"id": format!("m{i}"), "name": m}))
-            .collect();
-        let expression = (0..names.len())
-            .map(|i| format!("m{i}"))
-            .collect::<Vec<_>>()
-            .join(" + ");
-        json!({
+        let mut out = json!({
             "logical": l,
             "name": cx.name(key),
             "description": a.description,
             "namespace": namespace,
-            "dimension": {"name": dimension, "value": dimension_value},
-            "metrics": metric_list,
-            "expression": expression,
-            "statistic": statistic,
-            "period": period,
-            "evaluation_periods": evaluation_periods,
-            "threshold": threshold,
-            "comparison": comparison,
-            "actions": actions,
-        })
+            "dimensions": [{"name": dimension, "value": dimension_value}],
+        });
+        if let (Json::Object(o), Json::Object(c)) = (&mut out, common(cx, a, path)) {
+            o.extend(c);
+        }
+        out
     }
 
     fn key_services(&self, stack: &crate::model::Stack) -> Vec<(String, &'static str)> {
@@ -233,5 +313,33 @@ impl Kind for Alarm {
             // Not an attribute of an alarm (ATTRIBUTES is checked first).
             _ => Json::Null,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::render;
+    use serde_json::json;
+
+    #[test]
+    fn a_custom_metric_alarm_names_its_namespace_and_dimensions() {
+        let t = render(
+            "resources:
+  jobs_failed:
+    type: alarm
+    namespace: Media
+    metric: JobsFailed
+    dimensions: {Environment: \"${env}\"}
+    threshold: 0
+",
+        );
+        let p = &t["Resources"]["JobsFailed"]["Properties"];
+        assert_eq!(p["Namespace"], "Media");
+        assert_eq!(p["MetricName"], "JobsFailed");
+        assert_eq!(
+            p["Dimensions"],
+            json!([{"Name": "Environment", "Value": "dev"}])
+        );
+        assert_eq!(p["Statistic"], "Sum");
     }
 }
