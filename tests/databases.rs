@@ -230,6 +230,18 @@ fn local_servers_start_and_migrations_run_once_in_order() {
         "{}",
         text(&out)
     );
+
+    // Destroy takes the stack and the credentials secret stackctl made;
+    // the servers keep running (their data outlives the stack).
+    let gone = json(dir, &moto, &["destroy", "--env", "local", "--yes"], 0);
+    assert!(
+        gone["secrets_deleted"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == secret.as_str()),
+        "{gone}"
+    );
 }
 
 #[test]

@@ -149,6 +149,7 @@ pub async fn plan<C: CloudFormation, B: Buckets>(
             Some(_) => {
                 let mut found = inspect(cfn, buckets, stack, &name).await?;
                 found.local_secrets = scope.rendered(stack).local_secrets.clone();
+                found.local_secrets.extend(server_secrets(scope, stack));
                 stacks.push(found);
             }
             None => absent.push(Absent {
@@ -348,6 +349,32 @@ async fn inspect<C: CloudFormation, B: Buckets>(
         kept,
         local_secrets: Vec::new(),
     })
+}
+
+/// The credentials secrets stackctl made for the local PostgreSQL servers
+/// of `stack`'s bindings (a binding that names its own secret keeps it).
+fn server_secrets(scope: &Scope, stack: &str) -> Vec<LocalSecret> {
+    let project = &scope.project;
+    project.file.environments[&scope.env]
+        .bind
+        .get(stack)
+        .into_iter()
+        .flatten()
+        .filter(|(_, b)| {
+            b.local == Some(crate::model::project::LocalServer::Postgres) && b.secret.is_none()
+        })
+        .filter_map(|(key, b)| {
+            let bound = b.bound(&project.file.project, &scope.env);
+            Some(LocalSecret {
+                key: key.clone(),
+                name: bound.secret?,
+                description: format!("Credentials of the PostgreSQL on 127.0.0.1:{}", bound.port),
+                generate: None,
+                username: None,
+                retain: false,
+            })
+        })
+        .collect()
 }
 
 /// The one AWS type CloudFormation cannot delete while it holds data: a
