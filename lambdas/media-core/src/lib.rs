@@ -11,6 +11,7 @@
 //! `lambda-shared` for S3, DynamoDB, logging and HTTP responses.
 
 pub mod layout;
+pub mod registry;
 
 use serde::{Deserialize, Serialize};
 
