@@ -12,6 +12,7 @@
 
 pub mod layout;
 pub mod registry;
+pub mod replicate;
 pub mod webhook;
 
 use serde::{Deserialize, Serialize};
