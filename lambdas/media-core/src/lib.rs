@@ -10,6 +10,7 @@
 //! Nothing here talks to AWS: the functions pair this crate with
 //! `lambda-shared` for S3, DynamoDB, logging and HTTP responses.
 
+pub mod job;
 pub mod layout;
 pub mod registry;
 pub mod replicate;
