@@ -10,11 +10,16 @@
 //! Nothing here talks to AWS: the functions pair this crate with
 //! `lambda-shared` for S3, DynamoDB, logging and HTTP responses.
 
+#![warn(missing_docs)]
+
 pub mod job;
 pub mod layout;
 pub mod registry;
 pub mod replicate;
 pub mod webhook;
+
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use serde::{Deserialize, Serialize};
 
