@@ -50,7 +50,33 @@ pub struct Subscription {
     /// A `function` of the stack.
     #[serde(default)]
     pub function: Option<String>,
+    /// Only messages matching this SNS filter policy are delivered
+    /// (`{Attribute: [values]}`).
+    #[serde(default)]
+    pub filter: Option<serde_json::Value>,
+    /// Whether the filter applies to the message attributes (default) or
+    /// to the JSON body.
+    #[serde(default)]
+    pub filter_on: Option<FilterScope>,
+    /// A queue receives the message as published, without SNS's envelope.
+    #[serde(default)]
+    pub raw: bool,
 }
+
+/// What an SNS filter policy looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterScope {
+    /// The message attributes.
+    Attributes,
+    /// The message body, as JSON.
+    Body,
+}
+
+/// The subscription resource, when a subscription has a filter or raw
+/// delivery (the topic's inline subscriptions take neither): the topic's
+/// id, the receiver's, then this.
+const SUBSCRIPTION: &str = "Subscription";
 
 impl Topic {
     /// Whether it delivers to queue `key`.
@@ -134,11 +160,11 @@ impl Kind for Topic {
                         "write it as name@example.com",
                     );
                 }
-                subscriptions.push(json!({"protocol": "email", "endpoint": endpoint}));
+                subscriptions.push(json!({"protocol": "email", "endpoint": endpoint, "index": i}));
             } else if let Some(q) = &s.queue {
                 if cx.target(q, &join(&spath, "queue"), &["queue"]).is_some() {
                     subscriptions.push(
-                        json!({"protocol": "sqs", "endpoint": {"Fn::GetAtt": [pascal(q), "Arn"]}}),
+                        json!({"protocol": "sqs", "endpoint": {"Fn::GetAtt": [pascal(q), "Arn"]}, "receiver": pascal(q), "index": i}),
                     );
                 }
             } else if let Some(f) = &s.function {
@@ -150,13 +176,66 @@ impl Kind for Topic {
                     let pl = super::invoke_permission(&l, &fl);
                     cx.claim(&pl, &spath);
                     subscriptions.push(
-                        json!({"protocol": "lambda", "endpoint": {"Fn::GetAtt": [fl, "Arn"]}}),
+                        json!({"protocol": "lambda", "endpoint": {"Fn::GetAtt": [fl, "Arn"]}, "receiver": fl, "index": i}),
                     );
                     permissions.push(json!({"logical": pl, "function": fl}));
                 }
             }
         }
+        // Filtered or raw subscriptions are resources of their own.
+        let mut separate = Vec::new();
+        let mut inline = Vec::new();
+        for sub in subscriptions {
+            let i = sub["index"].as_u64().unwrap_or_default() as usize;
+            let spath = index(&join(path, "subscriptions"), i);
+            let s = &self.subscriptions[i];
+            if s.raw && s.queue.is_none() {
+                cx.error_hint(
+                    &join(&spath, "raw"),
+                    "raw delivery is for queues",
+                    "remove `raw:`; email and functions get SNS's envelope",
+                );
+            }
+            if s.filter_on.is_some() && s.filter.is_none() {
+                cx.error_hint(
+                    &join(&spath, "filter_on"),
+                    "`filter_on:` without a `filter:`",
+                    "add `filter: {Attribute: [values]}`, or remove `filter_on:`",
+                );
+            }
+            if let Some(f) = &s.filter {
+                if !f.is_object() || f.as_object().is_some_and(|o| o.is_empty()) {
+                    cx.error_hint(
+                        &join(&spath, "filter"),
+                        "a filter policy is a mapping of attributes to the values that pass",
+                        "e.g. `filter: {MetricType: [Temperature]}`",
+                    );
+                }
+            }
+            if s.filter.is_some() || s.raw {
+                // An email address has no logical id: its position stands in.
+                let receiver = match sub["receiver"].as_str() {
+                    Some(r) => r.to_string(),
+                    None => format!("Email{}", i + 1),
+                };
+                let logical = format!("{l}{receiver}{SUBSCRIPTION}");
+                cx.claim(&logical, &spath);
+                let mut sub = sub;
+                sub["logical"] = json!(logical);
+                sub["filter"] = json!(s.filter);
+                sub["filter_scope"] = json!(s.filter.as_ref().map(|_| match s.filter_on {
+                    Some(FilterScope::Body) => "MessageBody",
+                    _ => "MessageAttributes",
+                }));
+                sub["raw"] = json!(s.raw);
+                separate.push(sub);
+            } else {
+                inline.push(sub);
+            }
+        }
+        let subscriptions = inline;
         json!({
+            "separate_subscriptions": separate,
             "logical": l,
             "name": cx.name(key),
             "display_name": self.display_name,
@@ -243,6 +322,36 @@ fn looks_like_email(s: &str) -> bool {
 mod tests {
     use super::super::testing::{render, statement};
     use serde_json::{json, Value as Json};
+
+    #[test]
+    fn filtered_and_raw_subscriptions_are_resources_of_their_own() {
+        let t = render(
+            "resources:
+  metrics:
+    type: topic
+    subscriptions:
+      - queue: all
+      - {queue: hot, raw: true, filter: {MetricType: [Temperature]}}
+  all:
+    type: queue
+  hot:
+    type: queue
+",
+        );
+        let r = &t["Resources"];
+        // The plain one stays inline; the filtered one is separate.
+        assert_eq!(
+            r["Metrics"]["Properties"]["Subscription"],
+            json!([{"Protocol": "sqs", "Endpoint": {"Fn::GetAtt": ["All", "Arn"]}}])
+        );
+        let sub = &r["MetricsHotSubscription"]["Properties"];
+        assert_eq!(sub["TopicArn"], json!({"Ref": "Metrics"}));
+        assert_eq!(sub["FilterPolicy"], json!({"MetricType": ["Temperature"]}));
+        assert_eq!(sub["FilterPolicyScope"], "MessageAttributes");
+        assert_eq!(sub["RawMessageDelivery"], true);
+        // The queue policy still lets the topic send to both queues.
+        assert!(r.get("HotPolicy").is_some() && r.get("AllPolicy").is_some());
+    }
 
     #[test]
     fn subscribers_may_be_reached_by_this_topic_only() {
