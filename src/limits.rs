@@ -21,6 +21,8 @@ pub const BATCH_SIZE_WITHOUT_WINDOW: u32 = 10;
 pub const BATCH_WINDOW_S: RangeInclusive<u32> = 0..=300;
 /// Concurrent invocations an SQS event source mapping drives.
 pub const MAX_CONCURRENCY: RangeInclusive<u32> = 2..=1000;
+/// Retries of a failed stream batch (Lambda's MaximumRetryAttempts).
+pub const STREAM_RETRIES: RangeInclusive<u32> = 0..=10_000;
 /// SQS visibility timeout, in seconds (12 hours).
 pub const VISIBILITY_TIMEOUT_S: RangeInclusive<u32> = 0..=43_200;
 /// What Lambda asks of a queue it polls: visibility at least this many

@@ -244,6 +244,23 @@ fn every_kind_deploys_and_reads_back_as_declared() {
             .event_source_arn()
             .unwrap()
             .ends_with(":kindsfix-all-jobs-local"));
+        // The indexer reads the items table's stream from its oldest record.
+        let mappings = lambda
+            .list_event_source_mappings()
+            .function_name("kindsfix-all-indexer-local")
+            .send()
+            .await
+            .unwrap();
+        let [m] = mappings.event_source_mappings() else {
+            panic!("{mappings:?}");
+        };
+        assert!(
+            m.event_source_arn()
+                .unwrap()
+                .contains(":table/kindsfix-all-items-local/stream/"),
+            "{m:?}"
+        );
+        assert_eq!(m.batch_size(), Some(100));
         // (moto keeps neither a function's `KmsKeyArn` nor a log group's
         // `KmsKeyId` from a template: those are checked in the rendered
         // template by the kinds' unit tests.)

@@ -64,12 +64,28 @@ pub struct Function {
     pub network: Option<String>,
 }
 
-/// `consumes:`: Lambda polls a queue and invokes the function with batches.
+/// `consumes:`: Lambda polls a queue, or a table's stream, and invokes the
+/// function with batches.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Consumes {
     /// The `queue` resource of the stack.
-    pub queue: String,
+    #[serde(default)]
+    pub queue: Option<String>,
+    /// A `table` of the stack whose stream it reads (instead of `queue`).
+    #[serde(default)]
+    pub table: Option<String>,
+    /// Where a stream is first read: `latest` (default) or `trim_horizon`
+    /// (the oldest record kept, up to a day back).
+    #[serde(default)]
+    pub start: Option<StreamStart>,
+    /// Only records matching these event filter patterns invoke it.
+    #[serde(default)]
+    pub filter: Vec<serde_json::Value>,
+    /// Times a failed stream batch is retried before it goes to the
+    /// function's dead-letter queue, 0–10000 (default 3).
+    #[serde(default)]
+    pub retries: Option<u32>,
     /// Messages per invocation: 1–10000, at most 10 for a FIFO queue
     /// (default 10).
     #[serde(default)]
@@ -84,6 +100,16 @@ pub struct Consumes {
     /// they return to the queue (default true).
     #[serde(default)]
     pub report_batch_item_failures: Option<bool>,
+}
+
+/// Where Lambda starts reading a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamStart {
+    /// New records only.
+    Latest,
+    /// The oldest record the stream keeps.
+    TrimHorizon,
 }
 
 /// Access granted to a function on one resource.
@@ -215,7 +241,10 @@ impl Kind for Function {
         // topic): after Lambda's retries a failed event goes to a
         // dead-letter queue instead of being dropped.
         let stack = cx.stack;
-        let async_invoked = stack.resources.values().any(|r| r.invokes_async(key));
+        // A stream consumer's failed batches go there too, after their
+        // retries, rather than holding up the shard.
+        let reads_stream = self.consumes.as_ref().is_some_and(|c| c.table.is_some());
+        let async_invoked = reads_stream || stack.resources.values().any(|r| r.invokes_async(key));
         if async_invoked {
             cx.claim(&DEAD_LETTER.of(&l), path);
         }
@@ -313,17 +342,24 @@ impl Kind for Function {
             .as_ref()
             .and_then(|c| consumes(cx, key, c, timeout, &join(path, "consumes")));
         if let Some(c) = &consumes {
-            let queue = c["queue_key"].as_str().unwrap_or_default().to_string();
+            let source = c["source_key"].as_str().unwrap_or_default().to_string();
+            let is_table = c["stream"].as_bool().unwrap_or(false);
+            let (level, actions, arn) = if is_table {
+                ("stream", super::table::STREAM_ACTIONS, "StreamArn")
+            } else {
+                ("consume", CONSUME_ACTIONS, "Arn")
+            };
+            let queue = source;
             if !f
                 .grants
                 .get(&queue)
-                .is_some_and(|g| g.access().iter().any(|l| l == "consume"))
+                .is_some_and(|g| g.access().iter().any(|l| l == level))
             {
                 statements.push(iam::allow(
                     &queue,
-                    "consume",
-                    CONSUME_ACTIONS,
-                    vec![json!({"Fn::GetAtt": [pascal(&queue), "Arn"]})],
+                    level,
+                    actions,
+                    vec![json!({"Fn::GetAtt": [pascal(&queue), arn]})],
                     None,
                 ));
             }
@@ -539,10 +575,136 @@ fn consumes(
     timeout: Option<u32>,
     path: &str,
 ) -> Option<Json> {
-    let qpath = join(path, "queue");
-    let Some(Resource::Queue(q)) = cx.target(&c.queue, &qpath, &["queue"]) else {
+    match (&c.queue, &c.table) {
+        (Some(q), None) => consumes_queue(cx, key, c, q, timeout, path),
+        (None, Some(t)) => consumes_stream(cx, key, c, t, path),
+        (Some(_), Some(_)) => {
+            cx.error_hint(
+                path,
+                "`consumes:` names both a queue and a table",
+                "one source per function: keep `queue:` or `table:`",
+            );
+            None
+        }
+        (None, None) => {
+            cx.error_hint(
+                path,
+                "`consumes:` names no source",
+                "add `queue: KEY` (an SQS queue) or `table: KEY` (a table's stream)",
+            );
+            None
+        }
+    }
+}
+
+/// A table's stream as the source: the table must have one.
+fn consumes_stream(
+    cx: &mut Builder,
+    key: &str,
+    c: &Consumes,
+    table: &str,
+    path: &str,
+) -> Option<Json> {
+    let tpath = join(path, "table");
+    let Some(Resource::Table(t)) = cx.target(table, &tpath, &["table"]) else {
         return None;
     };
+    if t.stream.is_none() {
+        cx.error_hint(
+            &tpath,
+            format!("table `{table}` has no stream to consume"),
+            format!("add `stream: new_and_old_images` (or another view) to table `{table}`"),
+        );
+    }
+    for field in [("max_concurrency", c.max_concurrency.is_some())] {
+        if field.1 {
+            cx.error_hint(
+                &join(path, field.0),
+                format!("`{}` is for queues", field.0),
+                "a stream's concurrency follows its shards; remove it",
+            );
+        }
+    }
+    let batch_size = c.batch_size.unwrap_or(100);
+    if !limits::BATCH_SIZE.contains(&batch_size) {
+        cx.error_hint(
+            &join(path, "batch_size"),
+            format!("a batch size of {batch_size} is out of range"),
+            limits::allowed(&limits::BATCH_SIZE),
+        );
+    }
+    let window = c.batch_window.unwrap_or(0);
+    if !limits::BATCH_WINDOW_S.contains(&window) {
+        cx.error_hint(
+            &join(path, "batch_window"),
+            format!("a batch window of {window} s is out of range"),
+            format!("{} seconds", limits::allowed(&limits::BATCH_WINDOW_S)),
+        );
+    }
+    let retries = c.retries.unwrap_or(3);
+    if !limits::STREAM_RETRIES.contains(&retries) {
+        cx.error_hint(
+            &join(path, "retries"),
+            format!("{retries} retries is out of range"),
+            limits::allowed(&limits::STREAM_RETRIES),
+        );
+    }
+    for (i, f) in c.filter.iter().enumerate() {
+        if !f.is_object() {
+            cx.error_hint(
+                &index(&join(path, "filter"), i),
+                "an event filter pattern is a mapping",
+                "e.g. `{eventName: [INSERT]}`",
+            );
+        }
+    }
+    let filters: Vec<String> = c.filter.iter().map(|f| f.to_string()).collect();
+    Some(json!({
+        "logical": CONSUMES.of(&pascal(key)),
+        "source": {"Fn::GetAtt": [pascal(table), "StreamArn"]},
+        "source_key": table,
+        "stream": true,
+        "start": match c.start.unwrap_or(StreamStart::Latest) {
+            StreamStart::Latest => "LATEST",
+            StreamStart::TrimHorizon => "TRIM_HORIZON",
+        },
+        "key": t.encryption.as_ref().map(|e| pascal(&e.key)),
+        "batch_size": batch_size,
+        "batch_window": c.batch_window,
+        "retries": retries,
+        "filters": filters,
+        "max_concurrency": null,
+        "dead_letter": DEAD_LETTER.of(&pascal(key)),
+        "report_batch_item_failures": c.report_batch_item_failures.unwrap_or(true),
+    }))
+}
+
+/// A queue as the source: its visibility must outlast 6 × the timeout.
+fn consumes_queue(
+    cx: &mut Builder,
+    key: &str,
+    c: &Consumes,
+    queue: &str,
+    timeout: Option<u32>,
+    path: &str,
+) -> Option<Json> {
+    let qpath = join(path, "queue");
+    let Some(Resource::Queue(q)) = cx.target(queue, &qpath, &["queue"]) else {
+        return None;
+    };
+    for (field, set) in [
+        ("start", c.start.is_some()),
+        ("retries", c.retries.is_some()),
+        ("filter", !c.filter.is_empty()),
+    ] {
+        if set {
+            cx.error_hint(
+                &join(path, field),
+                format!("`{field}` is for a table's stream"),
+                "a queue's messages return to it, and go to its dead-letter queue after `max_receives`",
+            );
+        }
+    }
     let batch_range = if q.fifo {
         limits::FIFO_BATCH_SIZE
     } else {
@@ -587,21 +749,20 @@ fn consumes(
             cx.error_hint(
                 &qpath,
                 format!(
-                    "queue `{}` hides a received message for {visibility} s, less than 6 × this function's timeout of {t} s",
-                    c.queue
+                    "queue `{queue}` hides a received message for {visibility} s, less than 6 × this function's timeout of {t} s"
                 ),
                 format!(
-                    "set `visibility_timeout: {}` (or more) on queue `{}`, or lower the function's timeout; AWS asks for 6 × the timeout so retries do not overlap a running batch",
-                    6 * u64::from(t),
-                    c.queue
+                    "set `visibility_timeout: {}` (or more) on queue `{queue}`, or lower the function's timeout; AWS asks for 6 × the timeout so retries do not overlap a running batch",
+                    6 * u64::from(t)
                 ),
             );
         }
     }
     Some(json!({
         "logical": CONSUMES.of(&pascal(key)),
-        "queue": pascal(&c.queue),
-        "queue_key": c.queue,
+        "source": {"Fn::GetAtt": [pascal(queue), "Arn"]},
+        "source_key": queue,
+        "stream": false,
         "key": q.encryption_key().map(pascal),
         "batch_size": batch_size,
         "batch_window": c.batch_window,
@@ -789,5 +950,50 @@ mod grant_tests {
             bus["Resource"][0]["Fn::Sub"][0],
             json!("arn:${Partition}:events:${Region}:${Account}:event-bus/default")
         );
+    }
+}
+
+#[cfg(test)]
+mod consumer_tests {
+    use super::super::testing::{render, statement};
+    use serde_json::json;
+
+    #[test]
+    fn a_stream_consumer_reads_from_its_start_and_sends_failures_to_its_dead_letter_queue() {
+        let t = render(
+            "resources:
+  items:
+    type: table
+    attributes: {id: string}
+    key: [id]
+    stream: new_and_old_images
+  indexer:
+    type: function
+    crate: indexer
+    consumes: {table: items, start: trim_horizon, filter: [{eventName: [INSERT]}]}
+",
+        );
+        let m = &t["Resources"]["IndexerConsumes"]["Properties"];
+        assert_eq!(
+            m["EventSourceArn"],
+            json!({"Fn::GetAtt": ["Items", "StreamArn"]})
+        );
+        assert_eq!(m["StartingPosition"], "TRIM_HORIZON");
+        assert_eq!(m["BatchSize"], 100);
+        assert_eq!(m["MaximumRetryAttempts"], 3);
+        assert_eq!(
+            m["DestinationConfig"]["OnFailure"]["Destination"],
+            json!({"Fn::GetAtt": ["IndexerDeadLetter", "Arn"]})
+        );
+        assert_eq!(
+            m["FilterCriteria"]["Filters"][0]["Pattern"],
+            "{\"eventName\":[\"INSERT\"]}"
+        );
+        let s = statement(&t, "Indexer", "ItemsStream");
+        assert_eq!(
+            s["Resource"],
+            json!([{"Fn::GetAtt": ["Items", "StreamArn"]}])
+        );
+        assert!(t["Resources"].get("IndexerDeadLetter").is_some());
     }
 }

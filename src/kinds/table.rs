@@ -128,6 +128,14 @@ pub enum ProjectionKind {
     KeysOnly,
 }
 
+/// What reading a table's stream takes (a `stream` grant, a consumer).
+pub const STREAM_ACTIONS: &[&str] = &[
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+];
+
 impl Kind for Table {
     const NAME: &'static str = "table";
     const TEMPLATE_FILE: &'static str = "table.yaml.tera";
@@ -301,12 +309,7 @@ impl Kind for Table {
                 iam::allow(
                     key,
                     level,
-                    &[
-                        "dynamodb:DescribeStream",
-                        "dynamodb:GetRecords",
-                        "dynamodb:GetShardIterator",
-                        "dynamodb:ListStreams",
-                    ],
+                    STREAM_ACTIONS,
                     vec![json!({"Fn::GetAtt": [l, "StreamArn"]})],
                     None,
                 )
