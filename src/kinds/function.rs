@@ -57,6 +57,9 @@ pub struct Function {
     /// A queue of the stack it consumes (an event source mapping).
     #[serde(default)]
     pub consumes: Option<Consumes>,
+    /// X-Ray tracing, per environment (default: the `tracing` setting).
+    #[serde(default)]
+    pub tracing: Option<PerEnv<bool>>,
     /// Run in the private subnets of a `network` of the stack, with a
     /// security group of its own (what it may reach: the network's `allow`
     /// rules, and HTTPS anywhere through NAT).
@@ -302,7 +305,13 @@ impl Kind for Function {
             }
             env.insert(k.clone(), cx.value(v, &vpath));
         }
-        let mut statements = iam::baseline(&name, cx.settings.tracing);
+        let tracing = match &f.tracing {
+            Some(t) => cx
+                .per_env(t, &join(path, "tracing"))
+                .unwrap_or(cx.settings.tracing),
+            None => cx.settings.tracing,
+        };
+        let mut statements = iam::baseline(&name, tracing);
         if network.is_some() {
             // What Lambda does with the role to attach the function to
             // its subnets (AWSLambdaVPCAccessExecutionRole's actions). EC2
@@ -480,7 +489,7 @@ impl Kind for Function {
             "statements": statements,
             "log_retention_days": retention,
             "reserved_concurrency": reserved,
-            "tracing": cx.settings.tracing,
+            "tracing": tracing,
             "code_key_param": super::CODE_KEY.of(&l),
             "log_group_name": format!("/aws/lambda/{name}"),
             "role_description": format!("Execution role of {name}"),
@@ -995,5 +1004,32 @@ mod consumer_tests {
             json!([{"Fn::GetAtt": ["Items", "StreamArn"]}])
         );
         assert!(t["Resources"].get("IndexerDeadLetter").is_some());
+    }
+}
+
+#[cfg(test)]
+mod tracing_tests {
+    use super::super::testing::{render, statement};
+
+    #[test]
+    fn tracing_is_set_per_function_with_its_permission() {
+        let t = render(
+            "resources:
+  traced:
+    type: function
+    crate: traced
+    tracing: true
+  plain:
+    type: function
+    crate: plain
+",
+        );
+        let r = &t["Resources"];
+        assert_eq!(r["Traced"]["Properties"]["TracingConfig"]["Mode"], "Active");
+        assert!(r["Plain"]["Properties"].get("TracingConfig").is_none());
+        assert_eq!(
+            statement(&t, "Traced", "WriteTraces")["Action"][0],
+            "xray:PutTraceSegments"
+        );
     }
 }
