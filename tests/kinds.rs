@@ -163,6 +163,16 @@ fn every_kind_deploys_and_reads_back_as_declared() {
         let value = value.secret_string().unwrap();
         assert_eq!(value.len(), 40);
         assert!(!value.contains(['"', '@', '/', '\\']));
+        // A templated secret: the generated password under its key.
+        let login = sm
+            .get_secret_value()
+            .secret_id("kindsfix-all-service-login-local")
+            .send()
+            .await
+            .unwrap();
+        let login: Value = serde_json::from_str(login.secret_string().unwrap()).unwrap();
+        assert_eq!(login["username"], "service");
+        assert_eq!(login["password"].as_str().unwrap().len(), 24);
         // The connect grant gave the worker the database's address and its
         // master secret, which holds what RDS would put there.
         // The cache is bound to a server on loopback here: the grant gives
@@ -376,7 +386,8 @@ fn every_kind_deploys_and_reads_back_as_declared() {
             "kindsfix-all-api-token-local",
             "kindsfix-all-cache-token-local",
             "kindsfix-all-db-local-master",
-            "kindsfix-all-db-password-local"
+            "kindsfix-all-db-password-local",
+            "kindsfix-all-service-login-local"
         ]
     );
     // moto never deletes route tables, so locally the VPC is retained

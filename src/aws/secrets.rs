@@ -71,6 +71,7 @@ impl SdkSecrets {
                         secret.name
                     )
                 })?;
+            let value = g.value(value);
             let value = match &secret.username {
                 Some(username) => {
                     serde_json::json!({"username": username, "password": value}).to_string()

@@ -305,6 +305,8 @@ impl Kind for Database {
                     length: 32,
                     exclude: Some("\"@/\\ '".to_string()),
                     punctuation: true,
+                    template: None,
+                    key: None,
                 }),
                 username: Some(username.clone()),
                 retain: false,

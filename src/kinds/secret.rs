@@ -61,6 +61,28 @@ pub struct Generate {
     /// Whether punctuation may be used (default true).
     #[serde(default = "yes")]
     pub punctuation: bool,
+    /// A JSON value: the secret is this mapping with the generated
+    /// value added under `key` (`{username: app}` + `password`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Where the generated value goes in `template`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+impl Generate {
+    /// The secret's value for a generated `password`: the password, or
+    /// the template with it under its key.
+    pub fn value(&self, password: String) -> String {
+        match (&self.template, &self.key) {
+            (Some(t), Some(k)) => {
+                let mut t = t.clone();
+                t.insert(k.clone(), serde_json::Value::String(password));
+                serde_json::Value::Object(t).to_string()
+            }
+            _ => password,
+        }
+    }
 }
 
 fn default_length() -> u32 {
@@ -153,6 +175,25 @@ impl Kind for Secret {
             _ => {}
         }
         if let Some(g) = &self.generate {
+            let gpath = join(path, "generate");
+            match (&g.template, &g.key) {
+                (Some(_), None) => cx.error_hint(
+                    &join(&gpath, "template"),
+                    "a template without the `key:` the generated value goes under",
+                    "add `key: password`",
+                ),
+                (None, Some(_)) => cx.error_hint(
+                    &join(&gpath, "key"),
+                    "`key:` without a `template:` to put the generated value in",
+                    "add `template: {username: app}`, or remove `key:`",
+                ),
+                (Some(t), Some(k)) if t.contains_key(k) => cx.error_hint(
+                    &join(&gpath, "key"),
+                    format!("the template already holds `{k}`"),
+                    "the generated value needs a key of its own",
+                ),
+                _ => {}
+            }
             if !crate::limits::SECRET_LENGTH.contains(&g.length) {
                 cx.error_hint(
                     &join(&join(path, "generate"), "length"),
@@ -245,6 +286,24 @@ impl Kind for Secret {
 mod tests {
     use super::super::testing::{render, statement};
     use serde_json::json;
+
+    #[test]
+    fn a_template_takes_the_generated_value_under_its_key() {
+        let t = render(
+            "resources:
+  login:
+    type: secret
+    generate: {length: 24, punctuation: false, template: {username: app}, key: password}
+",
+        );
+        let g = &t["Resources"]["Login"]["Properties"]["GenerateSecretString"];
+        assert_eq!(g["SecretStringTemplate"], "{\"username\":\"app\"}");
+        assert_eq!(g["GenerateStringKey"], "password");
+        let gen: super::Generate =
+            serde_yaml::from_str("{template: {username: app}, key: password}").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&gen.value("s3cret".into())).unwrap();
+        assert_eq!(v, json!({"username": "app", "password": "s3cret"}));
+    }
 
     #[test]
     fn functions_get_the_arn_and_read_access_never_the_value() {
