@@ -6,10 +6,9 @@
 
 mod common;
 
-use common::{block, json, run, text, write_project};
+use common::{block, free_port, json, run, text, write_project};
 use lambda_shared::testing::Moto;
 use serde_json::Value;
-use std::net::TcpListener;
 use std::path::Path;
 
 /// Stops the servers a deploy started, however the test ends.
@@ -29,14 +28,6 @@ impl Drop for Stop {
                 .status();
         }
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 const STACK: &str = "\

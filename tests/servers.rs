@@ -2,17 +2,12 @@
 //! PostgreSQL and Redis, started on free ports in a temporary state
 //! directory, found again on the next run, and stopped by the test.
 
+mod common;
+
+use common::free_port;
 use stackctl::servers::{ensure_postgres, ensure_redis};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use std::net::TcpStream;
 
 /// Stops a server however the test ends (PostgreSQL's fast shutdown).
 struct Stop(Option<u32>, &'static str);

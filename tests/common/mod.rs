@@ -156,3 +156,22 @@ pub fn edit(dir: &Path, rel: &str, from: &str, to: &str) {
     assert!(text.contains(from), "{rel} holds no `{from}`");
     std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
 }
+
+/// A port nothing listens on, and one this test process has not handed out
+/// before: two picks in a row (or in tests running side by side) may
+/// otherwise get the same port back from the system, and one server would
+/// find the other's.
+pub fn free_port() -> u16 {
+    static HANDED: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed = HANDED.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        if !handed.contains(&port) {
+            handed.push(port);
+            return port;
+        }
+    }
+}
