@@ -135,6 +135,16 @@ pub fn stack_name_problem(name: &str) -> Option<String> {
     simple_problem("stack name", name, 128, "-")
 }
 
+/// The rule of RDS instance and ElastiCache replication group ids: a
+/// lowercase identifier with `-`, at most `max`, not ending with `-` and
+/// without `--`.
+pub fn hyphenated_id_problem(what: &str, name: &str, max: usize) -> Option<String> {
+    identifier_problem(what, name, '-', max).or_else(|| {
+        (name.ends_with('-') || name.contains("--"))
+            .then(|| format!("{what} `{name}` ends with `-` or holds `--`"))
+    })
+}
+
 /// Checks that `text` is a lowercase identifier of the form `[a-z][a-z0-9<extra>]*`.
 pub fn identifier_problem(what: &str, text: &str, extra: char, max: usize) -> Option<String> {
     let ok_first = text.starts_with(|c: char| c.is_ascii_lowercase());
@@ -152,6 +162,18 @@ pub fn identifier_problem(what: &str, text: &str, extra: char, max: usize) -> Op
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hyphenated_ids_neither_end_with_nor_double_a_hyphen() {
+        assert!(hyphenated_id_problem("id", "studio-media-db-dev", 63).is_none());
+        assert!(hyphenated_id_problem("id", "db-", 63)
+            .unwrap()
+            .contains("ends with"));
+        assert!(hyphenated_id_problem("id", "a--b", 63)
+            .unwrap()
+            .contains("holds `--`"));
+        assert!(hyphenated_id_problem("id", &"a".repeat(41), 40).is_some());
+    }
 
     #[test]
     fn retention_snaps_to_the_nearest_allowed_value() {

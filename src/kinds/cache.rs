@@ -131,10 +131,7 @@ impl Kind for Cache {
     }
 
     fn name_problem(name: &str) -> Option<String> {
-        crate::limits::identifier_problem("replication group id", name, '-', 40).or_else(|| {
-            (name.ends_with('-') || name.contains("--"))
-                .then(|| format!("replication group id `{name}` ends with `-` or holds `--`"))
-        })
+        crate::limits::hyphenated_id_problem("replication group id", name, 40)
     }
 
     fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {

@@ -177,10 +177,7 @@ impl Kind for Database {
     }
 
     fn name_problem(name: &str) -> Option<String> {
-        crate::limits::identifier_problem("DB instance identifier", name, '-', 63).or_else(|| {
-            (name.ends_with('-') || name.contains("--"))
-                .then(|| format!("DB instance identifier `{name}` ends with `-` or holds `--`"))
-        })
+        crate::limits::hyphenated_id_problem("DB instance identifier", name, 63)
     }
 
     fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {
