@@ -34,6 +34,20 @@ pub const QUEUE_RETENTION_DAYS: RangeInclusive<u32> = 1..=14;
 pub const QUEUE_DELAY_S: RangeInclusive<u32> = 0..=900;
 /// Receives before SQS moves a message to the dead-letter queue.
 pub const MAX_RECEIVES: RangeInclusive<u32> = 1..=1000;
+/// Availability zones of a `network` (RDS subnet groups need two).
+pub const NETWORK_ZONES: RangeInclusive<u32> = 2..=6;
+/// RDS allocated storage, in GiB (gp3).
+pub const DATABASE_STORAGE_GB: RangeInclusive<u32> = 20..=65_536;
+/// RDS automated backups, in days.
+pub const DATABASE_BACKUP_DAYS: RangeInclusive<u32> = 1..=35;
+/// ElastiCache replicas per node group.
+pub const CACHE_REPLICAS: RangeInclusive<u32> = 0..=5;
+/// ElastiCache snapshot retention, in days.
+pub const CACHE_SNAPSHOT_DAYS: RangeInclusive<u32> = 0..=35;
+/// Redis auth token length.
+pub const REDIS_TOKEN_LENGTH: RangeInclusive<u32> = 16..=128;
+/// Seconds an HTTP API authorizer's answer is cached.
+pub const AUTHORIZER_CACHE_S: RangeInclusive<u32> = 0..=3600;
 /// Days in an S3 lifecycle rule.
 pub const LIFECYCLE_DAYS: RangeInclusive<u32> = 1..=36_500;
 /// Length of a generated secret: Secrets Manager allows up to 4096;

@@ -392,15 +392,13 @@ impl Kind for Bucket {
 /// A lifecycle rule of a bucket (at `lpath`), checked.
 fn lifecycle(cx: &mut Builder, b: &Bucket, lc: &Lifecycle, lpath: &str, id: &str) -> Json {
     let lpath = lpath.to_string();
-    let expire_days = lc.expire_days.as_ref().and_then(|days| {
-        cx.check_range(
-            days,
-            &join(&lpath, "expire_days"),
-            "expiry of",
-            &limits::LIFECYCLE_DAYS,
-        );
-        cx.per_env(days, &join(&lpath, "expire_days"))
-    });
+    let expire_days = cx.ranged(
+        &lc.expire_days,
+        &lpath,
+        "expire_days",
+        "expiry of",
+        &limits::LIFECYCLE_DAYS,
+    );
     if let Some(d) = lc.abort_incomplete_multipart_days {
         cx.check_range(
             &PerEnv::One(d),

@@ -12,6 +12,7 @@
 
 use super::key::Encryption;
 use super::{AlarmMetrics, Kind, Part, Resource};
+use crate::limits;
 use crate::model::project::LocalServer;
 use crate::model::source::join;
 use crate::model::value::PerEnv;
@@ -142,7 +143,7 @@ impl Kind for Cache {
         let token = match cx.target(&self.auth_token, &tpath, &["secret"]) {
             Some(Resource::Secret(s)) => {
                 match &s.generate {
-                    Some(g) if !(16..=128).contains(&g.length) || g.punctuation => cx.error_hint(
+                    Some(g) if !limits::REDIS_TOKEN_LENGTH.contains(&g.length) || g.punctuation => cx.error_hint(
                         &tpath,
                         format!("secret `{}` cannot be a Redis auth token", self.auth_token),
                         "Redis takes 16 to 128 letters and digits: `generate: {length: 32, punctuation: false}`",
@@ -207,18 +208,27 @@ impl Kind for Cache {
         }
         let node = cx.per_env(&self.node_type, &npath);
         let replicas = match &self.replicas {
-            Some(r) => {
-                cx.check_range(r, &join(path, "replicas"), "a replica count of", &(0..=5));
-                cx.per_env(r, &join(path, "replicas")).unwrap_or(0)
-            }
+            Some(_) => cx
+                .ranged(
+                    &self.replicas,
+                    path,
+                    "replicas",
+                    "a replica count of",
+                    &limits::CACHE_REPLICAS,
+                )
+                .unwrap_or(0),
             None => u32::from(protected),
         };
         let snapshots = match &self.snapshot_retention_days {
-            Some(s) => {
-                let spath = join(path, "snapshot_retention_days");
-                cx.check_range(s, &spath, "a snapshot retention of", &(0..=35));
-                cx.per_env(s, &spath).unwrap_or(0)
-            }
+            Some(_) => cx
+                .ranged(
+                    &self.snapshot_retention_days,
+                    path,
+                    "snapshot_retention_days",
+                    "a snapshot retention of",
+                    &limits::CACHE_SNAPSHOT_DAYS,
+                )
+                .unwrap_or(0),
             None if protected => 7,
             None => 0,
         };

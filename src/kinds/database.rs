@@ -16,6 +16,7 @@
 use super::key::{self, Encryption};
 use super::secret::{Generate, LocalSecret};
 use super::{AlarmMetrics, Kind, Part, Resource};
+use crate::limits;
 use crate::model::project::LocalServer;
 use crate::model::source::join;
 use crate::model::value::PerEnv;
@@ -238,13 +239,15 @@ impl Kind for Database {
             }
         }
         let class = cx.per_env(&self.instance_class, &cpath);
-        let storage = match &self.storage_gb {
-            Some(s) => {
-                cx.check_range(s, &join(path, "storage_gb"), "storage of", &(20..=65_536));
-                cx.per_env(s, &join(path, "storage_gb")).unwrap_or(20)
-            }
-            None => 20,
-        };
+        let storage = cx
+            .ranged(
+                &self.storage_gb,
+                path,
+                "storage_gb",
+                "storage of",
+                &limits::DATABASE_STORAGE_GB,
+            )
+            .unwrap_or(*limits::DATABASE_STORAGE_GB.start());
         let max_storage = self.max_storage_gb.as_ref().and_then(|m| {
             let mpath = join(path, "max_storage_gb");
             let max = cx.per_env(m, &mpath)?;
@@ -263,11 +266,15 @@ impl Kind for Database {
             None => protected,
         };
         let backups = match &self.backup_retention_days {
-            Some(b) => {
-                let bpath = join(path, "backup_retention_days");
-                cx.check_range(b, &bpath, "a backup retention of", &(1..=35));
-                cx.per_env(b, &bpath).unwrap_or(7)
-            }
+            Some(_) => cx
+                .ranged(
+                    &self.backup_retention_days,
+                    path,
+                    "backup_retention_days",
+                    "a backup retention of",
+                    &limits::DATABASE_BACKUP_DAYS,
+                )
+                .unwrap_or(7),
             None if protected => 14,
             None => 7,
         };

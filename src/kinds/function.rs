@@ -252,30 +252,24 @@ impl Kind for Function {
             cx.claim(&DEAD_LETTER.of(&l), path);
         }
         let name = cx.name(key);
-        let memory = match &f.memory {
-            Some(m) => {
-                cx.check_range(
-                    m,
-                    &join(path, "memory"),
-                    "memory of",
-                    &limits::FUNCTION_MEMORY_MB,
-                );
-                cx.per_env(m, &join(path, "memory"))
-            }
-            None => Some(cx.settings.function_memory),
-        };
-        let timeout = match &f.timeout {
-            Some(t) => {
-                cx.check_range(
-                    t,
-                    &join(path, "timeout"),
-                    "timeout of",
-                    &limits::FUNCTION_TIMEOUT_S,
-                );
-                cx.per_env(t, &join(path, "timeout"))
-            }
-            None => Some(cx.settings.function_timeout),
-        };
+        let memory = cx
+            .ranged(
+                &f.memory,
+                path,
+                "memory",
+                "memory of",
+                &limits::FUNCTION_MEMORY_MB,
+            )
+            .or(Some(cx.settings.function_memory));
+        let timeout = cx
+            .ranged(
+                &f.timeout,
+                path,
+                "timeout",
+                "timeout of",
+                &limits::FUNCTION_TIMEOUT_S,
+            )
+            .or(Some(cx.settings.function_timeout));
         let retention = match &f.log_retention_days {
             Some(r) => {
                 cx.check_retention(r, &join(path, "log_retention_days"));
@@ -283,18 +277,13 @@ impl Kind for Function {
             }
             None => Some(cx.settings.log_retention_days),
         };
-        let reserved = match &f.reserved_concurrency {
-            Some(r) => {
-                cx.check_range(
-                    r,
-                    &join(path, "reserved_concurrency"),
-                    "reserved concurrency of",
-                    &limits::RESERVED_CONCURRENCY,
-                );
-                cx.per_env(r, &join(path, "reserved_concurrency"))
-            }
-            None => None,
-        };
+        let reserved = cx.ranged(
+            &f.reserved_concurrency,
+            path,
+            "reserved_concurrency",
+            "reserved concurrency of",
+            &limits::RESERVED_CONCURRENCY,
+        );
         check_crate(cx, key, f, path);
         let arch = f.architecture.unwrap_or_default();
         let mut env = Map::new();

@@ -138,18 +138,21 @@ impl Kind for HttpApi {
                 }
             }
             let cache = auth.cache_seconds.unwrap_or(300);
-            if cache > 3600 {
+            if !crate::limits::AUTHORIZER_CACHE_S.contains(&cache) {
                 cx.error_hint(
                     &join(&apath, "cache_seconds"),
                     format!("a cache of {cache} s is out of range"),
-                    "allowed: 0 to 3600 seconds",
+                    format!(
+                        "{} seconds",
+                        crate::limits::allowed(&crate::limits::AUTHORIZER_CACHE_S)
+                    ),
                 );
             }
             found.then(|| {
                 json!({
                     "function": pascal(&auth.function),
                     "identity": identity,
-                    "cache_seconds": cache.min(3600),
+                    "cache_seconds": cache.min(*crate::limits::AUTHORIZER_CACHE_S.end()),
                 })
             })
         });

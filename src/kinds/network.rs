@@ -14,6 +14,7 @@
 //! emulator environment the VPC is retained, and the stack goes.
 
 use super::{Kind, Part, Resource};
+use crate::limits;
 use crate::model::source::{index, join};
 use crate::model::value::PerEnv;
 use crate::names::pascal;
@@ -364,14 +365,16 @@ impl Kind for Network {
                 Cidr::parse(DEFAULT_CIDR).expect("the default range parses")
             }
         };
-        let zones = match &self.zones {
-            Some(z) => {
-                cx.check_range(z, &join(path, "zones"), "a zone count of", &(2..=6));
-                cx.per_env(z, &join(path, "zones")).unwrap_or(DEFAULT_ZONES)
-            }
-            None => DEFAULT_ZONES,
-        }
-        .clamp(2, 6);
+        let zones = cx
+            .ranged(
+                &self.zones,
+                path,
+                "zones",
+                "a zone count of",
+                &limits::NETWORK_ZONES,
+            )
+            .unwrap_or(DEFAULT_ZONES)
+            .clamp(*limits::NETWORK_ZONES.start(), *limits::NETWORK_ZONES.end());
         let protected = cx.project.file.environments[cx.env].protected;
         let nat = match &self.nat {
             Some(n) => cx.per_env(n, &join(path, "nat")).unwrap_or(Nat::Shared),

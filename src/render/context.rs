@@ -506,6 +506,23 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// The value here of the optional numeric field `field` of the resource
+    /// at `path`, every written value checked against `range`; `None` when
+    /// it is not set (or has no value here, which is reported).
+    pub(crate) fn ranged(
+        &mut self,
+        v: &Option<PerEnv<u32>>,
+        path: &str,
+        field: &str,
+        what: &str,
+        range: &std::ops::RangeInclusive<u32>,
+    ) -> Option<u32> {
+        let v = v.as_ref()?;
+        let at = join(path, field);
+        self.check_range(v, &at, what, range);
+        self.per_env(v, &at)
+    }
+
     /// Checks every written value of a log retention against CloudWatch's set.
     pub(crate) fn check_retention(&mut self, v: &PerEnv<u32>, path: &str) {
         for (suffix, n) in v.written() {
