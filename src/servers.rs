@@ -455,14 +455,6 @@ mod tests {
     use super::*;
     use std::net::TcpListener;
 
-    fn free_port() -> u16 {
-        TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    }
-
     #[test]
     fn a_port_held_by_something_else_is_not_taken_for_redis() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -472,7 +464,6 @@ mod tests {
         let err = ensure_redis(dir.path(), port).unwrap_err().to_string();
         assert!(err.contains("not Redis"), "{err}");
         drop(listener);
-        let _ = free_port();
     }
 
     #[test]

@@ -23,26 +23,7 @@ fn cfn_lint_finds_no_errors() {
         }
     }
     assert_eq!(files.len(), 13);
-    let out = Command::new("cfn-lint")
-        .args(&files)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run cfn-lint ({e}); install it with `pip install cfn-lint` (.ci/run does)"
-            )
-        });
-    let text = String::from_utf8_lossy(&out.stdout);
-    // Exit code bits: 2 = errors, 4 = warnings, 8 = informational.
-    let code = out.status.code().unwrap_or(-1);
-    assert!(
-        code >= 0 && code & 2 == 0 && code & 1 == 0,
-        "cfn-lint exit {code}:\n{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        !text.contains("\nE") && !text.starts_with('E'),
-        "cfn-lint errors:\n{text}"
-    );
+    common::assert_cfn_lint_clean(&files);
 }
 
 #[test]

@@ -9,7 +9,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// The environments of tests/patterns/stackctl.yaml.
 const ENVIRONMENTS: usize = 3;
@@ -44,26 +43,7 @@ fn patterns_render_and_pass_cfn_lint() {
         std::fs::write(&path, &r.template).unwrap();
         files.push(path);
     }
-    let out = Command::new("cfn-lint")
-        .args(&files)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run cfn-lint ({e}); install it with `pip install cfn-lint` (.ci/run does)"
-            )
-        });
-    let text = String::from_utf8_lossy(&out.stdout);
-    // Exit code bits: 2 = errors, 4 = warnings, 8 = informational.
-    let code = out.status.code().unwrap_or(-1);
-    assert!(
-        code >= 0 && code & 2 == 0 && code & 1 == 0,
-        "cfn-lint exit {code}:\n{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        !text.contains("\nE") && !text.starts_with('E'),
-        "cfn-lint errors:\n{text}"
-    );
+    common::assert_cfn_lint_clean(&files);
 }
 
 #[test]
