@@ -29,6 +29,7 @@ pub mod names;
 pub mod output;
 pub mod publish;
 pub mod render;
+pub mod scope;
 pub mod servers;
 pub mod ui;
 pub mod validate;

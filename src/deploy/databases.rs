@@ -5,11 +5,11 @@
 //! stackctl can reach the database.
 
 use crate::aws::secrets::SdkSecrets;
-use crate::commands::Scope;
 use crate::deploy::{Outcome, StackReport};
 use crate::kinds::Resource;
 use crate::migrations;
 use crate::model::project::{Bound, LocalServer};
+use crate::scope::Scope;
 use crate::servers::{self, Credentials, Running};
 use anyhow::{anyhow, Context, Result};
 use serde::Serialize;

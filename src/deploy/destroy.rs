@@ -11,9 +11,9 @@
 
 use crate::aws::buckets::Buckets;
 use crate::aws::cloudformation::CloudFormation;
-use crate::commands::Scope;
 use crate::exit::UsageError;
 use crate::kinds::secret::LocalSecret;
+use crate::scope::Scope;
 use serde::Serialize;
 use std::fmt;
 
