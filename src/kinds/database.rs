@@ -155,7 +155,7 @@ impl Kind for Database {
     const TEMPLATE_FILE: &'static str = "database.yaml.tera";
     const TEMPLATE: &'static str = include_str!("../../templates/database.yaml.tera");
     const ATTRIBUTES: &'static [&'static str] =
-        &["id", "endpoint", "port", "database", "secret_arn"];
+        &["id", "endpoint", "port", "database", "secret_arn", "tls"];
     const GRANT_LEVELS: &'static [&'static str] = &["connect"];
     const BINDABLE: bool = true;
     const LOCAL_SERVER: Option<LocalServer> = Some(LocalServer::Postgres);
@@ -365,6 +365,7 @@ impl Kind for Database {
                 "port" => json!(b.port.to_string()),
                 "database" => json!(self.database_name(key)),
                 "secret_arn" => json!(b.secret.clone().unwrap_or_default()),
+                "tls" => json!(b.tls.to_string()),
                 // Not an attribute of a database (ATTRIBUTES is checked first).
                 _ => Json::Null,
             };
@@ -379,6 +380,8 @@ impl Kind for Database {
             // Made through the API locally: its name serves as its ARN.
             "secret_arn" if cx.emulated() => json!(local_secret_name(&cx.name(key))),
             "secret_arn" => json!({"Fn::GetAtt": [l, "MasterUserSecret.SecretArn"]}),
+            // The parameter group sets `rds.force_ssl`.
+            "tls" => json!("true"),
             // Not an attribute of a database (ATTRIBUTES is checked first).
             _ => Json::Null,
         }
@@ -420,9 +423,9 @@ impl Kind for Database {
             return Vec::new();
         }
         let prefix = key.to_uppercase();
-        ["endpoint", "port", "database", "secret_arn"]
+        ["endpoint", "port", "database", "secret_arn", "tls"]
             .into_iter()
-            .zip(["HOST", "PORT", "NAME", "SECRET_ARN"])
+            .zip(["HOST", "PORT", "NAME", "SECRET_ARN", "TLS"])
             .map(|(attr, var)| (format!("{prefix}_{var}"), self.attribute(cx, key, attr, "")))
             .collect()
     }

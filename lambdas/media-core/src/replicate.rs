@@ -322,7 +322,6 @@ fn agent(timeout: Duration) -> ureq::Agent {
     let builder = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(timeout));
-    #[cfg(feature = "https")]
     let builder = builder.tls_config(
         ureq::tls::TlsConfig::builder()
             .provider(ureq::tls::TlsProvider::Rustls)
@@ -335,20 +334,10 @@ fn agent(timeout: Duration) -> ureq::Agent {
     builder.build().into()
 }
 
-/// Checks a base or download URL's scheme: `http` always, `https` only with
-/// the `https` feature.
+/// Checks a base or download URL's scheme: `http` or `https`.
 fn check_scheme(url: &str) -> Result<(), ReplicateError> {
-    if url.starts_with("http://") {
+    if url.starts_with("http://") || url.starts_with("https://") {
         return Ok(());
-    }
-    if url.starts_with("https://") {
-        return if cfg!(feature = "https") {
-            Ok(())
-        } else {
-            Err(ReplicateError::Config(format!(
-                "{url} needs TLS: build media-core with its `https` feature"
-            )))
-        };
     }
     Err(ReplicateError::Config(format!(
         "{url:?} is not an http:// or https:// URL"
@@ -876,7 +865,7 @@ mod tests {
             Err(ReplicateError::Config(_))
         ));
         let https = Client::new(&cfg(DEFAULT_BASE_URL, "t"));
-        assert_eq!(https.is_ok(), cfg!(feature = "https"), "{https:?}");
+        assert!(https.is_ok(), "{https:?}");
         let c = Client::new(&cfg("http://127.0.0.1:1///", "t")).unwrap();
         assert_eq!(c.base_url(), "http://127.0.0.1:1");
         let shown = format!("{:?}", cfg("http://h", "r8_secret"));
