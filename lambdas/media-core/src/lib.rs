@@ -4,7 +4,8 @@
 //! ([`replicate`]), the verification of Replicate's signed webhooks
 //! ([`webhook`]), where outputs go in the media bucket ([`layout`]), and the
 //! job record every function reads and moves through its statuses
-//! ([`job`]), and the results queue's message ([`queue`]). With the `testing` feature: a fake Replicate API on a local
+//! ([`job`]), the results queue's message ([`queue`]) and the
+//! custom metrics ([`metrics`]). With the `testing` feature: a fake Replicate API on a local
 //! port ([`testing`]).
 //!
 //! Nothing here talks to AWS: the functions pair this crate with
@@ -14,6 +15,7 @@
 
 pub mod job;
 pub mod layout;
+pub mod metrics;
 pub mod queue;
 pub mod registry;
 pub mod replicate;
