@@ -82,7 +82,10 @@ mod tests {
         let d = document("Media", Counter::JobsFailed, MediaType::Video, "svd", 1_000);
         let m = &d["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(m["Namespace"], "Media");
-        assert_eq!(m["Metrics"][0], json!({"Name": "JobsFailed", "Unit": "Count"}));
+        assert_eq!(
+            m["Metrics"][0],
+            json!({"Name": "JobsFailed", "Unit": "Count"})
+        );
         // Every dimension named in a set is a member of the document.
         for set in m["Dimensions"].as_array().unwrap() {
             for name in set.as_array().unwrap() {

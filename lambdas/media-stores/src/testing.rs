@@ -70,13 +70,16 @@ impl Servers {
             redis = redis.pid.unwrap_or(0),
             dir = dir.display(),
         );
-        Command::new("sh")
+        let mut watchdog = Command::new("sh")
             .args(["-c", &script])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("sh runs the servers' watchdog");
+        // It outlives this process by design; the thread only reaps it
+        // should it end first.
+        std::thread::spawn(move || watchdog.wait());
         Servers {
             postgres_port,
             redis_port,

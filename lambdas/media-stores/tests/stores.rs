@@ -2,8 +2,8 @@
 //! packages, DynamoDB and Secrets Manager in moto.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
 };
 use lambda_shared::testing::{unique, Moto};
 use media_core::job::{Job, JobStatus};
@@ -261,8 +261,14 @@ async fn realtime_items_are_found_by_job_and_by_prediction() {
     let item = aws_sdk_dynamodb::Client::new(&sdk)
         .get_item()
         .table_name(&table)
-        .key("jobId", aws_sdk_dynamodb::types::AttributeValue::S(j.job_id.clone()))
-        .key("timestamp", aws_sdk_dynamodb::types::AttributeValue::N(now.to_string()))
+        .key(
+            "jobId",
+            aws_sdk_dynamodb::types::AttributeValue::S(j.job_id.clone()),
+        )
+        .key(
+            "timestamp",
+            aws_sdk_dynamodb::types::AttributeValue::N(now.to_string()),
+        )
         .send()
         .await
         .unwrap()
