@@ -253,8 +253,44 @@ impl ArtefactStore for S3Artefacts {
 
     fn url(&self, bucket: &str, key: &str) -> String {
         match &self.endpoint {
-            Some(e) => format!("{e}/{bucket}/{key}"),
+            Some(e) => format!("{}/{bucket}/{key}", path_style_host(e)),
             None => format!("https://{bucket}.s3.{}.amazonaws.com/{key}", self.region),
         }
+    }
+}
+
+/// A custom endpoint as an emulator's CloudFormation reads a `TemplateURL`
+/// on it: moto (5.2) takes the bucket from the path only when the host is
+/// `localhost`, and otherwise from the host's first label (`127` of
+/// `127.0.0.1`), so a loopback address is named `localhost` (the same
+/// server).
+fn path_style_host(endpoint: &str) -> String {
+    for loopback in ["://127.0.0.1", "://[::1]"] {
+        if let Some(at) = endpoint.find(loopback) {
+            let rest = &endpoint[at + loopback.len()..];
+            return format!("{}://localhost{rest}", &endpoint[..at]);
+        }
+    }
+    endpoint.to_string()
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::path_style_host;
+
+    #[test]
+    fn loopback_endpoints_are_named_localhost_for_template_urls() {
+        assert_eq!(
+            path_style_host("http://127.0.0.1:5000"),
+            "http://localhost:5000"
+        );
+        assert_eq!(
+            path_style_host("http://[::1]:4566"),
+            "http://localhost:4566"
+        );
+        assert_eq!(
+            path_style_host("https://s3.internal.example:9000"),
+            "https://s3.internal.example:9000"
+        );
     }
 }

@@ -289,7 +289,7 @@ async fn deploy(
     // Templates too large to pass inline go to the artefact bucket first.
     let mut sources = BTreeMap::new();
     for stack in &scope.stacks {
-        let source = template_source(&store, &bucket, scope.rendered(stack)).await?;
+        let source = template_source(&store, &bucket, &e.region, scope.rendered(stack)).await?;
         sources.insert(stack.clone(), source);
     }
     let clock = SystemClock::default();
@@ -818,9 +818,12 @@ impl fmt::Display for EnvironmentPlan<'_> {
 
 /// The template inline, or, when it is too large for that, uploaded to
 /// the artefact bucket under a content-addressed key and passed by URL.
+/// This runs before the functions are published, so on a first deploy it
+/// may be what creates the bucket.
 async fn template_source<S: ArtefactStore>(
     store: &S,
     bucket: &str,
+    region: &str,
     r: &Rendered,
 ) -> anyhow::Result<TemplateSource> {
     if r.template.len() <= MAX_TEMPLATE_BODY {
@@ -832,6 +835,9 @@ async fn template_source<S: ArtefactStore>(
         sha256_hex(r.template.as_bytes())
     );
     if !store.exists(bucket, &key).await? {
+        if !store.bucket_exists(bucket).await? {
+            store.create_bucket(bucket, region).await?;
+        }
         store
             .put(bucket, &key, r.template.clone().into_bytes())
             .await?;
