@@ -196,3 +196,55 @@ fn help_lists_build() {
     );
     assert!(help.contains("[FUNCTION]..."), "{help}");
 }
+
+/// Every package and its features, as cargo resolves them for building
+/// `packages` together (`cargo tree -e normal`, so proc macros and their
+/// syn count too).
+fn resolved(packages: &[String]) -> std::collections::BTreeMap<String, String> {
+    let mut cmd = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()));
+    cmd.current_dir(common::repo()).args([
+        "tree", "--locked", "-e", "normal", "-f", "{p} {f}", "--prefix", "none",
+    ]);
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.split(' ').filter(|p| !p.starts_with('('));
+            let package = format!("{} {}", parts.next()?, parts.next()?);
+            Some((package, parts.next().unwrap_or_default().to_string()))
+        })
+        .collect()
+}
+
+/// `stackctl build` compiles the functions together, then each alone for
+/// its own executable. A dependency that resolves other features alone
+/// than together (getrandom through the PostgreSQL client, syn through
+/// async-trait, ...) is compiled twice, and with it everything above it:
+/// the whole AWS SDK, once more per function. lambda-shared pins those
+/// features; this finds the next one.
+#[test]
+fn each_function_alone_resolves_the_features_all_functions_do() {
+    let functions: Vec<String> = std::fs::read_dir(common::repo().join("lambdas"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("src/main.rs").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(functions.len() >= 13, "{functions:?}");
+    let together = resolved(&functions);
+    let mut differences = Vec::new();
+    for f in &functions {
+        for (package, features) in resolved(std::slice::from_ref(f)) {
+            if let Some(all) = together.get(&package).filter(|all| **all != features) {
+                differences.push(format!(
+                    "{f}: {package} alone [{features}], together [{all}]"
+                ));
+            }
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}

@@ -12,8 +12,8 @@
 //!
 //! Each is configured from the environment variables its stack's grants
 //! give a function (`DB_HOST`, `CACHE_HOST`, ...) and connects once per
-//! execution environment. With the `testing` feature: a PostgreSQL holding
-//! the media schema and a Redis, started for the tests ([`testing`]).
+//! execution environment. The tests' PostgreSQL and Redis come from the
+//! `media-testing` crate.
 
 #![warn(missing_docs)]
 
@@ -22,9 +22,6 @@ pub mod postgres;
 pub mod realtime;
 mod secrets;
 mod tls;
-
-#[cfg(feature = "testing")]
-pub mod testing;
 
 /// A store that failed.
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,7 @@ use media_core::MediaType;
 use media_stores::cache::{Cache, RateDecision};
 use media_stores::postgres::{Jobs, NewJob, StoredOutput};
 use media_stores::realtime::{Realtime, BY_PREDICTION, BY_USER};
-use media_stores::testing::Servers;
+use media_testing::Servers;
 use serde_json::json;
 
 fn job(now: i64) -> Job {

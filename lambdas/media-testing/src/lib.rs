@@ -5,8 +5,8 @@
 //! fresh database with the media schema (`stacks/media/migrations/`) per
 //! test.
 
-use crate::cache::CacheConfig;
-use crate::postgres::DbConfig;
+use media_stores::cache::CacheConfig;
+use media_stores::postgres::DbConfig;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;

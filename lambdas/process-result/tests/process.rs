@@ -18,7 +18,7 @@ use media_core::MediaType;
 use media_stores::cache::{Cache, CacheConfig};
 use media_stores::postgres::{DbConfig, Jobs, NewJob};
 use media_stores::realtime::{Realtime, BY_PREDICTION, BY_USER};
-use media_stores::testing::Servers;
+use media_testing::Servers;
 use process_result::{Metadata, OutputMetadata, Processor, SHA256_METADATA};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -798,7 +798,7 @@ async fn binary_env(fx: &Fixture) -> Vec<(String, String)> {
         .send()
         .await
         .unwrap();
-    let mut env = media_stores::testing::env(&fx.db, &Servers::shared().cache_config());
+    let mut env = media_testing::env(&fx.db, &Servers::shared().cache_config());
     env.extend(Moto::shared().env());
     for (k, v) in [
         ("REPLICATE_TOKEN_SECRET_ARN", token_secret.as_str()),

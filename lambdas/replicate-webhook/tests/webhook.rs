@@ -13,7 +13,7 @@ use media_core::replicate::{Client, PredictionStatus, ReplicateConfig, WebhookEv
 use media_core::testing::{Delivery, FakeReplicate, Forgery};
 use media_core::webhook::{self, WebhookSecret};
 use media_stores::cache::{Cache, CacheConfig};
-use media_stores::testing::Servers;
+use media_testing::Servers;
 use replicate_webhook::{respond, Accepted, Rejected, Webhook};
 use serde_json::{json, Map, Value};
 use std::sync::OnceLock;
@@ -429,7 +429,7 @@ async fn binary_env(fx: &Fixture) -> Vec<(String, String)> {
         tls: false,
     };
     let mut env: Vec<(String, String)> =
-        media_stores::testing::env(&no_db, &Servers::shared().cache_config())
+        media_testing::env(&no_db, &Servers::shared().cache_config())
             .into_iter()
             .filter(|(k, _)| !k.starts_with("DB_"))
             .collect();

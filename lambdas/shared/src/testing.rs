@@ -126,6 +126,8 @@ struct State {
     events: Vec<serde_json::Value>,
     next: usize,
     outcomes: Vec<Outcome>,
+    /// When the function first asked for an event: its init ended.
+    first_next: Option<Instant>,
 }
 
 /// A minimal Lambda Runtime API: hands out `events` one by one on
@@ -167,6 +169,11 @@ impl RuntimeApi {
             .expect("lock");
         guard.outcomes.clone()
     }
+
+    /// When the function first asked for an event (the end of its init).
+    pub fn first_next(&self) -> Option<Instant> {
+        self.state.0.lock().expect("lock").first_next
+    }
 }
 
 fn connection(stream: TcpStream, state: &Arc<(Mutex<State>, Condvar)>) {
@@ -204,6 +211,7 @@ fn connection(stream: TcpStream, state: &Arc<(Mutex<State>, Condvar)>) {
         let reply = if method == "GET" && path.ends_with("/runtime/invocation/next") {
             let event = {
                 let mut s = lock.lock().expect("lock");
+                s.first_next.get_or_insert_with(Instant::now);
                 let i = s.next;
                 s.next += 1;
                 s.events.get(i).cloned().map(|e| (i, e))
@@ -308,9 +316,21 @@ pub fn invoke_binary(
     events: Vec<serde_json::Value>,
     env: &[(String, String)],
 ) -> Vec<Outcome> {
+    invoke_binary_timed(bin, events, env).0
+}
+
+/// [`invoke_binary`], also returning the function's init time: from the
+/// process's start to its first request for an event (what Lambda reports
+/// as `Init Duration`, less the sandbox's own start).
+pub fn invoke_binary_timed(
+    bin: &str,
+    events: Vec<serde_json::Value>,
+    env: &[(String, String)],
+) -> (Vec<Outcome>, Option<Duration>) {
     let bin = &shipped(bin);
     let n = events.len();
     let api = RuntimeApi::serve(events);
+    let spawned = Instant::now();
     let mut child = Command::new(bin)
         .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
         .env("AWS_LAMBDA_FUNCTION_NAME", "test")
@@ -349,7 +369,10 @@ pub fn invoke_binary(
         "{bin} answered {} of {n} events within 60 s",
         outcomes.len()
     );
-    outcomes
+    let init = api
+        .first_next()
+        .map(|t| t.saturating_duration_since(spawned));
+    (outcomes, init)
 }
 
 /// A unique, valid resource name for one test.

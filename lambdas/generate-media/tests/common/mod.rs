@@ -14,7 +14,7 @@ use media_core::MediaType;
 use media_stores::cache::{Cache, CacheConfig};
 use media_stores::postgres::{DbConfig, Jobs};
 use media_stores::realtime::{Realtime, BY_PREDICTION, BY_USER};
-use media_stores::testing::Servers;
+use media_testing::Servers;
 use serde_json::{json, Value};
 use std::sync::Mutex;
 
@@ -77,7 +77,7 @@ impl Fixture {
     /// realtime table and the metrics namespace.
     pub fn env(&self) -> Vec<(String, String)> {
         let mut env = Moto::shared().env();
-        env.extend(media_stores::testing::env(&self.db, &self.cache));
+        env.extend(media_testing::env(&self.db, &self.cache));
         env.push(("REALTIME_TABLE".into(), self.table.clone()));
         env.push(("METRICS_NAMESPACE".into(), "MediaTest".into()));
         env
