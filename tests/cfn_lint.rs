@@ -22,7 +22,7 @@ fn cfn_lint_finds_no_errors() {
             files.push(path);
         }
     }
-    assert_eq!(files.len(), 13);
+    assert_eq!(files.len(), 17);
     common::assert_cfn_lint_clean(&files);
 }
 

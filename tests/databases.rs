@@ -6,29 +6,10 @@
 
 mod common;
 
-use common::{block, free_port, json, run, text, write_project};
+use common::{block, free_port, json, run, text, write_project, StopServers};
 use lambda_shared::testing::Moto;
 use serde_json::Value;
 use std::path::Path;
-
-/// Stops the servers a deploy started, however the test ends.
-struct Stop(Vec<(String, u32)>);
-
-impl Drop for Stop {
-    fn drop(&mut self) {
-        for (server, pid) in &self.0 {
-            // PostgreSQL's fast shutdown: it does not wait for sessions.
-            let signal = if server == "postgres" {
-                "-INT"
-            } else {
-                "-TERM"
-            };
-            let _ = std::process::Command::new("kill")
-                .args([signal, &pid.to_string()])
-                .status();
-        }
-    }
-}
 
 const STACK: &str = "\
 resources:
@@ -129,12 +110,7 @@ fn local_servers_start_and_migrations_run_once_in_order() {
 
     let report = json(dir, &moto, &["deploy", "--env", "local", "--yes"], 0);
     let servers = report["servers"].as_array().expect("servers reported");
-    let _stop = Stop(
-        servers
-            .iter()
-            .filter_map(|s| Some((s["server"].as_str()?.to_string(), s["pid"].as_u64()? as u32)))
-            .collect(),
-    );
+    let _stop = StopServers::of(&report);
     let started: Vec<(&str, u64, bool)> = servers
         .iter()
         .map(|s| {

@@ -1,31 +1,34 @@
-//! The repository's own system, both upload stacks with their seven
+//! The repository's own system, its three stacks with their thirteen
 //! functions, deployed to a moto server started by each test, once per
-//! deploy method. What the emulator created is read back through each
-//! service's API: the functions (runtime, handler, environment, and the
-//! code of the zip `stackctl build` made), their roles' policies, the
-//! tables, the log groups and the schedule.
+//! deploy method, from a copy of the repository whose local PostgreSQL and
+//! Redis listen on free ports. What the emulator created is read back
+//! through each service's API: the functions (runtime, handler,
+//! environment, and the code of the zip `stackctl build` made), their
+//! roles' policies, the tables, the log groups, the schedules, and the
+//! media database's migrated schema.
 
 mod common;
 
-use common::{block, repo, stackctl};
+use common::{block, stackctl, system_copy};
 use lambda_shared::testing::Moto;
 use serde_json::Value;
+use std::path::Path;
 use std::process::Output;
 
-fn run(moto: &Moto, args: &[&str]) -> Output {
+fn run(dir: &Path, moto: &Moto, args: &[&str]) -> Output {
     stackctl()
         .env_remove("CARGO_TARGET_DIR")
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .current_dir(repo())
+        .current_dir(dir)
         .args(["--endpoint-url", &moto.endpoint])
         .args(args)
         .output()
         .unwrap()
 }
 
-fn json(moto: &Moto, args: &[&str]) -> Value {
-    let out = run(moto, &[args, &["--output", "json"]].concat());
+fn json(dir: &Path, moto: &Moto, args: &[&str]) -> Value {
+    let out = run(dir, moto, &[args, &["--output", "json"]].concat());
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -86,22 +89,16 @@ fn check_resources(moto: &Moto, zips: &[(String, String)]) {
                 "studio-qr-upload-websocket-event-local",
                 "qr-websocket-event",
             ),
+            ("studio-media-media-authorizer-local", "media-authorizer"),
+            ("studio-media-generate-media-local", "generate-media"),
+            ("studio-media-replicate-webhook-local", "replicate-webhook"),
+            ("studio-media-process-result-local", "process-result"),
+            ("studio-media-get-status-local", "get-status"),
+            ("studio-media-check-stuck-jobs-local", "check-stuck-jobs"),
         ];
         let mut role_of_create = String::new();
         for (name, krate) in functions {
-            let url = format!("{}/2015-03-31/functions/{name}", moto.endpoint);
-            // moto routes an unsigned request by the service in its credential scope.
-            let body = ureq::get(&url)
-                .header(
-                    "Authorization",
-                    "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0",
-                )
-                .call()
-                .unwrap_or_else(|e| panic!("{name}: {e}"))
-                .body_mut()
-                .read_to_string()
-                .unwrap();
-            let f: Value = serde_json::from_str(&body).unwrap();
+            let f = common::function_description(moto, name);
             let c = &f["Configuration"];
             assert_eq!(c["Runtime"], "provided.al2023", "{name}");
             assert_eq!(c["Handler"], "bootstrap", "{name}");
@@ -123,7 +120,25 @@ fn check_resources(moto: &Moto, zips: &[(String, String)]) {
                     other => other.to_string(),
                 }
             };
-            if krate.starts_with("qr-") {
+            if name.starts_with("studio-media-") {
+                if krate != "media-authorizer" {
+                    // Bound to the PostgreSQL and Redis deploy started.
+                    assert_eq!(var("CACHE_HOST"), "127.0.0.1", "{name}");
+                    assert_eq!(var("CACHE_TLS"), "false", "{name}");
+                    assert_eq!(
+                        c["VpcConfig"]["SubnetIds"].as_array().map(Vec::len),
+                        Some(2),
+                        "{name}"
+                    );
+                }
+                if krate == "generate-media" {
+                    assert_eq!(var("DB_HOST"), "127.0.0.1");
+                    assert_eq!(var("DB_TLS"), "false");
+                    assert_eq!(var("DB_NAME"), "media");
+                    assert_eq!(var("REALTIME_TABLE"), "studio-media-realtime-jobs-local");
+                    assert!(var("MODELS").contains("flux-schnell"));
+                }
+            } else if krate.starts_with("qr-") {
                 assert_eq!(
                     var("SESSIONS_TABLE_NAME"),
                     "studio-qr-upload-sessions-local"
@@ -201,6 +216,15 @@ fn check_resources(moto: &Moto, zips: &[(String, String)]) {
             }
         );
 
+        assert_eq!(
+            common::table_shape(moto, "studio-media-realtime-jobs-local").await,
+            common::TableShape {
+                key: "jobId".into(),
+                indexes: vec!["byPrediction".into(), "byUser".into()],
+                stream: None,
+            }
+        );
+
         // Log groups: one per function, with the local retention.
         let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
         let groups = logs
@@ -210,7 +234,7 @@ fn check_resources(moto: &Moto, zips: &[(String, String)]) {
             .await
             .unwrap();
         let groups = groups.log_groups();
-        assert_eq!(groups.len(), 7, "{groups:?}");
+        assert_eq!(groups.len(), 13, "{groups:?}");
         assert!(
             groups.iter().all(|g| g.retention_in_days() == Some(1)),
             "{groups:?}"
@@ -235,6 +259,16 @@ fn check_resources(moto: &Moto, zips: &[(String, String)]) {
         assert!(targets.targets()[0]
             .arn()
             .ends_with(":function:studio-upload-cleanup-local"));
+        let rules = events
+            .list_rules()
+            .name_prefix("studio-media-check-stuck-jobs")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            rules.rules()[0].schedule_expression(),
+            Some("rate(5 minutes)")
+        );
     });
 }
 
@@ -266,45 +300,109 @@ fn urlencoding_decode(s: &str) -> String {
     String::from_utf8(out).unwrap()
 }
 
+const STACKS: [&str; 3] = ["media", "qr-upload", "upload"];
+
+fn each(outcome: &str) -> Vec<(String, String)> {
+    STACKS
+        .iter()
+        .map(|s| (s.to_string(), outcome.to_string()))
+        .collect()
+}
+
+/// What the first deploy of the media stack did beyond CloudFormation: the
+/// local servers it started, and the two migrations it applied.
+fn check_media_settled(report: &Value) {
+    let servers: Vec<(&str, bool)> = report["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["server"].as_str().unwrap(),
+                s["started"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(servers, [("redis", true), ("postgres", true)], "{report:#}");
+    let migrations = &report["migrations"][0];
+    assert_eq!(migrations["stack"], "media");
+    assert_eq!(
+        migrations["applied"],
+        serde_json::json!([
+            "stacks/media/migrations/0001_jobs.sql",
+            "stacks/media/migrations/0002_media_outputs.sql"
+        ]),
+        "{report:#}"
+    );
+}
+
 #[test]
 fn the_system_deploys_directly_with_its_functions_and_redeploys_as_no_changes() {
     let moto = Moto::start();
-    let report = json(&moto, &["deploy", "--env", "local", "--yes"]);
+    let copy = system_copy();
+    let dir = &copy.project;
+    let report = json(dir, &moto, &["deploy", "--env", "local", "--yes"]);
     assert_eq!(report["method"], "direct");
-    assert_eq!(
-        outcomes(&report),
-        [
-            ("qr-upload".to_string(), "created".to_string()),
-            ("upload".to_string(), "created".to_string())
-        ]
-    );
+    assert_eq!(outcomes(&report), each("created"));
+    check_media_settled(&report);
     let zips = published(&report);
-    assert_eq!(zips.len(), 7);
+    assert_eq!(zips.len(), 13);
     check_resources(&moto, &zips);
     // The direct method keeps outputs (moto's change sets lose them).
-    let upload = &report["stacks"][1];
+    let upload = &report["stacks"][2];
     assert_eq!(
         upload["outputs"]["BucketName"],
         "studio-upload-ingest-local"
     );
 
-    let again = json(&moto, &["deploy", "--env", "local", "--yes"]);
-    assert_eq!(
-        outcomes(&again),
-        [
-            ("qr-upload".to_string(), "unchanged".to_string()),
-            ("upload".to_string(), "unchanged".to_string())
-        ]
-    );
-    // Nothing changes: nothing is published (not even checked).
+    let again = json(dir, &moto, &["deploy", "--env", "local", "--yes"]);
+    assert_eq!(outcomes(&again), each("unchanged"));
+    // Nothing changes: nothing is published (not even checked), no
+    // migration runs again.
     assert_eq!(again["artefacts"], Value::Null, "{again:#}");
-    let diff = json(&moto, &["diff", "--env", "local", "--exit-code"]);
+    assert_eq!(again["migrations"][0]["applied"], serde_json::json!([]));
+    let diff = json(dir, &moto, &["diff", "--env", "local", "--exit-code"]);
     assert_eq!(diff["changes"], false);
+
+    // Destroy removes every stack. moto cannot delete a VPC's route
+    // tables, so locally the media network's VPC is kept (and said so);
+    // the secrets made outside the templates go too.
+    let gone = json(dir, &moto, &["destroy", "--env", "local", "--yes"]);
+    let kept: Vec<&str> = gone["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["resource_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kept, ["AWS::EC2::VPC"], "{gone:#}");
+    let deleted = gone["secrets_deleted"].as_array().unwrap();
+    assert!(
+        deleted
+            .iter()
+            .any(|s| s.as_str().unwrap().starts_with("studio-local-postgres-")),
+        "{gone:#}"
+    );
+    block(async {
+        let cfn = aws_sdk_cloudformation::Client::new(&moto.sdk_config().await);
+        let stacks = cfn.describe_stacks().send().await.unwrap();
+        let left: Vec<&str> = stacks
+            .stacks()
+            .iter()
+            .filter(|s| {
+                s.stack_status()
+                    .is_some_and(|st| st.as_str() != "DELETE_COMPLETE")
+            })
+            .filter_map(|s| s.stack_name())
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    });
 }
 
 #[test]
 fn the_system_deploys_through_change_sets_and_a_redeploy_makes_none() {
     let moto = Moto::start();
+    let copy = system_copy();
+    let dir = &copy.project;
     let change_sets = |stack: &str| -> usize {
         block(async {
             let cfn = aws_sdk_cloudformation::Client::new(&moto.sdk_config().await);
@@ -317,40 +415,9 @@ fn the_system_deploys_through_change_sets_and_a_redeploy_makes_none() {
                 .len()
         })
     };
-    let report = json(
-        &moto,
-        &[
-            "deploy",
-            "--env",
-            "local",
-            "--yes",
-            "--method",
-            "change-set",
-        ],
-    );
-    assert_eq!(report["method"], "change-set");
-    assert_eq!(
-        outcomes(&report),
-        [
-            ("qr-upload".to_string(), "created".to_string()),
-            ("upload".to_string(), "created".to_string())
-        ]
-    );
-    let changes = report["stacks"][1]["changes"].as_array().unwrap();
-    assert!(
-        changes
-            .iter()
-            .any(|c| c["logical_id"] == "CreateUpload" && c["action"] == "Add"),
-        "{changes:?}"
-    );
-    check_resources(&moto, &published(&report));
-
-    // moto's change sets drop every output: the next deploy sees that,
-    // and updates the stacks directly to restore them (no change set).
-    assert_eq!(report["stacks"][1]["outputs"], serde_json::json!({}));
-    let before = change_sets("studio-upload-local");
-    let deploy_again = || {
+    let deploy = || {
         json(
+            dir,
             &moto,
             &[
                 "deploy",
@@ -362,33 +429,38 @@ fn the_system_deploys_through_change_sets_and_a_redeploy_makes_none() {
             ],
         )
     };
-    let repaired = deploy_again();
-    assert_eq!(
-        outcomes(&repaired),
-        [
-            ("qr-upload".to_string(), "updated".to_string()),
-            ("upload".to_string(), "updated".to_string())
-        ]
-    );
+    let report = deploy();
+    assert_eq!(report["method"], "change-set");
+    assert_eq!(outcomes(&report), each("created"));
+    check_media_settled(&report);
+    let changes = report["stacks"][2]["changes"].as_array().unwrap();
     assert!(
-        repaired["stacks"][1]["message"]
+        changes
+            .iter()
+            .any(|c| c["logical_id"] == "CreateUpload" && c["action"] == "Add"),
+        "{changes:?}"
+    );
+    check_resources(&moto, &published(&report));
+
+    // moto's change sets drop every output: the next deploy sees that,
+    // and updates the stacks directly to restore them (no change set).
+    assert_eq!(report["stacks"][2]["outputs"], serde_json::json!({}));
+    let before = change_sets("studio-upload-local");
+    let repaired = deploy();
+    assert_eq!(outcomes(&repaired), each("updated"));
+    assert!(
+        repaired["stacks"][2]["message"]
             .as_str()
             .unwrap_or_default()
             .contains("lacks outputs its template declares"),
         "{repaired:#}"
     );
     assert_eq!(
-        repaired["stacks"][1]["outputs"]["BucketName"],
+        repaired["stacks"][2]["outputs"]["BucketName"],
         "studio-upload-ingest-local"
     );
-    let again = deploy_again();
-    assert_eq!(
-        outcomes(&again),
-        [
-            ("qr-upload".to_string(), "unchanged".to_string()),
-            ("upload".to_string(), "unchanged".to_string())
-        ]
-    );
+    let again = deploy();
+    assert_eq!(outcomes(&again), each("unchanged"));
     assert_eq!(
         change_sets("studio-upload-local"),
         before,

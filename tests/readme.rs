@@ -23,7 +23,6 @@
 
 mod common;
 
-use common::stackctl;
 use lambda_shared::testing::Moto;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -153,23 +152,6 @@ fn lines_match(expected: &[String], actual: &[String]) -> bool {
     }
 }
 
-fn copy_repo(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let name = entry.file_name();
-        let n = name.to_string_lossy();
-        if matches!(&*n, "target" | ".git" | ".stackctl") {
-            continue;
-        }
-        let path = entry.path();
-        if path.is_dir() {
-            copy_repo(&path, &to.join(&name));
-        } else {
-            std::fs::copy(&path, to.join(&name)).unwrap();
-        }
-    }
-}
-
 /// A file's text before this block's edits.
 struct Edited {
     path: PathBuf,
@@ -228,23 +210,11 @@ fn every_command_sample_of_the_readme_runs_as_written() {
         "the README's samples were not found"
     );
 
-    // The repository's functions, built once (shared with the other tests
-    // through cargo's target directory), then copied with the project.
-    let out = stackctl()
-        .arg("-C")
-        .arg(&repo)
-        .args(["build", "--quiet"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let project = dir.path().join("stackctl-readme");
-    copy_repo(&repo, &project);
-    copy_repo(&repo.join("target/zips"), &project.join("target/zips"));
+    // The repository's functions, built once (shared with the other
+    // tests through cargo's target directory), then copied with the
+    // project, whose local servers listen on free ports.
+    let copy = common::system_copy();
+    let project = copy.project.clone();
 
     let moto = Moto::start();
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_stackctl"));

@@ -4,22 +4,18 @@
 
 mod common;
 
-use common::free_port;
+use common::{free_port, StopServers};
 use stackctl::servers::{ensure_postgres, ensure_redis};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-/// Stops a server however the test ends (PostgreSQL's fast shutdown).
-struct Stop(Option<u32>, &'static str);
-
-impl Drop for Stop {
-    fn drop(&mut self) {
-        if let Some(pid) = self.0 {
-            let _ = std::process::Command::new("kill")
-                .args([self.1, &pid.to_string()])
-                .status();
-        }
-    }
+/// Stops a server however the test ends.
+fn stop(server: &str, pid: Option<u32>, port: u16) -> StopServers {
+    StopServers(
+        pid.map(|p| (server.to_string(), p, port))
+            .into_iter()
+            .collect(),
+    )
 }
 
 #[test]
@@ -27,7 +23,7 @@ fn redis_is_started_once_and_answers() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let first = ensure_redis(dir.path(), port).unwrap();
-    let _stop = Stop(first.pid, "-TERM");
+    let _stop = stop("redis", first.pid, port);
     assert!(first.started);
     assert!(first.note().unwrap().contains(&format!("127.0.0.1:{port}")));
     let again = ensure_redis(dir.path(), port).unwrap();
@@ -45,7 +41,7 @@ fn postgres_is_made_started_once_and_takes_its_superuser() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let (first, creds) = ensure_postgres(dir.path(), port).unwrap();
-    let _stop = Stop(first.pid, "-INT");
+    let _stop = stop("postgres", first.pid, port);
     assert!(first.started, "{first:?}");
     let (again, same) = ensure_postgres(dir.path(), port).unwrap();
     assert!(!again.started);

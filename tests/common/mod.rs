@@ -199,3 +199,218 @@ pub fn assert_cfn_lint_clean(files: &[PathBuf]) {
         "cfn-lint errors:\n{text}"
     );
 }
+
+/// Stops the local servers a deploy reported (`servers` of its JSON: each
+/// `server`, `pid` and `port`), however the test ends, and removes the
+/// PostgreSQL cluster stackctl keeps under /var/tmp when it runs as root.
+pub struct StopServers(pub Vec<(String, u32, u16)>);
+
+impl StopServers {
+    /// The servers of a deploy's JSON report that this deploy started.
+    pub fn of(report: &serde_json::Value) -> StopServers {
+        let servers = report["servers"].as_array().cloned().unwrap_or_default();
+        StopServers(
+            servers
+                .iter()
+                .filter(|s| s["started"] == true)
+                .filter_map(|s| {
+                    Some((
+                        s["server"].as_str()?.to_string(),
+                        u32::try_from(s["pid"].as_u64()?).ok()?,
+                        u16::try_from(s["port"].as_u64()?).ok()?,
+                    ))
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for StopServers {
+    fn drop(&mut self) {
+        for (server, pid, port) in &self.0 {
+            // PostgreSQL's fast shutdown: it does not wait for sessions.
+            let signal = if server == "postgres" {
+                "-INT"
+            } else {
+                "-TERM"
+            };
+            let _ = std::process::Command::new("kill")
+                .args([signal, &pid.to_string()])
+                .status();
+            if server == "postgres" {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                while std::path::Path::new(&format!("/proc/{pid}")).exists()
+                    && std::time::Instant::now() < deadline
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                let prefix = format!("stackctl-postgres-{port}-");
+                for entry in std::fs::read_dir("/var/tmp")
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                        let _ = std::fs::remove_dir_all(entry.path());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Copies a directory tree, leaving out `target`, `.git` and `.stackctl`.
+pub fn copy_repo(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let name = entry.file_name();
+        let n = name.to_string_lossy();
+        if matches!(&*n, "target" | ".git" | ".stackctl") {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            copy_repo(&path, &to.join(&name));
+        } else {
+            std::fs::copy(&path, to.join(&name)).unwrap();
+        }
+    }
+}
+
+/// The repository's system in a temporary copy: its functions built once
+/// in the repository (cargo's target directory is shared with the other
+/// tests) and their zips copied along, so the copy's deploys start no
+/// compiler; the `local` environment's PostgreSQL and Redis on free ports,
+/// so tests run side by side and never meet a developer's servers. The
+/// servers a deploy starts there are stopped when the copy is dropped.
+pub struct SystemCopy {
+    /// The project's root.
+    pub project: PathBuf,
+    /// The port of the media database's PostgreSQL.
+    pub postgres_port: u16,
+    /// The port of the media cache's Redis.
+    pub redis_port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl SystemCopy {
+    /// A scratch directory that goes with the copy.
+    pub fn scratch(&self) -> PathBuf {
+        let d = self.dir.path().join("scratch");
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+}
+
+impl Drop for SystemCopy {
+    fn drop(&mut self) {
+        let state = self.project.join(".stackctl");
+        let pid_in = |file: PathBuf| -> Option<u32> {
+            std::fs::read_to_string(file)
+                .ok()?
+                .lines()
+                .next()?
+                .trim()
+                .parse()
+                .ok()
+        };
+        let mut servers = Vec::new();
+        if let Some(pid) = pid_in(state.join(format!("redis-{}.pid", self.redis_port))) {
+            servers.push(("redis".to_string(), pid, self.redis_port));
+        }
+        // The cluster is in the state directory, or under /var/tmp as root.
+        let own = state.join(format!(
+            "postgres-{}/data/postmaster.pid",
+            self.postgres_port
+        ));
+        let prefix = format!("stackctl-postgres-{}-", self.postgres_port);
+        let under_var_tmp = std::fs::read_dir("/var/tmp")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .map(|e| e.path().join("data/postmaster.pid"));
+        if let Some(pid) = pid_in(own).or_else(|| under_var_tmp.and_then(pid_in)) {
+            servers.push(("postgres".to_string(), pid, self.postgres_port));
+        }
+        drop(StopServers(servers));
+    }
+}
+
+/// Copies the repository's system for a test (see [`SystemCopy`]).
+pub fn system_copy() -> SystemCopy {
+    let repo = repo();
+    let out = stackctl()
+        .arg("-C")
+        .arg(&repo)
+        .args(["build", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("studio");
+    copy_repo(&repo, &project);
+    copy_repo(&repo.join("target/zips"), &project.join("target/zips"));
+    let (postgres_port, redis_port) = (free_port(), free_port());
+    edit(
+        &project,
+        "stackctl.yaml",
+        "db: {local: postgres}",
+        &format!("db: {{local: postgres, port: {postgres_port}}}"),
+    );
+    edit(
+        &project,
+        "stackctl.yaml",
+        "cache: {local: redis}",
+        &format!("cache: {{local: redis, port: {redis_port}}}"),
+    );
+    SystemCopy {
+        project,
+        postgres_port,
+        redis_port,
+        dir,
+    }
+}
+
+/// What moto's Lambda says of function `name` (GetFunction:
+/// `Configuration`, `Code`). moto answers with the numbers of Ref'd Number
+/// parameters as JSON numbers where AWS has strings, which the Rust SDK
+/// rejects; so this is plain HTTP (moto checks no signatures), and
+/// [`function_env`] reads values as text.
+pub fn function_description(moto: &Moto, name: &str) -> serde_json::Value {
+    let url = format!("{}/2015-03-31/functions/{name}", moto.endpoint);
+    // moto routes an unsigned request by the service in its credential scope.
+    let body = ureq::get(&url)
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .call()
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    serde_json::from_str(&body).unwrap()
+}
+
+/// The environment variables of a function description, as text.
+pub fn function_env(description: &serde_json::Value) -> Vec<(String, String)> {
+    description["Configuration"]["Environment"]["Variables"]
+        .as_object()
+        .map(|vars| {
+            vars.iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (k.clone(), v)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
