@@ -21,6 +21,7 @@ pub mod diagnostics;
 pub mod diff;
 pub mod emulator;
 pub mod exit;
+pub mod health;
 pub mod kinds;
 pub mod limits;
 pub mod migrations;
@@ -110,6 +111,11 @@ fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitStatus> {
         Command::Outputs(args) => printer.result(&commands::status::OutputsReport(
             commands::status::run(&root, args, &global, printer)?,
         ))?,
+        Command::Health(args) => {
+            let (report, status) = commands::health::run(&root, args, &global, printer)?;
+            printer.result(&report)?;
+            return Ok(status);
+        }
         Command::Destroy(args) => {
             let report = commands::destroy::run(&root, args, &global, printer)?;
             printer.result(&report)?;
