@@ -49,7 +49,8 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true)]
     pub yes: bool,
 
-    /// Also print every CloudFormation event on a terminal
+    /// Also print every CloudFormation event on a terminal (health: every
+    /// check, not only those that need a look)
     #[arg(short, long, global = true)]
     pub verbose: bool,
 
