@@ -29,8 +29,10 @@ pub struct StackRead {
 impl StackRead {
     /// The deployed stack as the resource checks see it, when its
     /// resources could be read.
+    /// `None` when it is not deployed (or holds no deployed template yet).
     pub fn deployed(&self) -> Option<Result<Deployed, &ReadError>> {
         let info = self.info.as_ref()?;
+        self.diff.as_ref()?;
         Some(self.resources.as_ref().map(|resources| {
             Deployed {
                 resources: resources
@@ -155,19 +157,23 @@ pub fn findings(
             Finding::skip("template", skip),
         ];
     };
+    let Some(diff) = &read.diff else {
+        let none = format!("no deployed template ({})", info.status);
+        return vec![
+            status(r, info, env),
+            Finding::skip("resources", none.clone()),
+            Finding::skip("template", none),
+        ];
+    };
     vec![
         status(r, info, env),
         match &read.resources {
             Ok(found) => resources(r, info, found, env, emulated),
             Err(e) => read_failed("resources", e, env),
         },
-        match &read.diff {
-            None => Finding::skip(
-                "template",
-                format!("no deployed template ({})", info.status),
-            ),
-            Some(Ok(diff)) => template(r, diff, code, env),
-            Some(Err(e)) => read_failed("template", e, env),
+        match diff {
+            Ok(diff) => template(r, diff, code, env),
+            Err(e) => read_failed("template", e, env),
         },
     ]
 }

@@ -384,6 +384,8 @@ fn stack_states_are_judged() {
     assert_eq!(status("ROLLBACK_COMPLETE"), Status::Fail);
     assert_eq!(status("CREATE_FAILED"), Status::Fail);
     assert_eq!(status("UPDATE_IN_PROGRESS"), Status::Unknown);
+    // A change set made and never executed: nothing is deployed.
+    assert_eq!(status("REVIEW_IN_PROGRESS"), Status::Fail);
 }
 
 #[test]
