@@ -3,7 +3,8 @@
 //! The modules follow the pipeline: [`model`] (load what the user wrote),
 //! [`validate`] (whole-project checks), [`render`] (CloudFormation), [`build`]
 //! (Lambda zips), [`publish`] (zips to S3), [`deploy`] (the engine that
-//! applies and deletes stacks), [`diff`] (deployed against rendered), with
+//! applies and deletes stacks), [`diff`] (deployed against rendered),
+//! [`health`] (checks of a deployed environment), with
 //! [`aws`] as the boundary to AWS, [`emulator`] for the local one, [`ui`]
 //! for progress and questions, [`commands`] (one per verb), and [`output`]
 //! and [`exit`] at the edge.
