@@ -16,7 +16,7 @@ use std::path::PathBuf;
     max_term_width = 100
 )]
 #[command(
-    after_help = "Exit codes: 0 success, 1 failure (also: a question answered no), 2 changes found\n(diff --exit-code, drift --exit-code), 3 invalid input or usage, 4 a change broadens\naccess (diff --fail-on broadening), 130 interrupted (Ctrl-C).\nDocs: README.md in the stackctl repository."
+    after_help = "Exit codes: 0 success, 1 failure (also: a question answered no; health: a check\nfailed), 2 changes found (diff --exit-code, drift --exit-code), 3 invalid input or usage,\n4 a change broadens access (diff --fail-on broadening), 5 health incomplete (nothing\nfailed, some check could not be made), 130 interrupted (Ctrl-C).\nDocs: README.md in the stackctl repository."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -49,7 +49,8 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true)]
     pub yes: bool,
 
-    /// Also print every CloudFormation event on a terminal
+    /// Also print every CloudFormation event on a terminal (health: every
+    /// check, not only those that need a look)
     #[arg(short, long, global = true)]
     pub verbose: bool,
 
@@ -179,6 +180,32 @@ pub enum Command {
     ///
     /// Example: stackctl outputs --env dev upload
     Outputs(StackArgs),
+
+    /// Check that a deployed environment is healthy (read-only)
+    ///
+    /// Reads every selected stack and the resources it declares, and checks
+    /// them, at most 8 reads at a time: each stack's CloudFormation status,
+    /// every declared resource present, and the deployed template,
+    /// parameters and tags equal to this checkout's (else "not deployed from
+    /// this checkout"); each function's state, code (the zip its stack
+    /// names) and reserved concurrency; each table's status, indexes and
+    /// TTL; each queue's dead-letter queue depth; each bucket's existence
+    /// and public access block. Nothing is changed.
+    ///
+    /// Each check has a stable id (`upload/function/create_upload/code`)
+    /// and ends pass, warn, fail, unknown (could not be checked: access
+    /// denied, throttled, out of time; never counted as a pass) or skip
+    /// (with the reason, such as what the local emulator does not apply).
+    /// The report lists failures, unknowns and warnings (every check with
+    /// -v), then one verdict: healthy, degraded (warnings), unhealthy (a
+    /// failure) or incomplete (no failure, but something unknown).
+    /// `--output json` gives the `stackctl.health/v1` schema.
+    ///
+    /// Exit codes: 0 healthy or degraded, 1 a check failed (or warned, with
+    /// --fail-on warn), 3 invalid input, 5 incomplete.
+    ///
+    /// Example: stackctl health --env prod --fail-on warn
+    Health(HealthArgs),
 
     /// Delete an environment's stacks, in reverse dependency order
     ///
@@ -325,6 +352,68 @@ pub struct StackArgs {
 
     /// Stacks to show [default: all]
     pub stacks: Vec<String>,
+}
+
+/// Arguments of `health`.
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// Environment to check
+    #[arg(short, long)]
+    pub env: String,
+
+    /// Stacks to check [default: all]
+    pub stacks: Vec<String>,
+
+    /// Only the checks of KIND: `stack`, `function`, `table`, `queue` or
+    /// `bucket` (repeatable)
+    #[arg(long, value_name = "KIND")]
+    pub only: Vec<String>,
+
+    /// Time for the whole run (`90s`, `2m`, `500ms`); checks not finished
+    /// by then are unknown
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+
+    /// Exit 1 on a warning too: a degraded environment fails
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub fail_on: Option<HealthFailOn>,
+}
+
+/// What `health --fail-on` fails on besides a failed check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HealthFailOn {
+    /// A check that warns (messages in a dead-letter queue, a rolled-back
+    /// deploy, a stack not deployed from this checkout).
+    Warn,
+}
+
+/// A duration: a number with `ms`, `s`, `m` or `h` (`90s`, `2m`, `500ms`);
+/// a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration; write it as 90s, 2m or 500ms"))?;
+    let scale = match unit.trim() {
+        "ms" => 0.001,
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}`; use ms, s, m or h"
+            ))
+        }
+    };
+    let secs = n * scale;
+    if !(secs > 0.0 && secs <= 86_400.0) {
+        return Err(format!("`{text}` must be above 0 and at most 24h"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 /// Arguments of `destroy`.

@@ -15,6 +15,9 @@ pub enum ExitStatus {
     Invalid,
     /// `diff --fail-on broadening` found a change that broadens access.
     Broadens,
+    /// `health` found nothing failed, but some check could not be made
+    /// (denied, throttled, out of time): never 0.
+    Incomplete,
     /// Ctrl-C stopped the command (130, as shells report SIGINT).
     Interrupted,
 }
@@ -28,6 +31,7 @@ impl ExitStatus {
             ExitStatus::Changes => 2,
             ExitStatus::Invalid => 3,
             ExitStatus::Broadens => 4,
+            ExitStatus::Incomplete => 5,
             ExitStatus::Interrupted => 130,
         }
     }

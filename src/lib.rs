@@ -3,7 +3,8 @@
 //! The modules follow the pipeline: [`model`] (load what the user wrote),
 //! [`validate`] (whole-project checks), [`render`] (CloudFormation), [`build`]
 //! (Lambda zips), [`publish`] (zips to S3), [`deploy`] (the engine that
-//! applies and deletes stacks), [`diff`] (deployed against rendered), with
+//! applies and deletes stacks), [`diff`] (deployed against rendered),
+//! [`health`] (checks of a deployed environment), with
 //! [`aws`] as the boundary to AWS, [`emulator`] for the local one, [`ui`]
 //! for progress and questions, [`commands`] (one per verb), and [`output`]
 //! and [`exit`] at the edge.
@@ -21,6 +22,7 @@ pub mod diagnostics;
 pub mod diff;
 pub mod emulator;
 pub mod exit;
+pub mod health;
 pub mod kinds;
 pub mod limits;
 pub mod migrations;
@@ -110,6 +112,11 @@ fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitStatus> {
         Command::Outputs(args) => printer.result(&commands::status::OutputsReport(
             commands::status::run(&root, args, &global, printer)?,
         ))?,
+        Command::Health(args) => {
+            let (report, status) = commands::health::run(&root, args, &global, printer)?;
+            printer.result(&report)?;
+            return Ok(status);
+        }
         Command::Destroy(args) => {
             let report = commands::destroy::run(&root, args, &global, printer)?;
             printer.result(&report)?;

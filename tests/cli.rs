@@ -20,19 +20,86 @@ fn help_lists_only_built_commands() {
     let help = text(&out.stdout);
     for cmd in [
         "validate", "render", "build", "publish", "deploy", "diff", "drift", "status", "outputs",
-        "destroy", "config",
+        "health", "destroy", "config",
     ] {
         assert!(
             help.contains(&format!("\n  {cmd} ")),
             "{cmd} missing from:\n{help}"
         );
     }
-    // Health checks are not built yet.
-    assert!(!help.contains("health"), "{help}");
+    // `serve` is not built yet.
+    assert!(!help.contains("serve"), "{help}");
     assert!(
-        help.contains("Exit codes: 0 success, 1 failure (also: a question answered no), 2 changes found\n(diff --exit-code, drift --exit-code), 3 invalid input or usage, 4 a change broadens\naccess (diff --fail-on broadening), 130 interrupted (Ctrl-C)."),
+        help.contains("Exit codes: 0 success, 1 failure (also: a question answered no; health: a check\nfailed), 2 changes found (diff --exit-code, drift --exit-code), 3 invalid input or usage,\n4 a change broadens access (diff --fail-on broadening), 5 health incomplete (nothing\nfailed, some check could not be made), 130 interrupted (Ctrl-C)."),
         "{help}"
     );
+}
+
+#[test]
+fn health_help_names_its_exit_codes_and_only_what_is_built() {
+    let out = run(&["health", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    // Compared with the lines unwrapped.
+    let help = text(&out.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for want in [
+        "Example: stackctl health --env prod --fail-on warn",
+        "Exit codes: 0 healthy or degraded, 1 a check failed (or warned, with --fail-on warn), 3 invalid input, 5 incomplete.",
+        "--only <KIND>",
+        "--timeout <DURATION>",
+        "[default: 60s]",
+        "stackctl.health/v1",
+    ] {
+        assert!(help.contains(want), "{want:?} missing from:\n{help}");
+    }
+    // Planned, not built: none of it may show.
+    for planned in [
+        "--wait",
+        "--junit",
+        "--print-policy",
+        "--skip-probes",
+        "probe",
+    ] {
+        assert!(!help.contains(planned), "{planned} in:\n{help}");
+    }
+}
+
+#[test]
+fn health_with_an_unknown_env_stack_or_kind_exits_3_with_a_hint() {
+    let out = run(&["health", "--env", "prd"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        text(&out.stderr),
+        "error: unknown environment `prd`\nhint: did you mean `prod`?\n"
+    );
+    let out = run(&["health", "--env", "dev", "uplod"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        text(&out.stderr),
+        "error: unknown stack `uplod`\nhint: did you mean `upload`?\n"
+    );
+    let out = run(&["health", "--env", "dev", "--only", "functoin"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        text(&out.stderr),
+        "error: unknown kind `functoin` for --only\nhint: did you mean `function`?\n"
+    );
+    let out = run(&["health", "--env", "dev", "--only", "alarm"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        text(&out.stderr),
+        "error: kind `alarm` has no health checks yet\nhint: kinds with checks: stack, bucket, table, function, queue\n"
+    );
+    let out = run(&["health", "--env", "dev", "--timeout", "5 parsecs"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("unknown unit `parsecs` in `5 parsecs`; use ms, s, m or h"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
 }
 
 #[test]

@@ -23,6 +23,10 @@ pub struct FakeStack {
     pub outputs: BTreeMap<String, String>,
     /// Its resources.
     pub resources: Vec<StackResource>,
+    /// Its status (empty: `CREATE_COMPLETE`).
+    pub status: String,
+    /// Stack tags.
+    pub tags: BTreeMap<String, String>,
 }
 
 impl FakeStack {
@@ -46,6 +50,12 @@ impl FakeStack {
         self
     }
 
+    /// In status `status`.
+    pub fn status(mut self, status: &str) -> Self {
+        self.status = status.into();
+        self
+    }
+
     /// With resource `logical_id` of `resource_type`, named `physical_id`.
     pub fn resource(mut self, logical_id: &str, resource_type: &str, physical_id: &str) -> Self {
         self.resources.push(StackResource {
@@ -62,6 +72,7 @@ impl FakeStack {
 #[derive(Default)]
 pub struct FakeCloudFormation {
     stacks: BTreeMap<String, FakeStack>,
+    failing: BTreeMap<String, CfnError>,
     reads: RefCell<Vec<String>>,
 }
 
@@ -72,6 +83,12 @@ impl FakeCloudFormation {
         self
     }
 
+    /// Where every call about stack `name` fails with `error`.
+    pub fn failing(mut self, name: &str, error: CfnError) -> Self {
+        self.failing.insert(name.to_string(), error);
+        self
+    }
+
     /// Every call made, in order (`describe NAME`, `template NAME`, ...).
     pub fn reads(&self) -> Vec<String> {
         self.reads.borrow().clone()
@@ -79,6 +96,9 @@ impl FakeCloudFormation {
 
     fn read(&self, call: &str, stack: &str) -> Result<&FakeStack, CfnError> {
         self.reads.borrow_mut().push(format!("{call} {stack}"));
+        if let Some(e) = self.failing.get(stack) {
+            return Err(e.clone());
+        }
         self.stacks.get(stack).ok_or_else(|| {
             CfnError::new(
                 ErrorKind::NotFound,
@@ -95,19 +115,25 @@ fn changes(call: &str) -> ! {
 
 impl CloudFormation for FakeCloudFormation {
     async fn describe(&self, stack: &str) -> Result<Option<StackInfo>, CfnError> {
-        let Ok(s) = self.read("describe", stack) else {
-            return Ok(None);
+        let s = match self.read("describe", stack) {
+            Ok(s) => s,
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
         };
         Ok(Some(StackInfo {
             id: format!("arn:aws:cloudformation:us-east-1:1:stack/{stack}/1"),
             name: stack.to_string(),
-            status: "CREATE_COMPLETE".into(),
+            status: if s.status.is_empty() {
+                "CREATE_COMPLETE".into()
+            } else {
+                s.status.clone()
+            },
             reason: None,
             created: None,
             updated: None,
             parameters: s.parameters.clone(),
             outputs: s.outputs.clone(),
-            tags: BTreeMap::new(),
+            tags: s.tags.clone(),
             termination_protection: false,
         }))
     }

@@ -8,6 +8,7 @@ pub mod cloudformation;
 #[cfg(test)]
 pub mod fake;
 pub mod functions;
+pub mod resources;
 pub mod secrets;
 
 use crate::model::Environment;

@@ -7,6 +7,7 @@ pub mod deploy;
 pub mod destroy;
 pub mod diff;
 pub mod drift;
+pub mod health;
 pub mod publish;
 pub mod render;
 pub mod status;

@@ -5,6 +5,8 @@
 
 use super::key::{self, Encryption};
 use super::{Kind, Part, Resource};
+use crate::aws::resources::{PublicAccessBlock, Resources};
+use crate::health::{Finding, Pending, Target};
 use crate::limits::{self, bucket_problem};
 use crate::model::source::{index, join};
 use crate::model::value::PerEnv;
@@ -188,6 +190,86 @@ fn index_html() -> String {
     "index.html".to_string()
 }
 
+/// The public access block the rendered template sets (`None`: a public
+/// website's bucket, which has none).
+fn declared_block(t: &Target<'_>, logical: &str) -> Option<PublicAccessBlock> {
+    let c = t
+        .properties(logical)?
+        .get("PublicAccessBlockConfiguration")?;
+    let on = |k: &str| match c.get(k) {
+        Some(Json::Bool(b)) => *b,
+        Some(Json::String(s)) => s == "true",
+        _ => false,
+    };
+    Some(PublicAccessBlock {
+        block_public_acls: on("BlockPublicAcls"),
+        ignore_public_acls: on("IgnorePublicAcls"),
+        block_public_policy: on("BlockPublicPolicy"),
+        restrict_public_buckets: on("RestrictPublicBuckets"),
+    })
+}
+
+/// `public_access`: every setting the template turns on is on. A private
+/// bucket made public out of band fails. moto's CloudFormation never
+/// applies the block, so in an emulator environment a bucket without one
+/// is `skip`; a block set through the API is judged.
+fn health_public_access(
+    found: Option<PublicAccessBlock>,
+    t: &Target<'_>,
+    logical: &str,
+    name: &str,
+) -> Finding {
+    let Some(want) = declared_block(t, logical) else {
+        return Finding::skip(
+            "public_access",
+            "declared public (a website): no block to compare",
+        );
+    };
+    let expected = match want.off().as_slice() {
+        [] => "all four settings on".to_string(),
+        off => format!("on except {}", off.join(", ")),
+    };
+    let restore = format!(
+        "`aws s3api put-public-access-block --bucket {name} --public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true`, then look for public grants in its policy and ACLs"
+    );
+    let Some(have) = found else {
+        if t.emulated {
+            return Finding::skip(
+                "public_access",
+                "the emulator's CloudFormation does not apply PublicAccessBlockConfiguration, so a bucket deployed there has none",
+            )
+            .observed("none")
+            .expected(expected);
+        }
+        return Finding::fail(
+            "public_access",
+            "no public access block: the bucket can be made public",
+        )
+        .observed("none")
+        .expected(expected)
+        .hint(restore);
+    };
+    let turned_off: Vec<&str> = have
+        .off()
+        .into_iter()
+        .filter(|s| !want.off().contains(s))
+        .collect();
+    let observed = match have.off().as_slice() {
+        [] => "all four settings on".to_string(),
+        off => format!("off: {}", off.join(", ")),
+    };
+    let f = if turned_off.is_empty() {
+        Finding::pass("public_access", "public access blocked as declared")
+    } else {
+        Finding::fail(
+            "public_access",
+            format!("public access block turned off: {}", turned_off.join(", ")),
+        )
+        .hint(restore)
+    };
+    f.observed(observed).expected(expected)
+}
+
 impl Kind for Bucket {
     const NAME: &'static str = "bucket";
     const TEMPLATE_FILE: &'static str = "bucket.yaml.tera";
@@ -195,9 +277,28 @@ impl Kind for Bucket {
     const ATTRIBUTES: &'static [&'static str] = &["name", "arn", "domain", "website_url"];
     const GRANT_LEVELS: &'static [&'static str] = &["read", "write", "delete", "list", "multipart"];
     const GRANT_PREFIX: bool = true;
+    const HEALTH_CHECKS: &'static [&'static str] = &["exists", "public_access"];
 
     fn name_pattern(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    /// HeadBucket for `exists`; GetPublicAccessBlock for `public_access`,
+    /// against the rendered `PublicAccessBlockConfiguration`.
+    fn health<'a, R: Resources>(&'a self, t: Target<'a>, aws: &'a R) -> Vec<Pending<'a>> {
+        vec![
+            Pending::new(&["exists"], async move {
+                let name = t.physical_id(&t.logical_id())?;
+                aws.bucket(name).await?;
+                Ok(vec![Finding::pass("exists", format!("{name} exists"))])
+            }),
+            Pending::new(&["public_access"], async move {
+                let logical = t.logical_id();
+                let name = t.physical_id(&logical)?;
+                let found = aws.public_access_block(name).await?;
+                Ok(vec![health_public_access(found, &t, &logical, name)])
+            }),
+        ]
     }
 
     fn name_problem(name: &str) -> Option<String> {

@@ -5,6 +5,8 @@
 use super::key::{self, Encryption};
 use super::queue::CONSUME_ACTIONS;
 use super::{AlarmMetrics, KeyUse, Kind, Part, Resource};
+use crate::aws::resources::{FunctionState, Resources};
+use crate::health::{Finding, Pending, Target};
 use crate::limits;
 use crate::limits::simple_problem;
 use crate::model::source::{index, join};
@@ -188,6 +190,93 @@ pub fn crate_name(key: &str, f: &Function) -> String {
         .unwrap_or_else(|| key.replace('_', "-"))
 }
 
+/// `state`: Lambda has the function `Active` and its last update
+/// `Successful`; a function still being created or updated is not settled.
+fn health_state(f: &FunctionState, env: &str) -> Finding {
+    let state = f.state.as_deref().unwrap_or("(none)");
+    let update = f.last_update_status.as_deref().unwrap_or("(none)");
+    let observed = format!("State {state}, LastUpdateStatus {update}");
+    let why = |r: &Option<String>| r.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+    let finding = match (f.state.as_deref(), f.last_update_status.as_deref()) {
+        (Some("Active"), Some("Successful") | None) => Finding::pass("state", "Active"),
+        (Some("Failed"), _) => Finding::fail("state", format!("State Failed{}", why(&f.state_reason)))
+            .hint(format!("Lambda could not create or restore it; fix what the reason names, then `stackctl deploy --env {env}`")),
+        (Some("Inactive"), _) => Finding::fail(
+            "state",
+            format!("State Inactive{}", why(&f.state_reason)),
+        )
+        .hint("idle functions lose their resources; an invocation reactivates it, and the reason names what keeps it inactive"),
+        (_, Some("Failed")) => Finding::fail(
+            "state",
+            format!("the last update failed{}", why(&f.last_update_reason)),
+        )
+        .hint(format!("it runs its previous configuration; fix what the reason names, then `stackctl deploy --env {env}`")),
+        (Some("Pending"), _) | (_, Some("InProgress")) => Finding::unknown(
+            "state",
+            format!("not settled yet: {observed}"),
+        )
+        .hint("run health again in a minute"),
+        _ => Finding::unknown("state", format!("unexpected: {observed}")),
+    };
+    finding
+        .observed(observed)
+        .expected("State Active, LastUpdateStatus Successful")
+}
+
+/// `code`: the function runs the zip its deployed stack names (the
+/// `<Function>CodeKey` parameter, `functions/CRATE/SHA256.zip`).
+fn health_code(f: &FunctionState, t: &Target<'_>, logical: &str, name: &str) -> Finding {
+    let param = super::CODE_KEY.of(logical);
+    let Some(key) = t.deployed.parameters.get(&param) else {
+        return Finding::unknown(
+            "code",
+            format!("the deployed stack has no parameter {param} naming its code"),
+        );
+    };
+    let hex = key
+        .rsplit('/')
+        .next()
+        .and_then(|file| file.strip_suffix(".zip"))
+        .unwrap_or_default();
+    let Some(want) = crate::aws::functions::lambda_sha256(hex) else {
+        return Finding::unknown("code", format!("{param} is `{key}`, which names no sha256"));
+    };
+    if f.code_sha256 == want {
+        return Finding::pass("code", format!("runs {key}"))
+            .observed(format!("CodeSha256 {}", f.code_sha256))
+            .expected(format!("CodeSha256 {want} ({key})"));
+    }
+    let bucket = t
+        .deployed
+        .parameters
+        .get(ARTEFACT_BUCKET_PARAM)
+        .map(String::as_str)
+        .unwrap_or("BUCKET");
+    Finding::fail("code", "runs other code than its stack names")
+        .observed(format!("CodeSha256 {}", f.code_sha256))
+        .expected(format!("CodeSha256 {want} ({key})"))
+        .hint(format!(
+            "its code was replaced outside the stack (after `deploy --hotswap` this is expected until the next deploy; `stackctl status --env {}` lists those); set it back: `aws lambda update-function-code --function-name {name} --s3-bucket {bucket} --s3-key {key}`",
+            t.env
+        ))
+}
+
+/// `concurrency`: not reserved to 0, which throttles every invocation.
+fn health_concurrency(f: &FunctionState, name: &str) -> Finding {
+    match f.reserved_concurrency {
+        Some(0) => Finding::fail("concurrency", "reserved concurrency is 0: every invocation is throttled")
+            .observed("reserved 0")
+            .expected("unreserved, or above 0")
+            .hint(format!("`aws lambda delete-function-concurrency --function-name {name}` (or put back the value the stack sets)")),
+        Some(n) => Finding::pass("concurrency", format!("reserved concurrency {n}"))
+            .observed(format!("reserved {n}"))
+            .expected("unreserved, or above 0"),
+        None => Finding::pass("concurrency", "no reserved concurrency: it shares the account's")
+            .observed("unreserved")
+            .expected("unreserved, or above 0"),
+    }
+}
+
 impl Kind for Function {
     const NAME: &'static str = "function";
     const TEMPLATE_FILE: &'static str = "function.yaml.tera";
@@ -195,6 +284,7 @@ impl Kind for Function {
     const ATTRIBUTES: &'static [&'static str] = &["name", "arn", "role_arn"];
     const GRANT_LEVELS: &'static [&'static str] = &["invoke"];
     const BUILT: bool = true;
+    const HEALTH_CHECKS: &'static [&'static str] = &["state", "code", "concurrency"];
     const ALARM: Option<AlarmMetrics> = Some(AlarmMetrics {
         namespace: "AWS/Lambda",
         dimension: "FunctionName",
@@ -211,6 +301,22 @@ impl Kind for Function {
 
     fn name_pattern(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    /// One GetFunction, judged three ways: `state` (Active, last update
+    /// Successful), `code` (the zip its stack names) and `concurrency` (not
+    /// reserved to 0).
+    fn health<'a, R: Resources>(&'a self, t: Target<'a>, aws: &'a R) -> Vec<Pending<'a>> {
+        vec![Pending::new(Self::HEALTH_CHECKS, async move {
+            let logical = t.logical_id();
+            let name = t.physical_id(&logical)?;
+            let f = aws.function(name).await?;
+            Ok(vec![
+                health_state(&f, t.env),
+                health_code(&f, &t, &logical, name),
+                health_concurrency(&f, name),
+            ])
+        })]
     }
 
     // The log group `/aws/lambda/NAME` and the function share this limit.

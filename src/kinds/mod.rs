@@ -82,6 +82,9 @@ pub trait Kind: DeserializeOwned {
     /// Whether it runs code stackctl builds: its code's S3 key is a
     /// template parameter (`<Key>CodeKey`) set at deploy time.
     const BUILT: bool = false;
+    /// The names of its health checks, the last part of their ids
+    /// (`STACK/KIND/KEY/NAME`); none: `health` has no checks for it yet.
+    const HEALTH_CHECKS: &'static [&'static str] = &[];
 
     /// The physical-name pattern the user set, if any.
     fn name_pattern(&self) -> Option<&str>;
@@ -153,6 +156,20 @@ pub trait Kind: DeserializeOwned {
         false
     }
 
+    /// The health checks of a deployed resource of this kind, as work for
+    /// the runner ([`crate::health`]): each [`Pending`](crate::health::Pending)
+    /// decides some of [`Kind::HEALTH_CHECKS`] through read-only calls on
+    /// `aws`. Nothing runs until the runner polls it, so the runner may also
+    /// ask only for the names (of a stack that is not deployed, say).
+    fn health<'a, R: crate::aws::resources::Resources>(
+        &'a self,
+        target: crate::health::Target<'a>,
+        aws: &'a R,
+    ) -> Vec<crate::health::Pending<'a>> {
+        let _ = (target, aws);
+        Vec::new()
+    }
+
     /// The IAM statement granting `level` (one of [`Kind::GRANT_LEVELS`],
     /// checked before) on it, limited to `prefix` where the kind takes one;
     /// problems at `path`.
@@ -191,6 +208,7 @@ macro_rules! kinds {
             levels: <$ty as Kind>::GRANT_LEVELS,
             bindable: <$ty as Kind>::BINDABLE,
             alarm: <$ty as Kind>::ALARM,
+            health: !<$ty as Kind>::HEALTH_CHECKS.is_empty(),
         }),*];
 
         /// Every kind's built-in template: (file name, text).
@@ -303,6 +321,20 @@ macro_rules! kinds {
                 match self { $(Resource::$variant(r) => r.attribute(cx, key, attr, path),)* }
             }
 
+            /// The names of its health checks (see [`Kind::HEALTH_CHECKS`]).
+            pub fn health_checks(&self) -> &'static [&'static str] {
+                match self { $(Resource::$variant(_) => <$ty as Kind>::HEALTH_CHECKS,)* }
+            }
+
+            /// Its health checks, not run yet (see [`Kind::health`]).
+            pub fn health<'a, R: crate::aws::resources::Resources>(
+                &'a self,
+                target: crate::health::Target<'a>,
+                aws: &'a R,
+            ) -> Vec<crate::health::Pending<'a>> {
+                match self { $(Resource::$variant(r) => r.health(target, aws),)* }
+            }
+
             /// The statement granting `level` on it (see [`Kind::grant`]).
             pub fn grant(
                 &self,
@@ -367,6 +399,11 @@ pub fn bindable_kinds() -> Vec<&'static str> {
     targets(|r| r.bindable)
 }
 
+/// The kinds `health` has checks for, in registry order.
+pub fn health_kinds() -> Vec<&'static str> {
+    targets(|r| r.health)
+}
+
 /// The kinds an alarm may watch, in registry order.
 pub fn alarm_targets() -> Vec<&'static str> {
     targets(|r| r.alarm().is_some())
@@ -382,6 +419,7 @@ struct Probe {
     bindable: bool,
     levels: &'static [&'static str],
     alarm: Option<AlarmMetrics>,
+    health: bool,
 }
 
 impl Probe {

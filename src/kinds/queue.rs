@@ -7,6 +7,8 @@
 
 use super::key::{self, Encryption};
 use super::{AlarmMetrics, Kind, Resource};
+use crate::aws::resources::Resources;
+use crate::health::{Finding, Pending, Target};
 use crate::limits;
 use crate::model::source::join;
 use crate::model::value::PerEnv;
@@ -95,12 +97,27 @@ const POLICY: super::Part = super::Part {
     suffix: "Policy",
 };
 
+/// `dead_letter`: messages in the dead-letter queue are messages the
+/// consumer gave up on; any warns.
+fn health_dead_letter(depth: u64, url: &str) -> Finding {
+    let f = if depth == 0 {
+        Finding::pass("dead_letter", "the dead-letter queue is empty")
+    } else {
+        let s = if depth == 1 { "" } else { "s" };
+        Finding::warn("dead_letter", format!("{depth} message{s} in the dead-letter queue"))
+            .hint(format!("inspect them (`aws sqs receive-message --queue-url {url} --max-number-of-messages 10`), fix the cause, then move them back (`aws sqs start-message-move-task --source-arn` with the dead-letter queue's ARN)"))
+    };
+    f.observed(format!("ApproximateNumberOfMessages {depth}"))
+        .expected("ApproximateNumberOfMessages 0")
+}
+
 impl Kind for Queue {
     const NAME: &'static str = "queue";
     const TEMPLATE_FILE: &'static str = "queue.yaml.tera";
     const TEMPLATE: &'static str = include_str!("../../templates/queue.yaml.tera");
     const ATTRIBUTES: &'static [&'static str] = &["name", "arn", "url", "dead_letter_arn"];
     const GRANT_LEVELS: &'static [&'static str] = &["send", "consume"];
+    const HEALTH_CHECKS: &'static [&'static str] = &["dead_letter"];
     const ALARM: Option<AlarmMetrics> = Some(AlarmMetrics {
         namespace: "AWS/SQS",
         dimension: "QueueName",
@@ -118,6 +135,18 @@ impl Kind for Queue {
 
     fn name_pattern(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    /// `dead_letter`, for a queue that has one: its depth.
+    fn health<'a, R: Resources>(&'a self, t: Target<'a>, aws: &'a R) -> Vec<Pending<'a>> {
+        if self.dead_letter.is_none() {
+            return Vec::new();
+        }
+        vec![Pending::new(Self::HEALTH_CHECKS, async move {
+            let url = t.physical_id(&DEAD_LETTER.of(&t.logical_id()))?;
+            let depth = aws.queue_depth(url).await?;
+            Ok(vec![health_dead_letter(depth, url)])
+        })]
     }
 
     fn name_problem(name: &str) -> Option<String> {

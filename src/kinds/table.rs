@@ -4,6 +4,8 @@
 
 use super::key::{self, Encryption};
 use super::{AlarmMetrics, Kind};
+use crate::aws::resources::{Resources, TableState, TimeToLive};
+use crate::health::{Finding, Pending, Target};
 use crate::limits::simple_problem;
 use crate::model::source::{index, join};
 use crate::model::value::PerEnv;
@@ -136,12 +138,137 @@ pub const STREAM_ACTIONS: &[&str] = &[
     "dynamodb:ListStreams",
 ];
 
+/// `status`: the table is `ACTIVE`; being created or updated is not
+/// settled yet; anything else (deleting, its key inaccessible, archived)
+/// fails.
+fn health_status(t: &TableState) -> Finding {
+    let s = t.status.as_str();
+    let f = match s {
+        "ACTIVE" => Finding::pass("status", "ACTIVE"),
+        "CREATING" | "UPDATING" => {
+            Finding::unknown("status", format!("not settled yet ({s})")).hint("run health again in a minute")
+        }
+        "INACCESSIBLE_ENCRYPTION_CREDENTIALS" => Finding::fail("status", "its KMS key is disabled or its grant revoked: reads and writes fail")
+            .hint("enable the key (or restore its grant); DynamoDB archives the table after seven days without it"),
+        _ => Finding::fail("status", format!("{s}: not usable")),
+    };
+    f.observed(s).expected("ACTIVE")
+}
+
+/// The declared global secondary indexes' names, as rendered.
+fn declared_indexes(t: &Target<'_>, logical: &str) -> Vec<String> {
+    t.properties(logical)
+        .and_then(|p| p.get("GlobalSecondaryIndexes"))
+        .and_then(Json::as_array)
+        .map(|ix| {
+            ix.iter()
+                .filter_map(|i| i.get("IndexName").and_then(Json::as_str))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `indexes`: every declared index exists and is `ACTIVE`.
+fn health_indexes(table: &TableState, t: &Target<'_>, logical: &str) -> Finding {
+    let declared = declared_indexes(t, logical);
+    let status = |name: &str| {
+        table
+            .indexes
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| s.as_str())
+    };
+    let observed = declared
+        .iter()
+        .map(|n| format!("{n} {}", status(n).unwrap_or("missing")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let expected = format!("{} ACTIVE", declared.join(", "));
+    let missing: Vec<&str> = declared
+        .iter()
+        .map(String::as_str)
+        .filter(|n| status(n).is_none())
+        .collect();
+    let broken: Vec<&str> = declared
+        .iter()
+        .map(String::as_str)
+        .filter(
+            |n| matches!(status(n), Some(s) if !matches!(s, "ACTIVE" | "CREATING" | "UPDATING")),
+        )
+        .collect();
+    let settling = declared
+        .iter()
+        .any(|n| matches!(status(n), Some("CREATING" | "UPDATING")));
+    let f = if !missing.is_empty() || !broken.is_empty() {
+        let names: Vec<&str> = missing.iter().chain(&broken).copied().collect();
+        Finding::fail("indexes", format!("not usable: {}", names.join(", ")))
+            .hint(format!("`stackctl diff --env {}` shows whether the deployed stack declares them; queries on a missing index fail", t.env))
+    } else if settling {
+        Finding::unknown("indexes", "not settled yet: an index is being built")
+            .hint("run health again when the backfill is done")
+    } else {
+        Finding::pass("indexes", format!("{} ACTIVE", declared.len()))
+    };
+    f.observed(observed).expected(expected)
+}
+
+/// `ttl`: time to live on the declared attribute (or off, as declared).
+/// A turned-off TTL fails: expired items are never deleted, and nothing
+/// else notices. moto's CloudFormation never applies TTL, so in an
+/// emulator environment a TTL that was never set (no attribute named) is
+/// `skip`; one set and turned off through the API is judged.
+fn health_ttl(ttl: &TimeToLive, t: &Target<'_>, logical: &str, table: &str) -> Finding {
+    let spec = t
+        .properties(logical)
+        .and_then(|p| p.get("TimeToLiveSpecification"));
+    let declared = spec
+        .filter(|s| {
+            matches!(s.get("Enabled"), Some(Json::Bool(true)))
+                || s.get("Enabled").and_then(Json::as_str) == Some("true")
+        })
+        .and_then(|s| s.get("AttributeName"))
+        .and_then(Json::as_str);
+    let on = matches!(ttl.status.as_str(), "ENABLED" | "ENABLING");
+    let attribute = ttl.attribute.as_deref();
+    let observed = match attribute {
+        Some(a) => format!("{} on {a}", ttl.status),
+        None => ttl.status.clone(),
+    };
+    let f = match (declared, on) {
+        (Some(want), true) if attribute == Some(want) => Finding::pass("ttl", format!("on {want}")),
+        (Some(want), true) => Finding::fail(
+            "ttl",
+            format!("TTL is on {}, not {want}", attribute.unwrap_or("another attribute")),
+        ),
+        (Some(_), false) if t.emulated && attribute.is_none() => Finding::skip(
+            "ttl",
+            "the emulator's CloudFormation does not apply TimeToLiveSpecification, so TTL is never on after a deploy there",
+        ),
+        (Some(want), false) => Finding::fail("ttl", "TTL is off: expired items are never deleted").hint(format!(
+            "`aws dynamodb update-time-to-live --table-name {table} --time-to-live-specification Enabled=true,AttributeName={want}` (CloudFormation does not notice it is off, so a deploy does not turn it on)"
+        )),
+        (None, false) => Finding::pass("ttl", "off, as declared"),
+        (None, true) => Finding::warn(
+            "ttl",
+            format!("TTL is on {} but not declared: items expire", attribute.unwrap_or("an attribute")),
+        )
+        .hint("declare `ttl:` on the table, or turn TTL off"),
+    };
+    let expected = match declared {
+        Some(want) => format!("ENABLED on {want}"),
+        None => "DISABLED".to_string(),
+    };
+    f.observed(observed).expected(expected)
+}
+
 impl Kind for Table {
     const NAME: &'static str = "table";
     const TEMPLATE_FILE: &'static str = "table.yaml.tera";
     const TEMPLATE: &'static str = include_str!("../../templates/table.yaml.tera");
     const ATTRIBUTES: &'static [&'static str] = &["name", "arn", "stream_arn"];
     const GRANT_LEVELS: &'static [&'static str] = &["read", "write", "delete", "scan", "stream"];
+    const HEALTH_CHECKS: &'static [&'static str] = &["status", "indexes", "ttl"];
     const ALARM: Option<AlarmMetrics> = Some(AlarmMetrics {
         namespace: "AWS/DynamoDB",
         dimension: "TableName",
@@ -159,6 +286,36 @@ impl Kind for Table {
 
     fn name_pattern(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    /// DescribeTable for `status` (and `indexes`, when it declares some);
+    /// DescribeTimeToLive for `ttl`. What is declared is read from the
+    /// rendered template, overrides included.
+    fn health<'a, R: Resources>(&'a self, t: Target<'a>, aws: &'a R) -> Vec<Pending<'a>> {
+        let names: &[&str] = if self.indexes.is_empty() {
+            &["status"]
+        } else {
+            &["status", "indexes"]
+        };
+        let with_indexes = !self.indexes.is_empty();
+        vec![
+            Pending::new(names, async move {
+                let logical = t.logical_id();
+                let name = t.physical_id(&logical)?;
+                let table = aws.table(name).await?;
+                let mut out = vec![health_status(&table)];
+                if with_indexes {
+                    out.push(health_indexes(&table, &t, &logical));
+                }
+                Ok(out)
+            }),
+            Pending::new(&["ttl"], async move {
+                let logical = t.logical_id();
+                let name = t.physical_id(&logical)?;
+                let ttl = aws.time_to_live(name).await?;
+                Ok(vec![health_ttl(&ttl, &t, &logical, name)])
+            }),
+        ]
     }
 
     fn name_problem(name: &str) -> Option<String> {

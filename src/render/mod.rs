@@ -156,7 +156,7 @@ pub struct Rendered {
 /// One declared resource of a rendered stack: its kind, its physical name
 /// and the CloudFormation resources its template produced, for what needs
 /// to know which declared resource a CloudFormation resource came from
-/// (`render --output json` shows it; health checks will read it). `destroy`
+/// (`render --output json` shows it; `health` checks what it lists). `destroy`
 /// does not: it must empty what is *deployed*, which includes `raw` buckets
 /// and buckets since removed from the stack file, so it reads the deployed
 /// stack's resources.
