@@ -281,6 +281,7 @@ mod tests {
             inventory: Vec::new(),
             local_secrets: Vec::new(),
             external_secrets: Vec::new(),
+            probes: Vec::new(),
         }]
     }
 

@@ -3,6 +3,7 @@
 //! Checks that need the whole project (references, names, ranges) live in
 //! [`crate::validate`].
 
+pub mod probe;
 pub mod project;
 pub mod source;
 pub mod stack;
@@ -47,6 +48,9 @@ pub struct Stack {
     pub source: Source,
     /// Typed resources by key.
     pub resources: BTreeMap<String, Resource>,
+    /// Typed probes by name, each checked on its own (see [`probe`]); one
+    /// that could not be read is left out (reported).
+    pub probes: BTreeMap<String, probe::Probe>,
 }
 
 /// Finds the project root: `dir` itself if given, else the nearest ancestor
@@ -461,6 +465,9 @@ fn read_stack(
     let raw_resources = entries("resources", &mut complete);
     let mut outputs_complete = true;
     let raw_outputs = entries("outputs", &mut outputs_complete);
+    // Probes do not render: one that cannot be read leaves the stack
+    // complete.
+    let raw_probes = entries("probes", &mut true);
 
     let mut parameters = BTreeMap::new();
     for (key, value) in raw_parameters {
@@ -493,6 +500,31 @@ fn read_stack(
             Typed::Dropped => complete = false,
         }
     }
+    let mut probes = BTreeMap::new();
+    for (key, value) in &raw_probes {
+        let path = join("probes", key);
+        if let Some(p) = crate::limits::identifier_problem("probe name", key, '_', 64) {
+            diags.push(
+                source
+                    .error(&path, p)
+                    .hint("use snake_case names such as `status_endpoint`"),
+            );
+            continue;
+        }
+        let before = diags.len();
+        if let Typed::Full(w) = entry::<probe::Written>(&source, &path, value.clone(), false, diags)
+        {
+            // A misspelt `http:` is reported already, not again as missing.
+            let misspelt = diags.len() > before && w.http.is_none() && w.websocket.is_none();
+            if misspelt {
+                continue;
+            }
+            if let Some(p) = w.probe(&source, &path, diags) {
+                p.check(&source, &path, diags);
+                probes.insert(key.clone(), p);
+            }
+        }
+    }
     if !complete {
         lost(gaps);
     }
@@ -509,9 +541,11 @@ fn read_stack(
             parameters,
             resources: raw_resources.into_iter().collect(),
             outputs,
+            probes: raw_probes.into_iter().collect(),
         },
         source,
         resources,
+        probes,
     })
 }
 

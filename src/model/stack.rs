@@ -10,7 +10,13 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// The top-level fields of a stack file, in the order of [`StackFile`].
-pub const FIELDS: &[&str] = &["description", "parameters", "resources", "outputs"];
+pub const FIELDS: &[&str] = &[
+    "description",
+    "parameters",
+    "resources",
+    "outputs",
+    "probes",
+];
 
 /// A stack file.
 #[derive(Debug, Clone, Deserialize)]
@@ -28,6 +34,10 @@ pub struct StackFile {
     /// Stack outputs by name (PascalCase), exported as `STACKNAME-OUTPUT`.
     #[serde(default)]
     pub outputs: BTreeMap<String, Output>,
+    /// Requests `stackctl health` sends to the deployed stack, by name;
+    /// read by [`super::load`] into [`super::probe::Probe`].
+    #[serde(default)]
+    pub probes: BTreeMap<String, serde_yaml::Value>,
 }
 
 /// A stack parameter; becomes a CloudFormation parameter whose value is

@@ -55,6 +55,8 @@ pub struct StackContext {
     pub external_secrets: Vec<ExternalSecret>,
     /// Logical ids named by `raw` CloudFormation.
     pub logical_refs: Vec<LogicalRef>,
+    /// The stack's probes, with their references resolved.
+    pub probes: Vec<crate::model::probe::Resolved>,
 }
 
 /// A logical id that `raw` CloudFormation names, checked once the whole
@@ -215,6 +217,7 @@ impl<'a> Builder<'a> {
             }
         }
         let outputs = self.outputs(&stack_name);
+        let probes = self.probes();
         let description = self
             .stack
             .file
@@ -241,9 +244,62 @@ impl<'a> Builder<'a> {
             local_secrets: std::mem::take(&mut self.local_secrets),
             external_secrets: std::mem::take(&mut self.external_secrets),
             logical_refs: std::mem::take(&mut self.logical_refs),
+            probes,
             tags,
             names: std::mem::take(&mut self.names),
         }
+    }
+
+    /// The stack's probes with their references resolved: each URL's
+    /// `${...}` as any other value's, each `{secret: KEY}` header checked
+    /// to name a `secret` of the stack. Probes render into no template.
+    fn probes(&mut self) -> Vec<crate::model::probe::Resolved> {
+        use crate::model::probe::{HeaderValue, Resolved, ResolvedHeader};
+        let stack: &'a Stack = self.stack;
+        let mut out = Vec::new();
+        for (name, probe) in &stack.probes {
+            let at = join("probes", name);
+            let checked = probe.checked(&stack.source, &at);
+            let path = join(&at, probe.key());
+            let url = self.value(probe.url(), &join(&path, "url"));
+            let mut headers = Vec::new();
+            let mut ok = !url.is_null();
+            for (header, value) in probe.headers() {
+                match value {
+                    HeaderValue::Text(t) => {
+                        headers.push((header.clone(), ResolvedHeader::Text(t.clone())))
+                    }
+                    HeaderValue::Secret(s) => {
+                        let at = join(&join(&join(&path, "headers"), header), "secret");
+                        match self.target(&s.secret, &at, &["secret"]) {
+                            Some(r) => {
+                                let id = r.attribute(self, &s.secret, "arn", &at);
+                                headers.push((
+                                    header.clone(),
+                                    ResolvedHeader::Secret {
+                                        key: s.secret.clone(),
+                                        id,
+                                        field: s.field.clone(),
+                                        prefix: s.prefix.clone(),
+                                    },
+                                ));
+                            }
+                            None => ok = false,
+                        }
+                    }
+                }
+            }
+            if let (true, Some(checked)) = (ok, checked) {
+                out.push(Resolved {
+                    name: name.clone(),
+                    probe: probe.clone(),
+                    checked,
+                    url,
+                    headers,
+                });
+            }
+        }
+        out
     }
 
     /// Every binding of this stack in this environment names a resource of

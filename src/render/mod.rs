@@ -151,6 +151,10 @@ pub struct Rendered {
     pub local_secrets: Vec<crate::kinds::secret::LocalSecret>,
     /// Secrets whose value is set outside the stack, for `deploy` to check.
     pub external_secrets: Vec<crate::kinds::secret::ExternalSecret>,
+    /// The stack's probes for `health`, resolved for this environment;
+    /// not part of the template (nor of `render`'s output).
+    #[serde(skip)]
+    pub probes: Vec<crate::model::probe::Resolved>,
 }
 
 /// One declared resource of a rendered stack: its kind, its physical name
@@ -301,6 +305,7 @@ pub fn render_stack(
         inventory,
         local_secrets: ctx.local_secrets,
         external_secrets: ctx.external_secrets,
+        probes: ctx.probes,
     })
 }
 

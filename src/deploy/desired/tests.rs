@@ -29,6 +29,7 @@ fn app() -> Rendered {
         inventory: Vec::new(),
         local_secrets: Vec::new(),
         external_secrets: Vec::new(),
+            probes: Vec::new(),
     }
 }
 
