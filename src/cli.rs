@@ -365,7 +365,7 @@ pub struct HealthArgs {
     pub stacks: Vec<String>,
 
     /// Only the checks of KIND: `stack`, `function`, `table`, `queue` or
-    /// `bucket` (repeatable)
+    /// `bucket`, or `probe` for the stacks' declared probes (repeatable)
     #[arg(long, value_name = "KIND")]
     pub only: Vec<String>,
 
@@ -377,6 +377,11 @@ pub struct HealthArgs {
     /// Exit 1 on a warning too: a degraded environment fails
     #[arg(long, value_enum, value_name = "WHAT")]
     pub fail_on: Option<HealthFailOn>,
+
+    /// Leave out the stacks' declared probes (`probes:`): no request is
+    /// sent to the system, and no probe check is reported
+    #[arg(long, conflicts_with = "only")]
+    pub skip_probes: bool,
 }
 
 /// What `health --fail-on` fails on besides a failed check.

@@ -128,6 +128,10 @@ pub trait Resources {
         &self,
         name: &str,
     ) -> impl Future<Output = Result<Option<PublicAccessBlock>, ReadError>>;
+    /// The value of secret `id` (its ARN or name), for a probe's header
+    /// (GetSecretValue). Never printed: the probe scrubs it from every
+    /// finding.
+    fn secret_value(&self, id: &str) -> impl Future<Output = Result<String, ReadError>>;
 }
 
 /// [`Resources`] through the AWS SDK.
@@ -136,6 +140,7 @@ pub struct SdkResources {
     dynamodb: aws_sdk_dynamodb::Client,
     sqs: aws_sdk_sqs::Client,
     s3: aws_sdk_s3::Client,
+    secrets: aws_sdk_secretsmanager::Client,
 }
 
 impl SdkResources {
@@ -146,6 +151,7 @@ impl SdkResources {
             dynamodb: aws_sdk_dynamodb::Client::new(sdk),
             sqs: aws_sdk_sqs::Client::new(sdk),
             s3: super::s3_client(sdk),
+            secrets: aws_sdk_secretsmanager::Client::new(sdk),
         }
     }
 }
@@ -377,6 +383,31 @@ impl Resources for SdkResources {
                 Ok(None)
             }
             Err(e) => Err(failed(&context, &e)),
+        }
+    }
+
+    async fn secret_value(&self, id: &str) -> Result<String, ReadError> {
+        // The context names the secret, never its value.
+        let context = format!("reading secret {id}");
+        let out = self
+            .secrets
+            .get_secret_value()
+            .secret_id(id)
+            .send()
+            .await
+            .map_err(|e| failed(&context, &e))?;
+        match (out.secret_string(), out.secret_binary()) {
+            (Some(s), _) => Ok(s.to_string()),
+            (None, Some(b)) => String::from_utf8(b.as_ref().to_vec()).map_err(|_| {
+                ReadError::new(
+                    ErrorKind::BadResponse,
+                    format!("{context}: its binary value is not text"),
+                )
+            }),
+            (None, None) => Err(ReadError::new(
+                ErrorKind::NotFound,
+                format!("{context}: it has no value yet"),
+            )),
         }
     }
 }

@@ -30,12 +30,14 @@ pub fn run(
         only,
         timeout,
         fail_on,
+        skip_probes,
     } = args;
     let scope = Scope::load(root, &env, &stacks)?;
     let settings = Settings {
         timeout,
         concurrency: CONCURRENCY,
         only: kinds(&only)?,
+        skip_probes,
     };
     let mut code = code(&scope);
     timings::lap("load, validate and render the project");
@@ -43,6 +45,7 @@ pub fn run(
     let input = Input {
         env: &scope.env,
         emulated,
+        region: &scope.environment().region,
         rendered: &scope.rendered,
         stacks: scope
             .stacks
@@ -77,6 +80,7 @@ pub fn run(
 fn kinds(only: &[String]) -> Result<BTreeSet<String>, UsageError> {
     let known: Vec<&str> = std::iter::once("stack")
         .chain(crate::kinds::health_kinds())
+        .chain(std::iter::once(crate::health::probe::KIND))
         .collect();
     for k in only {
         if known.contains(&k.as_str()) {

@@ -5,6 +5,7 @@
 //! by then is `unknown`. The report is ordered by check id, whatever
 //! finished first.
 
+use super::probe;
 use super::report::Report;
 use super::stack::{self, Code, StackRead};
 use super::{read_failed, stopped, Check, Deployed, Finding, Pending, Subject, Target};
@@ -26,9 +27,12 @@ pub struct Settings {
     pub timeout: Duration,
     /// Most reads at the same time.
     pub concurrency: usize,
-    /// Only checks of these kinds (`stack` or a resource kind); all when
-    /// empty.
+    /// Only checks of these kinds (`stack`, a resource kind, or `probe`);
+    /// all when empty.
     pub only: BTreeSet<String>,
+    /// Leave the declared probes out (`--skip-probes`): they are not run
+    /// and not reported.
+    pub skip_probes: bool,
 }
 
 /// One selected stack: rendered, its declared resources (typed), and the
@@ -48,6 +52,8 @@ pub struct Input<'a> {
     pub env: &'a str,
     /// Whether it runs on an emulator.
     pub emulated: bool,
+    /// The environment's region (probe URLs name it).
+    pub region: &'a str,
     /// Every stack of the environment, rendered (for the outputs that feed
     /// parameters).
     pub rendered: &'a [Rendered],
@@ -175,6 +181,41 @@ pub async fn run<C: CloudFormation, R: Resources>(
                 Err(why) => {
                     for p in pending {
                         for name in p.names {
+                            let f = Finding {
+                                name,
+                                ..why.clone()
+                            };
+                            checks.push(subject.check(f, 0));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Then the stacks' declared probes: checks like the others.
+    if !settings.skip_probes && wanted(probe::KIND) {
+        for ((s, d), template) in input.stacks.iter().zip(&deployed).zip(&templates) {
+            let r = s.rendered;
+            for p in &r.probes {
+                let subject = Subject::resource(&r.stack, probe::KIND, &p.name);
+                let cx = probe::Context {
+                    env,
+                    stack: &r.stack,
+                    region: input.region,
+                    emulated: input.emulated,
+                    deployed: d.as_ref().unwrap_or(&empty),
+                    template,
+                    deadline,
+                };
+                let pending = probe::pending(p, cx, aws);
+                match d {
+                    Ok(_) => {
+                        subjects.push(subject);
+                        owner.push(subjects.len() - 1);
+                        work.push(pending);
+                    }
+                    Err(why) => {
+                        for name in pending.names {
                             let f = Finding {
                                 name,
                                 ..why.clone()

@@ -105,6 +105,7 @@ struct FakeAws {
     buckets: BTreeMap<String, Result<(), ReadError>>,
     blocks: BTreeMap<String, Result<Option<PublicAccessBlock>, ReadError>>,
     hang: BTreeSet<String>,
+    secrets: BTreeMap<String, Result<String, ReadError>>,
 }
 
 impl FakeAws {
@@ -180,6 +181,10 @@ impl Resources for FakeAws {
     ) -> Result<Option<PublicAccessBlock>, ReadError> {
         self.answer(&self.blocks, name).await
     }
+
+    async fn secret_value(&self, id: &str) -> Result<String, ReadError> {
+        self.answer(&self.secrets, id).await
+    }
 }
 
 fn block<F: std::future::Future>(f: F) -> F::Output {
@@ -195,6 +200,7 @@ fn settings() -> Settings {
         timeout: Duration::from_secs(30),
         concurrency: 8,
         only: BTreeSet::new(),
+        skip_probes: false,
     }
 }
 
@@ -211,6 +217,7 @@ fn check_with(
     let input = Input {
         env,
         emulated: scope.environment().emulator.is_some(),
+        region: "us-east-1",
         rendered: &scope.rendered,
         stacks: vec![StackScope {
             rendered: scope.rendered("app"),
