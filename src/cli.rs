@@ -190,7 +190,14 @@ pub enum Command {
     /// this checkout"); each function's state, code (the zip its stack
     /// names) and reserved concurrency; each table's status, indexes and
     /// TTL; each queue's dead-letter queue depth; each bucket's existence
-    /// and public access block. Nothing is changed.
+    /// and public access block. Nothing is changed, except by a declared
+    /// probe that says `mutates: true`.
+    ///
+    /// The probes a stack file declares (`probes:`) are checks too
+    /// (`media/probe/NAME/status`, `body`, `json`, `latency`; `handshake`,
+    /// `reply` for a WebSocket): HTTP and WebSocket requests to the
+    /// deployed system; --skip-probes leaves them out, --only probe keeps
+    /// only them.
     ///
     /// Each check has a stable id (`upload/function/create_upload/code`)
     /// and ends pass, warn, fail, unknown (could not be checked: access
@@ -380,7 +387,7 @@ pub struct HealthArgs {
 
     /// Leave out the stacks' declared probes (`probes:`): no request is
     /// sent to the system, and no probe check is reported
-    #[arg(long, conflicts_with = "only")]
+    #[arg(long)]
     pub skip_probes: bool,
 }
 

@@ -51,17 +51,13 @@ fn health_help_names_its_exit_codes_and_only_what_is_built() {
         "--timeout <DURATION>",
         "[default: 60s]",
         "stackctl.health/v1",
+        "--skip-probes",
+        "--only probe",
     ] {
         assert!(help.contains(want), "{want:?} missing from:\n{help}");
     }
     // Planned, not built: none of it may show.
-    for planned in [
-        "--wait",
-        "--junit",
-        "--print-policy",
-        "--skip-probes",
-        "probe",
-    ] {
+    for planned in ["--wait", "--junit", "--print-policy"] {
         assert!(!help.contains(planned), "{planned} in:\n{help}");
     }
 }
@@ -90,7 +86,13 @@ fn health_with_an_unknown_env_stack_or_kind_exits_3_with_a_hint() {
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(
         text(&out.stderr),
-        "error: kind `alarm` has no health checks yet\nhint: kinds with checks: stack, bucket, table, function, queue\n"
+        "error: kind `alarm` has no health checks yet\nhint: kinds with checks: stack, bucket, table, function, queue, probe\n"
+    );
+    let out = run(&["health", "--env", "dev", "--only", "probe", "--skip-probes"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        text(&out.stderr),
+        "error: --only probe and --skip-probes leave nothing to check\nhint: keep one of them\n"
     );
     let out = run(&["health", "--env", "dev", "--timeout", "5 parsecs"]);
     assert_eq!(out.status.code(), Some(3));

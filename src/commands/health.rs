@@ -32,6 +32,12 @@ pub fn run(
         fail_on,
         skip_probes,
     } = args;
+    if skip_probes && only.iter().any(|k| k == crate::health::probe::KIND) {
+        return Err(UsageError::new(
+            "--only probe and --skip-probes leave nothing to check\nhint: keep one of them",
+        )
+        .into());
+    }
     let scope = Scope::load(root, &env, &stacks)?;
     let settings = Settings {
         timeout,
