@@ -85,6 +85,8 @@ fn serve_http(stream: TcpStream, flaky: &AtomicUsize) {
     }
 }
 
+// tungstenite's handshake callback returns its (large) ErrorResponse.
+#[allow(clippy::result_large_err)]
 fn serve_ws(stream: TcpStream) {
     let check = |req: &tungstenite::handshake::server::Request,
                  resp: tungstenite::handshake::server::Response| {
