@@ -364,8 +364,8 @@ pub struct HealthArgs {
     /// Stacks to check [default: all]
     pub stacks: Vec<String>,
 
-    /// Only the checks of KIND: `stack`, `function`, `table`, `queue` or
-    /// `bucket` (repeatable)
+    /// Only the checks of KIND: `stack`, `function`, `table`, `queue`,
+    /// `bucket`, `schedule` or `alarm` (repeatable)
     #[arg(long, value_name = "KIND")]
     pub only: Vec<String>,
 
@@ -377,6 +377,11 @@ pub struct HealthArgs {
     /// Exit 1 on a warning too: a degraded environment fails
     #[arg(long, value_enum, value_name = "WHAT")]
     pub fail_on: Option<HealthFailOn>,
+
+    /// Print the read-only IAM policy these checks need (JSON), derived
+    /// from the stacks' resources, and check nothing
+    #[arg(long)]
+    pub print_policy: bool,
 }
 
 /// What `health --fail-on` fails on besides a failed check.

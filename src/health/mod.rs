@@ -20,7 +20,10 @@
 //! `skip`, with the reason. [`report`] turns the checks into a verdict, the
 //! text and JSON reports and the exit status.
 
+pub mod access;
+pub mod iam;
 pub mod report;
+pub mod resolve;
 pub mod run;
 pub mod stack;
 
@@ -316,6 +319,8 @@ pub struct Deployed {
 pub struct Target<'a> {
     /// The environment.
     pub env: &'a str,
+    /// Its region (empty when unknown).
+    pub region: &'a str,
     /// The stack, by its name in the project.
     pub stack: &'a str,
     /// The resource key.

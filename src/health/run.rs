@@ -46,6 +46,8 @@ pub struct StackScope<'a> {
 pub struct Input<'a> {
     /// The environment.
     pub env: &'a str,
+    /// Its region.
+    pub region: &'a str,
     /// Whether it runs on an emulator.
     pub emulated: bool,
     /// Every stack of the environment, rendered (for the outputs that feed
@@ -154,6 +156,7 @@ pub async fn run<C: CloudFormation, R: Resources>(
             }
             let target = Target {
                 env,
+                region: input.region,
                 stack: &r.stack,
                 key: &inv.key,
                 inventory: inv,
