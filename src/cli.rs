@@ -188,9 +188,12 @@ pub enum Command {
     /// every declared resource present, and the deployed template,
     /// parameters and tags equal to this checkout's (else "not deployed from
     /// this checkout"); each function's state, code (the zip its stack
-    /// names) and reserved concurrency; each table's status, indexes and
-    /// TTL; each queue's dead-letter queue depth; each bucket's existence
-    /// and public access block. Nothing is changed.
+    /// names), reserved concurrency and role (its policy still the rendered
+    /// one); each table's status, indexes, TTL and point-in-time recovery;
+    /// each queue's dead-letter queue depth; each bucket's existence,
+    /// public access block and encryption; each schedule's rule enabled and
+    /// targeting its function; each alarm not in ALARM. Nothing is changed.
+    /// `--print-policy` prints the read-only IAM policy this needs.
     ///
     /// Each check has a stable id (`upload/function/create_upload/code`)
     /// and ends pass, warn, fail, unknown (could not be checked: access

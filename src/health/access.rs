@@ -196,7 +196,7 @@ pub fn needed(
         // The stack reads give every resource check its physical ids, so
         // they are needed whatever `--only` says.
         out.push(stack_access(region, &r.stack_name));
-        for (_, (stack, _)) in &r.output_parameters {
+        for (stack, _) in r.output_parameters.values() {
             if let Some(up) = all.iter().find(|u| &u.stack == stack) {
                 out.push(upstream_access(region, &up.stack_name));
             }

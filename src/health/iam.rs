@@ -232,12 +232,96 @@ pub fn compare(rendered: &Json, live: &Json, r: &Resolver<'_>) -> PolicyDiff {
     diff
 }
 
-/// An IAM policy document as IAM returns it: URL-encoded JSON (AWS), or
-/// plain JSON (the emulator).
+/// An IAM policy document as IAM returns it: URL-encoded JSON (AWS), plain
+/// JSON, or, for a policy its CloudFormation made, a Python literal (moto
+/// 5.2 answers `{'Version': '2012-10-17', ...}`).
 pub fn parse_document(raw: &str) -> Option<Json> {
     serde_json::from_str(raw)
         .ok()
         .or_else(|| serde_json::from_str(&percent_decode(raw)?).ok())
+        .or_else(|| python_literal(raw))
+}
+
+/// A Python literal of dicts, lists, strings (either quote), numbers,
+/// `True`, `False` and `None`, as JSON.
+fn python_literal(text: &str) -> Option<Json> {
+    fn skip(s: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+        while s.peek().is_some_and(|c| c.is_whitespace()) {
+            s.next();
+        }
+    }
+    fn value(s: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Option<Json> {
+        skip(s);
+        match *s.peek()? {
+            '{' | '[' => {
+                let close = if s.next()? == '{' { '}' } else { ']' };
+                let mut map = serde_json::Map::new();
+                let mut list = Vec::new();
+                loop {
+                    skip(s);
+                    if s.peek() == Some(&close) {
+                        s.next();
+                        break;
+                    }
+                    let v = value(s)?;
+                    skip(s);
+                    if close == '}' {
+                        (s.next()? == ':').then_some(())?;
+                        let Json::String(k) = v else { return None };
+                        map.insert(k, value(s)?);
+                    } else {
+                        list.push(v);
+                    }
+                    skip(s);
+                    match s.next()? {
+                        ',' => {}
+                        c if c == close => break,
+                        _ => return None,
+                    }
+                }
+                Some(if close == '}' {
+                    Json::Object(map)
+                } else {
+                    Json::Array(list)
+                })
+            }
+            q @ ('\'' | '"') => {
+                s.next();
+                let mut out = String::new();
+                loop {
+                    match s.next()? {
+                        '\\' => match s.next()? {
+                            'n' => out.push('\n'),
+                            't' => out.push('\t'),
+                            c => out.push(c),
+                        },
+                        c if c == q => break,
+                        c => out.push(c),
+                    }
+                }
+                Some(Json::String(out))
+            }
+            _ => {
+                let mut word = String::new();
+                while s
+                    .peek()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'))
+                {
+                    word.push(s.next()?);
+                }
+                match word.as_str() {
+                    "True" => Some(Json::Bool(true)),
+                    "False" => Some(Json::Bool(false)),
+                    "None" => Some(Json::Null),
+                    w => serde_json::from_str(w).ok(),
+                }
+            }
+        }
+    }
+    let mut chars = text.chars().peekable();
+    let v = value(&mut chars)?;
+    skip(&mut chars);
+    chars.next().is_none().then_some(v)
 }
 
 fn percent_decode(s: &str) -> Option<String> {
@@ -383,5 +467,16 @@ mod tests {
         assert_eq!(parse_document(plain), parse_document(encoded));
         assert!(parse_document(plain).is_some());
         assert_eq!(parse_document("%ZZ"), None);
+        // moto's form for a policy its CloudFormation made.
+        let python = r#"{'Version': '2012-10-17', 'Statement': [{'Sid': "it's", 'Effect': 'Allow', 'Action': ['s3:GetObject'], 'Resource': '*', 'Condition': {'Bool': {'aws:SecureTransport': True}}, 'N': 3}]}"#;
+        assert_eq!(
+            parse_document(python),
+            Some(
+                json!({"Version": "2012-10-17", "Statement": [{"Sid": "it's", "Effect": "Allow",
+                "Action": ["s3:GetObject"], "Resource": "*",
+                "Condition": {"Bool": {"aws:SecureTransport": true}}, "N": 3}]})
+            )
+        );
+        assert_eq!(parse_document("{'a': 'b'"), None);
     }
 }
