@@ -188,10 +188,13 @@ pub enum Command {
     /// every declared resource present, and the deployed template,
     /// parameters and tags equal to this checkout's (else "not deployed from
     /// this checkout"); each function's state, code (the zip its stack
-    /// names) and reserved concurrency; each table's status, indexes and
-    /// TTL; each queue's dead-letter queue depth; each bucket's existence
-    /// and public access block. Nothing is changed, except by a declared
-    /// probe that says `mutates: true`.
+    /// names), reserved concurrency and role (its policy still the rendered
+    /// one); each table's status, indexes, TTL and point-in-time recovery;
+    /// each queue's dead-letter queue depth; each bucket's existence,
+    /// public access block and encryption; each schedule's rule enabled and
+    /// targeting its function; each alarm not in ALARM. Nothing is changed,
+    /// except by a declared probe that says `mutates: true`.
+    /// `--print-policy` prints the read-only IAM policy this needs.
     ///
     /// The probes a stack file declares (`probes:`) are checks too
     /// (`media/probe/NAME/status`, `body`, `json`, `latency`; `handshake`,
@@ -371,8 +374,9 @@ pub struct HealthArgs {
     /// Stacks to check [default: all]
     pub stacks: Vec<String>,
 
-    /// Only the checks of KIND: `stack`, `function`, `table`, `queue` or
-    /// `bucket`, or `probe` for the stacks' declared probes (repeatable)
+    /// Only the checks of KIND: `stack`, a resource kind with checks
+    /// (`function`, `table`, `queue`, `bucket`, `schedule`, `alarm`, ...),
+    /// or `probe` for the stacks' declared probes (repeatable)
     #[arg(long, value_name = "KIND")]
     pub only: Vec<String>,
 
@@ -389,6 +393,11 @@ pub struct HealthArgs {
     /// sent to the system, and no probe check is reported
     #[arg(long)]
     pub skip_probes: bool,
+
+    /// Print the read-only IAM policy these checks need (JSON), derived
+    /// from the stacks' resources, and check nothing
+    #[arg(long)]
+    pub print_policy: bool,
 }
 
 /// What `health --fail-on` fails on besides a failed check.

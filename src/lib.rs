@@ -112,6 +112,9 @@ fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitStatus> {
         Command::Outputs(args) => printer.result(&commands::status::OutputsReport(
             commands::status::run(&root, args, &global, printer)?,
         ))?,
+        Command::Health(args) if args.print_policy => {
+            printer.result(&commands::health::policy(&root, args)?)?
+        }
         Command::Health(args) => {
             let (report, status) = commands::health::run(&root, args, &global, printer)?;
             printer.result(&report)?;

@@ -53,11 +53,12 @@ fn health_help_names_its_exit_codes_and_only_what_is_built() {
         "stackctl.health/v1",
         "--skip-probes",
         "--only probe",
+        "--print-policy",
     ] {
         assert!(help.contains(want), "{want:?} missing from:\n{help}");
     }
     // Planned, not built: none of it may show.
-    for planned in ["--wait", "--junit", "--print-policy"] {
+    for planned in ["--wait", "--junit"] {
         assert!(!help.contains(planned), "{planned} in:\n{help}");
     }
 }
@@ -82,11 +83,11 @@ fn health_with_an_unknown_env_stack_or_kind_exits_3_with_a_hint() {
         text(&out.stderr),
         "error: unknown kind `functoin` for --only\nhint: did you mean `function`?\n"
     );
-    let out = run(&["health", "--env", "dev", "--only", "alarm"]);
+    let out = run(&["health", "--env", "dev", "--only", "topic"]);
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(
         text(&out.stderr),
-        "error: kind `alarm` has no health checks yet\nhint: kinds with checks: stack, bucket, table, function, queue, probe\n"
+        "error: kind `topic` has no health checks yet\nhint: kinds with checks: stack, bucket, table, function, schedule, alarm, queue, probe\n"
     );
     let out = run(&["health", "--env", "dev", "--only", "probe", "--skip-probes"]);
     assert_eq!(out.status.code(), Some(3));

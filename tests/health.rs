@@ -1,15 +1,16 @@
 //! `stackctl health` against a moto server started by the test:
-//! `tests/fixtures/health-project` (a function, a table with TTL and an
-//! index, a queue with a dead-letter queue, a private bucket; and a second
-//! stack) is deployed and found healthy, then broken through the services'
-//! own APIs, one thing at a time, and each break is found with its check
-//! id, status and exit code.
+//! `tests/fixtures/health-project` (a function on a schedule with an alarm,
+//! a table with TTL, PITR and an index, a queue with a dead-letter queue, a
+//! private bucket; and a second stack) is deployed and found healthy, then
+//! broken through the services' own APIs, one thing at a time, and each
+//! break is found with its check id, status and exit code.
 //!
-//! moto's CloudFormation applies neither TTL nor a bucket's public access
-//! block, so on a fresh deploy both checks are `skip`. The test sets them
-//! through the APIs first, as CloudFormation does on AWS, and then turns
-//! them off: a TTL or a block that was set and is now off is judged (and
-//! fails) on moto too.
+//! moto's CloudFormation applies neither TTL, PITR nor a bucket's public
+//! access block, so on a fresh deploy those checks are `skip`. The test sets
+//! them through the APIs first, as CloudFormation does on AWS, and then
+//! turns them off: a TTL or a block that was set and is now off is judged
+//! (and fails) on moto too. moto creates no alarms either: the test puts
+//! one under the rendered name (PutMetricAlarm) and sets it to ALARM.
 
 mod common;
 
@@ -23,6 +24,8 @@ const TABLE: &str = "healthfix-app-sessions-local";
 const BUCKET: &str = "healthfix-app-files-local";
 const FUNCTION: &str = "healthfix-app-greeter-local";
 const DLQ: &str = "healthfix-app-jobs-local-dlq";
+const RULE: &str = "healthfix-app-nightly-local";
+const ALARM: &str = "healthfix-app-greeter-errors-local";
 
 /// `health --env local ARGS --output json`, expecting exit `code`.
 fn health(dir: &Path, moto: &Moto, args: &[&str], code: i32) -> Value {
@@ -91,17 +94,25 @@ fn a_deployed_environment_is_healthy_and_each_break_is_found() {
     assert_eq!(report["schema"], "stackctl.health/v1");
     assert_eq!(report["verdict"], "healthy", "{report:#}");
     let want = [
+        // moto creates no alarms.
+        ("app/alarm/greeter_errors/state", "skip"),
+        ("app/bucket/files/encryption", "pass"),
         ("app/bucket/files/exists", "pass"),
         ("app/bucket/files/public_access", "skip"),
         ("app/function/greeter/code", "pass"),
         ("app/function/greeter/concurrency", "pass"),
+        ("app/function/greeter/role", "pass"),
         ("app/function/greeter/state", "pass"),
         ("app/queue/jobs/dead_letter", "pass"),
-        // moto lists the bucket policy (a placeholder there) without an id.
+        ("app/schedule/nightly/enabled", "pass"),
+        ("app/schedule/nightly/target", "pass"),
+        // moto lists the bucket policy and the alarm (placeholders there)
+        // without ids.
         ("app/stack/resources", "skip"),
         ("app/stack/status", "pass"),
         ("app/stack/template", "pass"),
         ("app/table/sessions/indexes", "pass"),
+        ("app/table/sessions/pitr", "skip"),
         ("app/table/sessions/status", "pass"),
         ("app/table/sessions/ttl", "skip"),
         ("extra/stack/resources", "pass"),
@@ -113,14 +124,14 @@ fn a_deployed_environment_is_healthy_and_each_break_is_found() {
         .map(|(i, s)| (i.to_string(), s.to_string()))
         .collect();
     assert_eq!(statuses(&report), want, "{report:#}");
-    assert_eq!(report["counts"]["pass"], 12);
-    assert_eq!(report["counts"]["skip"], 3);
+    assert_eq!(report["counts"]["pass"], 16);
+    assert_eq!(report["counts"]["skip"], 5);
     // The text report: nothing needs a look, so only the verdict.
     let out = run(dir, &moto, &["health", "--env", "local"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.starts_with("healthy in local: 12 passed, 3 skipped (15 checks in "),
+        stdout.starts_with("healthy in local: 16 passed, 5 skipped (21 checks in "),
         "{}",
         text(&out)
     );
@@ -132,6 +143,9 @@ fn a_deployed_environment_is_healthy_and_each_break_is_found() {
         let s3 = stackctl::aws::s3_client(&config);
         let lambda = aws_sdk_lambda::Client::new(&config);
         let cfn = aws_sdk_cloudformation::Client::new(&config);
+        let iam = aws_sdk_iam::Client::new(&config);
+        let events = aws_sdk_eventbridge::Client::new(&config);
+        let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
 
         // Messages left in the dead-letter queue: a warning, exit 0
         // unless --fail-on warn.
@@ -191,6 +205,28 @@ fn a_deployed_environment_is_healthy_and_each_break_is_found() {
             )
         );
 
+        // Point-in-time recovery: turned on as CloudFormation does on AWS,
+        // it is judged (pass).
+        ddb.update_continuous_backups()
+            .table_name(TABLE)
+            .point_in_time_recovery_specification(
+                aws_sdk_dynamodb::types::PointInTimeRecoverySpecification::builder()
+                    .point_in_time_recovery_enabled(true)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let report = health(dir, &moto, &["--only", "table"], 1);
+        assert_eq!(
+            check(&report, "app/table/sessions/pitr"),
+            (
+                "pass".into(),
+                "point-in-time recovery on, as declared".into()
+            )
+        );
+
         // The public access block: set as CloudFormation sets it on AWS
         // (pass), then partly turned off, making the bucket public (fail).
         let block = |policy: bool| {
@@ -217,6 +253,119 @@ fn a_deployed_environment_is_healthy_and_each_break_is_found() {
                 "fail".into(),
                 "public access block turned off: BlockPublicPolicy, RestrictPublicBuckets".into()
             )
+        );
+        assert_eq!(check(&report, "app/bucket/files/encryption").0, "pass");
+
+        // Default encryption removed (moto applies the template's, so it
+        // is judged there): fail.
+        s3.delete_bucket_encryption()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .unwrap();
+        let report = health(dir, &moto, &["--only", "bucket"], 1);
+        assert_eq!(
+            check(&report, "app/bucket/files/encryption"),
+            ("fail".into(), "no default encryption".into())
+        );
+
+        // A statement with Resource `*` added by hand to the function's
+        // role: fail, naming the statement.
+        let role = cfn
+            .list_stack_resources()
+            .stack_name("healthfix-app-local")
+            .send()
+            .await
+            .unwrap()
+            .stack_resource_summaries()
+            .iter()
+            .find(|r| r.logical_resource_id() == Some("GreeterRole"))
+            .and_then(|r| r.physical_resource_id())
+            .expect("the role in the stack")
+            .to_string();
+        let doc = iam
+            .get_role_policy()
+            .role_name(&role)
+            .policy_name("GreeterAccess")
+            .send()
+            .await
+            .unwrap()
+            .policy_document()
+            .to_string();
+        let mut doc = stackctl::health::iam::parse_document(&doc).expect("a policy document");
+        doc["Statement"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!(
+                {"Sid": "HandAdded", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}
+            ));
+        iam.put_role_policy()
+            .role_name(&role)
+            .policy_name("GreeterAccess")
+            .policy_document(doc.to_string())
+            .send()
+            .await
+            .unwrap();
+        let report = health(dir, &moto, &["--only", "function"], 1);
+        assert_eq!(
+            check(&report, "app/function/greeter/role"),
+            (
+                "fail".into(),
+                "allows a `*` resource: GreeterAccess: statement `HandAdded` allows s3:GetObject on *".into()
+            )
+        );
+        assert_eq!(check(&report, "app/function/greeter/state").0, "pass");
+
+        // The schedule's rule disabled out of band: fail.
+        events.disable_rule().name(RULE).send().await.unwrap();
+        let report = health(dir, &moto, &["--only", "schedule"], 1);
+        assert_eq!(
+            check(&report, "app/schedule/nightly/enabled"),
+            (
+                "fail".into(),
+                "the rule is DISABLED: the function is not invoked on schedule".into()
+            )
+        );
+        assert_eq!(check(&report, "app/schedule/nightly/target").0, "pass");
+
+        // The alarm, put under its rendered name (moto's CloudFormation
+        // creates none) and set to ALARM: fail, with its reason.
+        cloudwatch
+            .put_metric_alarm()
+            .alarm_name(ALARM)
+            .namespace("AWS/Lambda")
+            .metric_name("Errors")
+            .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+            .period(300)
+            .evaluation_periods(1)
+            .threshold(0.0)
+            .comparison_operator(
+                aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold,
+            )
+            .send()
+            .await
+            .unwrap();
+        let report = health(dir, &moto, &["--only", "alarm"], 0);
+        assert_eq!(check(&report, "app/alarm/greeter_errors/state").0, "pass");
+        cloudwatch
+            .set_alarm_state()
+            .alarm_name(ALARM)
+            .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+            .state_reason(
+                "Threshold Crossed: 1 datapoint [2.0] was greater than the threshold (0.0)",
+            )
+            .send()
+            .await
+            .unwrap();
+        let report = health(dir, &moto, &["--only", "alarm"], 1);
+        let (status, reason) = check(&report, "app/alarm/greeter_errors/state");
+        assert_eq!(status, "fail");
+        assert!(reason.starts_with("in ALARM since 20"), "{reason}");
+        assert!(
+            reason.ends_with(
+                ": Threshold Crossed: 1 datapoint [2.0] was greater than the threshold (0.0)"
+            ),
+            "{reason}"
         );
 
         // The function's code replaced out of band.
@@ -266,8 +415,12 @@ fn a_deployed_environment_is_healthy_and_each_break_is_found() {
     assert_eq!(
         firsts,
         [
+            "FAIL    app/alarm/greeter_errors/state",
+            "FAIL    app/bucket/files/encryption",
             "FAIL    app/bucket/files/public_access",
             "FAIL    app/function/greeter/code",
+            "FAIL    app/function/greeter/role",
+            "FAIL    app/schedule/nightly/enabled",
             "FAIL    app/table/sessions/ttl",
             "FAIL    extra/stack/status",
             "WARN    app/queue/jobs/dead_letter",
@@ -279,4 +432,99 @@ fn a_deployed_environment_is_healthy_and_each_break_is_found() {
         stdout.contains("          hint: stackctl deploy --env local extra\n"),
         "{stdout}"
     );
+}
+
+/// `--print-policy`: valid JSON, read-only actions of every checked kind on
+/// the fixture's exact resources, never `*` but where IAM takes only `*`;
+/// nothing is read from AWS (no server runs).
+#[test]
+fn the_printed_policy_is_read_only_and_names_exact_resources() {
+    let dir = copy_fixture("health-project");
+    let out = common::stackctl()
+        .current_dir(dir.path())
+        .args(["health", "--print-policy", "--env", "local"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let policy: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(policy["Version"], "2012-10-17");
+    let statements = policy["Statement"].as_array().unwrap();
+    let mut actions: Vec<String> = Vec::new();
+    for s in statements {
+        assert_eq!(s["Effect"], "Allow");
+        let these: Vec<&str> = s["Action"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        for a in &these {
+            let verb = a.split(':').nth(1).unwrap();
+            assert!(
+                ["Get", "List", "Describe"]
+                    .iter()
+                    .any(|p| verb.starts_with(p)),
+                "{a} is not read-only"
+            );
+        }
+        // No data action on `*`.
+        assert_ne!(s["Resource"], "*", "{s}");
+        for r in s["Resource"].as_array().unwrap() {
+            let r = r.as_str().unwrap();
+            assert!(r.starts_with("arn:aws:"), "{r}");
+        }
+        actions.extend(these.iter().map(|a| a.to_string()));
+    }
+    for want in [
+        "cloudformation:DescribeStacks",
+        "cloudformation:GetTemplate",
+        "cloudformation:ListStackResources",
+        "lambda:GetFunction",
+        "iam:GetRolePolicy",
+        "iam:ListAttachedRolePolicies",
+        "dynamodb:DescribeTable",
+        "dynamodb:DescribeContinuousBackups",
+        "sqs:GetQueueAttributes",
+        "s3:GetEncryptionConfiguration",
+        "events:DescribeRule",
+        "cloudwatch:DescribeAlarms",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == want),
+            "{want} missing from {policy:#}"
+        );
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("\"arn:aws:dynamodb:us-east-1:${aws:PrincipalAccount}:table/healthfix-app-sessions-local\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "\"arn:aws:iam::${aws:PrincipalAccount}:role/healthfix-app-local-GreeterRole-*\""
+        ),
+        "{stdout}"
+    );
+    // --only narrows it to that kind's reads (and the stacks' own).
+    let out = common::stackctl()
+        .current_dir(dir.path())
+        .args([
+            "health",
+            "--print-policy",
+            "--env",
+            "local",
+            "--only",
+            "alarm",
+            "app",
+        ])
+        .output()
+        .unwrap();
+    let policy: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let sids: Vec<&str> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Sid"].as_str().unwrap())
+        .collect();
+    assert_eq!(sids, ["ReadAlarms", "ReadStacks"]);
 }

@@ -110,6 +110,53 @@ impl PublicAccessBlock {
     }
 }
 
+/// A role and its policies (GetRole, ListRolePolicies, GetRolePolicy,
+/// ListAttachedRolePolicies).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoleState {
+    /// Its ARN (which names the partition and account).
+    pub arn: String,
+    /// Its inline policies' documents, by policy name (`None`: a document
+    /// that is not JSON).
+    pub inline: std::collections::BTreeMap<String, Option<serde_json::Value>>,
+    /// The ARNs of the managed policies attached to it.
+    pub managed: Vec<String>,
+}
+
+/// An EventBridge rule's state and targets (DescribeRule,
+/// ListTargetsByRule).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleState {
+    /// `ENABLED`, `DISABLED`, ...
+    pub state: String,
+    /// Its targets' ARNs.
+    pub targets: Vec<String>,
+}
+
+/// A CloudWatch alarm's state (DescribeAlarms).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlarmState {
+    /// Its name.
+    pub name: String,
+    /// `OK`, `ALARM` or `INSUFFICIENT_DATA`.
+    pub state: String,
+    /// Why, in CloudWatch's words.
+    pub reason: String,
+    /// Since when (`StateUpdatedTimestamp`), RFC 3339.
+    pub since: Option<String>,
+    /// The same, in seconds since the Unix epoch.
+    pub since_secs: Option<i64>,
+}
+
+/// A bucket's default encryption (GetBucketEncryption): its first rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BucketEncryption {
+    /// `AES256`, `aws:kms` or `aws:kms:dsse`.
+    pub algorithm: String,
+    /// The KMS key (ARN or id), for `aws:kms`.
+    pub key: Option<String>,
+}
+
 /// The read-only calls health makes on a stack's resources.
 pub trait Resources {
     /// Function `name`'s state, code and concurrency (GetFunction).
@@ -132,6 +179,24 @@ pub trait Resources {
     /// (GetSecretValue). Never printed: the probe scrubs it from every
     /// finding.
     fn secret_value(&self, id: &str) -> impl Future<Output = Result<String, ReadError>>;
+    /// Role `name` and its policies, inline and attached.
+    fn role(&self, name: &str) -> impl Future<Output = Result<RoleState, ReadError>>;
+    /// EventBridge rule `name` on the default bus: state and targets.
+    fn rule(&self, name: &str) -> impl Future<Output = Result<RuleState, ReadError>>;
+    /// The alarms named `names` that exist (DescribeAlarms, up to 100 names
+    /// a call). Callers pass every alarm name of a stack at once, so one
+    /// answer serves all its alarms: implementations may share it between
+    /// equal calls.
+    fn alarms(&self, names: &[String]) -> impl Future<Output = Result<Vec<AlarmState>, ReadError>>;
+    /// Table `name`'s point-in-time recovery status, `ENABLED` or
+    /// `DISABLED` (DescribeContinuousBackups).
+    fn point_in_time_recovery(&self, name: &str)
+        -> impl Future<Output = Result<String, ReadError>>;
+    /// Bucket `name`'s default encryption; `None` when it has none.
+    fn bucket_encryption(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<BucketEncryption>, ReadError>>;
 }
 
 /// [`Resources`] through the AWS SDK.
@@ -141,6 +206,48 @@ pub struct SdkResources {
     sqs: aws_sdk_sqs::Client,
     s3: aws_sdk_s3::Client,
     secrets: aws_sdk_secretsmanager::Client,
+    iam: aws_sdk_iam::Client,
+    events: aws_sdk_eventbridge::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    /// DescribeAlarms answers by the names asked, shared by equal calls.
+    alarm_answers: Once<Vec<String>, Result<Vec<AlarmState>, ReadError>>,
+}
+
+/// Answers shared by equal requests during one run: the first starts the
+/// work, the others (concurrent or later) await the same answer.
+pub struct Once<K, V: Clone> {
+    started: std::cell::RefCell<
+        std::collections::BTreeMap<
+            K,
+            futures_util::future::Shared<futures_util::future::LocalBoxFuture<'static, V>>,
+        >,
+    >,
+}
+
+impl<K, V: Clone> Default for Once<K, V> {
+    fn default() -> Self {
+        Self {
+            started: Default::default(),
+        }
+    }
+}
+
+impl<K: Ord, V: Clone + 'static> Once<K, V> {
+    /// The answer to `key`: `work`'s, started now unless an equal request
+    /// started it before.
+    pub async fn get<F>(&self, key: K, work: impl FnOnce() -> F) -> V
+    where
+        F: Future<Output = V> + 'static,
+    {
+        use futures_util::FutureExt;
+        let shared = self
+            .started
+            .borrow_mut()
+            .entry(key)
+            .or_insert_with(|| work().boxed_local().shared())
+            .clone();
+        shared.await
+    }
 }
 
 impl SdkResources {
@@ -152,6 +259,10 @@ impl SdkResources {
             sqs: aws_sdk_sqs::Client::new(sdk),
             s3: super::s3_client(sdk),
             secrets: aws_sdk_secretsmanager::Client::new(sdk),
+            iam: aws_sdk_iam::Client::new(sdk),
+            events: aws_sdk_eventbridge::Client::new(sdk),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(sdk),
+            alarm_answers: Default::default(),
         }
     }
 }
@@ -165,7 +276,9 @@ fn kind_of(code: Option<&str>, message: &str) -> ErrorKind {
             | "NoSuchBucket"
             | "NotFound"
             | "AWS.SimpleQueueService.NonExistentQueue"
-            | "QueueDoesNotExist",
+            | "QueueDoesNotExist"
+            | "NoSuchEntity"
+            | "TableNotFoundException",
         ) => ErrorKind::NotFound,
         Some(
             "TooManyRequestsException"
@@ -410,6 +523,213 @@ impl Resources for SdkResources {
             )),
         }
     }
+    async fn role(&self, name: &str) -> Result<RoleState, ReadError> {
+        let context = format!("reading role {name}");
+        let role = self
+            .iam
+            .get_role()
+            .role_name(name)
+            .send()
+            .await
+            .map_err(|e| failed(&context, &e))?;
+        let arn = role.role().map(|r| r.arn().to_string()).unwrap_or_default();
+        let mut names = Vec::new();
+        let mut marker = None;
+        loop {
+            let out = self
+                .iam
+                .list_role_policies()
+                .role_name(name)
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| failed(&format!("listing the inline policies of role {name}"), &e))?;
+            names.extend(out.policy_names().iter().cloned());
+            marker = out.marker().map(str::to_string);
+            if !out.is_truncated() || marker.is_none() {
+                break;
+            }
+        }
+        let mut inline = std::collections::BTreeMap::new();
+        for policy in names {
+            let out = self
+                .iam
+                .get_role_policy()
+                .role_name(name)
+                .policy_name(&policy)
+                .send()
+                .await
+                .map_err(|e| failed(&format!("reading policy {policy} of role {name}"), &e))?;
+            let doc = crate::health::iam::parse_document(out.policy_document());
+            inline.insert(policy, doc);
+        }
+        let mut managed = Vec::new();
+        let mut marker = None;
+        loop {
+            let out = self
+                .iam
+                .list_attached_role_policies()
+                .role_name(name)
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| failed(&format!("listing the managed policies of role {name}"), &e))?;
+            managed.extend(
+                out.attached_policies()
+                    .iter()
+                    .filter_map(|p| p.policy_arn().map(str::to_string)),
+            );
+            marker = out.marker().map(str::to_string);
+            if !out.is_truncated() || marker.is_none() {
+                break;
+            }
+        }
+        Ok(RoleState {
+            arn,
+            inline,
+            managed,
+        })
+    }
+
+    async fn rule(&self, name: &str) -> Result<RuleState, ReadError> {
+        let rule = self
+            .events
+            .describe_rule()
+            .name(name)
+            .send()
+            .await
+            .map_err(|e| failed(&format!("reading rule {name}"), &e))?;
+        let mut targets = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .events
+                .list_targets_by_rule()
+                .rule(name)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| failed(&format!("listing the targets of rule {name}"), &e))?;
+            targets.extend(out.targets().iter().map(|t| t.arn().to_string()));
+            token = out.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        Ok(RuleState {
+            state: rule
+                .state()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            targets,
+        })
+    }
+
+    async fn alarms(&self, names: &[String]) -> Result<Vec<AlarmState>, ReadError> {
+        let mut key = names.to_vec();
+        key.sort();
+        key.dedup();
+        let client = self.cloudwatch.clone();
+        self.alarm_answers
+            .get(key.clone(), move || async move {
+                describe_alarms(&client, &key).await
+            })
+            .await
+    }
+
+    async fn point_in_time_recovery(&self, name: &str) -> Result<String, ReadError> {
+        let out = self
+            .dynamodb
+            .describe_continuous_backups()
+            .table_name(name)
+            .send()
+            .await
+            .map_err(|e| {
+                failed(
+                    &format!("reading the point-in-time recovery of table {name}"),
+                    &e,
+                )
+            })?;
+        Ok(out
+            .continuous_backups_description()
+            .and_then(|d| d.point_in_time_recovery_description())
+            .and_then(|p| p.point_in_time_recovery_status())
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(|| "DISABLED".to_string()))
+    }
+
+    async fn bucket_encryption(&self, name: &str) -> Result<Option<BucketEncryption>, ReadError> {
+        let context = format!("reading the default encryption of bucket {name}");
+        match self.s3.get_bucket_encryption().bucket(name).send().await {
+            Ok(out) => Ok(out
+                .server_side_encryption_configuration()
+                .and_then(|c| c.rules().first())
+                .and_then(|r| r.apply_server_side_encryption_by_default())
+                .map(|d| BucketEncryption {
+                    algorithm: d.sse_algorithm().as_str().to_string(),
+                    key: d.kms_master_key_id().map(str::to_string),
+                })),
+            Err(e)
+                if e.as_service_error().and_then(|s| s.code())
+                    == Some("ServerSideEncryptionConfigurationNotFoundError") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(failed(&context, &e)),
+        }
+    }
+}
+
+/// Most alarm names DescribeAlarms takes in one call.
+const ALARM_NAMES_PER_CALL: usize = 100;
+
+/// DescribeAlarms for `names`, 100 at a time: the metric alarms that
+/// exist.
+async fn describe_alarms(
+    client: &aws_sdk_cloudwatch::Client,
+    names: &[String],
+) -> Result<Vec<AlarmState>, ReadError> {
+    use aws_sdk_cloudwatch::primitives::DateTimeFormat;
+    let mut out = Vec::new();
+    let since = |t: Option<&aws_sdk_cloudwatch::primitives::DateTime>| {
+        (
+            t.and_then(|t| t.fmt(DateTimeFormat::DateTime).ok()),
+            t.map(|t| t.secs()),
+        )
+    };
+    for chunk in names.chunks(ALARM_NAMES_PER_CALL) {
+        let mut token = None;
+        loop {
+            let answer = client
+                .describe_alarms()
+                .set_alarm_names(Some(chunk.to_vec()))
+                // Metric alarms only (stackctl makes no composite ones):
+                // reading composite alarms needs the action on `*`.
+                .alarm_types(aws_sdk_cloudwatch::types::AlarmType::MetricAlarm)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| failed(&format!("reading alarms {}", chunk.join(", ")), &e))?;
+            for a in answer.metric_alarms() {
+                let (since, since_secs) = since(a.state_updated_timestamp());
+                out.push(AlarmState {
+                    name: a.alarm_name().unwrap_or_default().to_string(),
+                    state: a
+                        .state_value()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                    reason: a.state_reason().unwrap_or_default().to_string(),
+                    since,
+                    since_secs,
+                });
+            }
+            token = answer.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -457,6 +777,32 @@ mod tests {
             ErrorKind::Denied
         );
         assert_eq!(kind_of(Some("InternalFailure"), "boom"), ErrorKind::Other);
+    }
+
+    #[test]
+    fn equal_requests_share_one_answer() {
+        use std::cell::Cell;
+        use std::rc::Rc;
+        let once: Once<Vec<String>, u32> = Once::default();
+        let calls = Rc::new(Cell::new(0));
+        let ask = |key: &str| {
+            let calls = calls.clone();
+            once.get(vec![key.to_string()], move || async move {
+                calls.set(calls.get() + 1);
+                tokio::task::yield_now().await;
+                calls.get()
+            })
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let (a, b, c) = rt.block_on(async { futures_util::join!(ask("x"), ask("x"), ask("y")) });
+        // "x" asked twice at once: one call, one answer.
+        assert_eq!(calls.get(), 2);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(rt.block_on(ask("x")), a);
+        assert_eq!(calls.get(), 2);
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub fn run(
         timeout,
         fail_on,
         skip_probes,
+        // `--print-policy` is [`policy`]'s.
+        print_policy: _,
     } = args;
     if skip_probes && only.iter().any(|k| k == crate::health::probe::KIND) {
         return Err(UsageError::new(
@@ -50,8 +52,8 @@ pub fn run(
     let emulated = scope.environment().emulator.is_some();
     let input = Input {
         env: &scope.env,
-        emulated,
         region: &scope.environment().region,
+        emulated,
         rendered: &scope.rendered,
         stacks: scope
             .stacks
@@ -79,6 +81,42 @@ pub fn run(
     report.verbose = global.verbose;
     let status = report.status(fail_on == Some(HealthFailOn::Warn));
     Ok((report, status))
+}
+
+/// `--print-policy`: the read-only IAM policy the checks of `args` need,
+/// derived from the rendered stacks; nothing is read from AWS.
+pub fn policy(root: &Path, args: HealthArgs) -> anyhow::Result<Policy> {
+    let HealthArgs {
+        env,
+        stacks,
+        only,
+        // How a run goes, not what it reads.
+        timeout: _,
+        fail_on: _,
+        print_policy: _,
+    } = args;
+    let scope = Scope::load(root, &env, &stacks)?;
+    let only = kinds(&only)?;
+    let selected: Vec<_> = scope
+        .stacks
+        .iter()
+        .map(|s| (scope.rendered(s), &scope.project.stacks[s].resources))
+        .collect();
+    let region = &scope.environment().region;
+    let access = crate::health::access::needed(region, &scope.rendered, &selected, &only);
+    Ok(Policy(crate::health::access::policy(&access)))
+}
+
+/// An IAM policy document, printed as JSON whatever `--output` says.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(transparent)]
+pub struct Policy(pub serde_json::Value);
+
+impl std::fmt::Display for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = serde_json::to_string_pretty(&self.0).map_err(|_| std::fmt::Error)?;
+        writeln!(f, "{text}")
+    }
 }
 
 /// `--only` values: `stack` or kinds with checks; an unknown one is a usage

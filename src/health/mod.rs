@@ -21,7 +21,10 @@
 //! text and JSON reports and the exit status.
 
 pub mod probe;
+pub mod access;
+pub mod iam;
 pub mod report;
+pub mod resolve;
 pub mod run;
 pub mod stack;
 
@@ -317,6 +320,8 @@ pub struct Deployed {
 pub struct Target<'a> {
     /// The environment.
     pub env: &'a str,
+    /// Its region (empty when unknown).
+    pub region: &'a str,
     /// The stack, by its name in the project.
     pub stack: &'a str,
     /// The resource key.

@@ -50,10 +50,10 @@ pub struct StackScope<'a> {
 pub struct Input<'a> {
     /// The environment.
     pub env: &'a str,
+    /// Its region (ARNs and probe URLs name it).
+    pub region: &'a str,
     /// Whether it runs on an emulator.
     pub emulated: bool,
-    /// The environment's region (probe URLs name it).
-    pub region: &'a str,
     /// Every stack of the environment, rendered (for the outputs that feed
     /// parameters).
     pub rendered: &'a [Rendered],
@@ -160,6 +160,7 @@ pub async fn run<C: CloudFormation, R: Resources>(
             }
             let target = Target {
                 env,
+                region: input.region,
                 stack: &r.stack,
                 key: &inv.key,
                 inventory: inv,

@@ -10,7 +10,8 @@ use super::{run, Check, Settings, Status};
 use crate::aws::cloudformation::{CfnError, ErrorKind};
 use crate::aws::fake::{FakeCloudFormation, FakeStack};
 use crate::aws::resources::{
-    FunctionState, PublicAccessBlock, ReadError, Resources, TableState, TimeToLive,
+    AlarmState, BucketEncryption, FunctionState, PublicAccessBlock, ReadError, Resources,
+    RoleState, RuleState, TableState, TimeToLive,
 };
 use crate::exit::ExitStatus;
 use crate::scope::Scope;
@@ -34,12 +35,32 @@ resources:
     indexes:
       by_owner: {key: [owner]}
     ttl: expires_at
+    point_in_time_recovery: true
   jobs:
     type: queue
     dead_letter: {max_receives: 3}
   files:
     type: bucket
+  nightly:
+    type: schedule
+    expression: rate(1 day)
+    target: greeter
+  greeter_errors:
+    type: alarm
+    target: greeter
+    metric: Errors
+    threshold: 0
+  jobs_failing:
+    type: alarm
+    target: jobs.dead_letter
+    metric: ApproximateNumberOfMessagesVisible
+    threshold: 0
 ";
+
+/// The role's ARN (its account is the scripted account's).
+const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/hp-app-dev-GreeterRole-ABC";
+/// The alarm's rendered name.
+const ALARM: &str = "hp-app-greeter-errors-dev";
 
 /// A project with stack `app` (above) in environments `dev` and `local`
 /// (an emulator's).
@@ -84,6 +105,11 @@ fn deployed(scope: &Scope) -> FakeStack {
         "Sessions" => "t-sessions".to_string(),
         "JobsDeadLetter" => "https://sqs/q-jobs-dlq".to_string(),
         "Files" => "b-files".to_string(),
+        "GreeterRole" => "hp-app-dev-GreeterRole-ABC".to_string(),
+        "GreeterDeadLetter" => "https://sqs/123456789012/q-greeter-dlq".to_string(),
+        "Nightly" => "r-nightly".to_string(),
+        // As moto lists a placeholder: no physical id.
+        "GreeterErrors" | "JobsFailing" => String::new(),
         other => format!("p-{other}"),
     };
     for i in &r.inventory {
@@ -96,7 +122,6 @@ fn deployed(scope: &Scope) -> FakeStack {
 
 /// Scripted answers by resource name; a name with none does not exist,
 /// one in `hang` never answers.
-#[derive(Default)]
 struct FakeAws {
     functions: BTreeMap<String, Result<FunctionState, ReadError>>,
     tables: BTreeMap<String, Result<TableState, ReadError>>,
@@ -104,8 +129,61 @@ struct FakeAws {
     queues: BTreeMap<String, Result<u64, ReadError>>,
     buckets: BTreeMap<String, Result<(), ReadError>>,
     blocks: BTreeMap<String, Result<Option<PublicAccessBlock>, ReadError>>,
+    roles: BTreeMap<String, Result<RoleState, ReadError>>,
+    rules: BTreeMap<String, Result<RuleState, ReadError>>,
+    /// Every alarm that exists (DescribeAlarms answers those asked for).
+    alarms: Result<Vec<AlarmState>, ReadError>,
+    /// The names of each DescribeAlarms asked.
+    alarm_calls: std::cell::RefCell<Vec<Vec<String>>>,
+    pitr: BTreeMap<String, Result<String, ReadError>>,
+    encryption: BTreeMap<String, Result<Option<BucketEncryption>, ReadError>>,
     hang: BTreeSet<String>,
     secrets: BTreeMap<String, Result<String, ReadError>>,
+}
+
+impl Default for FakeAws {
+    fn default() -> Self {
+        Self {
+            functions: BTreeMap::new(),
+            tables: BTreeMap::new(),
+            ttl: BTreeMap::new(),
+            queues: BTreeMap::new(),
+            buckets: BTreeMap::new(),
+            blocks: BTreeMap::new(),
+            roles: BTreeMap::new(),
+            rules: BTreeMap::new(),
+            alarms: Ok(Vec::new()),
+            alarm_calls: Default::default(),
+            pitr: BTreeMap::new(),
+            encryption: BTreeMap::new(),
+            hang: BTreeSet::new(),
+        }
+    }
+}
+
+/// The greeter's policy as IAM holds it after a deploy: the rendered one,
+/// resolved.
+fn deployed_policy() -> serde_json::Value {
+    deployed_policy_in("dev")
+}
+
+/// The same in environment `env`.
+fn deployed_policy_in(env: &str) -> serde_json::Value {
+    serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "WriteOwnLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+         "Resource": [format!("arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/hp-app-greeter-{env}:*")]},
+        {"Sid": "DeadLetterSend", "Effect": "Allow", "Action": ["sqs:SendMessage"],
+         "Resource": ["arn:aws:sqs:us-east-1:123456789012:q-greeter-dlq"]}
+    ]})
+}
+
+/// A role holding `policy` as its one inline policy.
+fn role_with(policy: serde_json::Value) -> RoleState {
+    RoleState {
+        arn: ROLE_ARN.into(),
+        inline: [("GreeterAccess".to_string(), Some(policy))].into(),
+        managed: Vec::new(),
+    }
 }
 
 impl FakeAws {
@@ -139,6 +217,33 @@ impl FakeAws {
         aws.buckets.insert("b-files".into(), Ok(()));
         aws.blocks
             .insert("b-files".into(), Ok(Some(PublicAccessBlock::ALL)));
+        aws.roles.insert(
+            "hp-app-dev-GreeterRole-ABC".into(),
+            Ok(role_with(deployed_policy())),
+        );
+        aws.rules.insert(
+            "r-nightly".into(),
+            Ok(RuleState {
+                state: "ENABLED".into(),
+                targets: vec!["arn:aws:lambda:us-east-1:123456789012:function:fn-greeter".into()],
+            }),
+        );
+        let ok = |name: &str| AlarmState {
+            name: name.into(),
+            state: "OK".into(),
+            reason: "Threshold Crossed: no datapoints were received".into(),
+            since: Some("2026-01-01T00:00:00Z".into()),
+            since_secs: Some(1_767_225_600),
+        };
+        aws.alarms = Ok(vec![ok(ALARM), ok("hp-app-jobs-failing-dev")]);
+        aws.pitr.insert("t-sessions".into(), Ok("ENABLED".into()));
+        aws.encryption.insert(
+            "b-files".into(),
+            Ok(Some(BucketEncryption {
+                algorithm: "AES256".into(),
+                key: None,
+            })),
+        );
         aws
     }
 
@@ -184,6 +289,25 @@ impl Resources for FakeAws {
 
     async fn secret_value(&self, id: &str) -> Result<String, ReadError> {
         self.answer(&self.secrets, id).await
+    async fn role(&self, name: &str) -> Result<RoleState, ReadError> {
+        self.answer(&self.roles, name).await
+    }
+    async fn rule(&self, name: &str) -> Result<RuleState, ReadError> {
+        self.answer(&self.rules, name).await
+    }
+    async fn alarms(&self, names: &[String]) -> Result<Vec<AlarmState>, ReadError> {
+        self.alarm_calls.borrow_mut().push(names.to_vec());
+        let all = self.alarms.clone()?;
+        Ok(all
+            .into_iter()
+            .filter(|a| names.contains(&a.name))
+            .collect())
+    }
+    async fn point_in_time_recovery(&self, name: &str) -> Result<String, ReadError> {
+        self.answer(&self.pitr, name).await
+    }
+    async fn bucket_encryption(&self, name: &str) -> Result<Option<BucketEncryption>, ReadError> {
+        self.answer(&self.encryption, name).await
     }
 }
 
@@ -216,8 +340,8 @@ fn check_with(
     let cfn = cfn(&scope);
     let input = Input {
         env,
+        region: &scope.environment().region,
         emulated: scope.environment().emulator.is_some(),
-        region: "us-east-1",
         rendered: &scope.rendered,
         stacks: vec![StackScope {
             rendered: scope.rendered("app"),
@@ -257,16 +381,23 @@ fn a_healthy_environment_passes_every_check_in_id_order() {
     assert_eq!(
         ids,
         [
+            ("app/alarm/greeter_errors/state", Status::Pass),
+            ("app/alarm/jobs_failing/state", Status::Pass),
+            ("app/bucket/files/encryption", Status::Pass),
             ("app/bucket/files/exists", Status::Pass),
             ("app/bucket/files/public_access", Status::Pass),
             ("app/function/greeter/code", Status::Pass),
             ("app/function/greeter/concurrency", Status::Pass),
+            ("app/function/greeter/role", Status::Pass),
             ("app/function/greeter/state", Status::Pass),
             ("app/queue/jobs/dead_letter", Status::Pass),
+            ("app/schedule/nightly/enabled", Status::Pass),
+            ("app/schedule/nightly/target", Status::Pass),
             ("app/stack/resources", Status::Pass),
             ("app/stack/status", Status::Pass),
             ("app/stack/template", Status::Pass),
             ("app/table/sessions/indexes", Status::Pass),
+            ("app/table/sessions/pitr", Status::Pass),
             ("app/table/sessions/status", Status::Pass),
             ("app/table/sessions/ttl", Status::Pass),
         ],
@@ -276,7 +407,7 @@ fn a_healthy_environment_passes_every_check_in_id_order() {
     assert_eq!(report.status(true), ExitStatus::Success);
     let text = report.to_string();
     assert!(
-        text.starts_with("healthy in dev: 12 passed (12 checks in "),
+        text.starts_with("healthy in dev: 19 passed (19 checks in "),
         "{text}"
     );
 }
@@ -314,7 +445,7 @@ fn a_failed_function_fails_with_its_reason_code() {
         "{text}"
     );
     assert!(
-        text.contains("\nunhealthy in dev: 1 failed, 11 passed"),
+        text.contains("\nunhealthy in dev: 1 failed, 18 passed"),
         "{text}"
     );
 }
@@ -444,7 +575,7 @@ fn a_stack_that_cannot_be_read_leaves_everything_unknown() {
         FakeAws::healthy(),
         settings(),
     );
-    assert_eq!(report.checks.len(), 12);
+    assert_eq!(report.checks.len(), 19);
     assert!(
         report.checks.iter().all(|c| c.status == Status::Unknown),
         "{report:#?}"
@@ -465,12 +596,16 @@ fn an_overall_timeout_leaves_what_did_not_finish_unknown() {
             ..settings()
         },
     );
-    for id in ["app/bucket/files/exists", "app/bucket/files/public_access"] {
+    for id in [
+        "app/bucket/files/encryption",
+        "app/bucket/files/exists",
+        "app/bucket/files/public_access",
+    ] {
         let c = find(&report, id);
         assert_eq!(c.status, Status::Unknown, "{c:?}");
         assert_eq!(c.reason, "not finished within the timeout (0.20 s)");
     }
-    assert_eq!(report.counts.pass, 10, "{report:#?}");
+    assert_eq!(report.counts.pass, 16, "{report:#?}");
     assert_eq!(report.verdict, Verdict::Incomplete);
 }
 
@@ -491,7 +626,7 @@ fn a_missing_stack_fails_and_its_resources_are_skipped() {
         .iter()
         .filter(|c| c.status == Status::Skip)
         .count();
-    assert_eq!(skipped, 11, "{report:#?}");
+    assert_eq!(skipped, 18, "{report:#?}");
     assert_eq!(
         find(&report, "app/function/greeter/code").reason,
         "the stack is not deployed (see app/stack/status)"
@@ -581,6 +716,11 @@ fn on_the_emulator_what_its_cloudformation_never_applies_is_skipped() {
         }),
     );
     aws.blocks.insert("b-files".into(), Ok(None));
+    aws.pitr.insert("t-sessions".into(), Ok("DISABLED".into()));
+    aws.roles.insert(
+        "hp-app-dev-GreeterRole-ABC".into(),
+        Ok(role_with(deployed_policy_in("local"))),
+    );
     let report = check_with(
         "local",
         |s| FakeCloudFormation::default().with("hp-app-local", deployed(s)),
@@ -592,7 +732,11 @@ fn on_the_emulator_what_its_cloudformation_never_applies_is_skipped() {
         find(&report, "app/bucket/files/public_access").status,
         Status::Skip
     );
-    assert_eq!(report.verdict, Verdict::Healthy);
+    assert_eq!(
+        find(&report, "app/table/sessions/pitr").status,
+        Status::Skip
+    );
+    assert_eq!(report.verdict, Verdict::Healthy, "{report:#?}");
 }
 
 #[test]
@@ -608,7 +752,7 @@ fn only_the_kinds_asked_for_are_reported() {
     );
     let kinds: BTreeSet<&str> = report.checks.iter().map(|c| c.kind.as_str()).collect();
     assert_eq!(kinds, BTreeSet::from(["function", "stack"]));
-    assert_eq!(report.checks.len(), 6);
+    assert_eq!(report.checks.len(), 7);
 }
 
 #[test]
@@ -776,4 +920,390 @@ unhealthy in dev: 2 failed, 1 unknown, 1 warned, 1 passed (5 checks in 1.50 s)"
     assert_eq!(json["counts"]["fail"], 2);
     assert_eq!(json["checks"][0]["status"], "fail");
     assert!(json.get("verbose").is_none());
+}
+
+#[test]
+fn a_hand_added_star_statement_on_a_role_fails_naming_it() {
+    let mut aws = FakeAws::healthy();
+    let mut policy = deployed_policy();
+    policy["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!(
+            {"Sid": "Debug", "Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}
+        ));
+    aws.roles
+        .insert("hp-app-dev-GreeterRole-ABC".into(), Ok(role_with(policy)));
+    let report = check(aws);
+    let c = find(&report, "app/function/greeter/role");
+    assert_eq!(c.status, Status::Fail, "{c:?}");
+    assert_eq!(
+        c.reason,
+        "allows a `*` resource: GreeterAccess: statement `Debug` allows dynamodb:* on *"
+    );
+    assert_eq!(c.observed.as_deref(), Some("1 difference"));
+    assert!(
+        c.hint
+            .as_deref()
+            .unwrap()
+            .contains("--role-name hp-app-dev-GreeterRole-ABC"),
+        "{c:?}"
+    );
+    assert_eq!(report.status(false), ExitStatus::Failure);
+    // Only the role differs.
+    assert_eq!(report.counts.fail, 1, "{report:#?}");
+}
+
+#[test]
+fn a_role_missing_a_statement_or_holding_more_policies_fails_and_a_deny_warns() {
+    let role = |state: RoleState| {
+        let mut aws = FakeAws::healthy();
+        aws.roles
+            .insert("hp-app-dev-GreeterRole-ABC".into(), Ok(state));
+        let report = check(aws);
+        let c = find(&report, "app/function/greeter/role").clone();
+        (c.status, c.reason)
+    };
+    let mut lacking = deployed_policy();
+    lacking["Statement"].as_array_mut().unwrap().remove(1);
+    assert_eq!(
+        role(role_with(lacking)),
+        (
+            Status::Fail,
+            "GreeterAccess: statement `DeadLetterSend` lacks sqs:SendMessage on arn:aws:sqs:us-east-1:123456789012:q-greeter-dlq".into()
+        )
+    );
+    let mut more = role_with(deployed_policy());
+    more.inline.insert(
+        "Extra".into(),
+        Some(serde_json::json!({"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::other/*"}]})),
+    );
+    more.managed
+        .push("arn:aws:iam::aws:policy/AdministratorAccess".into());
+    let (status, reason) = role(more);
+    assert_eq!(status, Status::Fail);
+    assert_eq!(
+        reason,
+        "inline policy Extra is not rendered: statement #1 allows s3:GetObject on arn:aws:s3:::other/*; managed policy arn:aws:iam::aws:policy/AdministratorAccess is attached but not rendered"
+    );
+    let mut deny = deployed_policy();
+    deny["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!(
+            {"Sid": "NoSend", "Effect": "Deny", "Action": "sqs:SendMessage", "Resource": "*"}
+        ));
+    let (status, reason) = role(role_with(deny));
+    assert_eq!(status, Status::Warn);
+    assert_eq!(
+        reason,
+        "GreeterAccess: statement `NoSend` denies sqs:SendMessage on *"
+    );
+    // A role deleted by hand: fail, "does not exist".
+    let mut aws = FakeAws::healthy();
+    aws.roles.clear();
+    let report = check(aws);
+    let c = find(&report, "app/function/greeter/role");
+    assert_eq!(
+        (c.status, c.observed.as_deref()),
+        (Status::Fail, Some("does not exist"))
+    );
+}
+
+#[test]
+fn a_schedule_disabled_or_without_its_function_fails() {
+    let mut aws = FakeAws::healthy();
+    aws.rules.insert(
+        "r-nightly".into(),
+        Ok(RuleState {
+            state: "DISABLED".into(),
+            targets: vec!["arn:aws:lambda:us-east-1:123456789012:function:fn-greeter".into()],
+        }),
+    );
+    let report = check(aws);
+    let c = find(&report, "app/schedule/nightly/enabled");
+    assert_eq!(c.status, Status::Fail);
+    assert_eq!(
+        c.reason,
+        "the rule is DISABLED: the function is not invoked on schedule"
+    );
+    assert_eq!(
+        c.hint
+            .as_deref()
+            .unwrap()
+            .split(' ')
+            .take(4)
+            .collect::<Vec<_>>(),
+        ["`aws", "events", "enable-rule", "--name"]
+    );
+    assert_eq!(
+        find(&report, "app/schedule/nightly/target").status,
+        Status::Pass
+    );
+
+    // Its target replaced by another function: fail.
+    let mut aws = FakeAws::healthy();
+    aws.rules.insert(
+        "r-nightly".into(),
+        Ok(RuleState {
+            state: "ENABLED".into(),
+            targets: vec!["arn:aws:lambda:us-east-1:123456789012:function:other".into()],
+        }),
+    );
+    let report = check(aws);
+    let c = find(&report, "app/schedule/nightly/target");
+    assert_eq!(
+        (c.status, c.reason.as_str()),
+        (Status::Fail, "the rule no longer targets its function")
+    );
+
+    // The function deleted: the target fails too, not only the function.
+    let mut aws = FakeAws::healthy();
+    aws.functions.clear();
+    let report = check(aws);
+    let c = find(&report, "app/schedule/nightly/target");
+    assert_eq!(c.status, Status::Fail);
+    assert!(
+        c.reason.starts_with("the target function does not exist"),
+        "{c:?}"
+    );
+}
+
+#[test]
+fn an_alarm_in_alarm_fails_with_its_reason_and_since_when() {
+    let mut aws = FakeAws::healthy();
+    if let Ok(alarms) = &mut aws.alarms {
+        alarms[0].state = "ALARM".into();
+        alarms[0].reason = "Threshold Crossed: 1 datapoint [3.0] was greater than 0.0".into();
+        alarms[0].since = Some("2026-03-01T10:00:00Z".into());
+    }
+    let report = check(aws);
+    let c = find(&report, "app/alarm/greeter_errors/state");
+    assert_eq!(c.status, Status::Fail);
+    assert_eq!(
+        c.reason,
+        "in ALARM since 2026-03-01T10:00:00Z: Threshold Crossed: 1 datapoint [3.0] was greater than 0.0"
+    );
+    assert_eq!(
+        c.observed.as_deref(),
+        Some("ALARM since 2026-03-01T10:00:00Z")
+    );
+    assert_eq!(
+        find(&report, "app/alarm/jobs_failing/state").status,
+        Status::Pass
+    );
+}
+
+#[test]
+fn every_alarm_of_a_stack_is_asked_for_in_one_batch() {
+    let aws = FakeAws::healthy();
+    let dir = project();
+    let scope = Scope::load(dir.path(), "dev", &[]).unwrap();
+    let cfn = FakeCloudFormation::default().with("hp-app-dev", deployed(&scope));
+    let input = Input {
+        env: "dev",
+        region: "us-east-1",
+        emulated: false,
+        rendered: &scope.rendered,
+        stacks: vec![StackScope {
+            rendered: scope.rendered("app"),
+            resources: &scope.project.stacks["app"].resources,
+            code: code(),
+        }],
+    };
+    block(run(&cfn, &aws, &input, &settings()));
+    // Each alarm's check asks for all of them: the same request, which
+    // SdkResources answers with one DescribeAlarms (see `Once`).
+    let calls = aws.alarm_calls.borrow();
+    let both = vec![
+        "hp-app-greeter-errors-dev".to_string(),
+        "hp-app-jobs-failing-dev".to_string(),
+    ];
+    assert_eq!(*calls, vec![both.clone(), both]);
+}
+
+#[test]
+fn alarms_missing_or_without_data_are_judged_by_where_and_how_long() {
+    // Gone on AWS: fail; on the emulator (which never creates alarms): skip.
+    let mut aws = FakeAws::healthy();
+    aws.alarms = Ok(Vec::new());
+    let report = check(aws);
+    let c = find(&report, "app/alarm/greeter_errors/state");
+    assert_eq!(
+        (c.status, c.reason.as_str()),
+        (
+            Status::Fail,
+            "alarm hp-app-greeter-errors-dev does not exist"
+        )
+    );
+    let mut aws = FakeAws::healthy();
+    aws.alarms = Ok(Vec::new());
+    let report = check_with(
+        "local",
+        |s| FakeCloudFormation::default().with("hp-app-local", deployed(s)),
+        aws,
+        settings(),
+    );
+    let c = find(&report, "app/alarm/greeter_errors/state");
+    assert_eq!(
+        (c.status, c.reason.as_str()),
+        (Status::Skip, "moto does not create CloudWatch alarms")
+    );
+
+    // INSUFFICIENT_DATA: fine while new, a warning when it lasts.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let insufficient = |age_s: i64| {
+        let mut aws = FakeAws::healthy();
+        if let Ok(alarms) = &mut aws.alarms {
+            alarms[0].state = "INSUFFICIENT_DATA".into();
+            alarms[0].since_secs = Some(now - age_s);
+        }
+        let report = check(aws);
+        find(&report, "app/alarm/greeter_errors/state").clone()
+    };
+    assert_eq!(insufficient(60).status, Status::Pass);
+    let old = insufficient(3 * 3600);
+    assert_eq!(old.status, Status::Warn);
+    assert_eq!(
+        old.reason,
+        "no data for 180 minutes: it watches a metric nothing publishes"
+    );
+}
+
+#[test]
+fn point_in_time_recovery_and_encryption_not_as_declared_fail() {
+    let mut aws = FakeAws::healthy();
+    aws.pitr.insert("t-sessions".into(), Ok("DISABLED".into()));
+    aws.encryption.insert(
+        "b-files".into(),
+        Ok(Some(BucketEncryption {
+            algorithm: "aws:kms".into(),
+            key: Some("arn:aws:kms:us-east-1:123456789012:key/other".into()),
+        })),
+    );
+    let report = check(aws);
+    let c = find(&report, "app/table/sessions/pitr");
+    assert_eq!(
+        (c.status, c.reason.as_str()),
+        (
+            Status::Fail,
+            "point-in-time recovery is off: the table cannot be restored to before a bad write"
+        )
+    );
+    let c = find(&report, "app/bucket/files/encryption");
+    assert_eq!(
+        (c.status, c.reason.as_str()),
+        (
+            Status::Fail,
+            "encrypted with aws:kms, not AES256 as declared"
+        )
+    );
+    assert_eq!(
+        c.observed.as_deref(),
+        Some("aws:kms with key arn:aws:kms:us-east-1:123456789012:key/other")
+    );
+
+    let mut aws = FakeAws::healthy();
+    aws.encryption.insert("b-files".into(), Ok(None));
+    aws.pitr.insert("t-sessions".into(), Ok("DISABLED".into()));
+    let report = check(aws);
+    let c = find(&report, "app/bucket/files/encryption");
+    assert_eq!(
+        (c.status, c.reason.as_str()),
+        (Status::Fail, "no default encryption")
+    );
+    // On the emulator, whose CloudFormation never turns PITR on: skip.
+    let mut aws = FakeAws::healthy();
+    aws.pitr.insert("t-sessions".into(), Ok("DISABLED".into()));
+    let report = check_with(
+        "local",
+        |s| FakeCloudFormation::default().with("hp-app-local", deployed(s)),
+        aws,
+        settings(),
+    );
+    assert_eq!(
+        find(&report, "app/table/sessions/pitr").status,
+        Status::Skip
+    );
+}
+
+#[test]
+fn the_printed_policy_names_every_read_on_exact_resources() {
+    let dir = project();
+    let scope = Scope::load(dir.path(), "dev", &[]).unwrap();
+    let r = scope.rendered("app");
+    let access = crate::health::access::needed(
+        "us-east-1",
+        &scope.rendered,
+        &[(r, &scope.project.stacks["app"].resources)],
+        &BTreeSet::new(),
+    );
+    let policy = crate::health::access::policy(&access);
+    let statements = policy["Statement"].as_array().unwrap();
+    let by_sid = |sid: &str| {
+        statements
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("no {sid} in {policy:#}"))
+            .clone()
+    };
+    let account = "${aws:PrincipalAccount}";
+    assert_eq!(
+        by_sid("ReadFunctions")["Resource"],
+        serde_json::json!([format!(
+            "arn:aws:lambda:us-east-1:{account}:function:hp-app-greeter-dev"
+        )])
+    );
+    assert_eq!(
+        by_sid("ReadFunctionRoles")["Resource"],
+        serde_json::json!([format!(
+            "arn:aws:iam::{account}:role/hp-app-dev-GreeterRole-*"
+        )])
+    );
+    assert_eq!(
+        by_sid("ReadStacks")["Resource"],
+        serde_json::json!([format!(
+            "arn:aws:cloudformation:us-east-1:{account}:stack/hp-app-dev/*"
+        )])
+    );
+    assert_eq!(
+        by_sid("ReadAlarms")["Resource"],
+        serde_json::json!([
+            format!("arn:aws:cloudwatch:us-east-1:{account}:alarm:hp-app-greeter-errors-dev"),
+            format!("arn:aws:cloudwatch:us-east-1:{account}:alarm:hp-app-jobs-failing-dev"),
+        ])
+    );
+    let sids: Vec<&str> = statements
+        .iter()
+        .map(|s| s["Sid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sids,
+        [
+            "ReadAlarms",
+            "ReadBuckets",
+            "ReadDeadLetterQueues",
+            "ReadFunctionRoles",
+            "ReadFunctions",
+            "ReadScheduleRules",
+            "ReadStacks",
+            "ReadTables"
+        ]
+    );
+    // Read-only, and never on `*`.
+    for s in statements {
+        for a in s["Action"].as_array().unwrap() {
+            let verb = a.as_str().unwrap().split(':').nth(1).unwrap();
+            assert!(
+                ["Get", "List", "Describe"]
+                    .iter()
+                    .any(|p| verb.starts_with(p)),
+                "{a}"
+            );
+        }
+        assert_ne!(s["Resource"], "*", "{s}");
+    }
 }

@@ -5,6 +5,9 @@
 //! publish themselves (`JobsFailed`, say).
 
 use super::{AlarmMetrics, Kind};
+use crate::aws::resources::{AlarmState, Resources};
+use crate::health::access::{Access, AccessTarget};
+use crate::health::{Finding, Pending, Target};
 use crate::limits::simple_problem;
 use crate::model::source::{index, join};
 use crate::model::value::PerEnv;
@@ -194,14 +197,138 @@ fn custom(cx: &mut Builder, a: &Alarm, key: &str, l: &str, ns: &str, path: &str)
     out
 }
 
+/// How long an alarm may stay `INSUFFICIENT_DATA` before `state` warns,
+/// at least: its first evaluations take a few periods after a deploy.
+const SETTLING_S: i64 = 15 * 60;
+
+/// Every alarm name of the stack, sorted: one DescribeAlarms answers them
+/// all (see [`Resources::alarms`]).
+fn stack_alarm_names(template: &Json) -> Vec<String> {
+    let mut names: Vec<String> = template
+        .get("Resources")
+        .and_then(Json::as_object)
+        .map(|r| {
+            r.values()
+                .filter(|x| x.get("Type").and_then(Json::as_str) == Some("AWS::CloudWatch::Alarm"))
+                .filter_map(|x| x.get("Properties")?.get("AlarmName")?.as_str())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Seconds an alarm takes to evaluate once: its period times its
+/// evaluation periods, as rendered.
+fn evaluation_s(props: Option<&Json>) -> i64 {
+    let int = |v: Option<&Json>| v.and_then(Json::as_i64);
+    let period = props.and_then(|p| {
+        int(p.get("Period")).or_else(|| {
+            p.get("Metrics")?
+                .as_array()?
+                .iter()
+                .find_map(|m| int(m.get("MetricStat").and_then(|s| s.get("Period"))))
+        })
+    });
+    period.unwrap_or(300) * int(props.and_then(|p| p.get("EvaluationPeriods"))).unwrap_or(1)
+}
+
+/// `state`: the alarm is not firing. `ALARM` fails, with CloudWatch's
+/// reason and since when. `INSUFFICIENT_DATA` passes while the alarm is
+/// new (its first evaluations, up to twice its evaluation time or 15
+/// minutes); longer it warns, because stackctl's alarms treat missing
+/// data as not breaching and so settle at `OK`: one stuck without data
+/// watches a metric nothing publishes (a misspelt custom metric, say).
+/// An alarm that does not exist fails on AWS; moto's CloudFormation never
+/// creates alarms, so there it is `skip`.
+fn health_state(found: Option<&AlarmState>, t: &Target<'_>, name: &str, now_s: i64) -> Finding {
+    let Some(a) = found else {
+        if t.emulated {
+            return Finding::skip("state", "moto does not create CloudWatch alarms");
+        }
+        return Finding::fail("state", format!("alarm {name} does not exist"))
+            .observed("does not exist")
+            .expected("OK")
+            .hint(format!(
+                "it was deleted outside CloudFormation, which does not recreate it: remove it from the stack, `stackctl deploy --env {}`, and add it back",
+                t.env
+            ));
+    };
+    let since = a
+        .since
+        .as_deref()
+        .map(|s| format!(" since {s}"))
+        .unwrap_or_default();
+    let observed = format!("{}{since}", a.state);
+    let f = match a.state.as_str() {
+        "OK" => Finding::pass("state", format!("OK{since}")),
+        "ALARM" => Finding::fail("state", format!("in ALARM{since}: {}", a.reason)).hint(format!(
+            "the alarm's description says what it watches; `aws cloudwatch describe-alarm-history --alarm-name {name}` shows when it fired"
+        )),
+        "INSUFFICIENT_DATA" => {
+            let props = t.properties(&t.logical_id());
+            let grace = (2 * evaluation_s(props)).max(SETTLING_S);
+            let age = a.since_secs.map(|s| now_s - s);
+            match age {
+                Some(age) if age > grace => Finding::warn(
+                    "state",
+                    format!("no data for {} minutes: it watches a metric nothing publishes", age / 60),
+                )
+                .hint("check the metric's name, namespace and dimensions against what is published (`aws cloudwatch list-metrics`)"),
+                _ => Finding::pass("state", format!("INSUFFICIENT_DATA{since}: not evaluated yet")),
+            }
+        }
+        other => Finding::unknown("state", format!("unexpected state {other}")),
+    };
+    f.observed(observed).expected("OK")
+}
+
 impl Kind for Alarm {
     const NAME: &'static str = "alarm";
     const TEMPLATE_FILE: &'static str = "alarm.yaml.tera";
     const TEMPLATE: &'static str = include_str!("../../templates/alarm.yaml.tera");
     const ATTRIBUTES: &'static [&'static str] = &["name", "arn"];
+    const HEALTH_CHECKS: &'static [&'static str] = &["state"];
 
     fn name_pattern(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    /// DescribeAlarms by the rendered `AlarmName`, asked once for every
+    /// alarm of the stack (moto lists alarms without physical ids, so the
+    /// name is what finds them).
+    fn health<'a, R: Resources>(&'a self, t: Target<'a>, aws: &'a R) -> Vec<Pending<'a>> {
+        vec![Pending::new(Self::HEALTH_CHECKS, async move {
+            let logical = t.logical_id();
+            let name = t
+                .properties(&logical)
+                .and_then(|p| p.get("AlarmName"))
+                .and_then(Json::as_str)
+                .ok_or_else(|| crate::health::Stop::Skip("no AlarmName rendered".into()))?;
+            let names = stack_alarm_names(t.template);
+            let alarms = aws.alarms(&names).await?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            let found = alarms.iter().find(|a| a.name == name);
+            Ok(vec![health_state(found, &t, name, now)])
+        })]
+    }
+
+    /// DescribeAlarms on the alarm (metric alarms can be named; only
+    /// composite ones need `*`, and stackctl makes none).
+    fn health_access(&self, a: &AccessTarget<'_>) -> Vec<Access> {
+        a.property(&a.logical_id(), "AlarmName")
+            .map(|name| {
+                Access::new(
+                    "ReadAlarms",
+                    &["cloudwatch:DescribeAlarms"],
+                    a.arn("cloudwatch", &format!("alarm:{name}")),
+                )
+            })
+            .into_iter()
+            .collect()
     }
 
     fn name_problem(name: &str) -> Option<String> {

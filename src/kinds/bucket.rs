@@ -5,7 +5,8 @@
 
 use super::key::{self, Encryption};
 use super::{Kind, Part, Resource};
-use crate::aws::resources::{PublicAccessBlock, Resources};
+use crate::aws::resources::{BucketEncryption, PublicAccessBlock, Resources};
+use crate::health::access::{Access, AccessTarget};
 use crate::health::{Finding, Pending, Target};
 use crate::limits::{self, bucket_problem};
 use crate::model::source::{index, join};
@@ -270,6 +271,87 @@ fn health_public_access(
     f.observed(observed).expected(expected)
 }
 
+/// `encryption`: default encryption as declared: the algorithm
+/// (`AES256` or `aws:kms`) and, for KMS, the stack's key. Another algorithm
+/// or key fails (functions granted the declared key cannot read objects
+/// encrypted with another). moto's CloudFormation applies it, so it is
+/// judged there too.
+fn health_encryption(
+    found: Option<&BucketEncryption>,
+    t: &Target<'_>,
+    logical: &str,
+    name: &str,
+) -> Finding {
+    let rule = t
+        .properties(logical)
+        .and_then(|p| p.get("BucketEncryption"))
+        .and_then(|e| e.get("ServerSideEncryptionConfiguration"))
+        .and_then(|c| c.get(0))
+        .and_then(|r| r.get("ServerSideEncryptionByDefault"));
+    let Some(rule) = rule else {
+        return Finding::skip("encryption", "no default encryption declared");
+    };
+    let algorithm = rule
+        .get("SSEAlgorithm")
+        .and_then(Json::as_str)
+        .unwrap_or("AES256");
+    let key = rule
+        .get("KMSMasterKeyID")
+        .map(|k| crate::health::resolve::Resolver::new(t).resolve(k));
+    let expected = match &key {
+        Some(k) => format!("{algorithm} with key {k}"),
+        None => algorithm.to_string(),
+    };
+    let restore = match &key {
+        Some(k) => format!(
+            "`aws s3api put-bucket-encryption --bucket {name} --server-side-encryption-configuration '{{\"Rules\":[{{\"ApplyServerSideEncryptionByDefault\":{{\"SSEAlgorithm\":\"aws:kms\",\"KMSMasterKeyID\":\"{k}\"}}}}]}}'`"
+        ),
+        None => format!(
+            "`aws s3api put-bucket-encryption --bucket {name} --server-side-encryption-configuration '{{\"Rules\":[{{\"ApplyServerSideEncryptionByDefault\":{{\"SSEAlgorithm\":\"{algorithm}\"}}}}]}}'`"
+        ),
+    };
+    let Some(have) = found else {
+        return Finding::fail("encryption", "no default encryption")
+            .observed("none")
+            .expected(expected)
+            .hint(restore);
+    };
+    let observed = match &have.key {
+        Some(k) => format!("{} with key {k}", have.algorithm),
+        None => have.algorithm.clone(),
+    };
+    // S3 answers a key by ARN or by id, as it was set: either matches the
+    // stack's key (whose physical id is its id).
+    let key_id = rule
+        .get("KMSMasterKeyID")
+        .and_then(|k| k.get("Fn::GetAtt"))
+        .and_then(|g| g.get(0))
+        .and_then(Json::as_str)
+        .and_then(|l| t.deployed.resources.get(l))
+        .filter(|id| !id.is_empty());
+    let same_key = match (&key, key_id, &have.key) {
+        (None, _, _) => true,
+        (Some(_), Some(id), Some(k)) => k == id || k.ends_with(&format!("/{id}")),
+        (Some(want), None, Some(k)) => want.matches(k),
+        (Some(_), _, None) => false,
+    };
+    let f = if have.algorithm != algorithm {
+        Finding::fail(
+            "encryption",
+            format!(
+                "encrypted with {}, not {algorithm} as declared",
+                have.algorithm
+            ),
+        )
+        .hint(restore)
+    } else if !same_key {
+        Finding::fail("encryption", "encrypted with another key than declared").hint(restore)
+    } else {
+        Finding::pass("encryption", format!("{algorithm}, as declared"))
+    };
+    f.observed(observed).expected(expected)
+}
+
 impl Kind for Bucket {
     const NAME: &'static str = "bucket";
     const TEMPLATE_FILE: &'static str = "bucket.yaml.tera";
@@ -277,7 +359,7 @@ impl Kind for Bucket {
     const ATTRIBUTES: &'static [&'static str] = &["name", "arn", "domain", "website_url"];
     const GRANT_LEVELS: &'static [&'static str] = &["read", "write", "delete", "list", "multipart"];
     const GRANT_PREFIX: bool = true;
-    const HEALTH_CHECKS: &'static [&'static str] = &["exists", "public_access"];
+    const HEALTH_CHECKS: &'static [&'static str] = &["exists", "public_access", "encryption"];
 
     fn name_pattern(&self) -> Option<&str> {
         self.name.as_deref()
@@ -298,7 +380,32 @@ impl Kind for Bucket {
                 let found = aws.public_access_block(name).await?;
                 Ok(vec![health_public_access(found, &t, &logical, name)])
             }),
+            Pending::new(&["encryption"], async move {
+                let logical = t.logical_id();
+                let name = t.physical_id(&logical)?;
+                let found = aws.bucket_encryption(name).await?;
+                Ok(vec![health_encryption(found.as_ref(), &t, &logical, name)])
+            }),
         ]
+    }
+
+    /// HeadBucket (which IAM calls `s3:ListBucket`),
+    /// GetBucketPublicAccessBlock and GetBucketEncryption on the bucket.
+    fn health_access(&self, a: &AccessTarget<'_>) -> Vec<Access> {
+        a.property(&a.logical_id(), "BucketName")
+            .map(|name| {
+                Access::new(
+                    "ReadBuckets",
+                    &[
+                        "s3:ListBucket",
+                        "s3:GetBucketPublicAccessBlock",
+                        "s3:GetEncryptionConfiguration",
+                    ],
+                    a.bucket_arn(&name),
+                )
+            })
+            .into_iter()
+            .collect()
     }
 
     fn name_problem(name: &str) -> Option<String> {

@@ -5,7 +5,8 @@
 use super::key::{self, Encryption};
 use super::queue::CONSUME_ACTIONS;
 use super::{AlarmMetrics, KeyUse, Kind, Part, Resource};
-use crate::aws::resources::{FunctionState, Resources};
+use crate::aws::resources::{FunctionState, Resources, RoleState};
+use crate::health::access::Access;
 use crate::health::{Finding, Pending, Target};
 use crate::limits;
 use crate::limits::simple_problem;
@@ -277,6 +278,136 @@ fn health_concurrency(f: &FunctionState, name: &str) -> Finding {
     }
 }
 
+/// `role`: the execution role exists and holds exactly the rendered
+/// policies: each inline policy equal to the rendered one (compared as IAM
+/// reads it, see [`crate::health::iam`]), no other inline policy, and the
+/// managed policies rendered (none, for stackctl's roles). A statement
+/// added by hand, or a `*` resource, fails naming the statement; so does a
+/// rendered permission that went missing (the function loses access). A
+/// hand-added `Deny` alone warns: it narrows access.
+fn health_role(role: &RoleState, t: &Target<'_>, logical: &str, name: &str) -> Finding {
+    use crate::health::iam::compare;
+    use crate::health::resolve::Resolver;
+    let resolver = Resolver::new(t).with_arn(&role.arn);
+    let props = t.properties(logical);
+    let rendered: Vec<(&str, &Json)> = props
+        .and_then(|p| p.get("Policies"))
+        .and_then(Json::as_array)
+        .map(|ps| {
+            ps.iter()
+                .filter_map(|p| Some((p.get("PolicyName")?.as_str()?, p.get("PolicyDocument")?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let rendered_managed: Vec<String> = props
+        .and_then(|p| p.get("ManagedPolicyArns"))
+        .and_then(Json::as_array)
+        .map(|a| a.iter().map(|m| resolver.resolve(m).to_string()).collect())
+        .unwrap_or_default();
+    let mut problems: Vec<String> = Vec::new();
+    // Whether something allows a bare `*` resource.
+    let mut star = false;
+    for (policy, doc) in &rendered {
+        match role.inline.get(*policy) {
+            None => problems.push(format!("inline policy {policy} is missing")),
+            Some(None) => problems.push(format!("inline policy {policy} is not JSON")),
+            Some(Some(live)) => {
+                let diff = compare(doc, live, &resolver);
+                star |= diff.extra.iter().any(|e| e.star && e.effect == "Allow");
+                problems.extend(
+                    diff.extra
+                        .into_iter()
+                        .map(|e| format!("{policy}: {}", e.text))
+                        .chain(diff.missing.into_iter().map(|m| format!("{policy}: {m}"))),
+                );
+            }
+        }
+    }
+    for (policy, doc) in &role.inline {
+        if rendered.iter().any(|(p, _)| p == policy) {
+            continue;
+        }
+        let empty = json!({"Statement": []});
+        let diff = doc
+            .as_ref()
+            .map(|d| compare(&empty, d, &resolver))
+            .unwrap_or_default();
+        star |= diff.extra.iter().any(|e| e.star && e.effect == "Allow");
+        let allows: Vec<String> = diff.extra.into_iter().map(|e| e.text).collect();
+        problems.push(if allows.is_empty() {
+            format!("inline policy {policy} is not rendered")
+        } else {
+            format!(
+                "inline policy {policy} is not rendered: {}",
+                allows.join("; ")
+            )
+        });
+    }
+    for arn in &role.managed {
+        if !rendered_managed.contains(arn) {
+            problems.push(format!("managed policy {arn} is attached but not rendered"));
+        }
+    }
+    for arn in &rendered_managed {
+        if !role.managed.contains(arn) {
+            problems.push(format!("managed policy {arn} is not attached"));
+        }
+    }
+    let names: Vec<&str> = rendered.iter().map(|(p, _)| *p).collect();
+    let expected = format!(
+        "inline {} as rendered{}",
+        if names.is_empty() {
+            "(none)".to_string()
+        } else {
+            names.join(", ")
+        },
+        if rendered_managed.is_empty() {
+            ", no managed policies".to_string()
+        } else {
+            format!(", managed {}", rendered_managed.join(", "))
+        }
+    );
+    if problems.is_empty() {
+        let count: usize = rendered
+            .iter()
+            .map(|(_, d)| {
+                d.get("Statement")
+                    .and_then(Json::as_array)
+                    .map_or(0, Vec::len)
+            })
+            .sum();
+        return Finding::pass(
+            "role",
+            format!("{name} holds the rendered policy ({count} statements)"),
+        )
+        .observed(format!(
+            "inline {}",
+            role.inline.keys().cloned().collect::<Vec<_>>().join(", ")
+        ))
+        .expected(expected);
+    }
+    let observed = format!(
+        "{} difference{}",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    let reason = problems.join("; ");
+    let first = names.first().copied().unwrap_or("POLICY");
+    let hint = format!(
+        "the role was changed outside CloudFormation, which does not notice it (a deploy does not repair it): remove what was added (`aws iam delete-role-policy --role-name {name} --policy-name NAME` for an extra policy, `aws iam detach-role-policy` for a managed one), or put back the rendered document of {first} (`stackctl render --env {} {}`) with `aws iam put-role-policy --role-name {name} --policy-name {first}`",
+        t.env, t.stack
+    );
+    let f = if problems.iter().all(|p| p.contains(" denies ")) {
+        // Only hand-added denials: access is narrower, not wider.
+        Finding::warn("role", reason)
+    } else if star {
+        Finding::fail("role", format!("allows a `*` resource: {reason}"))
+    } else {
+        Finding::fail("role", reason)
+    };
+    f.observed(observed).expected(expected).hint(hint)
+}
+
 impl Kind for Function {
     const NAME: &'static str = "function";
     const TEMPLATE_FILE: &'static str = "function.yaml.tera";
@@ -284,7 +415,7 @@ impl Kind for Function {
     const ATTRIBUTES: &'static [&'static str] = &["name", "arn", "role_arn"];
     const GRANT_LEVELS: &'static [&'static str] = &["invoke"];
     const BUILT: bool = true;
-    const HEALTH_CHECKS: &'static [&'static str] = &["state", "code", "concurrency"];
+    const HEALTH_CHECKS: &'static [&'static str] = &["state", "code", "concurrency", "role"];
     const ALARM: Option<AlarmMetrics> = Some(AlarmMetrics {
         namespace: "AWS/Lambda",
         dimension: "FunctionName",
@@ -307,16 +438,49 @@ impl Kind for Function {
     /// Successful), `code` (the zip its stack names) and `concurrency` (not
     /// reserved to 0).
     fn health<'a, R: Resources>(&'a self, t: Target<'a>, aws: &'a R) -> Vec<Pending<'a>> {
-        vec![Pending::new(Self::HEALTH_CHECKS, async move {
-            let logical = t.logical_id();
-            let name = t.physical_id(&logical)?;
-            let f = aws.function(name).await?;
-            Ok(vec![
-                health_state(&f, t.env),
-                health_code(&f, &t, &logical, name),
-                health_concurrency(&f, name),
-            ])
-        })]
+        vec![
+            Pending::new(&["state", "code", "concurrency"], async move {
+                let logical = t.logical_id();
+                let name = t.physical_id(&logical)?;
+                let f = aws.function(name).await?;
+                Ok(vec![
+                    health_state(&f, t.env),
+                    health_code(&f, &t, &logical, name),
+                    health_concurrency(&f, name),
+                ])
+            }),
+            Pending::new(&["role"], async move {
+                let logical = ROLE.of(&t.logical_id());
+                let name = t.physical_id(&logical)?;
+                let role = aws.role(name).await?;
+                Ok(vec![health_role(&role, &t, &logical, name)])
+            }),
+        ]
+    }
+
+    /// GetFunction on the function; the role's reads on its role (its
+    /// name is CloudFormation's, `STACK-<Key>Role-<random>`).
+    fn health_access(&self, a: &crate::health::access::AccessTarget<'_>) -> Vec<Access> {
+        let logical = a.logical_id();
+        let mut out = Vec::new();
+        if let Some(name) = a.property(&logical, "FunctionName") {
+            out.push(Access::new(
+                "ReadFunctions",
+                &["lambda:GetFunction"],
+                a.arn("lambda", &format!("function:{name}")),
+            ));
+        }
+        out.push(Access::new(
+            "ReadFunctionRoles",
+            &[
+                "iam:GetRole",
+                "iam:ListRolePolicies",
+                "iam:GetRolePolicy",
+                "iam:ListAttachedRolePolicies",
+            ],
+            a.generated_role_arn(&ROLE.of(&logical)),
+        ));
+        out
     }
 
     // The log group `/aws/lambda/NAME` and the function share this limit.

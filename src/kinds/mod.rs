@@ -170,6 +170,21 @@ pub trait Kind: DeserializeOwned {
         Vec::new()
     }
 
+    /// What its health checks read, for `health --print-policy`: the
+    /// read-only IAM actions each check calls and the ARNs they act on, as
+    /// narrow as IAM allows ([`Access::any`](crate::health::access::Access::any)
+    /// for actions that take only `*`, with a `Sid` saying so). Declare one
+    /// [`Access`](crate::health::access::Access) per (actions, resource)
+    /// of every check in [`Kind::HEALTH_CHECKS`]; `a` names the resource's
+    /// rendered properties and builds ARNs.
+    fn health_access(
+        &self,
+        a: &crate::health::access::AccessTarget<'_>,
+    ) -> Vec<crate::health::access::Access> {
+        let _ = a;
+        Vec::new()
+    }
+
     /// The IAM statement granting `level` (one of [`Kind::GRANT_LEVELS`],
     /// checked before) on it, limited to `prefix` where the kind takes one;
     /// problems at `path`.
@@ -333,6 +348,14 @@ macro_rules! kinds {
                 aws: &'a R,
             ) -> Vec<crate::health::Pending<'a>> {
                 match self { $(Resource::$variant(r) => r.health(target, aws),)* }
+            }
+
+            /// What its health checks read (see [`Kind::health_access`]).
+            pub fn health_access(
+                &self,
+                a: &crate::health::access::AccessTarget<'_>,
+            ) -> Vec<crate::health::access::Access> {
+                match self { $(Resource::$variant(r) => r.health_access(a),)* }
             }
 
             /// The statement granting `level` on it (see [`Kind::grant`]).

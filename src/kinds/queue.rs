@@ -8,6 +8,7 @@
 use super::key::{self, Encryption};
 use super::{AlarmMetrics, Kind, Resource};
 use crate::aws::resources::Resources;
+use crate::health::access::{Access, AccessTarget};
 use crate::health::{Finding, Pending, Target};
 use crate::limits;
 use crate::model::source::join;
@@ -147,6 +148,23 @@ impl Kind for Queue {
             let depth = aws.queue_depth(url).await?;
             Ok(vec![health_dead_letter(depth, url)])
         })]
+    }
+
+    /// GetQueueAttributes on the dead-letter queue (by its rendered name).
+    fn health_access(&self, a: &AccessTarget<'_>) -> Vec<Access> {
+        if self.dead_letter.is_none() {
+            return Vec::new();
+        }
+        a.property(&DEAD_LETTER.of(&a.logical_id()), "QueueName")
+            .map(|name| {
+                Access::new(
+                    "ReadDeadLetterQueues",
+                    &["sqs:GetQueueAttributes"],
+                    a.arn("sqs", &name),
+                )
+            })
+            .into_iter()
+            .collect()
     }
 
     fn name_problem(name: &str) -> Option<String> {

@@ -2,6 +2,11 @@
 //! `cron(...)`, enabled per environment.
 
 use super::Kind;
+use crate::aws::cloudformation::ErrorKind;
+use crate::aws::resources::{ReadError, Resources, RuleState};
+use crate::health::access::{Access, AccessTarget};
+use crate::health::resolve::Resolver;
+use crate::health::{read_failed, Finding, Pending, Target};
 use crate::limits::simple_problem;
 use crate::model::source::join;
 use crate::model::value::PerEnv;
@@ -35,14 +40,131 @@ const PERMISSION: super::Part = super::Part {
     suffix: "Permission",
 };
 
+/// `enabled`: the rule's state as declared (`ENABLED`, or `DISABLED` where
+/// `enabled: false`). A rule disabled out of band fails: the function is
+/// no longer invoked on schedule, and nothing else says so. One enabled
+/// though declared disabled warns.
+fn health_enabled(rule: &RuleState, t: &Target<'_>, logical: &str, name: &str) -> Finding {
+    let declared = t
+        .properties(logical)
+        .and_then(|p| p.get("State"))
+        .and_then(Json::as_str)
+        .unwrap_or("ENABLED");
+    let s = rule.state.as_str();
+    let f = match (declared, s) {
+        (d, s) if d == s => Finding::pass("enabled", format!("{s}, as declared")),
+        ("ENABLED", _) => Finding::fail(
+            "enabled",
+            format!("the rule is {s}: the function is not invoked on schedule"),
+        )
+        .hint(format!(
+            "`aws events enable-rule --name {name}` (CloudFormation does not notice it, so a deploy does not enable it)"
+        )),
+        _ => Finding::warn("enabled", format!("the rule is {s}, though declared {declared}"))
+            .hint(format!("`aws events disable-rule --name {name}`, or declare `enabled: true` for {}", t.env)),
+    };
+    f.observed(s).expected(declared)
+}
+
+/// `target`: the rule still targets the declared function, and that
+/// function exists.
+fn health_target(
+    rule: &RuleState,
+    function: Result<(), ReadError>,
+    t: &Target<'_>,
+    logical: &str,
+    name: &str,
+) -> Finding {
+    let declared = t
+        .properties(logical)
+        .and_then(|p| p.get("Targets"))
+        .and_then(|ts| ts.get(0))
+        .and_then(|x| x.get("Arn"));
+    let Some(declared) = declared else {
+        return Finding::skip("target", "no target rendered");
+    };
+    let want = Resolver::new(t).resolve(declared);
+    let expected = format!("targets {want}");
+    let observed = if rule.targets.is_empty() {
+        "no targets".to_string()
+    } else {
+        format!("targets {}", rule.targets.join(", "))
+    };
+    let f = if !rule.targets.iter().any(|a| want.matches(a)) {
+        Finding::fail("target", "the rule no longer targets its function")
+            .hint(format!("its targets were changed outside CloudFormation; `aws events list-targets-by-rule --rule {name}` shows them, and `stackctl deploy --env {}` puts the declared one back only if the template changes, so put it back with `aws events put-targets`", t.env))
+    } else {
+        match function {
+            Ok(()) => {
+                let extra = rule.targets.iter().filter(|a| !want.matches(a)).count();
+                if extra > 0 {
+                    Finding::warn("target", format!("the rule has {extra} target(s) besides its function"))
+                        .hint(format!("`aws events list-targets-by-rule --rule {name}` shows them; remove what was added by hand"))
+                } else {
+                    Finding::pass("target", "its function exists and is the rule's target")
+                }
+            }
+            Err(e) if e.kind == ErrorKind::NotFound => {
+                Finding::fail("target", format!("the target function does not exist ({})", e.message))
+                    .hint(format!("it was deleted outside CloudFormation; `stackctl deploy --env {}` does not recreate it: recreate it by hand, or remove and re-add the function", t.env))
+            }
+            Err(e) => read_failed("target", &e, t.env),
+        }
+    };
+    f.observed(observed).expected(expected)
+}
+
 impl Kind for Schedule {
     const NAME: &'static str = "schedule";
     const TEMPLATE_FILE: &'static str = "schedule.yaml.tera";
     const TEMPLATE: &'static str = include_str!("../../templates/schedule.yaml.tera");
     const ATTRIBUTES: &'static [&'static str] = &["name", "arn"];
+    const HEALTH_CHECKS: &'static [&'static str] = &["enabled", "target"];
 
     fn name_pattern(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    /// DescribeRule and ListTargetsByRule on the rule, judged as `enabled`
+    /// and `target`; GetFunction on the target function (`target`).
+    fn health<'a, R: Resources>(&'a self, t: Target<'a>, aws: &'a R) -> Vec<Pending<'a>> {
+        vec![Pending::new(Self::HEALTH_CHECKS, async move {
+            let logical = t.logical_id();
+            let name = t.physical_id(&logical)?;
+            let rule = aws.rule(name).await?;
+            let function = match t.physical_id(&pascal(&self.target)) {
+                Ok(f) => aws.function(f).await.map(|_| ()),
+                Err(_) => Err(ReadError::new(
+                    ErrorKind::NotFound,
+                    format!("{} is not in the deployed stack", pascal(&self.target)),
+                )),
+            };
+            Ok(vec![
+                health_enabled(&rule, &t, &logical, name),
+                health_target(&rule, function, &t, &logical, name),
+            ])
+        })]
+    }
+
+    /// DescribeRule and ListTargetsByRule on the rule; GetFunction on its
+    /// target.
+    fn health_access(&self, a: &AccessTarget<'_>) -> Vec<Access> {
+        let mut out = Vec::new();
+        if let Some(name) = a.property(&a.logical_id(), "Name") {
+            out.push(Access::new(
+                "ReadScheduleRules",
+                &["events:DescribeRule", "events:ListTargetsByRule"],
+                a.arn("events", &format!("rule/{name}")),
+            ));
+        }
+        if let Some(f) = a.property(&pascal(&self.target), "FunctionName") {
+            out.push(Access::new(
+                "ReadFunctions",
+                &["lambda:GetFunction"],
+                a.arn("lambda", &format!("function:{f}")),
+            ));
+        }
+        out
     }
 
     fn name_problem(name: &str) -> Option<String> {
