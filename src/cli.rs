@@ -377,6 +377,12 @@ pub struct HealthArgs {
     /// Exit 1 on a warning too: a degraded environment fails
     #[arg(long, value_enum, value_name = "WHAT")]
     pub fail_on: Option<HealthFailOn>,
+
+    /// How far back the metric checks look (`15m`, `1h`, `24h`; 1m to
+    /// 336h): a function's error rate and throttles, an API's 5xx rate, a
+    /// dead-letter queue's oldest message
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
+    pub window: std::time::Duration,
 }
 
 /// What `health --fail-on` fails on besides a failed check.

@@ -30,12 +30,15 @@ pub fn run(
         only,
         timeout,
         fail_on,
+        window,
     } = args;
     let scope = Scope::load(root, &env, &stacks)?;
     let settings = Settings {
         timeout,
         concurrency: CONCURRENCY,
         only: kinds(&only)?,
+        window: crate::health::metrics::Window::new(window)
+            .map_err(|e| UsageError::new(format!("--window: {e}")))?,
     };
     let mut code = code(&scope);
     timings::lap("load, validate and render the project");

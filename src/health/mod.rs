@@ -20,6 +20,7 @@
 //! `skip`, with the reason. [`report`] turns the checks into a verdict, the
 //! text and JSON reports and the exit status.
 
+pub mod metrics;
 pub mod report;
 pub mod run;
 pub mod stack;

@@ -92,6 +92,7 @@ impl Kind for HttpApi {
     const TEMPLATE: &'static str = include_str!("../../templates/http_api.yaml.tera");
     const ATTRIBUTES: &'static [&'static str] = &["id", "url", "stage"];
     const ALARM: Option<AlarmMetrics> = Some(api::ALARM);
+    const HEALTH_CHECKS: &'static [&'static str] = api::HTTP_HEALTH_CHECKS;
 
     fn name_pattern(&self) -> Option<&str> {
         self.name.as_deref()
@@ -99,6 +100,23 @@ impl Kind for HttpApi {
 
     fn name_problem(name: &str) -> Option<String> {
         api::name_problem(name)
+    }
+
+    /// `api`, `stage`, `routes` and `permission` (see [`api::health`]).
+    fn health<'a, R: crate::aws::resources::Resources>(
+        &'a self,
+        t: crate::health::Target<'a>,
+        aws: &'a R,
+    ) -> Vec<crate::health::Pending<'a>> {
+        api::health(t, aws, "HTTP")
+    }
+
+    /// The API's error rate over the window (see [`api::metrics`]).
+    fn metrics<'a>(
+        &'a self,
+        t: crate::health::Target<'a>,
+    ) -> Vec<crate::health::metrics::Watch<'a>> {
+        api::metrics(t, "HTTP")
     }
 
     fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {

@@ -7,7 +7,8 @@
 
 use super::key::{self, Encryption};
 use super::{AlarmMetrics, Kind, Resource};
-use crate::aws::resources::Resources;
+use crate::aws::resources::{MetricQuery, Resources, Stat};
+use crate::health::metrics::{self, Series, Watch, Window};
 use crate::health::{Finding, Pending, Target};
 use crate::limits;
 use crate::model::source::join;
@@ -111,13 +112,57 @@ fn health_dead_letter(depth: u64, url: &str) -> Finding {
         .expected("ApproximateNumberOfMessages 0")
 }
 
+/// `dead_letter_age`: the age of the oldest message in the dead-letter
+/// queue (`ApproximateAgeOfOldestMessage`, its maximum over the window);
+/// above [`DEAD_LETTER_AGE_WARN_S`] warns. No data points pass: SQS
+/// publishes none for a queue idle for hours (`dead_letter` has its depth).
+fn health_dead_letter_age(age: &Series, name: &str, w: &Window) -> Finding {
+    let expected = format!("ApproximateAgeOfOldestMessage at most {DEAD_LETTER_AGE_WARN_S} s");
+    let Some(oldest) = age.max() else {
+        return Finding::pass(
+            "dead_letter_age",
+            format!(
+                "no data points in the last {} (an idle queue publishes none)",
+                w.text()
+            ),
+        )
+        .observed(format!("no data points in the last {}", w.text()))
+        .expected(expected);
+    };
+    let observed = format!(
+        "ApproximateAgeOfOldestMessage {} s (maximum in the last {})",
+        metrics::count(oldest),
+        w.text()
+    );
+    let f = if oldest > DEAD_LETTER_AGE_WARN_S {
+        Finding::warn(
+            "dead_letter_age",
+            format!("the oldest dead letter is {} old", metrics::age(oldest)),
+        )
+        .hint(format!("messages wait in {name}: inspect them, fix the cause, then move them back (`aws sqs start-message-move-task`); they are deleted after the queue's retention"))
+    } else {
+        Finding::pass(
+            "dead_letter_age",
+            format!(
+                "no message waited in the dead-letter queue in the last {}",
+                w.text()
+            ),
+        )
+    };
+    f.observed(observed).expected(expected)
+}
+
+/// Seconds the oldest dead letter may wait before `dead_letter_age` warns:
+/// 0, any.
+pub const DEAD_LETTER_AGE_WARN_S: f64 = 0.0;
+
 impl Kind for Queue {
     const NAME: &'static str = "queue";
     const TEMPLATE_FILE: &'static str = "queue.yaml.tera";
     const TEMPLATE: &'static str = include_str!("../../templates/queue.yaml.tera");
     const ATTRIBUTES: &'static [&'static str] = &["name", "arn", "url", "dead_letter_arn"];
     const GRANT_LEVELS: &'static [&'static str] = &["send", "consume"];
-    const HEALTH_CHECKS: &'static [&'static str] = &["dead_letter"];
+    const HEALTH_CHECKS: &'static [&'static str] = &["dead_letter", "dead_letter_age"];
     const ALARM: Option<AlarmMetrics> = Some(AlarmMetrics {
         namespace: "AWS/SQS",
         dimension: "QueueName",
@@ -142,10 +187,35 @@ impl Kind for Queue {
         if self.dead_letter.is_none() {
             return Vec::new();
         }
-        vec![Pending::new(Self::HEALTH_CHECKS, async move {
+        vec![Pending::new(&["dead_letter"], async move {
             let url = t.physical_id(&DEAD_LETTER.of(&t.logical_id()))?;
             let depth = aws.queue_depth(url).await?;
             Ok(vec![health_dead_letter(depth, url)])
+        })]
+    }
+
+    /// `dead_letter_age`, for a queue that has a dead-letter queue: the
+    /// oldest message's age over the window (`AWS/SQS`, `QueueName`).
+    fn metrics<'a>(&'a self, t: Target<'a>) -> Vec<Watch<'a>> {
+        if self.dead_letter.is_none() {
+            return Vec::new();
+        }
+        let names = &["dead_letter_age"];
+        let url = match t.physical_id(&DEAD_LETTER.of(&t.logical_id())) {
+            Ok(url) => url,
+            Err(stop) => return vec![Watch::stop(names, stop)],
+        };
+        // CloudFormation lists a queue by its URL; the metric names it.
+        let name = url.rsplit('/').next().unwrap_or(url);
+        let q = MetricQuery::new(
+            "AWS/SQS",
+            "ApproximateAgeOfOldestMessage",
+            "QueueName",
+            name,
+            Stat::Maximum,
+        );
+        vec![Watch::new(names, vec![q], move |v, w| {
+            vec![health_dead_letter_age(&v[0], name, w)]
         })]
     }
 

@@ -42,6 +42,7 @@ impl Kind for WebsocketApi {
     const ATTRIBUTES: &'static [&'static str] = &["id", "url", "management_url", "stage"];
     const GRANT_LEVELS: &'static [&'static str] = &["manage_connections"];
     const ALARM: Option<AlarmMetrics> = Some(api::ALARM);
+    const HEALTH_CHECKS: &'static [&'static str] = api::WEBSOCKET_HEALTH_CHECKS;
 
     fn name_pattern(&self) -> Option<&str> {
         self.name.as_deref()
@@ -49,6 +50,23 @@ impl Kind for WebsocketApi {
 
     fn name_problem(name: &str) -> Option<String> {
         api::name_problem(name)
+    }
+
+    /// `api`, `stage`, `routes` and `permission` (see [`api::health`]).
+    fn health<'a, R: crate::aws::resources::Resources>(
+        &'a self,
+        t: crate::health::Target<'a>,
+        aws: &'a R,
+    ) -> Vec<crate::health::Pending<'a>> {
+        api::health(t, aws, "WEBSOCKET")
+    }
+
+    /// The API's error rate over the window (see [`api::metrics`]).
+    fn metrics<'a>(
+        &'a self,
+        t: crate::health::Target<'a>,
+    ) -> Vec<crate::health::metrics::Watch<'a>> {
+        api::metrics(t, "WEBSOCKET")
     }
 
     fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {
