@@ -364,8 +364,8 @@ pub struct HealthArgs {
     /// Stacks to check [default: all]
     pub stacks: Vec<String>,
 
-    /// Only the checks of KIND: `stack`, `function`, `table`, `queue` or
-    /// `bucket` (repeatable)
+    /// Only the checks of KIND: `stack`, `function`, `table`, `queue`,
+    /// `bucket`, `http_api` or `websocket_api` (repeatable)
     #[arg(long, value_name = "KIND")]
     pub only: Vec<String>,
 

@@ -90,7 +90,13 @@ fn health_with_an_unknown_env_stack_or_kind_exits_3_with_a_hint() {
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(
         text(&out.stderr),
-        "error: kind `alarm` has no health checks yet\nhint: kinds with checks: stack, bucket, table, function, queue\n"
+        "error: kind `alarm` has no health checks yet\nhint: kinds with checks: stack, bucket, table, function, http_api, websocket_api, queue\n"
+    );
+    let out = run(&["health", "--env", "dev", "--window", "30s"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        text(&out.stderr),
+        "error: --window: a window of 30s is out of range: 1m to 336h (14 days)\n"
     );
     let out = run(&["health", "--env", "dev", "--timeout", "5 parsecs"]);
     assert_eq!(out.status.code(), Some(3));

@@ -50,7 +50,7 @@ impl Window {
     pub fn new(length: Duration) -> Result<Self, String> {
         if length < Self::MIN || length > Self::MAX {
             return Err(format!(
-                "a window of {} is out of range: 1m to 14d",
+                "a window of {} is out of range: 1m to 336h (14 days)",
                 text(length)
             ));
         }
@@ -156,15 +156,22 @@ impl<'a> Watch<'a> {
     }
 }
 
+/// Why metric checks skip on an emulator that does not answer
+/// GetMetricData as the SDK asks it.
+pub const EMULATOR_SKIP: &str = "the emulator does not answer CloudWatch GetMetricData in the protocol the AWS SDK uses (RPC v2 CBOR; moto 5 speaks only the query protocol)";
+
 /// The findings of every watch, in order: their queries fetched together
 /// ([`fetch`]) over the `window` ending at `end`, each judged on its
-/// values; what could not be read is `unknown` (see [`stopped`]).
+/// values; what could not be read is `unknown` (see [`stopped`]). On an
+/// emulator (`emulated`), an answer that is not CloudWatch's is `skip`
+/// ([`EMULATOR_SKIP`]), not `unknown`.
 pub async fn evaluate<R: Resources>(
     aws: &R,
     watches: Vec<Watch<'_>>,
     window: &Window,
     end: SystemTime,
     env: &str,
+    emulated: bool,
 ) -> Vec<Vec<Finding>> {
     let queries: Vec<MetricQuery> = watches
         .iter()
@@ -191,6 +198,9 @@ pub async fn evaluate<R: Resources>(
                         "a kind's metric findings name the checks it announced"
                     );
                     findings
+                }
+                Err(e) if emulated && e.kind == ErrorKind::BadResponse => {
+                    stopped(&w.names, &Stop::Skip(EMULATOR_SKIP.to_string()), env)
                 }
                 Err(e) => stopped(&w.names, &Stop::Read(e), env),
             }

@@ -203,7 +203,8 @@ pub async fn run<C: CloudFormation, R: Resources>(
     let metrics = async {
         let start = Instant::now();
         let end = std::time::SystemTime::now();
-        let found = super::metrics::evaluate(aws, watches, &settings.window, end, env);
+        let found =
+            super::metrics::evaluate(aws, watches, &settings.window, end, env, input.emulated);
         let found = tokio::time::timeout_at(deadline, found).await.ok();
         (found, millis(start.elapsed()))
     };

@@ -906,7 +906,7 @@ fn windows_are_whole_minutes_between_one_minute_and_fourteen_days() {
     assert_eq!(w(14 * 86_400).unwrap().text(), "14d");
     assert_eq!(
         w(30).unwrap_err(),
-        "a window of 30s is out of range: 1m to 14d"
+        "a window of 30s is out of range: 1m to 336h (14 days)"
     );
     assert!(w(15 * 86_400).is_err());
     assert_eq!(metrics::age(45.0), "45s");
@@ -1535,5 +1535,39 @@ fn the_rendered_template_says_which_function_each_route_invokes() {
     assert_eq!(
         crate::kinds::api::function_in_uri("http://example.com"),
         None
+    );
+}
+
+#[test]
+fn an_emulator_that_cannot_answer_get_metric_data_skips_and_aws_that_cannot_is_unknown() {
+    let failing = || {
+        let mut aws = FakeAws::healthy();
+        aws.metric_error = Some(ReadError::new(
+            ErrorKind::BadResponse,
+            "reading metrics (GetMetricData): the endpoint answered HTTP 404 with an HTML error page, not an AWS response",
+        ));
+        aws
+    };
+    let report = check_with(
+        "local",
+        |s| FakeCloudFormation::default().with("hp-app-local", deployed(s)),
+        failing(),
+        settings(),
+    );
+    for id in [
+        "app/function/greeter/errors",
+        "app/function/greeter/throttles",
+        "app/queue/jobs/dead_letter_age",
+    ] {
+        let c = find(&report, id);
+        assert_eq!(
+            (c.status, c.reason.as_str()),
+            (Status::Skip, metrics::EMULATOR_SKIP)
+        );
+    }
+    let report = check(failing());
+    assert_eq!(
+        find(&report, "app/function/greeter/errors").status,
+        Status::Unknown
     );
 }
