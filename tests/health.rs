@@ -463,3 +463,203 @@ fn an_api_made_through_the_emulators_own_api_is_read_and_judged() {
         assert_eq!(e.kind, ErrorKind::NotFound, "{e:?}");
     });
 }
+
+/// Minimal CBOR for a GetMetricData answer: maps, arrays, text, doubles.
+enum Cbor {
+    Map(Vec<(&'static str, Cbor)>),
+    List(Vec<Cbor>),
+    Text(String),
+    Double(f64),
+}
+
+impl Cbor {
+    fn head(out: &mut Vec<u8>, major: u8, n: usize) {
+        match n {
+            0..=23 => out.push(major << 5 | n as u8),
+            24..=255 => out.extend([major << 5 | 24, n as u8]),
+            _ => {
+                out.push(major << 5 | 25);
+                out.extend((n as u16).to_be_bytes());
+            }
+        }
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Cbor::Map(entries) => {
+                Self::head(out, 5, entries.len());
+                for (k, v) in entries {
+                    Cbor::Text(k.to_string()).encode(out);
+                    v.encode(out);
+                }
+            }
+            Cbor::List(items) => {
+                Self::head(out, 4, items.len());
+                for i in items {
+                    i.encode(out);
+                }
+            }
+            Cbor::Text(s) => {
+                Self::head(out, 3, s.len());
+                out.extend(s.as_bytes());
+            }
+            Cbor::Double(d) => {
+                out.push(0xfb);
+                out.extend(d.to_be_bytes());
+            }
+        }
+    }
+}
+
+/// One GetMetricData result in CBOR.
+fn metric_result(id: &str, values: &[f64], status: &str) -> Cbor {
+    Cbor::Map(vec![
+        ("Id", Cbor::Text(id.into())),
+        (
+            "Values",
+            Cbor::List(values.iter().map(|v| Cbor::Double(*v)).collect()),
+        ),
+        ("StatusCode", Cbor::Text(status.into())),
+    ])
+}
+
+/// Reads one HTTP request from `stream`: its head and body.
+fn read_request(stream: &mut std::net::TcpStream) -> (String, Vec<u8>) {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_string();
+    let length = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().unwrap())
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).unwrap();
+    (head, body)
+}
+
+/// The SDK calls of `health`'s metric reads, against a local server that
+/// answers GetMetricData in CloudWatch's RPC v2 CBOR protocol (moto does
+/// not speak it): the queries go out with their ids, metric, dimension and
+/// statistic, and both pages come back with each result's values and
+/// status.
+#[test]
+fn get_metric_data_is_asked_and_read_in_cloudwatchs_protocol() {
+    use stackctl::aws::resources::{MetricQuery, MetricRequest, Resources, SdkResources, Stat};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let pages = [
+            Cbor::Map(vec![
+                (
+                    "MetricDataResults",
+                    Cbor::List(vec![
+                        metric_result("m0", &[2.0], "PartialData"),
+                        metric_result("m1", &[], "Forbidden"),
+                    ]),
+                ),
+                ("NextToken", Cbor::Text("page-2".into())),
+            ]),
+            Cbor::Map(vec![(
+                "MetricDataResults",
+                Cbor::List(vec![metric_result("m0", &[3.5], "Complete")]),
+            )]),
+        ];
+        let mut seen = Vec::new();
+        for page in pages {
+            let (mut stream, _) = listener.accept().unwrap();
+            let (head, body) = read_request(&mut stream);
+            let mut out = Vec::new();
+            page.encode(&mut out);
+            let response = format!(
+                "HTTP/1.1 200 OK\r\nsmithy-protocol: rpc-v2-cbor\r\ncontent-type: application/cbor\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                out.len()
+            );
+            std::io::Write::write_all(&mut stream, response.as_bytes()).unwrap();
+            std::io::Write::write_all(&mut stream, &out).unwrap();
+            seen.push((head, body));
+        }
+        seen
+    });
+    let page = |token: Option<&str>| MetricRequest {
+        queries: vec![
+            (
+                "m0".into(),
+                MetricQuery::new("AWS/Lambda", "Errors", "FunctionName", "fn-a", Stat::Sum),
+            ),
+            (
+                "m1".into(),
+                MetricQuery::new(
+                    "AWS/SQS",
+                    "ApproximateAgeOfOldestMessage",
+                    "QueueName",
+                    "q-dlq",
+                    Stat::Maximum,
+                ),
+            ),
+        ],
+        start: std::time::SystemTime::now() - std::time::Duration::from_secs(900),
+        end: std::time::SystemTime::now(),
+        period_s: 900,
+        next_token: token.map(str::to_string),
+    };
+    let (first, second) = block(async {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "a", "b", None, None, "test",
+            ))
+            .load()
+            .await;
+        let aws = SdkResources::new(&config);
+        let first = aws.metric_data(&page(None)).await.unwrap();
+        let second = aws.metric_data(&page(Some("page-2"))).await.unwrap();
+        (first, second)
+    });
+    assert_eq!(first.next_token.as_deref(), Some("page-2"));
+    assert_eq!(
+        first
+            .results
+            .iter()
+            .map(|r| (r.id.as_str(), r.values.clone(), r.status.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("m0", vec![2.0], "PartialData"),
+            ("m1", vec![], "Forbidden")
+        ]
+    );
+    assert_eq!(second.next_token, None);
+    assert_eq!(second.results[0].values, vec![3.5]);
+    let seen = server.join().unwrap();
+    let (head, body) = &seen[0];
+    assert!(
+        head.starts_with("POST /service/GraniteServiceVersion20100801/operation/GetMetricData "),
+        "{head}"
+    );
+    let has = |b: &[u8], s: &str| b.windows(s.len()).any(|w| w == s.as_bytes());
+    for text in [
+        "m0",
+        "m1",
+        "AWS/Lambda",
+        "Errors",
+        "FunctionName",
+        "fn-a",
+        "Sum",
+        "QueueName",
+        "q-dlq",
+        "Maximum",
+    ] {
+        assert!(has(body, text), "{text} not in the request");
+    }
+    assert!(!has(body, "page-2"));
+    assert!(has(&seen[1].1, "page-2"));
+}

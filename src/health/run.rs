@@ -1,8 +1,10 @@
 //! Runs the checks: first every selected stack is read (its status,
 //! resources and template), then each declared resource's kind hands over
 //! its checks, and all of it runs at most [`Settings::concurrency`] at a
-//! time under one deadline ([`Settings::timeout`]). What has not finished
-//! by then is `unknown`. The report is ordered by check id, whatever
+//! time under one deadline ([`Settings::timeout`]). Beside them, the
+//! metric checks of every resource are fetched together
+//! ([`super::metrics::evaluate`]: one GetMetricData call per 500 queries)
+//! over [`Settings::window`]. What has not finished by then is `unknown`. The report is ordered by check id, whatever
 //! finished first.
 
 use super::report::Report;
