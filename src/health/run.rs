@@ -4,8 +4,8 @@
 //! time under one deadline ([`Settings::timeout`]). Beside them, the
 //! metric checks of every resource are fetched together
 //! ([`super::metrics::evaluate`]: one GetMetricData call per 500 queries)
-//! over [`Settings::window`]. What has not finished by then is `unknown`. The report is ordered by check id, whatever
-//! finished first.
+//! over [`Settings::window`]. What has not finished by then is `unknown`.
+//! The report is ordered by check id, whatever finished first.
 
 use super::report::Report;
 use super::stack::{self, Code, StackRead};
