@@ -334,7 +334,8 @@ async fn pages<R: Resources>(
 }
 
 /// When a rate warns and fails, in percent: above `warn`, above `fail`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RateLimits {
     /// Warn above this many percent.
     pub warn: f64,
@@ -348,6 +349,71 @@ pub const ERROR_RATE: RateLimits = RateLimits {
     warn: 1.0,
     fail: 5.0,
 };
+
+impl RateLimits {
+    /// Why these limits make no sense, if they do not (each 0–100, `warn`
+    /// at most `fail`).
+    pub fn problem(&self) -> Option<String> {
+        let range = 0.0..=100.0;
+        if !range.contains(&self.warn) || !range.contains(&self.fail) {
+            Some(format!(
+                "error rate limits are percent, 0 to 100: warn {}, fail {}",
+                self.warn, self.fail
+            ))
+        } else if self.warn > self.fail {
+            Some(format!(
+                "the warning limit ({} %) is above the failure limit ({} %)",
+                self.warn, self.fail
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+/// `health:` of a function or an API in the stack file: its own limits
+/// for the error-rate check.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateHealth {
+    /// Percent above which the error rate warns and fails (default
+    /// `{warn: 1, fail: 5}`).
+    #[serde(default)]
+    pub error_rate: Option<RateLimits>,
+}
+
+impl RateHealth {
+    /// The limits of `health` (or the defaults).
+    pub fn limits(health: &Option<RateHealth>) -> RateLimits {
+        health
+            .as_ref()
+            .and_then(|h| h.error_rate)
+            .unwrap_or(ERROR_RATE)
+    }
+
+    /// Checks `health:` at `path` (a located error for limits that make no
+    /// sense).
+    pub fn check(
+        health: &Option<RateHealth>,
+        cx: &mut crate::render::context::Builder,
+        path: &str,
+    ) {
+        if let Some(problem) = health
+            .as_ref()
+            .and_then(|h| h.error_rate)
+            .and_then(|l| l.problem())
+        {
+            cx.error_hint(
+                &crate::model::source::join(
+                    &crate::model::source::join(path, "health"),
+                    "error_rate",
+                ),
+                problem,
+                "e.g. `health: {error_rate: {warn: 1, fail: 5}}` (percent)",
+            );
+        }
+    }
+}
 
 /// What a rate counts, for its texts: the metrics' names and what the total
 /// counts (`invocations`, `requests`).

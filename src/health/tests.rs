@@ -1571,3 +1571,101 @@ fn an_emulator_that_cannot_answer_get_metric_data_skips_and_aws_that_cannot_is_u
         Status::Unknown
     );
 }
+
+/// The diagnostics of project `app` whose stack is `stack`, as text.
+fn invalid(stack: &str) -> String {
+    let dir = project();
+    std::fs::write(dir.path().join("stacks/app.yaml"), stack).unwrap();
+    match crate::validate::project_for(dir.path(), "dev") {
+        Ok(_) => panic!("{stack} is valid"),
+        Err(d) => d.to_string(),
+    }
+}
+
+#[test]
+fn a_resources_own_limits_replace_the_defaults() {
+    let dir = project();
+    std::fs::write(
+        dir.path().join("stacks/app.yaml"),
+        STACK
+            .replace(
+                "    crate: hello\n",
+                "    crate: hello\n    health: {error_rate: {warn: 10, fail: 20}}\n",
+            )
+            .replace(
+                "    dead_letter: {max_receives: 3}\n",
+                "    dead_letter: {max_receives: 3}\n    health: {dead_letter_age: 3600}\n",
+            ),
+    )
+    .unwrap();
+    let scope = Scope::load(dir.path(), "dev", &[]).unwrap();
+    let judge = |errors: f64, age: f64| {
+        let mut aws = FakeAws::healthy();
+        aws.metrics
+            .insert(key("Errors", "fn-greeter"), vec![errors]);
+        aws.metrics
+            .insert(key("Invocations", "fn-greeter"), vec![100.0]);
+        aws.metrics.insert(
+            key("ApproximateAgeOfOldestMessage", "q-jobs-dlq"),
+            vec![age],
+        );
+        let cfn = FakeCloudFormation::default().with("hp-app-dev", deployed(&scope));
+        let input = Input {
+            env: "dev",
+            emulated: false,
+            rendered: &scope.rendered,
+            stacks: vec![StackScope {
+                rendered: scope.rendered("app"),
+                resources: &scope.project.stacks["app"].resources,
+                code: code(),
+            }],
+        };
+        let report = block(run(&cfn, &aws, &input, &settings()));
+        let status = |id: &str| find(&report, id).status;
+        (
+            status("app/function/greeter/errors"),
+            status("app/queue/jobs/dead_letter_age"),
+            find(&report, "app/function/greeter/errors")
+                .expected
+                .clone(),
+        )
+    };
+    // 12 % and 2 hours: a failure and a warning by default, a warning and a
+    // warning here.
+    let (errors, age, expected) = judge(12.0, 7_200.0);
+    assert_eq!((errors, age), (Status::Warn, Status::Warn));
+    assert_eq!(
+        expected.as_deref(),
+        Some("Errors / Invocations at most 10 % (fails above 20 %)")
+    );
+    let (errors, age, _) = judge(25.0, 600.0);
+    assert_eq!((errors, age), (Status::Fail, Status::Pass));
+}
+
+#[test]
+fn limits_that_make_no_sense_are_located_errors() {
+    let text = invalid(
+        "resources:\n  greeter:\n    type: function\n    crate: hello\n    health: {error_rate: {warn: 10, fail: 5}}\n",
+    );
+    assert!(
+        text.contains("the warning limit (10 %) is above the failure limit (5 %)"),
+        "{text}"
+    );
+    assert!(text.contains("stacks/app.yaml:5"), "{text}");
+    assert!(text.contains("health.error_rate"), "{text}");
+    let text = invalid(
+        "resources:\n  api:\n    type: http_api\n    routes: {}\n    health: {error_rate: {warn: 1, fail: 500}}\n",
+    );
+    assert!(
+        text.contains("error rate limits are percent, 0 to 100"),
+        "{text}"
+    );
+    let text = invalid("resources:\n  jobs:\n    type: queue\n    health: {dead_letter_age: 60}\n");
+    assert!(
+        text.contains("`dead_letter_age` without a dead-letter queue"),
+        "{text}"
+    );
+    let text =
+        invalid("resources:\n  jobs:\n    type: queue\n    health: {dead_letter_ages: 60}\n");
+    assert!(text.contains("dead_letter_ages"), "{text}");
+}

@@ -558,8 +558,12 @@ fn kind_name(protocol: &str) -> &'static str {
 /// The metric check of an API of `protocol` over the window: `5xx` (an
 /// HTTP API's `5xx` / `Count`) or `integration_errors` (a WebSocket API's
 /// `IntegrationError` / `ConnectCount` + `MessageCount`), against
-/// [`metrics::ERROR_RATE`].
-pub fn metrics<'a>(t: Target<'a>, protocol: &'static str) -> Vec<Watch<'a>> {
+/// `limits` (the API's `health.error_rate`, else [`metrics::ERROR_RATE`]).
+pub fn metrics<'a>(
+    t: Target<'a>,
+    protocol: &'static str,
+    limits: metrics::RateLimits,
+) -> Vec<Watch<'a>> {
     let http = protocol == "HTTP";
     let names: &'static [&'static str] = if http {
         &["5xx"]
@@ -585,7 +589,7 @@ pub fn metrics<'a>(t: Target<'a>, protocol: &'static str) -> Vec<Watch<'a>> {
                         total: "Count",
                         noun: "requests",
                     },
-                    metrics::ERROR_RATE,
+                    limits,
                     w,
                 );
                 vec![rate_hint(f, w)]
@@ -606,7 +610,7 @@ pub fn metrics<'a>(t: Target<'a>, protocol: &'static str) -> Vec<Watch<'a>> {
                     total: "ConnectCount + MessageCount",
                     noun: "connections and messages",
                 },
-                metrics::ERROR_RATE,
+                limits,
                 w,
             );
             vec![rate_hint(f, w)]

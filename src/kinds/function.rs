@@ -68,6 +68,10 @@ pub struct Function {
     /// rules, and HTTPS anywhere through NAT).
     #[serde(default)]
     pub network: Option<String>,
+    /// Its own limits for `health`'s metric checks:
+    /// `{error_rate: {warn: 1, fail: 5}}` (percent; these are the defaults).
+    #[serde(default)]
+    pub health: Option<metrics::RateHealth>,
 }
 
 /// `consumes:`: Lambda polls a queue, or a table's stream, and invokes the
@@ -285,7 +289,13 @@ const METRIC_CHECKS: &[&str] = &["errors", "throttles"];
 
 /// `errors`: `Errors` / `Invocations` over the window, against
 /// [`metrics::ERROR_RATE`].
-fn health_errors(errors: &Series, invocations: &Series, name: &str, w: &Window) -> Finding {
+fn health_errors(
+    errors: &Series,
+    invocations: &Series,
+    limits: metrics::RateLimits,
+    name: &str,
+    w: &Window,
+) -> Finding {
     let f = metrics::rate(
         "errors",
         errors,
@@ -295,7 +305,7 @@ fn health_errors(errors: &Series, invocations: &Series, name: &str, w: &Window) 
             total: "Invocations",
             noun: "invocations",
         },
-        metrics::ERROR_RATE,
+        limits,
         w,
     );
     match f.status {
@@ -380,12 +390,13 @@ impl Kind for Function {
             Err(stop) => return vec![Watch::stop(METRIC_CHECKS, stop)],
         };
         let q = |metric| MetricQuery::new("AWS/Lambda", metric, "FunctionName", name, Stat::Sum);
+        let limits = metrics::RateHealth::limits(&self.health);
         vec![Watch::new(
             METRIC_CHECKS,
             vec![q("Errors"), q("Invocations"), q("Throttles")],
             move |v, w| {
                 vec![
-                    health_errors(&v[0], &v[1], name, w),
+                    health_errors(&v[0], &v[1], limits, name, w),
                     health_throttles(&v[2], name, w),
                 ]
             },
@@ -400,6 +411,7 @@ impl Kind for Function {
     fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {
         let f = self;
         let l = pascal(key);
+        metrics::RateHealth::check(&f.health, cx, path);
         for id in [l.clone(), ROLE.of(&l), LOG_GROUP.of(&l)] {
             cx.claim(&id, path);
         }

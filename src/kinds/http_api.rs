@@ -75,6 +75,10 @@ pub struct HttpApi {
     /// its own signature, say).
     #[serde(default)]
     pub public: Vec<String>,
+    /// Its own limits for `health`'s `5xx` check:
+    /// `{error_rate: {warn: 1, fail: 5}}` (percent; these are the defaults).
+    #[serde(default)]
+    pub health: Option<crate::health::metrics::RateHealth>,
 }
 
 const AUTHORIZER: super::Part = super::Part {
@@ -116,12 +120,17 @@ impl Kind for HttpApi {
         &'a self,
         t: crate::health::Target<'a>,
     ) -> Vec<crate::health::metrics::Watch<'a>> {
-        api::metrics(t, "HTTP")
+        api::metrics(
+            t,
+            "HTTP",
+            crate::health::metrics::RateHealth::limits(&self.health),
+        )
     }
 
     fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {
         let a = self;
         let l = pascal(key);
+        crate::health::metrics::RateHealth::check(&a.health, cx, path);
         for id in [l.clone(), api::STAGE.of(&l), api::ACCESS_LOGS.of(&l)] {
             cx.claim(&id, path);
         }

@@ -48,6 +48,19 @@ pub struct Queue {
     /// Keep the queue when the stack is deleted (default: the `retain_data` setting).
     #[serde(default)]
     pub retain: Option<PerEnv<bool>>,
+    /// Its own limits for `health`'s metric checks.
+    #[serde(default)]
+    pub health: Option<QueueHealth>,
+}
+
+/// `health:` of a queue in the stack file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueHealth {
+    /// Seconds the oldest message of the dead-letter queue may wait before
+    /// `dead_letter_age` warns (default 0: any message warns).
+    #[serde(default)]
+    pub dead_letter_age: Option<u32>,
 }
 
 /// The dead-letter queue of a queue.
@@ -114,10 +127,14 @@ fn health_dead_letter(depth: u64, url: &str) -> Finding {
 
 /// `dead_letter_age`: the age of the oldest message in the dead-letter
 /// queue (`ApproximateAgeOfOldestMessage`, its maximum over the window);
-/// above [`DEAD_LETTER_AGE_WARN_S`] warns. No data points pass: SQS
+/// above `warn_s` (`health.dead_letter_age`, else
+/// [`DEAD_LETTER_AGE_WARN_S`]) warns. No data points pass: SQS
 /// publishes none for a queue idle for hours (`dead_letter` has its depth).
-fn health_dead_letter_age(age: &Series, name: &str, w: &Window) -> Finding {
-    let expected = format!("ApproximateAgeOfOldestMessage at most {DEAD_LETTER_AGE_WARN_S} s");
+fn health_dead_letter_age(age: &Series, warn_s: f64, name: &str, w: &Window) -> Finding {
+    let expected = format!(
+        "ApproximateAgeOfOldestMessage at most {} s",
+        metrics::count(warn_s)
+    );
     let Some(oldest) = age.max() else {
         return Finding::pass(
             "dead_letter_age",
@@ -134,7 +151,7 @@ fn health_dead_letter_age(age: &Series, name: &str, w: &Window) -> Finding {
         metrics::count(oldest),
         w.text()
     );
-    let f = if oldest > DEAD_LETTER_AGE_WARN_S {
+    let f = if oldest > warn_s {
         Finding::warn(
             "dead_letter_age",
             format!("the oldest dead letter is {} old", metrics::age(oldest)),
@@ -205,6 +222,11 @@ impl Kind for Queue {
             Ok(url) => url,
             Err(stop) => return vec![Watch::stop(names, stop)],
         };
+        let warn_s = self
+            .health
+            .as_ref()
+            .and_then(|h| h.dead_letter_age)
+            .map_or(DEAD_LETTER_AGE_WARN_S, f64::from);
         // CloudFormation lists a queue by its URL; the metric names it.
         let name = url.rsplit('/').next().unwrap_or(url);
         let q = MetricQuery::new(
@@ -215,7 +237,7 @@ impl Kind for Queue {
             Stat::Maximum,
         );
         vec![Watch::new(names, vec![q], move |v, w| {
-            vec![health_dead_letter_age(&v[0], name, w)]
+            vec![health_dead_letter_age(&v[0], warn_s, name, w)]
         })]
     }
 
@@ -228,6 +250,18 @@ impl Kind for Queue {
     fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {
         let l = pascal(key);
         cx.claim(&l, path);
+        if self.dead_letter.is_none()
+            && self
+                .health
+                .as_ref()
+                .is_some_and(|h| h.dead_letter_age.is_some())
+        {
+            cx.error_hint(
+                &join(&join(path, "health"), "dead_letter_age"),
+                "`dead_letter_age` without a dead-letter queue",
+                "add `dead_letter: {max_receives: 5}`, or remove `health.dead_letter_age`",
+            );
+        }
         let retain = cx.retain(&self.retain, path);
         let suffix = if self.fifo { ".fifo" } else { "" };
         let name = cx.name(key);

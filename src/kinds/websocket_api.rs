@@ -33,6 +33,10 @@ pub struct WebsocketApi {
     /// Default route throttling.
     #[serde(default)]
     pub throttle: Option<Throttle>,
+    /// Its own limits for `health`'s `integration_errors` check:
+    /// `{error_rate: {warn: 1, fail: 5}}` (percent; these are the defaults).
+    #[serde(default)]
+    pub health: Option<crate::health::metrics::RateHealth>,
 }
 
 impl Kind for WebsocketApi {
@@ -66,12 +70,17 @@ impl Kind for WebsocketApi {
         &'a self,
         t: crate::health::Target<'a>,
     ) -> Vec<crate::health::metrics::Watch<'a>> {
-        api::metrics(t, "WEBSOCKET")
+        api::metrics(
+            t,
+            "WEBSOCKET",
+            crate::health::metrics::RateHealth::limits(&self.health),
+        )
     }
 
     fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {
         let a = self;
         let l = pascal(key);
+        crate::health::metrics::RateHealth::check(&a.health, cx, path);
         for id in [l.clone(), api::STAGE.of(&l)] {
             cx.claim(&id, path);
         }
