@@ -375,7 +375,8 @@ pub struct HealthArgs {
     pub stacks: Vec<String>,
 
     /// Only the checks of KIND: `stack`, a resource kind with checks
-    /// (`function`, `table`, `queue`, `bucket`, `schedule`, `alarm`, ...),
+    /// (`function`, `table`, `queue`, `bucket`, `http_api`, `schedule`,
+    /// `alarm`, ...),
     /// or `probe` for the stacks' declared probes (repeatable)
     #[arg(long, value_name = "KIND")]
     pub only: Vec<String>,
@@ -398,6 +399,12 @@ pub struct HealthArgs {
     /// from the stacks' resources, and check nothing
     #[arg(long)]
     pub print_policy: bool,
+
+    /// How far back the metric checks look (`15m`, `1h`, `24h`; 1m to
+    /// 336h): a function's error rate and throttles, an API's 5xx rate, a
+    /// dead-letter queue's oldest message
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
+    pub window: std::time::Duration,
 }
 
 /// What `health --fail-on` fails on besides a failed check.

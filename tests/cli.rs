@@ -95,6 +95,12 @@ fn health_with_an_unknown_env_stack_or_kind_exits_3_with_a_hint() {
         text(&out.stderr),
         "error: --only probe and --skip-probes leave nothing to check\nhint: keep one of them\n"
     );
+    let out = run(&["health", "--env", "dev", "--window", "30s"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        text(&out.stderr),
+        "error: --window: a window of 30s is out of range: 1m to 336h (14 days)\n"
+    );
     let out = run(&["health", "--env", "dev", "--timeout", "5 parsecs"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(

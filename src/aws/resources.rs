@@ -157,6 +157,113 @@ pub struct BucketEncryption {
     pub key: Option<String>,
 }
 
+/// A CloudWatch statistic health reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Stat {
+    /// The total over the window (errors, invocations, throttles).
+    Sum,
+    /// The highest value in the window (the age of the oldest message).
+    Maximum,
+}
+
+impl Stat {
+    /// Its name in CloudWatch.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stat::Sum => "Sum",
+            Stat::Maximum => "Maximum",
+        }
+    }
+}
+
+/// One metric a check reads over the window: `namespace`, `metric`, the
+/// dimensions naming the resource, and the statistic.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MetricQuery {
+    /// `AWS/Lambda`, `AWS/ApiGateway`, `AWS/SQS`.
+    pub namespace: &'static str,
+    /// `Errors`, `5xx`, `ApproximateAgeOfOldestMessage`, ...
+    pub metric: &'static str,
+    /// Name and value of each dimension (`FunctionName`, `ApiId`, ...).
+    pub dimensions: Vec<(&'static str, String)>,
+    /// The statistic.
+    pub stat: Stat,
+}
+
+impl MetricQuery {
+    /// `stat` of `namespace`/`metric` for the resource `dimension` = `value`.
+    pub fn new(
+        namespace: &'static str,
+        metric: &'static str,
+        dimension: &'static str,
+        value: &str,
+        stat: Stat,
+    ) -> Self {
+        Self {
+            namespace,
+            metric,
+            dimensions: vec![(dimension, value.to_string())],
+            stat,
+        }
+    }
+}
+
+/// One GetMetricData call: at most 500 queries, each with its id, over
+/// `[start, end)` in periods of `period_s` seconds; `next_token` for the
+/// pages after the first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricRequest {
+    /// The queries, by id (`[a-z][a-zA-Z0-9_]*`, unique in the request).
+    pub queries: Vec<(String, MetricQuery)>,
+    /// Start of the window.
+    pub start: std::time::SystemTime,
+    /// End of the window.
+    pub end: std::time::SystemTime,
+    /// Seconds per data point (a multiple of 60).
+    pub period_s: i32,
+    /// The previous page's token.
+    pub next_token: Option<String>,
+}
+
+/// The data points of one query in one page of a GetMetricData answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricResult {
+    /// The query's id.
+    pub id: String,
+    /// The values (one per period that had data).
+    pub values: Vec<f64>,
+    /// `Complete`, `PartialData` (more in the next page), `InternalError`
+    /// or `Forbidden`.
+    pub status: String,
+    /// CloudWatch's messages about it, if any.
+    pub message: Option<String>,
+}
+
+/// One page of a GetMetricData answer.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricPage {
+    /// A result per query (of those that have data in this page).
+    pub results: Vec<MetricResult>,
+    /// The token of the next page, when there is one.
+    pub next_token: Option<String>,
+}
+
+/// An API Gateway v2 API as health judges it: its protocol, stages,
+/// routes and integrations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApiState {
+    /// `HTTP` or `WEBSOCKET`.
+    pub protocol: String,
+    /// Its stages' names.
+    pub stages: Vec<String>,
+    /// Each route: its key and target (`integrations/ID`).
+    pub routes: Vec<(String, Option<String>)>,
+    /// Each integration: its id and URI (a function's ARN, or the
+    /// `arn:aws:apigateway:...:lambda:path/.../functions/ARN/invocations`
+    /// form).
+    pub integrations: Vec<(String, Option<String>)>,
+}
+
 /// The read-only calls health makes on a stack's resources.
 pub trait Resources {
     /// Function `name`'s state, code and concurrency (GetFunction).
@@ -175,6 +282,21 @@ pub trait Resources {
         &self,
         name: &str,
     ) -> impl Future<Output = Result<Option<PublicAccessBlock>, ReadError>>;
+    /// One page of metric data (GetMetricData); the caller batches and
+    /// pages ([`crate::health::metrics`]).
+    fn metric_data(
+        &self,
+        request: &MetricRequest,
+    ) -> impl Future<Output = Result<MetricPage, ReadError>>;
+    /// API `id`'s protocol, stages, routes and integrations (GetApi, then
+    /// GetStages, GetRoutes and GetIntegrations, every page).
+    fn api(&self, id: &str) -> impl Future<Output = Result<ApiState, ReadError>>;
+    /// Function `name`'s resource policy, as JSON text (GetPolicy); `None`
+    /// when it has none.
+    fn function_policy(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<String>, ReadError>>;
     /// The value of secret `id` (its ARN or name), for a probe's header
     /// (GetSecretValue). Never printed: the probe scrubs it from every
     /// finding.
@@ -209,6 +331,7 @@ pub struct SdkResources {
     iam: aws_sdk_iam::Client,
     events: aws_sdk_eventbridge::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
+    apigateway: aws_sdk_apigatewayv2::Client,
     /// DescribeAlarms answers by the names asked, shared by equal calls.
     alarm_answers: Once<Vec<String>, Result<Vec<AlarmState>, ReadError>>,
 }
@@ -262,6 +385,7 @@ impl SdkResources {
             iam: aws_sdk_iam::Client::new(sdk),
             events: aws_sdk_eventbridge::Client::new(sdk),
             cloudwatch: aws_sdk_cloudwatch::Client::new(sdk),
+            apigateway: aws_sdk_apigatewayv2::Client::new(sdk),
             alarm_answers: Default::default(),
         }
     }
@@ -273,6 +397,7 @@ fn kind_of(code: Option<&str>, message: &str) -> ErrorKind {
     match code {
         Some(
             "ResourceNotFoundException"
+            | "NotFoundException"
             | "NoSuchBucket"
             | "NotFound"
             | "AWS.SimpleQueueService.NonExistentQueue"
@@ -676,6 +801,162 @@ impl Resources for SdkResources {
                 Ok(None)
             }
             Err(e) => Err(failed(&context, &e)),
+        }
+    }
+
+    async fn metric_data(&self, request: &MetricRequest) -> Result<MetricPage, ReadError> {
+        use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+        let queries = request
+            .queries
+            .iter()
+            .map(|(id, q)| {
+                let metric = Metric::builder()
+                    .namespace(q.namespace)
+                    .metric_name(q.metric)
+                    .set_dimensions(Some(
+                        q.dimensions
+                            .iter()
+                            .map(|(n, v)| Dimension::builder().name(*n).value(v).build())
+                            .collect(),
+                    ))
+                    .build();
+                MetricDataQuery::builder()
+                    .id(id)
+                    .metric_stat(
+                        MetricStat::builder()
+                            .metric(metric)
+                            .period(request.period_s)
+                            .stat(q.stat.as_str())
+                            .build(),
+                    )
+                    .return_data(true)
+                    .build()
+            })
+            .collect();
+        let out = self
+            .cloudwatch
+            .get_metric_data()
+            .set_metric_data_queries(Some(queries))
+            .start_time(aws_sdk_cloudwatch::primitives::DateTime::from(
+                request.start,
+            ))
+            .end_time(aws_sdk_cloudwatch::primitives::DateTime::from(request.end))
+            .set_next_token(request.next_token.clone())
+            .send()
+            .await
+            .map_err(|e| failed("reading metrics (GetMetricData)", &e))?;
+        Ok(MetricPage {
+            results: out
+                .metric_data_results()
+                .iter()
+                .map(|r| MetricResult {
+                    id: r.id().unwrap_or_default().to_string(),
+                    values: r.values().to_vec(),
+                    status: r
+                        .status_code()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_else(|| "Complete".to_string()),
+                    message: r
+                        .messages()
+                        .first()
+                        .and_then(|m| m.value())
+                        .map(str::to_string),
+                })
+                .collect(),
+            next_token: out.next_token().map(str::to_string),
+        })
+    }
+
+    async fn api(&self, id: &str) -> Result<ApiState, ReadError> {
+        let context = format!("reading API {id}");
+        let c = &self.apigateway;
+        let api = c
+            .get_api()
+            .api_id(id)
+            .send()
+            .await
+            .map_err(|e| failed(&context, &e))?;
+        let mut state = ApiState {
+            protocol: api
+                .protocol_type()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default(),
+            ..ApiState::default()
+        };
+        let mut token = None;
+        loop {
+            let out = c
+                .get_stages()
+                .api_id(id)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| failed(&format!("reading the stages of API {id}"), &e))?;
+            state.stages.extend(
+                out.items()
+                    .iter()
+                    .filter_map(|s| s.stage_name().map(str::to_string)),
+            );
+            token = out.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        loop {
+            let out = c
+                .get_routes()
+                .api_id(id)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| failed(&format!("reading the routes of API {id}"), &e))?;
+            state.routes.extend(out.items().iter().map(|r| {
+                (
+                    r.route_key().unwrap_or_default().to_string(),
+                    r.target().map(str::to_string),
+                )
+            }));
+            token = out.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        loop {
+            let out = c
+                .get_integrations()
+                .api_id(id)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| failed(&format!("reading the integrations of API {id}"), &e))?;
+            state.integrations.extend(out.items().iter().map(|i| {
+                (
+                    i.integration_id().unwrap_or_default().to_string(),
+                    i.integration_uri().map(str::to_string),
+                )
+            }));
+            token = out.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        Ok(state)
+    }
+
+    async fn function_policy(&self, name: &str) -> Result<Option<String>, ReadError> {
+        match self.lambda.get_policy().function_name(name).send().await {
+            Ok(out) => Ok(out.policy().map(str::to_string)),
+            // Lambda says "does not exist" for a function without a policy.
+            Err(e)
+                if e.as_service_error().and_then(|s| s.code())
+                    == Some("ResourceNotFoundException") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(failed(
+                &format!("reading the resource policy of function {name}"),
+                &e,
+            )),
         }
     }
 }

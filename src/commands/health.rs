@@ -33,6 +33,7 @@ pub fn run(
         skip_probes,
         // `--print-policy` is [`policy`]'s.
         print_policy: _,
+        window,
     } = args;
     if skip_probes && only.iter().any(|k| k == crate::health::probe::KIND) {
         return Err(UsageError::new(
@@ -46,6 +47,8 @@ pub fn run(
         concurrency: CONCURRENCY,
         only: kinds(&only)?,
         skip_probes,
+        window: crate::health::metrics::Window::new(window)
+            .map_err(|e| UsageError::new(format!("--window: {e}")))?,
     };
     let mut code = code(&scope);
     timings::lap("load, validate and render the project");

@@ -20,9 +20,10 @@
 //! `skip`, with the reason. [`report`] turns the checks into a verdict, the
 //! text and JSON reports and the exit status.
 
-pub mod probe;
 pub mod access;
 pub mod iam;
+pub mod metrics;
+pub mod probe;
 pub mod report;
 pub mod resolve;
 pub mod run;

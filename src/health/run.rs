@@ -1,9 +1,11 @@
 //! Runs the checks: first every selected stack is read (its status,
 //! resources and template), then each declared resource's kind hands over
 //! its checks, and all of it runs at most [`Settings::concurrency`] at a
-//! time under one deadline ([`Settings::timeout`]). What has not finished
-//! by then is `unknown`. The report is ordered by check id, whatever
-//! finished first.
+//! time under one deadline ([`Settings::timeout`]). Beside them, the
+//! metric checks of every resource are fetched together
+//! ([`super::metrics::evaluate`]: one GetMetricData call per 500 queries)
+//! over [`Settings::window`]. What has not finished by then is `unknown`.
+//! The report is ordered by check id, whatever finished first.
 
 use super::probe;
 use super::report::Report;
@@ -33,6 +35,8 @@ pub struct Settings {
     /// Leave the declared probes out (`--skip-probes`): they are not run
     /// and not reported.
     pub skip_probes: bool,
+    /// How far back metric checks look (`--window`).
+    pub window: super::metrics::Window,
 }
 
 /// One selected stack: rendered, its declared resources (typed), and the
@@ -149,6 +153,9 @@ pub async fn run<C: CloudFormation, R: Resources>(
     let mut subjects: Vec<Subject> = Vec::new();
     let mut work: Vec<Pending<'_>> = Vec::new();
     let mut owner: Vec<usize> = Vec::new();
+    // Metric checks: fetched together, beside the other reads.
+    let mut watches: Vec<super::metrics::Watch<'_>> = Vec::new();
+    let mut watched: Vec<usize> = Vec::new();
     for ((s, d), template) in input.stacks.iter().zip(&deployed).zip(&templates) {
         let r = s.rendered;
         for inv in &r.inventory {
@@ -170,6 +177,7 @@ pub async fn run<C: CloudFormation, R: Resources>(
             };
             let subject = Subject::resource(&r.stack, resource.kind(), &inv.key);
             let pending = resource.health(target, aws);
+            let metric = resource.metrics(target);
             match d {
                 Ok(_) => {
                     subjects.push(subject);
@@ -177,11 +185,16 @@ pub async fn run<C: CloudFormation, R: Resources>(
                         owner.push(subjects.len() - 1);
                         work.push(p);
                     }
+                    for w in metric {
+                        watched.push(subjects.len() - 1);
+                        watches.push(w);
+                    }
                 }
                 // Not run: the stack's state says why.
                 Err(why) => {
-                    for p in pending {
-                        for name in p.names {
+                    let names = pending.into_iter().map(|p| p.names);
+                    for names in names.chain(metric.into_iter().map(|w| w.names)) {
+                        for name in names {
                             let f = Finding {
                                 name,
                                 ..why.clone()
@@ -230,7 +243,31 @@ pub async fn run<C: CloudFormation, R: Resources>(
     }
     let names: Vec<Vec<&'static str>> = work.iter().map(|p| p.names.clone()).collect();
     let runs: Vec<_> = work.into_iter().map(|p| p.run).collect();
-    let results = bounded(runs, limit, deadline).await;
+    let metric_names: Vec<Vec<&'static str>> = watches.iter().map(|w| w.names.clone()).collect();
+    let metrics = async {
+        let start = Instant::now();
+        let end = std::time::SystemTime::now();
+        let found =
+            super::metrics::evaluate(aws, watches, &settings.window, end, env, input.emulated);
+        let found = tokio::time::timeout_at(deadline, found).await.ok();
+        (found, millis(start.elapsed()))
+    };
+    let (results, (metric_findings, metric_ms)) =
+        futures_util::future::join(bounded(runs, limit, deadline), metrics).await;
+    match metric_findings {
+        Some(found) => {
+            for (findings, who) in found.into_iter().zip(&watched) {
+                let subject = &subjects[*who];
+                checks.extend(findings.into_iter().map(|f| subject.check(f, metric_ms)));
+            }
+        }
+        None => {
+            for (names, who) in metric_names.iter().zip(&watched) {
+                let subject = &subjects[*who];
+                checks.extend(names.iter().map(|n| subject.check(late(n), metric_ms)));
+            }
+        }
+    }
     for ((result, names), who) in results.into_iter().zip(names).zip(owner) {
         let subject = &subjects[who];
         match result {

@@ -3,18 +3,21 @@
 //! denied, a run out of time), and the report's order, verdict and exit
 //! status.
 
+use super::metrics::{self, Series, Window};
 use super::report::{Counts, Report, Verdict};
 use super::run::{bounded, Input, StackScope};
 use super::stack::Code;
 use super::{run, Check, Settings, Status};
 use crate::aws::cloudformation::{CfnError, ErrorKind};
 use crate::aws::fake::{FakeCloudFormation, FakeStack};
+use crate::aws::resources::{ApiState, MetricPage, MetricQuery, MetricRequest, MetricResult, Stat};
 use crate::aws::resources::{
     AlarmState, BucketEncryption, FunctionState, PublicAccessBlock, ReadError, Resources,
     RoleState, RuleState, TableState, TimeToLive,
 };
 use crate::exit::ExitStatus;
 use crate::scope::Scope;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -138,6 +141,18 @@ struct FakeAws {
     pitr: BTreeMap<String, Result<String, ReadError>>,
     encryption: BTreeMap<String, Result<Option<BucketEncryption>, ReadError>>,
     hang: BTreeSet<String>,
+    /// Data points by (metric, first dimension's value).
+    metrics: BTreeMap<(String, String), Vec<f64>>,
+    /// Every GetMetricData call fails with this.
+    metric_error: Option<ReadError>,
+    /// Metrics CloudWatch answers `Forbidden` for.
+    forbidden: BTreeSet<String>,
+    /// Answer in two pages: each series' first value, then the rest.
+    paged: bool,
+    /// Each GetMetricData call: how many queries, and its token.
+    metric_calls: RefCell<Vec<(usize, Option<String>)>>,
+    apis: BTreeMap<String, Result<ApiState, ReadError>>,
+    policies: BTreeMap<String, Result<Option<String>, ReadError>>,
     secrets: BTreeMap<String, Result<String, ReadError>>,
 }
 
@@ -157,6 +172,14 @@ impl Default for FakeAws {
             pitr: BTreeMap::new(),
             encryption: BTreeMap::new(),
             hang: BTreeSet::new(),
+            secrets: BTreeMap::new(),
+            metrics: BTreeMap::new(),
+            metric_error: None,
+            forbidden: BTreeSet::new(),
+            paged: false,
+            metric_calls: Default::default(),
+            apis: BTreeMap::new(),
+            policies: BTreeMap::new(),
         }
     }
 }
@@ -289,6 +312,7 @@ impl Resources for FakeAws {
 
     async fn secret_value(&self, id: &str) -> Result<String, ReadError> {
         self.answer(&self.secrets, id).await
+    }
     async fn role(&self, name: &str) -> Result<RoleState, ReadError> {
         self.answer(&self.roles, name).await
     }
@@ -308,6 +332,47 @@ impl Resources for FakeAws {
     }
     async fn bucket_encryption(&self, name: &str) -> Result<Option<BucketEncryption>, ReadError> {
         self.answer(&self.encryption, name).await
+    async fn metric_data(&self, r: &MetricRequest) -> Result<MetricPage, ReadError> {
+        self.metric_calls
+            .borrow_mut()
+            .push((r.queries.len(), r.next_token.clone()));
+        if let Some(e) = &self.metric_error {
+            return Err(e.clone());
+        }
+        let second = r.next_token.is_some();
+        let results = r
+            .queries
+            .iter()
+            .map(|(id, q)| {
+                let all = self
+                    .metrics
+                    .get(&(q.metric.to_string(), q.dimensions[0].1.clone()))
+                    .cloned()
+                    .unwrap_or_default();
+                let (values, status) = match (self.paged, second) {
+                    (false, _) => (all, "Complete"),
+                    (true, false) => (all.into_iter().take(1).collect(), "PartialData"),
+                    (true, true) => (all.into_iter().skip(1).collect(), "Complete"),
+                };
+                let forbidden = self.forbidden.contains(q.metric);
+                MetricResult {
+                    id: id.clone(),
+                    values: if forbidden { Vec::new() } else { values },
+                    status: if forbidden { "Forbidden" } else { status }.to_string(),
+                    message: forbidden.then(|| "not authorized".to_string()),
+                }
+            })
+            .collect();
+        Ok(MetricPage {
+            results,
+            next_token: (self.paged && !second).then(|| "page-2".to_string()),
+        })
+    }
+    async fn api(&self, id: &str) -> Result<ApiState, ReadError> {
+        self.answer(&self.apis, id).await
+    }
+    async fn function_policy(&self, name: &str) -> Result<Option<String>, ReadError> {
+        self.answer(&self.policies, name).await
     }
 }
 
@@ -324,6 +389,7 @@ fn settings() -> Settings {
         timeout: Duration::from_secs(30),
         concurrency: 8,
         only: BTreeSet::new(),
+        window: Window::DEFAULT,
         skip_probes: false,
     }
 }
@@ -388,8 +454,10 @@ fn a_healthy_environment_passes_every_check_in_id_order() {
             ("app/bucket/files/public_access", Status::Pass),
             ("app/function/greeter/code", Status::Pass),
             ("app/function/greeter/concurrency", Status::Pass),
+            ("app/function/greeter/errors", Status::Pass),
             ("app/function/greeter/role", Status::Pass),
             ("app/function/greeter/state", Status::Pass),
+            ("app/function/greeter/throttles", Status::Pass),
             ("app/queue/jobs/dead_letter", Status::Pass),
             ("app/schedule/nightly/enabled", Status::Pass),
             ("app/schedule/nightly/target", Status::Pass),
@@ -407,7 +475,7 @@ fn a_healthy_environment_passes_every_check_in_id_order() {
     assert_eq!(report.status(true), ExitStatus::Success);
     let text = report.to_string();
     assert!(
-        text.starts_with("healthy in dev: 19 passed (19 checks in "),
+        text.starts_with("healthy in dev: 22 passed (22 checks in "),
         "{text}"
     );
 }
@@ -445,7 +513,7 @@ fn a_failed_function_fails_with_its_reason_code() {
         "{text}"
     );
     assert!(
-        text.contains("\nunhealthy in dev: 1 failed, 18 passed"),
+        text.contains("\nunhealthy in dev: 1 failed, 21 passed"),
         "{text}"
     );
 }
@@ -575,7 +643,7 @@ fn a_stack_that_cannot_be_read_leaves_everything_unknown() {
         FakeAws::healthy(),
         settings(),
     );
-    assert_eq!(report.checks.len(), 19);
+    assert_eq!(report.checks.len(), 22);
     assert!(
         report.checks.iter().all(|c| c.status == Status::Unknown),
         "{report:#?}"
@@ -605,7 +673,7 @@ fn an_overall_timeout_leaves_what_did_not_finish_unknown() {
         assert_eq!(c.status, Status::Unknown, "{c:?}");
         assert_eq!(c.reason, "not finished within the timeout (0.20 s)");
     }
-    assert_eq!(report.counts.pass, 16, "{report:#?}");
+    assert_eq!(report.counts.pass, 19, "{report:#?}");
     assert_eq!(report.verdict, Verdict::Incomplete);
 }
 
@@ -626,7 +694,7 @@ fn a_missing_stack_fails_and_its_resources_are_skipped() {
         .iter()
         .filter(|c| c.status == Status::Skip)
         .count();
-    assert_eq!(skipped, 18, "{report:#?}");
+    assert_eq!(skipped, 21, "{report:#?}");
     assert_eq!(
         find(&report, "app/function/greeter/code").reason,
         "the stack is not deployed (see app/stack/status)"
@@ -752,7 +820,7 @@ fn only_the_kinds_asked_for_are_reported() {
     );
     let kinds: BTreeSet<&str> = report.checks.iter().map(|c| c.kind.as_str()).collect();
     assert_eq!(kinds, BTreeSet::from(["function", "stack"]));
-    assert_eq!(report.checks.len(), 7);
+    assert_eq!(report.checks.len(), 9);
 }
 
 #[test]
@@ -1306,4 +1374,842 @@ fn the_printed_policy_names_every_read_on_exact_resources() {
         }
         assert_ne!(s["Resource"], "*", "{s}");
     }
+}
+
+// Metric windows and API Gateway v2 checks.
+
+fn key(metric: &str, dimension: &str) -> (String, String) {
+    (metric.to_string(), dimension.to_string())
+}
+
+fn series(values: &[f64]) -> Series {
+    Series {
+        values: values.to_vec(),
+    }
+}
+
+#[test]
+fn error_rates_pass_warn_and_fail_at_their_thresholds_and_no_data_passes() {
+    let w = Window::DEFAULT;
+    let of = metrics::RateOf {
+        errors: "Errors",
+        total: "Invocations",
+        noun: "invocations",
+    };
+    let judge = |e: &[f64], n: &[f64]| {
+        metrics::rate(
+            "errors",
+            &series(e),
+            &series(n),
+            of,
+            metrics::ERROR_RATE,
+            &w,
+        )
+    };
+    let none = judge(&[], &[]);
+    assert_eq!(
+        (none.status, none.reason.as_str()),
+        (Status::Pass, "no invocations in the last 15m")
+    );
+    assert_eq!(judge(&[0.0], &[0.0]).status, Status::Pass);
+    let low = judge(&[1.0], &[200.0]);
+    assert_eq!(
+        (low.status, low.reason.as_str()),
+        (
+            Status::Pass,
+            "0.5 % of 200 invocations failed in the last 15m"
+        )
+    );
+    // Exactly at a threshold is still below it.
+    assert_eq!(judge(&[1.0], &[100.0]).status, Status::Pass);
+    let warn = judge(&[2.0, 1.0], &[100.0, 50.0]);
+    assert_eq!(warn.status, Status::Warn, "{warn:?}");
+    assert_eq!(
+        warn.observed.as_deref(),
+        Some("Errors 3 / Invocations 150 (2.00 %) in the last 15m")
+    );
+    assert_eq!(judge(&[5.0], &[100.0]).status, Status::Warn);
+    assert_eq!(judge(&[6.0], &[100.0]).status, Status::Fail);
+    // Errors with no invocations yet (one metric lags the other): all failed.
+    let lag = judge(&[2.0], &[]);
+    assert_eq!(
+        (lag.status, lag.reason.as_str()),
+        (
+            Status::Fail,
+            "100.0 % of 2 invocations failed in the last 15m"
+        )
+    );
+}
+
+#[test]
+fn windows_are_whole_minutes_between_one_minute_and_fourteen_days() {
+    let w = |s: u64| Window::new(Duration::from_secs(s));
+    assert_eq!(w(900).unwrap().text(), "15m");
+    assert_eq!(w(90).unwrap().period_s(), 120);
+    assert_eq!(w(3600).unwrap().text(), "1h");
+    assert_eq!(w(14 * 86_400).unwrap().text(), "14d");
+    assert_eq!(
+        w(30).unwrap_err(),
+        "a window of 30s is out of range: 1m to 336h (14 days)"
+    );
+    assert!(w(15 * 86_400).is_err());
+    assert_eq!(metrics::age(45.0), "45s");
+    assert_eq!(metrics::age(3_725.0), "1h 2m");
+    assert_eq!(metrics::age(200_000.0), "2d 7h");
+}
+
+/// `n` distinct queries, one function each.
+fn queries(n: usize) -> Vec<MetricQuery> {
+    (0..n)
+        .map(|i| {
+            MetricQuery::new(
+                "AWS/Lambda",
+                "Errors",
+                "FunctionName",
+                &format!("f{i}"),
+                Stat::Sum,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn twelve_hundred_queries_take_three_calls_and_each_value_comes_back_to_its_query() {
+    let mut aws = FakeAws::default();
+    for i in 0..1200 {
+        aws.metrics
+            .insert(key("Errors", &format!("f{i}")), vec![i as f64]);
+    }
+    let mut qs = queries(1200);
+    // The same query twice is asked once.
+    qs.push(qs[7].clone());
+    let out = block(metrics::fetch(
+        &aws,
+        &qs,
+        &Window::DEFAULT,
+        std::time::SystemTime::now(),
+    ));
+    let calls: Vec<usize> = aws.metric_calls.borrow().iter().map(|c| c.0).collect();
+    assert_eq!(calls, [500, 500, 200]);
+    assert_eq!(out.len(), 1201);
+    for (i, r) in out.iter().enumerate().take(1200) {
+        assert_eq!(r.as_ref().unwrap().values, vec![i as f64], "query {i}");
+    }
+    assert_eq!(out[1200].as_ref().unwrap().values, vec![7.0]);
+    // Nothing to read: no call at all.
+    let aws = FakeAws::default();
+    assert!(block(metrics::fetch(
+        &aws,
+        &[],
+        &Window::DEFAULT,
+        std::time::SystemTime::now()
+    ))
+    .is_empty());
+    assert!(aws.metric_calls.borrow().is_empty());
+}
+
+#[test]
+fn every_page_is_read_and_a_forbidden_query_or_a_failed_call_is_an_error() {
+    let mut aws = FakeAws {
+        paged: true,
+        ..FakeAws::default()
+    };
+    aws.metrics.insert(key("Errors", "f0"), vec![1.0, 2.0, 3.0]);
+    aws.metrics.insert(key("Errors", "f1"), vec![4.0]);
+    let out = block(metrics::fetch(
+        &aws,
+        &queries(2),
+        &Window::DEFAULT,
+        std::time::SystemTime::now(),
+    ));
+    assert_eq!(out[0].as_ref().unwrap().sum(), 6.0);
+    assert_eq!(out[1].as_ref().unwrap().values, vec![4.0]);
+    assert_eq!(
+        *aws.metric_calls.borrow(),
+        [(2, None), (2, Some("page-2".to_string()))]
+    );
+
+    let mut aws = FakeAws::default();
+    aws.forbidden.insert("Throttles".into());
+    let qs = vec![
+        MetricQuery::new("AWS/Lambda", "Errors", "FunctionName", "f", Stat::Sum),
+        MetricQuery::new("AWS/Lambda", "Throttles", "FunctionName", "f", Stat::Sum),
+    ];
+    let out = block(metrics::fetch(
+        &aws,
+        &qs,
+        &Window::DEFAULT,
+        std::time::SystemTime::now(),
+    ));
+    assert!(out[0].as_ref().unwrap().is_empty());
+    let e = out[1].as_ref().unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Denied);
+    assert_eq!(
+        e.message,
+        "reading metric AWS/Lambda/Throttles (FunctionName=f): CloudWatch answered Forbidden: not authorized"
+    );
+}
+
+#[test]
+fn a_run_reads_every_metric_in_one_call_and_judges_each_resource() {
+    let mut aws = FakeAws::healthy();
+    aws.metrics.insert(key("Errors", "fn-greeter"), vec![12.0]);
+    aws.metrics
+        .insert(key("Invocations", "fn-greeter"), vec![100.0]);
+    aws.metrics
+        .insert(key("Throttles", "fn-greeter"), vec![0.0, 3.0]);
+    aws.metrics.insert(
+        key("ApproximateAgeOfOldestMessage", "q-jobs-dlq"),
+        vec![60.0, 7_300.0],
+    );
+    let report = check_ref(&aws);
+    let c = find(&report, "app/function/greeter/errors");
+    assert_eq!(
+        (c.status, c.reason.as_str()),
+        (
+            Status::Fail,
+            "12.0 % of 100 invocations failed in the last 15m"
+        )
+    );
+    assert_eq!(
+        c.hint.as_deref(),
+        Some("read what failed: `aws logs tail /aws/lambda/fn-greeter --since 15m`")
+    );
+    let c = find(&report, "app/function/greeter/throttles");
+    assert_eq!(
+        (c.status, c.reason.as_str()),
+        (Status::Warn, "3 invocations throttled in the last 15m")
+    );
+    let c = find(&report, "app/queue/jobs/dead_letter_age");
+    assert_eq!(
+        (c.status, c.reason.as_str()),
+        (Status::Warn, "the oldest dead letter is 2h 1m old")
+    );
+    // Function and queue metrics: four queries, one call.
+    assert_eq!(*aws.metric_calls.borrow(), [(4, None)]);
+}
+
+/// `aws`, borrowed, so a test can look at its calls after a run.
+fn aws_ref(aws: &FakeAws) -> AwsRef<'_> {
+    AwsRef(aws)
+}
+
+/// [`check`] with `aws` borrowed.
+fn check_ref(aws: &FakeAws) -> Report {
+    let dir = project();
+    let scope = Scope::load(dir.path(), "dev", &[]).unwrap();
+    let cfn = FakeCloudFormation::default().with("hp-app-dev", deployed(&scope));
+    let input = Input {
+        env: "dev",
+        emulated: false,
+        rendered: &scope.rendered,
+        stacks: vec![StackScope {
+            rendered: scope.rendered("app"),
+            resources: &scope.project.stacks["app"].resources,
+            code: code(),
+        }],
+    };
+    block(run(&cfn, &aws_ref(aws), &input, &settings()))
+}
+
+/// A borrowed [`FakeAws`], so a test can look at its calls after a run.
+struct AwsRef<'a>(&'a FakeAws);
+
+impl Resources for AwsRef<'_> {
+    async fn function(&self, name: &str) -> Result<FunctionState, ReadError> {
+        self.0.function(name).await
+    }
+    async fn table(&self, name: &str) -> Result<TableState, ReadError> {
+        self.0.table(name).await
+    }
+    async fn time_to_live(&self, name: &str) -> Result<TimeToLive, ReadError> {
+        self.0.time_to_live(name).await
+    }
+    async fn queue_depth(&self, url: &str) -> Result<u64, ReadError> {
+        self.0.queue_depth(url).await
+    }
+    async fn bucket(&self, name: &str) -> Result<(), ReadError> {
+        self.0.bucket(name).await
+    }
+    async fn public_access_block(
+        &self,
+        name: &str,
+    ) -> Result<Option<PublicAccessBlock>, ReadError> {
+        self.0.public_access_block(name).await
+    }
+    async fn metric_data(&self, r: &MetricRequest) -> Result<MetricPage, ReadError> {
+        self.0.metric_data(r).await
+    }
+    async fn api(&self, id: &str) -> Result<ApiState, ReadError> {
+        self.0.api(id).await
+    }
+    async fn function_policy(&self, name: &str) -> Result<Option<String>, ReadError> {
+        self.0.function_policy(name).await
+    }
+}
+
+#[test]
+fn metrics_that_cannot_be_read_are_unknown_and_quiet_ones_pass() {
+    let mut aws = FakeAws::healthy();
+    aws.metric_error = Some(ReadError::new(
+        ErrorKind::Denied,
+        "reading metrics (GetMetricData): AccessDenied: not authorized to perform cloudwatch:GetMetricData",
+    ));
+    let report = check(aws);
+    for id in [
+        "app/function/greeter/errors",
+        "app/function/greeter/throttles",
+        "app/queue/jobs/dead_letter_age",
+    ] {
+        let c = find(&report, id);
+        assert_eq!(c.status, Status::Unknown, "{c:?}");
+        assert!(c.reason.starts_with("access denied: "), "{c:?}");
+    }
+    assert_eq!(report.verdict, Verdict::Incomplete);
+
+    let report = check(FakeAws::healthy());
+    let c = find(&report, "app/function/greeter/errors");
+    assert_eq!(
+        (c.status, c.reason.as_str()),
+        (Status::Pass, "no invocations in the last 15m")
+    );
+    let c = find(&report, "app/queue/jobs/dead_letter_age");
+    assert_eq!(c.status, Status::Pass);
+    assert!(
+        c.reason.starts_with("no data points in the last 15m"),
+        "{c:?}"
+    );
+}
+
+#[test]
+fn a_longer_window_is_asked_for_and_named() {
+    let mut aws = FakeAws::healthy();
+    aws.metrics
+        .insert(key("Throttles", "fn-greeter"), vec![1.0]);
+    let report = check_with(
+        "dev",
+        |s| FakeCloudFormation::default().with("hp-app-dev", deployed(s)),
+        aws,
+        Settings {
+            window: Window::new(Duration::from_secs(3 * 3600)).unwrap(),
+            ..settings()
+        },
+    );
+    assert_eq!(
+        find(&report, "app/function/greeter/throttles").reason,
+        "1 invocation throttled in the last 3h"
+    );
+}
+
+const API_STACK: &str = "\
+resources:
+  greeter:
+    type: function
+    crate: hello
+  other:
+    type: function
+    crate: hello
+  api:
+    type: http_api
+    routes:
+      GET /hello: greeter
+      POST /other: other
+  socket:
+    type: websocket_api
+    routes:
+      $connect: greeter
+      $default: other
+";
+
+const API_ID: &str = "a1b2c3";
+const SOCKET_ID: &str = "s9s9s9";
+
+/// A project with stack `web` (above).
+fn api_project() -> tempfile::TempDir {
+    let dir = project();
+    std::fs::write(
+        dir.path().join("stackctl.yaml"),
+        "project: hp\nstacks:\n  web: {}\nenvironments:\n  dev:\n    region: us-east-1\n  local:\n    region: us-east-1\n    endpoint_url: http://127.0.0.1:5000\n    emulator: moto\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("stacks/web.yaml"), API_STACK).unwrap();
+    dir
+}
+
+fn lambda_arn(name: &str) -> String {
+    format!("arn:aws:lambda:us-east-1:123456789012:function:{name}")
+}
+
+/// A resource policy letting API `api` invoke function `name`.
+fn policy(name: &str, source_arn: Option<&str>) -> String {
+    let condition = source_arn
+        .map(|a| serde_json::json!({"ArnLike": {"AWS:SourceArn": a}}))
+        .unwrap_or(serde_json::Value::Null);
+    let mut statement = serde_json::json!({
+        "Sid": "x", "Effect": "Allow",
+        "Principal": {"Service": "apigateway.amazonaws.com"},
+        "Action": "lambda:InvokeFunction",
+        "Resource": lambda_arn(name),
+    });
+    if !condition.is_null() {
+        statement["Condition"] = condition;
+    }
+    serde_json::json!({"Version": "2012-10-17", "Statement": [statement]}).to_string()
+}
+
+fn execute_arn(api: &str) -> String {
+    format!("arn:aws:execute-api:us-east-1:123456789012:{api}/*")
+}
+
+/// Both APIs as deployed: their stages, routes and integrations, and the
+/// functions' policies letting both invoke them.
+fn healthy_apis() -> FakeAws {
+    let mut aws = FakeAws::default();
+    aws.apis.insert(
+        API_ID.into(),
+        Ok(ApiState {
+            protocol: "HTTP".into(),
+            stages: vec!["dev".into()],
+            routes: vec![
+                ("GET /hello".into(), Some("integrations/i1".into())),
+                ("POST /other".into(), Some("integrations/i2".into())),
+            ],
+            integrations: vec![
+                ("i1".into(), Some(lambda_arn("fn-greeter"))),
+                ("i2".into(), Some(lambda_arn("fn-other"))),
+            ],
+        }),
+    );
+    let ws_uri = |name: &str| {
+        format!(
+            "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{}/invocations",
+            lambda_arn(name)
+        )
+    };
+    aws.apis.insert(
+        SOCKET_ID.into(),
+        Ok(ApiState {
+            protocol: "WEBSOCKET".into(),
+            stages: vec!["dev".into()],
+            routes: vec![
+                ("$connect".into(), Some("integrations/w1".into())),
+                ("$default".into(), Some("integrations/w2".into())),
+            ],
+            integrations: vec![
+                ("w1".into(), Some(ws_uri("fn-greeter"))),
+                ("w2".into(), Some(ws_uri("fn-other"))),
+            ],
+        }),
+    );
+    for f in ["fn-greeter", "fn-other"] {
+        let both = serde_json::json!({"Statement": [
+            serde_json::from_str::<serde_json::Value>(&policy(f, Some(&execute_arn(API_ID)))).unwrap()["Statement"][0],
+            serde_json::from_str::<serde_json::Value>(&policy(f, Some(&execute_arn(SOCKET_ID)))).unwrap()["Statement"][0],
+        ]});
+        aws.policies.insert(f.into(), Ok(Some(both.to_string())));
+    }
+    aws
+}
+
+/// Runs the API kinds' checks on stack `web` in `env` against `aws`.
+fn check_apis(env: &str, aws: &FakeAws) -> Report {
+    let dir = api_project();
+    let scope = Scope::load(dir.path(), env, &[]).unwrap();
+    let r = scope.rendered("web");
+    let mut stack = FakeStack::new(&r.template);
+    stack.parameters = r.parameters.clone();
+    let emulated = env == "local";
+    for i in &r.inventory {
+        for x in &i.resources {
+            let physical = match x.logical_id.as_str() {
+                // moto lists ApiGatewayV2 resources without an id.
+                "Api" | "Socket" if emulated => String::new(),
+                "Api" => API_ID.to_string(),
+                "Socket" => SOCKET_ID.to_string(),
+                "Greeter" => "fn-greeter".to_string(),
+                "Other" => "fn-other".to_string(),
+                other => format!("p-{other}"),
+            };
+            stack = stack.resource(&x.logical_id, &x.resource_type, &physical);
+        }
+    }
+    let cfn = FakeCloudFormation::default().with(&format!("hp-web-{env}"), stack);
+    let input = Input {
+        env,
+        emulated: scope.environment().emulator.is_some(),
+        rendered: &scope.rendered,
+        stacks: vec![StackScope {
+            rendered: r,
+            resources: &scope.project.stacks["web"].resources,
+            code: Code::default(),
+        }],
+    };
+    let settings = Settings {
+        only: ["http_api".to_string(), "websocket_api".to_string()].into(),
+        ..settings()
+    };
+    block(run(&cfn, &aws_ref(aws), &input, &settings))
+}
+
+#[test]
+fn deployed_apis_with_their_routes_stages_and_permissions_pass() {
+    let aws = healthy_apis();
+    let report = check_apis("dev", &aws);
+    let ids: Vec<(&str, Status)> = report
+        .checks
+        .iter()
+        .map(|c| (c.id.as_str(), c.status))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("web/http_api/api/5xx", Status::Pass),
+            ("web/http_api/api/api", Status::Pass),
+            ("web/http_api/api/permission", Status::Pass),
+            ("web/http_api/api/routes", Status::Pass),
+            ("web/http_api/api/stage", Status::Pass),
+            ("web/websocket_api/socket/api", Status::Pass),
+            ("web/websocket_api/socket/integration_errors", Status::Pass),
+            ("web/websocket_api/socket/permission", Status::Pass),
+            ("web/websocket_api/socket/routes", Status::Pass),
+            ("web/websocket_api/socket/stage", Status::Pass),
+        ],
+        "{report:#?}"
+    );
+    let routes = find(&report, "web/http_api/api/routes");
+    assert_eq!(
+        routes.observed.as_deref(),
+        Some("GET /hello → fn-greeter, POST /other → fn-other")
+    );
+    assert_eq!(routes.expected, routes.observed);
+    // Both APIs' metrics in one call: 5xx and Count, then three.
+    assert_eq!(*aws.metric_calls.borrow(), [(5, None)]);
+}
+
+#[test]
+fn a_missing_api_fails_and_its_stage_and_routes_are_skipped() {
+    let mut aws = healthy_apis();
+    aws.apis.remove(API_ID);
+    let report = check_apis("dev", &aws);
+    let c = find(&report, "web/http_api/api/api");
+    assert_eq!(c.status, Status::Fail);
+    assert_eq!(c.observed.as_deref(), Some("does not exist"));
+    for id in ["web/http_api/api/stage", "web/http_api/api/routes"] {
+        let c = find(&report, id);
+        assert_eq!(
+            (c.status, c.reason.as_str()),
+            (
+                Status::Skip,
+                "the API does not exist (see web/http_api/api/api)"
+            )
+        );
+    }
+    assert_eq!(report.verdict, Verdict::Unhealthy);
+}
+
+#[test]
+fn a_missing_route_a_route_to_another_function_and_a_missing_stage_fail() {
+    let mut aws = healthy_apis();
+    if let Some(Ok(api)) = aws.apis.get_mut(API_ID) {
+        api.routes.retain(|(k, _)| k != "POST /other");
+        api.stages.clear();
+    }
+    if let Some(Ok(ws)) = aws.apis.get_mut(SOCKET_ID) {
+        // `$default` now invokes the `$connect` function.
+        ws.routes[1].1 = Some("integrations/w1".into());
+        ws.routes
+            .push(("debug".into(), Some("integrations/w2".into())));
+    }
+    let report = check_apis("dev", &aws);
+    let c = find(&report, "web/http_api/api/routes");
+    assert_eq!(
+        (c.status, c.reason.as_str()),
+        (Status::Fail, "route `POST /other` is missing")
+    );
+    let c = find(&report, "web/http_api/api/stage");
+    assert_eq!(
+        (c.status, c.reason.as_str()),
+        (
+            Status::Fail,
+            "stage dev does not exist: the API serves nothing there"
+        )
+    );
+    assert_eq!(c.observed.as_deref(), Some("no stages"));
+    let c = find(&report, "web/websocket_api/socket/routes");
+    assert_eq!(
+        (c.status, c.reason.as_str()),
+        (
+            Status::Fail,
+            "route `$default` invokes fn-greeter, not fn-other"
+        )
+    );
+
+    // Only a route nobody declared: a warning.
+    let mut aws = healthy_apis();
+    if let Some(Ok(ws)) = aws.apis.get_mut(SOCKET_ID) {
+        ws.routes
+            .push(("debug".into(), Some("integrations/w2".into())));
+    }
+    let report = check_apis("dev", &aws);
+    let c = find(&report, "web/websocket_api/socket/routes");
+    assert_eq!(
+        (c.status, c.reason.as_str()),
+        (Status::Warn, "routes nobody declared: debug")
+    );
+}
+
+#[test]
+fn a_policy_without_the_apis_source_arn_fails_and_one_for_any_api_warns() {
+    let mut aws = healthy_apis();
+    // fn-other's policy names another API only; fn-greeter's none at all.
+    aws.policies.insert(
+        "fn-other".into(),
+        Ok(Some(policy("fn-other", Some(&execute_arn("zzz999"))))),
+    );
+    aws.policies.insert("fn-greeter".into(), Ok(None));
+    let report = check_apis("dev", &aws);
+    let c = find(&report, "web/http_api/api/permission");
+    assert_eq!(c.status, Status::Fail);
+    assert_eq!(
+        c.reason,
+        "API Gateway may not invoke fn-greeter, fn-other for this API: its calls fail with 500"
+    );
+    assert!(c
+        .hint
+        .as_deref()
+        .unwrap()
+        .contains("--source-arn 'arn:aws:execute-api:REGION:ACCOUNT:a1b2c3/*'"));
+
+    let mut aws = healthy_apis();
+    for f in ["fn-greeter", "fn-other"] {
+        aws.policies.insert(f.into(), Ok(Some(policy(f, None))));
+    }
+    let report = check_apis("dev", &aws);
+    let c = find(&report, "web/http_api/api/permission");
+    assert_eq!(
+        (c.status, c.reason.as_str()),
+        (
+            Status::Warn,
+            "any API Gateway API may invoke fn-greeter, fn-other: no SourceArn condition"
+        )
+    );
+
+    // A policy that cannot be read: unknown, never pass.
+    let mut aws = healthy_apis();
+    aws.policies.insert(
+        "fn-other".into(),
+        Err(ReadError::new(ErrorKind::Denied, "reading the resource policy of function fn-other: AccessDeniedException: lambda:GetPolicy")),
+    );
+    let report = check_apis("dev", &aws);
+    assert_eq!(
+        find(&report, "web/http_api/api/permission").status,
+        Status::Unknown
+    );
+}
+
+#[test]
+fn api_error_rates_come_from_their_own_metrics() {
+    let mut aws = healthy_apis();
+    aws.metrics.insert(key("5xx", API_ID), vec![3.0]);
+    aws.metrics.insert(key("Count", API_ID), vec![100.0]);
+    aws.metrics
+        .insert(key("IntegrationError", SOCKET_ID), vec![2.0]);
+    aws.metrics
+        .insert(key("ConnectCount", SOCKET_ID), vec![10.0]);
+    aws.metrics
+        .insert(key("MessageCount", SOCKET_ID), vec![10.0]);
+    let report = check_apis("dev", &aws);
+    let c = find(&report, "web/http_api/api/5xx");
+    assert_eq!(
+        (c.status, c.reason.as_str()),
+        (Status::Warn, "3.0 % of 100 requests failed in the last 15m")
+    );
+    let c = find(&report, "web/websocket_api/socket/integration_errors");
+    assert_eq!(
+        (c.status, c.reason.as_str()),
+        (
+            Status::Fail,
+            "10.0 % of 20 connections and messages failed in the last 15m"
+        )
+    );
+}
+
+#[test]
+fn on_the_emulator_api_checks_skip_with_the_reason() {
+    let aws = healthy_apis();
+    let report = check_apis("local", &aws);
+    assert_eq!(report.checks.len(), 10);
+    for c in &report.checks {
+        assert_eq!(c.status, Status::Skip, "{c:?}");
+        assert_eq!(c.reason, crate::kinds::api::EMULATOR_SKIP);
+    }
+    // Nothing to read: no metric call either.
+    assert!(aws.metric_calls.borrow().is_empty());
+}
+
+#[test]
+fn the_rendered_template_says_which_function_each_route_invokes() {
+    let dir = api_project();
+    let scope = Scope::load(dir.path(), "dev", &[]).unwrap();
+    let t = crate::diff::parse_template(&scope.rendered("web").template).unwrap();
+    let d = crate::kinds::api::declared(&t, "Socket");
+    assert_eq!(d.stage.as_deref(), Some("dev"));
+    assert_eq!(
+        d.routes,
+        [
+            ("$connect".to_string(), Some("Greeter".to_string())),
+            ("$default".to_string(), Some("Other".to_string()))
+        ]
+    );
+    assert_eq!(
+        d.invokers,
+        BTreeSet::from(["Greeter".to_string(), "Other".to_string()])
+    );
+    assert_eq!(
+        crate::kinds::api::function_in_uri(&format!(
+            "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{}/invocations",
+            lambda_arn("fn-x")
+        )),
+        Some("fn-x")
+    );
+    assert_eq!(
+        crate::kinds::api::function_in_uri(&lambda_arn("fn-y")),
+        Some("fn-y")
+    );
+    assert_eq!(
+        crate::kinds::api::function_in_uri("http://example.com"),
+        None
+    );
+}
+
+#[test]
+fn an_emulator_that_cannot_answer_get_metric_data_skips_and_aws_that_cannot_is_unknown() {
+    let failing = || {
+        let mut aws = FakeAws::healthy();
+        aws.metric_error = Some(ReadError::new(
+            ErrorKind::BadResponse,
+            "reading metrics (GetMetricData): the endpoint answered HTTP 404 with an HTML error page, not an AWS response",
+        ));
+        aws
+    };
+    let report = check_with(
+        "local",
+        |s| FakeCloudFormation::default().with("hp-app-local", deployed(s)),
+        failing(),
+        settings(),
+    );
+    for id in [
+        "app/function/greeter/errors",
+        "app/function/greeter/throttles",
+        "app/queue/jobs/dead_letter_age",
+    ] {
+        let c = find(&report, id);
+        assert_eq!(
+            (c.status, c.reason.as_str()),
+            (Status::Skip, metrics::EMULATOR_SKIP)
+        );
+    }
+    let report = check(failing());
+    assert_eq!(
+        find(&report, "app/function/greeter/errors").status,
+        Status::Unknown
+    );
+}
+
+/// The diagnostics of project `app` whose stack is `stack`, as text.
+fn invalid(stack: &str) -> String {
+    let dir = project();
+    std::fs::write(dir.path().join("stacks/app.yaml"), stack).unwrap();
+    match crate::validate::project_for(dir.path(), "dev") {
+        Ok(_) => panic!("{stack} is valid"),
+        Err(d) => d.to_string(),
+    }
+}
+
+#[test]
+fn a_resources_own_limits_replace_the_defaults() {
+    let dir = project();
+    std::fs::write(
+        dir.path().join("stacks/app.yaml"),
+        STACK
+            .replace(
+                "    crate: hello\n",
+                "    crate: hello\n    health: {error_rate: {warn: 10, fail: 20}}\n",
+            )
+            .replace(
+                "    dead_letter: {max_receives: 3}\n",
+                "    dead_letter: {max_receives: 3}\n    health: {dead_letter_age: 3600}\n",
+            ),
+    )
+    .unwrap();
+    let scope = Scope::load(dir.path(), "dev", &[]).unwrap();
+    let judge = |errors: f64, age: f64| {
+        let mut aws = FakeAws::healthy();
+        aws.metrics
+            .insert(key("Errors", "fn-greeter"), vec![errors]);
+        aws.metrics
+            .insert(key("Invocations", "fn-greeter"), vec![100.0]);
+        aws.metrics.insert(
+            key("ApproximateAgeOfOldestMessage", "q-jobs-dlq"),
+            vec![age],
+        );
+        let cfn = FakeCloudFormation::default().with("hp-app-dev", deployed(&scope));
+        let input = Input {
+            env: "dev",
+            emulated: false,
+            rendered: &scope.rendered,
+            stacks: vec![StackScope {
+                rendered: scope.rendered("app"),
+                resources: &scope.project.stacks["app"].resources,
+                code: code(),
+            }],
+        };
+        let report = block(run(&cfn, &aws, &input, &settings()));
+        let status = |id: &str| find(&report, id).status;
+        (
+            status("app/function/greeter/errors"),
+            status("app/queue/jobs/dead_letter_age"),
+            find(&report, "app/function/greeter/errors")
+                .expected
+                .clone(),
+        )
+    };
+    // 12 % and 2 hours: a failure and a warning by default, a warning and a
+    // warning here.
+    let (errors, age, expected) = judge(12.0, 7_200.0);
+    assert_eq!((errors, age), (Status::Warn, Status::Warn));
+    assert_eq!(
+        expected.as_deref(),
+        Some("Errors / Invocations at most 10 % (fails above 20 %)")
+    );
+    let (errors, age, _) = judge(25.0, 600.0);
+    assert_eq!((errors, age), (Status::Fail, Status::Pass));
+}
+
+#[test]
+fn limits_that_make_no_sense_are_located_errors() {
+    let text = invalid(
+        "resources:\n  greeter:\n    type: function\n    crate: hello\n    health: {error_rate: {warn: 10, fail: 5}}\n",
+    );
+    assert!(
+        text.contains("the warning limit (10 %) is above the failure limit (5 %)"),
+        "{text}"
+    );
+    assert!(text.contains("stacks/app.yaml:5"), "{text}");
+    assert!(text.contains("health.error_rate"), "{text}");
+    let text = invalid(
+        "resources:\n  api:\n    type: http_api\n    routes: {}\n    health: {error_rate: {warn: 1, fail: 500}}\n",
+    );
+    assert!(
+        text.contains("error rate limits are percent, 0 to 100"),
+        "{text}"
+    );
+    let text = invalid("resources:\n  jobs:\n    type: queue\n    health: {dead_letter_age: 60}\n");
+    assert!(
+        text.contains("`dead_letter_age` without a dead-letter queue"),
+        "{text}"
+    );
+    let text =
+        invalid("resources:\n  jobs:\n    type: queue\n    health: {dead_letter_ages: 60}\n");
+    assert!(text.contains("dead_letter_ages"), "{text}");
 }

@@ -5,8 +5,9 @@
 use super::key::{self, Encryption};
 use super::queue::CONSUME_ACTIONS;
 use super::{AlarmMetrics, KeyUse, Kind, Part, Resource};
-use crate::aws::resources::{FunctionState, Resources, RoleState};
+use crate::aws::resources::{FunctionState, MetricQuery, Resources, RoleState, Stat};
 use crate::health::access::Access;
+use crate::health::metrics::{self, Series, Watch, Window};
 use crate::health::{Finding, Pending, Target};
 use crate::limits;
 use crate::limits::simple_problem;
@@ -68,6 +69,10 @@ pub struct Function {
     /// rules, and HTTPS anywhere through NAT).
     #[serde(default)]
     pub network: Option<String>,
+    /// Its own limits for `health`'s metric checks:
+    /// `{error_rate: {warn: 1, fail: 5}}` (percent; these are the defaults).
+    #[serde(default)]
+    pub health: Option<metrics::RateHealth>,
 }
 
 /// `consumes:`: Lambda polls a queue, or a table's stream, and invokes the
@@ -406,6 +411,61 @@ fn health_role(role: &RoleState, t: &Target<'_>, logical: &str, name: &str) -> F
         Finding::fail("role", reason)
     };
     f.observed(observed).expected(expected).hint(hint)
+/// The checks one GetFunction decides.
+const READ_CHECKS: &[&str] = &["state", "code", "concurrency"];
+/// The checks judged on its metrics over the window.
+const METRIC_CHECKS: &[&str] = &["errors", "throttles"];
+
+/// `errors`: `Errors` / `Invocations` over the window, against
+/// [`metrics::ERROR_RATE`].
+fn health_errors(
+    errors: &Series,
+    invocations: &Series,
+    limits: metrics::RateLimits,
+    name: &str,
+    w: &Window,
+) -> Finding {
+    let f = metrics::rate(
+        "errors",
+        errors,
+        invocations,
+        metrics::RateOf {
+            errors: "Errors",
+            total: "Invocations",
+            noun: "invocations",
+        },
+        limits,
+        w,
+    );
+    match f.status {
+        crate::health::Status::Warn | crate::health::Status::Fail => f.hint(format!(
+            "read what failed: `aws logs tail /aws/lambda/{name} --since {}`",
+            w.text()
+        )),
+        _ => f,
+    }
+}
+
+/// `throttles`: any invocation Lambda throttled over the window warns.
+fn health_throttles(throttles: &Series, name: &str, w: &Window) -> Finding {
+    let n = throttles.sum();
+    let observed = format!("Throttles {} in the last {}", metrics::count(n), w.text());
+    let f = if n > 0.0 {
+        let s = if n == 1.0 { "" } else { "s" };
+        Finding::warn(
+            "throttles",
+            format!("{} invocation{s} throttled in the last {}", metrics::count(n), w.text()),
+        )
+        .hint(format!(
+            "it ran out of concurrency: raise its reserved concurrency, or the account's limit (`aws lambda get-account-settings`); `aws lambda get-function-concurrency --function-name {name}`"
+        ))
+    } else {
+        Finding::pass(
+            "throttles",
+            format!("no throttles in the last {}", w.text()),
+        )
+    };
+    f.observed(observed).expected("Throttles 0")
 }
 
 impl Kind for Function {
@@ -415,7 +475,14 @@ impl Kind for Function {
     const ATTRIBUTES: &'static [&'static str] = &["name", "arn", "role_arn"];
     const GRANT_LEVELS: &'static [&'static str] = &["invoke"];
     const BUILT: bool = true;
-    const HEALTH_CHECKS: &'static [&'static str] = &["state", "code", "concurrency", "role"];
+    const HEALTH_CHECKS: &'static [&'static str] = &[
+        "state",
+        "code",
+        "concurrency",
+        "role",
+        "errors",
+        "throttles",
+    ];
     const ALARM: Option<AlarmMetrics> = Some(AlarmMetrics {
         namespace: "AWS/Lambda",
         dimension: "FunctionName",
@@ -439,7 +506,7 @@ impl Kind for Function {
     /// reserved to 0).
     fn health<'a, R: Resources>(&'a self, t: Target<'a>, aws: &'a R) -> Vec<Pending<'a>> {
         vec![
-            Pending::new(&["state", "code", "concurrency"], async move {
+            Pending::new(READ_CHECKS, async move {
                 let logical = t.logical_id();
                 let name = t.physical_id(&logical)?;
                 let f = aws.function(name).await?;
@@ -483,6 +550,27 @@ impl Kind for Function {
         out
     }
 
+    /// `errors` (error rate) and `throttles` over the window, from
+    /// `AWS/Lambda` `Errors`, `Invocations` and `Throttles` (sums).
+    fn metrics<'a>(&'a self, t: Target<'a>) -> Vec<Watch<'a>> {
+        let name = match t.physical_id(&t.logical_id()) {
+            Ok(name) => name,
+            Err(stop) => return vec![Watch::stop(METRIC_CHECKS, stop)],
+        };
+        let q = |metric| MetricQuery::new("AWS/Lambda", metric, "FunctionName", name, Stat::Sum);
+        let limits = metrics::RateHealth::limits(&self.health);
+        vec![Watch::new(
+            METRIC_CHECKS,
+            vec![q("Errors"), q("Invocations"), q("Throttles")],
+            move |v, w| {
+                vec![
+                    health_errors(&v[0], &v[1], limits, name, w),
+                    health_throttles(&v[2], name, w),
+                ]
+            },
+        )]
+    }
+
     // The log group `/aws/lambda/NAME` and the function share this limit.
     fn name_problem(name: &str) -> Option<String> {
         simple_problem("function name", name, 64, "-_")
@@ -491,6 +579,7 @@ impl Kind for Function {
     fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {
         let f = self;
         let l = pascal(key);
+        metrics::RateHealth::check(&f.health, cx, path);
         for id in [l.clone(), ROLE.of(&l), LOG_GROUP.of(&l)] {
             cx.claim(&id, path);
         }

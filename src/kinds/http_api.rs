@@ -75,6 +75,10 @@ pub struct HttpApi {
     /// its own signature, say).
     #[serde(default)]
     pub public: Vec<String>,
+    /// Its own limits for `health`'s `5xx` check:
+    /// `{error_rate: {warn: 1, fail: 5}}` (percent; these are the defaults).
+    #[serde(default)]
+    pub health: Option<crate::health::metrics::RateHealth>,
 }
 
 const AUTHORIZER: super::Part = super::Part {
@@ -92,6 +96,7 @@ impl Kind for HttpApi {
     const TEMPLATE: &'static str = include_str!("../../templates/http_api.yaml.tera");
     const ATTRIBUTES: &'static [&'static str] = &["id", "url", "stage"];
     const ALARM: Option<AlarmMetrics> = Some(api::ALARM);
+    const HEALTH_CHECKS: &'static [&'static str] = api::HTTP_HEALTH_CHECKS;
 
     fn name_pattern(&self) -> Option<&str> {
         self.name.as_deref()
@@ -101,9 +106,31 @@ impl Kind for HttpApi {
         api::name_problem(name)
     }
 
+    /// `api`, `stage`, `routes` and `permission` (see [`api::health`]).
+    fn health<'a, R: crate::aws::resources::Resources>(
+        &'a self,
+        t: crate::health::Target<'a>,
+        aws: &'a R,
+    ) -> Vec<crate::health::Pending<'a>> {
+        api::health(t, aws, "HTTP")
+    }
+
+    /// The API's error rate over the window (see [`api::metrics`]).
+    fn metrics<'a>(
+        &'a self,
+        t: crate::health::Target<'a>,
+    ) -> Vec<crate::health::metrics::Watch<'a>> {
+        api::metrics(
+            t,
+            "HTTP",
+            crate::health::metrics::RateHealth::limits(&self.health),
+        )
+    }
+
     fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {
         let a = self;
         let l = pascal(key);
+        crate::health::metrics::RateHealth::check(&a.health, cx, path);
         for id in [l.clone(), api::STAGE.of(&l), api::ACCESS_LOGS.of(&l)] {
             cx.claim(&id, path);
         }

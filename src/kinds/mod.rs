@@ -185,6 +185,20 @@ pub trait Kind: DeserializeOwned {
         Vec::new()
     }
 
+    /// The health checks of a deployed resource of this kind that are
+    /// judged on CloudWatch metrics over the run's window: each
+    /// [`Watch`](crate::health::metrics::Watch) names some of
+    /// [`Kind::HEALTH_CHECKS`], the metrics it needs and how to judge them.
+    /// The runner fetches the metrics of every resource at once
+    /// ([`crate::health::metrics::evaluate`]).
+    fn metrics<'a>(
+        &'a self,
+        target: crate::health::Target<'a>,
+    ) -> Vec<crate::health::metrics::Watch<'a>> {
+        let _ = target;
+        Vec::new()
+    }
+
     /// The IAM statement granting `level` (one of [`Kind::GRANT_LEVELS`],
     /// checked before) on it, limited to `prefix` where the kind takes one;
     /// problems at `path`.
@@ -356,6 +370,14 @@ macro_rules! kinds {
                 a: &crate::health::access::AccessTarget<'_>,
             ) -> Vec<crate::health::access::Access> {
                 match self { $(Resource::$variant(r) => r.health_access(a),)* }
+            }
+
+            /// Its metric checks, not fetched yet (see [`Kind::metrics`]).
+            pub fn metrics<'a>(
+                &'a self,
+                target: crate::health::Target<'a>,
+            ) -> Vec<crate::health::metrics::Watch<'a>> {
+                match self { $(Resource::$variant(r) => r.metrics(target),)* }
             }
 
             /// The statement granting `level` on it (see [`Kind::grant`]).

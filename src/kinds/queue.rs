@@ -7,8 +7,9 @@
 
 use super::key::{self, Encryption};
 use super::{AlarmMetrics, Kind, Resource};
-use crate::aws::resources::Resources;
+use crate::aws::resources::{MetricQuery, Resources, Stat};
 use crate::health::access::{Access, AccessTarget};
+use crate::health::metrics::{self, Series, Watch, Window};
 use crate::health::{Finding, Pending, Target};
 use crate::limits;
 use crate::model::source::join;
@@ -48,6 +49,19 @@ pub struct Queue {
     /// Keep the queue when the stack is deleted (default: the `retain_data` setting).
     #[serde(default)]
     pub retain: Option<PerEnv<bool>>,
+    /// Its own limits for `health`'s metric checks.
+    #[serde(default)]
+    pub health: Option<QueueHealth>,
+}
+
+/// `health:` of a queue in the stack file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueHealth {
+    /// Seconds the oldest message of the dead-letter queue may wait before
+    /// `dead_letter_age` warns (default 0: any message warns).
+    #[serde(default)]
+    pub dead_letter_age: Option<u32>,
 }
 
 /// The dead-letter queue of a queue.
@@ -112,13 +126,61 @@ fn health_dead_letter(depth: u64, url: &str) -> Finding {
         .expected("ApproximateNumberOfMessages 0")
 }
 
+/// `dead_letter_age`: the age of the oldest message in the dead-letter
+/// queue (`ApproximateAgeOfOldestMessage`, its maximum over the window);
+/// above `warn_s` (`health.dead_letter_age`, else
+/// [`DEAD_LETTER_AGE_WARN_S`]) warns. No data points pass: SQS
+/// publishes none for a queue idle for hours (`dead_letter` has its depth).
+fn health_dead_letter_age(age: &Series, warn_s: f64, name: &str, w: &Window) -> Finding {
+    let expected = format!(
+        "ApproximateAgeOfOldestMessage at most {} s",
+        metrics::count(warn_s)
+    );
+    let Some(oldest) = age.max() else {
+        return Finding::pass(
+            "dead_letter_age",
+            format!(
+                "no data points in the last {} (an idle queue publishes none)",
+                w.text()
+            ),
+        )
+        .observed(format!("no data points in the last {}", w.text()))
+        .expected(expected);
+    };
+    let observed = format!(
+        "ApproximateAgeOfOldestMessage {} s (maximum in the last {})",
+        metrics::count(oldest),
+        w.text()
+    );
+    let f = if oldest > warn_s {
+        Finding::warn(
+            "dead_letter_age",
+            format!("the oldest dead letter is {} old", metrics::age(oldest)),
+        )
+        .hint(format!("messages wait in {name}: inspect them, fix the cause, then move them back (`aws sqs start-message-move-task`); they are deleted after the queue's retention"))
+    } else {
+        Finding::pass(
+            "dead_letter_age",
+            format!(
+                "no message waited in the dead-letter queue in the last {}",
+                w.text()
+            ),
+        )
+    };
+    f.observed(observed).expected(expected)
+}
+
+/// Seconds the oldest dead letter may wait before `dead_letter_age` warns:
+/// 0, any.
+pub const DEAD_LETTER_AGE_WARN_S: f64 = 0.0;
+
 impl Kind for Queue {
     const NAME: &'static str = "queue";
     const TEMPLATE_FILE: &'static str = "queue.yaml.tera";
     const TEMPLATE: &'static str = include_str!("../../templates/queue.yaml.tera");
     const ATTRIBUTES: &'static [&'static str] = &["name", "arn", "url", "dead_letter_arn"];
     const GRANT_LEVELS: &'static [&'static str] = &["send", "consume"];
-    const HEALTH_CHECKS: &'static [&'static str] = &["dead_letter"];
+    const HEALTH_CHECKS: &'static [&'static str] = &["dead_letter", "dead_letter_age"];
     const ALARM: Option<AlarmMetrics> = Some(AlarmMetrics {
         namespace: "AWS/SQS",
         dimension: "QueueName",
@@ -143,7 +205,7 @@ impl Kind for Queue {
         if self.dead_letter.is_none() {
             return Vec::new();
         }
-        vec![Pending::new(Self::HEALTH_CHECKS, async move {
+        vec![Pending::new(&["dead_letter"], async move {
             let url = t.physical_id(&DEAD_LETTER.of(&t.logical_id()))?;
             let depth = aws.queue_depth(url).await?;
             Ok(vec![health_dead_letter(depth, url)])
@@ -167,6 +229,36 @@ impl Kind for Queue {
             .collect()
     }
 
+    /// `dead_letter_age`, for a queue that has a dead-letter queue: the
+    /// oldest message's age over the window (`AWS/SQS`, `QueueName`).
+    fn metrics<'a>(&'a self, t: Target<'a>) -> Vec<Watch<'a>> {
+        if self.dead_letter.is_none() {
+            return Vec::new();
+        }
+        let names = &["dead_letter_age"];
+        let url = match t.physical_id(&DEAD_LETTER.of(&t.logical_id())) {
+            Ok(url) => url,
+            Err(stop) => return vec![Watch::stop(names, stop)],
+        };
+        let warn_s = self
+            .health
+            .as_ref()
+            .and_then(|h| h.dead_letter_age)
+            .map_or(DEAD_LETTER_AGE_WARN_S, f64::from);
+        // CloudFormation lists a queue by its URL; the metric names it.
+        let name = url.rsplit('/').next().unwrap_or(url);
+        let q = MetricQuery::new(
+            "AWS/SQS",
+            "ApproximateAgeOfOldestMessage",
+            "QueueName",
+            name,
+            Stat::Maximum,
+        );
+        vec![Watch::new(names, vec![q], move |v, w| {
+            vec![health_dead_letter_age(&v[0], warn_s, name, w)]
+        })]
+    }
+
     fn name_problem(name: &str) -> Option<String> {
         // The dead-letter queue's name is 4 characters longer.
         queue_name_problem(&format!("{name}-dlq.fifo"))
@@ -176,6 +268,18 @@ impl Kind for Queue {
     fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {
         let l = pascal(key);
         cx.claim(&l, path);
+        if self.dead_letter.is_none()
+            && self
+                .health
+                .as_ref()
+                .is_some_and(|h| h.dead_letter_age.is_some())
+        {
+            cx.error_hint(
+                &join(&join(path, "health"), "dead_letter_age"),
+                "`dead_letter_age` without a dead-letter queue",
+                "add `dead_letter: {max_receives: 5}`, or remove `health.dead_letter_age`",
+            );
+        }
         let retain = cx.retain(&self.retain, path);
         let suffix = if self.fifo { ".fifo" } else { "" };
         let name = cx.name(key);

@@ -33,6 +33,10 @@ pub struct WebsocketApi {
     /// Default route throttling.
     #[serde(default)]
     pub throttle: Option<Throttle>,
+    /// Its own limits for `health`'s `integration_errors` check:
+    /// `{error_rate: {warn: 1, fail: 5}}` (percent; these are the defaults).
+    #[serde(default)]
+    pub health: Option<crate::health::metrics::RateHealth>,
 }
 
 impl Kind for WebsocketApi {
@@ -42,6 +46,7 @@ impl Kind for WebsocketApi {
     const ATTRIBUTES: &'static [&'static str] = &["id", "url", "management_url", "stage"];
     const GRANT_LEVELS: &'static [&'static str] = &["manage_connections"];
     const ALARM: Option<AlarmMetrics> = Some(api::ALARM);
+    const HEALTH_CHECKS: &'static [&'static str] = api::WEBSOCKET_HEALTH_CHECKS;
 
     fn name_pattern(&self) -> Option<&str> {
         self.name.as_deref()
@@ -51,9 +56,31 @@ impl Kind for WebsocketApi {
         api::name_problem(name)
     }
 
+    /// `api`, `stage`, `routes` and `permission` (see [`api::health`]).
+    fn health<'a, R: crate::aws::resources::Resources>(
+        &'a self,
+        t: crate::health::Target<'a>,
+        aws: &'a R,
+    ) -> Vec<crate::health::Pending<'a>> {
+        api::health(t, aws, "WEBSOCKET")
+    }
+
+    /// The API's error rate over the window (see [`api::metrics`]).
+    fn metrics<'a>(
+        &'a self,
+        t: crate::health::Target<'a>,
+    ) -> Vec<crate::health::metrics::Watch<'a>> {
+        api::metrics(
+            t,
+            "WEBSOCKET",
+            crate::health::metrics::RateHealth::limits(&self.health),
+        )
+    }
+
     fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {
         let a = self;
         let l = pascal(key);
+        crate::health::metrics::RateHealth::check(&a.health, cx, path);
         for id in [l.clone(), api::STAGE.of(&l)] {
             cx.claim(&id, path);
         }
