@@ -233,6 +233,24 @@ pub async fn applied(client: &tokio_postgres::Client) -> Result<BTreeMap<i64, St
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
+/// What a database holds of a set, without changing it (for `health`):
+/// what ran (version to SHA-256), empty when nothing ever ran there.
+pub async fn recorded(client: &tokio_postgres::Client) -> Result<BTreeMap<i64, String>> {
+    let exists: Option<String> = client
+        .query_one(&format!("SELECT to_regclass('{TABLE}')::text"), &[])
+        .await
+        .context("looking for the migrations table")?
+        .get(0);
+    if exists.is_none() {
+        return Ok(BTreeMap::new());
+    }
+    let rows = client
+        .query(&format!("SELECT version, sha256 FROM {TABLE}"), &[])
+        .await
+        .context("reading the migrations table")?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
 /// The migrations of `set` not applied yet, in order; an error when one
 /// that ran has changed since, or when a pending one is numbered below
 /// one that ran (they run in order).

@@ -50,6 +50,20 @@ environments:
     )
 }
 
+/// Check `id` of health report `report`: its status and reason.
+fn check(report: &Value, id: &str) -> (String, String) {
+    let c = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id} in {report:#}"));
+    (
+        c["status"].as_str().unwrap().to_string(),
+        c["reason"].as_str().unwrap().to_string(),
+    )
+}
+
 fn migration(dir: &Path, name: &str, sql: &str) {
     let folder = dir.join("stacks/app/migrations");
     std::fs::create_dir_all(&folder).unwrap();
@@ -152,7 +166,21 @@ fn local_servers_start_and_migrations_run_once_in_order() {
         "{}",
         text(&out)
     );
+
+    // health reaches both bound servers and sees the pending file.
+    let h = json(dir, &moto, &["health", "--env", "local"], 0);
+    let (status, why) = check(&h, "app/database/db/available");
+    assert_eq!(status, "pass", "{h:#}");
+    assert!(why.starts_with("PostgreSQL ") && why.ends_with(&format!("answers at 127.0.0.1:{pg}")), "{why}");
+    let (status, why) = check(&h, "app/database/db/migrations");
+    assert_eq!(status, "warn", "{h:#}");
+    assert!(why.contains("stacks/app/migrations/0003_audit.sql"), "{why}");
+    let (status, why) = check(&h, "app/cache/cache/available");
+    assert_eq!(status, "pass", "{h:#}");
+    assert!(why.starts_with("Redis "), "{why}");
     std::fs::remove_file(dir.join("stacks/app/migrations/0003_audit.sql")).unwrap();
+    let h = json(dir, &moto, &["health", "--env", "local"], 0);
+    assert_eq!(check(&h, "app/database/db/migrations").0, "pass", "{h:#}");
 
     // Again: the servers are found running, nothing runs twice.
     let again = json(dir, &moto, &["deploy", "--env", "local", "--yes"], 0);
@@ -198,6 +226,37 @@ fn local_servers_start_and_migrations_run_once_in_order() {
         text(&out)
     );
 
+    // health finds the changed file, and a Redis that stopped.
+    let h = json(dir, &moto, &["health", "--env", "local"], 1);
+    let (status, why) = check(&h, "app/database/db/migrations");
+    assert_eq!(status, "fail", "{h:#}");
+    assert!(why.contains("0001_jobs.sql changed after it was applied"), "{why}");
+    let pid = servers
+        .iter()
+        .find(|s| s["server"] == "redis")
+        .and_then(|s| s["pid"].as_u64())
+        .expect("the Redis deploy started");
+    std::process::Command::new("kill")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let h = json(dir, &moto, &["health", "--env", "local"], 1);
+    let c = h["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "app/cache/cache/available")
+        .unwrap();
+    assert_eq!(c["status"], "fail", "{c:#}");
+    assert_eq!(c["observed"], "does not answer", "{c:#}");
+    assert!(
+        c["hint"].as_str().unwrap().contains("`stackctl deploy --env local` starts it"),
+        "{c:#}"
+    );
+
     // Destroy takes the stack and the credentials secret stackctl made;
     // the servers keep running (their data outlives the stack).
     let gone = json(dir, &moto, &["destroy", "--env", "local", "--yes"], 0);
@@ -235,4 +294,43 @@ fn migration_files_are_checked_by_validate() {
         err.contains("migration 0001 is also stacks/app/migrations/0001_again.sql"),
         "{err}"
     );
+}
+
+#[test]
+fn health_reads_an_rds_instance_the_stack_made() {
+    // Without a binding, moto's CloudFormation records an RDS instance
+    // (nothing behind it): health asks RDS, not a server.
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let stack = "\
+resources:
+  main:
+    type: network
+  db:
+    type: database
+    network: main
+    engine_version: \"16.8\"
+    instance_class: db.t4g.micro
+";
+    let project = "project: rdsfix
+stacks:
+  app: {}
+environments:
+  local:
+    region: us-east-1
+    endpoint_url: http://127.0.0.1:5000
+    emulator: moto
+    deploy_method: direct
+";
+    write_project(dir, project, &[("app", stack)]);
+    json(dir, &moto, &["deploy", "--env", "local", "--yes"], 0);
+    let h = json(dir, &moto, &["health", "--env", "local", "--only", "database"], 0);
+    let (status, why) = check(&h, "app/database/db/available");
+    assert_eq!(status, "pass", "{h:#}");
+    assert!(why.starts_with("RDS instance ") && why.ends_with(" is available"), "{why}");
+    let (status, why) = check(&h, "app/database/db/maintenance");
+    assert_eq!(status, "skip", "{h:#}");
+    assert!(why.contains("moto"), "{why}");
+    assert_eq!(check(&h, "app/database/db/migrations").0, "skip", "{h:#}");
 }

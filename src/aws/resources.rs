@@ -9,6 +9,8 @@
 use super::cloudformation::{classify, CfnError, ErrorKind};
 use super::{describe_sdk_error, HttpResponse};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use crate::model::project::Bound;
+use std::collections::BTreeMap;
 use std::future::Future;
 
 /// A failed read: its kind and one line for the user.
@@ -264,6 +266,39 @@ pub struct ApiState {
     pub integrations: Vec<(String, Option<String>)>,
 }
 
+/// A PostgreSQL server health reaches directly (a binding), as it found
+/// it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PostgresState {
+    /// Its `server_version`.
+    pub version: String,
+    /// The migrations recorded as run there: version to SHA-256.
+    pub recorded: BTreeMap<i64, String>,
+}
+
+/// An RDS instance, as far as health judges it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DbInstanceState {
+    /// `available`, `backing-up`, `stopped`, `failed`, ...
+    pub status: String,
+    /// Its ARN (pending maintenance is looked up by it).
+    pub arn: String,
+}
+
+/// A maintenance action waiting on a database or cache.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Maintenance {
+    /// What: RDS's action (`system-update`, `db-upgrade`, ...) or
+    /// ElastiCache's service update name.
+    pub action: String,
+    /// In words, when the service says.
+    pub description: Option<String>,
+    /// When it is applied without anyone opting in (RDS's forced or
+    /// auto-applied-after date, ElastiCache's recommended apply-by date for
+    /// critical and important updates), RFC 3339; `None` when optional.
+    pub forced: Option<String>,
+}
+
 /// The read-only calls health makes on a stack's resources.
 pub trait Resources {
     /// Function `name`'s state, code and concurrency (GetFunction).
@@ -319,6 +354,30 @@ pub trait Resources {
         &self,
         name: &str,
     ) -> impl Future<Output = Result<Option<BucketEncryption>, ReadError>>;
+    /// The PostgreSQL a binding names: its version and the migrations it
+    /// records, read with the credentials in the binding's secret (a
+    /// connection, `SHOW server_version` and a SELECT; nothing created).
+    fn postgres(
+        &self,
+        bound: &Bound,
+        database: &str,
+    ) -> impl Future<Output = Result<PostgresState, ReadError>>;
+    /// The Redis a binding names: its version (`INFO server`), after AUTH
+    /// with the token in the binding's secret when it names one.
+    fn redis(&self, bound: &Bound) -> impl Future<Output = Result<String, ReadError>>;
+    /// RDS instance `id` (DescribeDBInstances).
+    fn db_instance(&self, id: &str) -> impl Future<Output = Result<DbInstanceState, ReadError>>;
+    /// The maintenance pending on the RDS resource `arn`
+    /// (DescribePendingMaintenanceActions).
+    fn db_maintenance(&self, arn: &str)
+        -> impl Future<Output = Result<Vec<Maintenance>, ReadError>>;
+    /// ElastiCache replication group `id`'s status
+    /// (DescribeReplicationGroups).
+    fn replication_group(&self, id: &str) -> impl Future<Output = Result<String, ReadError>>;
+    /// The service updates not applied to replication group `id`
+    /// (DescribeUpdateActions).
+    fn cache_maintenance(&self, id: &str)
+        -> impl Future<Output = Result<Vec<Maintenance>, ReadError>>;
 }
 
 /// [`Resources`] through the AWS SDK.
@@ -332,6 +391,8 @@ pub struct SdkResources {
     events: aws_sdk_eventbridge::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
     apigateway: aws_sdk_apigatewayv2::Client,
+    rds: aws_sdk_rds::Client,
+    elasticache: aws_sdk_elasticache::Client,
     /// DescribeAlarms answers by the names asked, shared by equal calls.
     alarm_answers: Once<Vec<String>, Result<Vec<AlarmState>, ReadError>>,
 }
@@ -386,6 +447,8 @@ impl SdkResources {
             events: aws_sdk_eventbridge::Client::new(sdk),
             cloudwatch: aws_sdk_cloudwatch::Client::new(sdk),
             apigateway: aws_sdk_apigatewayv2::Client::new(sdk),
+            rds: aws_sdk_rds::Client::new(sdk),
+            elasticache: aws_sdk_elasticache::Client::new(sdk),
             alarm_answers: Default::default(),
         }
     }
@@ -402,6 +465,9 @@ fn kind_of(code: Option<&str>, message: &str) -> ErrorKind {
             | "NotFound"
             | "AWS.SimpleQueueService.NonExistentQueue"
             | "QueueDoesNotExist"
+            | "DBInstanceNotFound"
+            | "DBInstanceNotFoundFault"
+            | "ReplicationGroupNotFoundFault"
             | "NoSuchEntity"
             | "TableNotFoundException",
         ) => ErrorKind::NotFound,
@@ -959,7 +1025,213 @@ impl Resources for SdkResources {
             )),
         }
     }
+
+    async fn postgres(&self, bound: &Bound, database: &str) -> Result<PostgresState, ReadError> {
+        let at = format!("{}:{}", bound.host, bound.port);
+        let name = bound.secret.as_deref().ok_or_else(|| {
+            ReadError::new(
+                ErrorKind::Rejected,
+                format!("the binding of {at} names no credentials secret"),
+            )
+        })?;
+        let text = self.secret_value(name).await?;
+        let creds: crate::servers::Credentials = serde_json::from_str(&text).map_err(|_| {
+            ReadError::new(
+                ErrorKind::Rejected,
+                format!("secret {name} does not hold {{\"username\", \"password\"}}"),
+            )
+        })?;
+        let pg = |e: anyhow::Error| postgres_failed(&at, database, &e);
+        let client =
+            crate::deploy::databases::connect(&bound.host, bound.port, &creds, database)
+                .await
+                .map_err(pg)?;
+        let version: String = client
+            .query_one("SHOW server_version", &[])
+            .await
+            .map_err(|e| pg(e.into()))?
+            .get(0);
+        let recorded = crate::migrations::recorded(&client).await.map_err(pg)?;
+        Ok(PostgresState { version, recorded })
+    }
+
+    async fn redis(&self, bound: &Bound) -> Result<String, ReadError> {
+        let at = format!("{}:{}", bound.host, bound.port);
+        let addr = if bound.tls {
+            redis::ConnectionAddr::TcpTls {
+                host: bound.host.clone(),
+                port: bound.port,
+                insecure: false,
+                tls_params: None,
+            }
+        } else {
+            redis::ConnectionAddr::Tcp(bound.host.clone(), bound.port)
+        };
+        let mut settings = redis::RedisConnectionInfo::default();
+        if let Some(name) = &bound.secret {
+            let token = self.secret_value(name).await?;
+            settings = settings.set_password(token);
+        }
+        let failed = |e: redis::RedisError| redis_failed(&at, &e);
+        let info = redis::IntoConnectionInfo::into_connection_info(addr)
+            .map_err(failed)?
+            .set_redis_settings(settings);
+        let mut conn = redis::Client::open(info)
+            .map_err(failed)?
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(failed)?;
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut conn)
+            .await
+            .map_err(failed)?;
+        Ok(info
+            .lines()
+            .find_map(|l| l.strip_prefix("redis_version:"))
+            .unwrap_or("unknown version")
+            .trim()
+            .to_string())
+    }
+
+    async fn db_instance(&self, id: &str) -> Result<DbInstanceState, ReadError> {
+        let out = self
+            .rds
+            .describe_db_instances()
+            .db_instance_identifier(id)
+            .send()
+            .await
+            .map_err(|e| failed(&format!("reading RDS instance {id}"), &e))?;
+        let i = out.db_instances().first().ok_or_else(|| {
+            ReadError::new(
+                ErrorKind::NotFound,
+                format!("reading RDS instance {id}: no such instance"),
+            )
+        })?;
+        Ok(DbInstanceState {
+            status: i.db_instance_status().unwrap_or_default().to_string(),
+            arn: i.db_instance_arn().unwrap_or_default().to_string(),
+        })
+    }
+
+    async fn db_maintenance(&self, arn: &str) -> Result<Vec<Maintenance>, ReadError> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .rds
+            .describe_pending_maintenance_actions()
+            .resource_identifier(arn)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|e| failed(&format!("reading the maintenance of {arn}"), &e))?;
+            for r in page.pending_maintenance_actions() {
+                for a in r.pending_maintenance_action_details() {
+                    let forced = a.forced_apply_date().or(a.auto_applied_after_date());
+                    out.push(Maintenance {
+                        action: a.action().unwrap_or_default().to_string(),
+                        description: a.description().map(str::to_string),
+                        forced: forced.map(|d| d.to_string()),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn replication_group(&self, id: &str) -> Result<String, ReadError> {
+        let out = self
+            .elasticache
+            .describe_replication_groups()
+            .replication_group_id(id)
+            .send()
+            .await
+            .map_err(|e| failed(&format!("reading replication group {id}"), &e))?;
+        let g = out.replication_groups().first().ok_or_else(|| {
+            ReadError::new(
+                ErrorKind::NotFound,
+                format!("reading replication group {id}: no such group"),
+            )
+        })?;
+        Ok(g.status().unwrap_or_default().to_string())
+    }
+
+    async fn cache_maintenance(&self, id: &str) -> Result<Vec<Maintenance>, ReadError> {
+        use aws_sdk_elasticache::types::{ServiceUpdateSeverity, UpdateActionStatus};
+        let mut out = Vec::new();
+        let mut pages = self
+            .elasticache
+            .describe_update_actions()
+            .replication_group_ids(id)
+            .update_action_status(UpdateActionStatus::NotApplied)
+            .update_action_status(UpdateActionStatus::WaitingToStart)
+            .update_action_status(UpdateActionStatus::Scheduled)
+            .update_action_status(UpdateActionStatus::Stopped)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|e| failed(&format!("reading the updates of group {id}"), &e))?;
+            for a in page.update_actions() {
+                let pressing = matches!(
+                    a.service_update_severity(),
+                    Some(ServiceUpdateSeverity::Critical | ServiceUpdateSeverity::Important)
+                );
+                out.push(Maintenance {
+                    action: a.service_update_name().unwrap_or_default().to_string(),
+                    description: a
+                        .service_update_severity()
+                        .map(|s| format!("{} update", s.as_str())),
+                    forced: a
+                        .service_update_recommended_apply_by_date()
+                        .filter(|_| pressing)
+                        .map(|d| d.to_string()),
+                });
+            }
+        }
+        Ok(out)
+    }
 }
+
+/// A failed read of a PostgreSQL a binding names, from its error chain:
+/// nothing listening or no route is [`ErrorKind::Unreachable`], refused
+/// credentials [`ErrorKind::Denied`], a missing database
+/// [`ErrorKind::NotFound`].
+fn postgres_failed(at: &str, database: &str, e: &anyhow::Error) -> ReadError {
+    use tokio_postgres::error::SqlState;
+    let pg = e.chain().find_map(|c| c.downcast_ref::<tokio_postgres::Error>());
+    let code = pg.and_then(|p| p.code());
+    let kind = if code == Some(&SqlState::INVALID_PASSWORD)
+        || code == Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
+    {
+        ErrorKind::Denied
+    } else if code == Some(&SqlState::INVALID_CATALOG_NAME) {
+        ErrorKind::NotFound
+    } else if code.is_none() && e.chain().any(|c| c.is::<std::io::Error>()) {
+        ErrorKind::Unreachable
+    } else {
+        ErrorKind::Other
+    };
+    let why = e
+        .chain()
+        .last()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    ReadError::new(kind, format!("PostgreSQL at {at}, database {database}: {why}"))
+}
+
+/// A failed read of a Redis a binding names.
+fn redis_failed(at: &str, e: &redis::RedisError) -> ReadError {
+    let kind = if e.kind() == redis::ErrorKind::AuthenticationFailed {
+        ErrorKind::Denied
+    } else if e.is_io_error() || e.is_connection_refusal() || e.is_timeout() {
+        ErrorKind::Unreachable
+    } else {
+        ErrorKind::Other
+    };
+    ReadError::new(kind, format!("Redis at {at}: {e}"))
+}
+
 
 /// Most alarm names DescribeAlarms takes in one call.
 const ALARM_NAMES_PER_CALL: usize = 100;

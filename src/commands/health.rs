@@ -53,20 +53,25 @@ pub fn run(
     let mut code = code(&scope);
     timings::lap("load, validate and render the project");
     let emulated = scope.environment().emulator.is_some();
+    let project = &scope.project;
+    let mut stacks = Vec::new();
+    for s in &scope.stacks {
+        let migrations = crate::migrations::load(project, &project.stacks[s])
+            .map_err(|d| anyhow::anyhow!("{d}"))?;
+        stacks.push(StackScope {
+            rendered: scope.rendered(s),
+            resources: &project.stacks[s].resources,
+            code: code.remove(s).unwrap_or_default(),
+            bindings: bindings(&scope, s),
+            migrations,
+        });
+    }
     let input = Input {
         env: &scope.env,
         region: &scope.environment().region,
         emulated,
         rendered: &scope.rendered,
-        stacks: scope
-            .stacks
-            .iter()
-            .map(|s| StackScope {
-                rendered: scope.rendered(s),
-                resources: &scope.project.stacks[s].resources,
-                code: code.remove(s).unwrap_or_default(),
-            })
-            .collect(),
+        stacks,
     };
     let rt = runtime()?;
     let mut report = rt.block_on(async {
@@ -120,6 +125,20 @@ impl std::fmt::Display for Policy {
         let text = serde_json::to_string_pretty(&self.0).map_err(|_| std::fmt::Error)?;
         writeln!(f, "{text}")
     }
+}
+
+/// The servers the environment binds `stack`'s resources to, by key.
+fn bindings(scope: &Scope, stack: &str) -> BTreeMap<String, crate::model::project::Bound> {
+    let file = &scope.project.file;
+    file.environments[&scope.env]
+        .bind
+        .get(stack)
+        .map(|b| {
+            b.iter()
+                .map(|(key, b)| (key.clone(), b.bound(&file.project, &scope.env)))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// `--only` values: `stack` or kinds with checks; an unknown one is a usage

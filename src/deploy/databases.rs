@@ -280,7 +280,7 @@ fn unreached(set: &migrations::Set, files: Vec<PathBuf>, note: String) -> Migrat
 }
 
 /// The credentials in a bound database's secret (`{"username", "password"}`).
-async fn bound_credentials(sdk: &aws_config::SdkConfig, bound: &Bound) -> Result<Credentials> {
+pub(crate) async fn bound_credentials(sdk: &aws_config::SdkConfig, bound: &Bound) -> Result<Credentials> {
     let name = bound
         .secret
         .as_deref()
@@ -290,7 +290,7 @@ async fn bound_credentials(sdk: &aws_config::SdkConfig, bound: &Bound) -> Result
         .with_context(|| format!("secret {name} does not hold {{\"username\", \"password\"}}"))
 }
 
-async fn connect(
+pub(crate) async fn connect(
     host: &str,
     port: u16,
     creds: &Credentials,

@@ -337,6 +337,11 @@ pub struct Target<'a> {
     /// Whether the environment runs on an emulator (`emulator: moto`),
     /// which leaves some settings unapplied.
     pub emulated: bool,
+    /// The existing server this environment binds it to, if it does
+    /// (nothing of it is in the template then).
+    pub binding: Option<&'a crate::model::project::Bound>,
+    /// The migrations of this stack for it (a `database`), if any.
+    pub migrations: Option<&'a crate::migrations::Set>,
 }
 
 impl<'a> Target<'a> {
@@ -369,5 +374,51 @@ impl<'a> Target<'a> {
             .get("Resources")
             .and_then(|r| r.get(logical))
             .and_then(|r| r.get("Properties"))
+    }
+}
+
+/// The `available` finding of a resource bound to an existing server
+/// (`environments.ENV.bind`): `version` when it answered, else why not.
+/// A server that does not answer, refuses the credentials or lacks the
+/// database fails (it is what the functions reach); a secret that could
+/// not be read is `unknown`.
+pub fn bound_server(
+    what: &str,
+    bound: &crate::model::project::Bound,
+    answer: Result<String, ReadError>,
+    env: &str,
+) -> Finding {
+    let at = format!("{}:{}", bound.host, bound.port);
+    let name = "available";
+    match answer {
+        Ok(version) => Finding::pass(name, format!("{what} {version} answers at {at}"))
+            .observed(format!("{what} {version}"))
+            .expected("answers"),
+        Err(e) => {
+            let first = e.message.lines().next().unwrap_or_default().to_string();
+            let start = if bound.local.is_some() {
+                format!("`stackctl deploy --env {env}` starts it (the binding says `local:`)")
+            } else {
+                "check that it runs and that this machine reaches it".to_string()
+            };
+            match e.kind {
+                ErrorKind::Unreachable => Finding::fail(name, first)
+                    .observed("does not answer")
+                    .expected("answers")
+                    .hint(format!("nothing answers at {at}: {start}")),
+                ErrorKind::Denied => Finding::fail(name, first)
+                    .observed("refuses the credentials")
+                    .expected("answers")
+                    .hint(format!(
+                        "the credentials in secret {} no longer match the server's: put the current ones in the secret",
+                        bound.secret.as_deref().unwrap_or("(none named)")
+                    )),
+                ErrorKind::NotFound => Finding::fail(name, first)
+                    .observed("no such database")
+                    .expected("answers")
+                    .hint(format!("`stackctl deploy --env {env}` makes the database and applies its migrations")),
+                _ => read_failed(name, &e, env),
+            }
+        }
     }
 }

@@ -48,6 +48,11 @@ pub struct StackScope<'a> {
     pub resources: &'a BTreeMap<String, Resource>,
     /// Its functions' code, as this checkout has it.
     pub code: Code,
+    /// The existing servers this environment binds its resources to, by
+    /// resource key (with defaults applied).
+    pub bindings: BTreeMap<String, crate::model::project::Bound>,
+    /// Its migrations, per database.
+    pub migrations: Vec<crate::migrations::Set>,
 }
 
 /// What a run works on.
@@ -174,6 +179,8 @@ pub async fn run<C: CloudFormation, R: Resources>(
                 deployed: d.as_ref().unwrap_or(&empty),
                 template,
                 emulated: input.emulated,
+                binding: s.bindings.get(&inv.key),
+                migrations: s.migrations.iter().find(|m| m.database == inv.key),
             };
             let subject = Subject::resource(&r.stack, resource.kind(), &inv.key);
             let pending = resource.health(target, aws);

@@ -11,6 +11,8 @@ use super::{run, Check, Settings, Status};
 use crate::aws::cloudformation::{CfnError, ErrorKind};
 use crate::aws::fake::{FakeCloudFormation, FakeStack};
 use crate::aws::resources::{ApiState, MetricPage, MetricQuery, MetricRequest, MetricResult, Stat};
+use crate::aws::resources::{DbInstanceState, Maintenance, PostgresState};
+use crate::model::project::Bound;
 use crate::aws::resources::{
     AlarmState, BucketEncryption, FunctionState, PublicAccessBlock, ReadError, Resources,
     RoleState, RuleState, TableState, TimeToLive,
@@ -153,6 +155,12 @@ struct FakeAws {
     metric_calls: RefCell<Vec<(usize, Option<String>)>>,
     apis: BTreeMap<String, Result<ApiState, ReadError>>,
     policies: BTreeMap<String, Result<Option<String>, ReadError>>,
+    postgres: BTreeMap<String, Result<PostgresState, ReadError>>,
+    redis: BTreeMap<String, Result<String, ReadError>>,
+    db_instances: BTreeMap<String, Result<DbInstanceState, ReadError>>,
+    db_maintenance: BTreeMap<String, Result<Vec<Maintenance>, ReadError>>,
+    groups: BTreeMap<String, Result<String, ReadError>>,
+    cache_updates: BTreeMap<String, Result<Vec<Maintenance>, ReadError>>,
     secrets: BTreeMap<String, Result<String, ReadError>>,
 }
 
@@ -180,6 +188,12 @@ impl Default for FakeAws {
             metric_calls: Default::default(),
             apis: BTreeMap::new(),
             policies: BTreeMap::new(),
+            postgres: BTreeMap::new(),
+            redis: BTreeMap::new(),
+            db_instances: BTreeMap::new(),
+            db_maintenance: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            cache_updates: BTreeMap::new(),
         }
     }
 }
@@ -374,6 +388,26 @@ impl Resources for FakeAws {
     async fn function_policy(&self, name: &str) -> Result<Option<String>, ReadError> {
         self.answer(&self.policies, name).await
     }
+    async fn postgres(&self, bound: &Bound, database: &str) -> Result<PostgresState, ReadError> {
+        let at = format!("{}:{}/{database}", bound.host, bound.port);
+        self.answer(&self.postgres, &at).await
+    }
+    async fn redis(&self, bound: &Bound) -> Result<String, ReadError> {
+        let at = format!("{}:{}", bound.host, bound.port);
+        self.answer(&self.redis, &at).await
+    }
+    async fn db_instance(&self, id: &str) -> Result<DbInstanceState, ReadError> {
+        self.answer(&self.db_instances, id).await
+    }
+    async fn db_maintenance(&self, arn: &str) -> Result<Vec<Maintenance>, ReadError> {
+        self.answer(&self.db_maintenance, arn).await
+    }
+    async fn replication_group(&self, id: &str) -> Result<String, ReadError> {
+        self.answer(&self.groups, id).await
+    }
+    async fn cache_maintenance(&self, id: &str) -> Result<Vec<Maintenance>, ReadError> {
+        self.answer(&self.cache_updates, id).await
+    }
 }
 
 fn block<F: std::future::Future>(f: F) -> F::Output {
@@ -413,6 +447,8 @@ fn check_with(
             rendered: scope.rendered("app"),
             resources: &scope.project.stacks["app"].resources,
             code: code(),
+            bindings: BTreeMap::new(),
+            migrations: Vec::new(),
         }],
     };
     block(run(&cfn, &aws, &input, &settings))
@@ -1177,6 +1213,8 @@ fn every_alarm_of_a_stack_is_asked_for_in_one_batch() {
             rendered: scope.rendered("app"),
             resources: &scope.project.stacks["app"].resources,
             code: code(),
+            bindings: BTreeMap::new(),
+            migrations: Vec::new(),
         }],
     };
     block(run(&cfn, &aws, &input, &settings()));
@@ -1607,6 +1645,8 @@ fn check_ref(aws: &FakeAws) -> Report {
             rendered: scope.rendered("app"),
             resources: &scope.project.stacks["app"].resources,
             code: code(),
+            bindings: BTreeMap::new(),
+            migrations: Vec::new(),
         }],
     };
     block(run(&cfn, &aws_ref(aws), &input, &settings()))
@@ -1842,6 +1882,8 @@ fn check_apis(env: &str, aws: &FakeAws) -> Report {
             rendered: r,
             resources: &scope.project.stacks["web"].resources,
             code: Code::default(),
+            bindings: BTreeMap::new(),
+            migrations: Vec::new(),
         }],
     };
     let settings = Settings {
@@ -2162,6 +2204,8 @@ fn a_resources_own_limits_replace_the_defaults() {
                 rendered: scope.rendered("app"),
                 resources: &scope.project.stacks["app"].resources,
                 code: code(),
+                bindings: BTreeMap::new(),
+                migrations: Vec::new(),
             }],
         };
         let report = block(run(&cfn, &aws, &input, &settings()));
@@ -2212,4 +2256,175 @@ fn limits_that_make_no_sense_are_located_errors() {
     let text =
         invalid("resources:\n  jobs:\n    type: queue\n    health: {dead_letter_ages: 60}\n");
     assert!(text.contains("dead_letter_ages"), "{text}");
+}
+
+/// A stack with a database and a cache, in `dev` (RDS and ElastiCache)
+/// and `near` (both bound to servers on 10.0.0.5).
+const DATA: &str = "\
+resources:
+  main:
+    type: network
+  db:
+    type: database
+    network: main
+    engine_version: \"16.8\"
+    instance_class: db.t4g.micro
+  token:
+    type: secret
+    generate: {length: 32, punctuation: false}
+  cache:
+    type: cache
+    network: main
+    node_type: cache.t4g.micro
+    auth_token: token
+";
+
+/// Runs health on stack `data` (above) in `env`, deployed as rendered.
+fn check_data(env: &str, aws: FakeAws) -> Report {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("stacks/data/migrations")).unwrap();
+    std::fs::write(
+        root.join("stackctl.yaml"),
+        "project: hd\nstacks:\n  data: {}\nenvironments:\n  dev:\n    region: us-east-1\n  near:\n    region: us-east-1\n    bind:\n      data:\n        db: {host: 10.0.0.5, port: 5432, secret: db-creds, tls: false}\n        cache: {host: 10.0.0.5, port: 6379, tls: false}\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("stacks/data.yaml"), DATA).unwrap();
+    std::fs::write(
+        root.join("stacks/data/migrations/0001_jobs.sql"),
+        "CREATE TABLE jobs (id text);\n",
+    )
+    .unwrap();
+    let scope = Scope::load(root, env, &[]).unwrap();
+    let r = scope.rendered("data");
+    let state = crate::deploy::desired::state(&r.template, &r.parameters, &r.tags).unwrap();
+    let mut stack = FakeStack::new(&r.template);
+    stack.parameters = state.parameters;
+    stack.tags = r.tags.clone();
+    for i in &r.inventory {
+        for x in &i.resources {
+            let physical = format!("p-{}", x.logical_id.to_lowercase());
+            stack = stack.resource(&x.logical_id, &x.resource_type, &physical);
+        }
+    }
+    let cfn = FakeCloudFormation::default().with(&format!("hd-data-{env}"), stack);
+    let project = &scope.project;
+    let bindings = project.file.environments[env]
+        .bind
+        .get("data")
+        .map(|b| {
+            b.iter()
+                .map(|(k, b)| (k.clone(), b.bound("hd", env)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let input = Input {
+        env,
+        region: "us-east-1",
+        emulated: false,
+        rendered: &scope.rendered,
+        stacks: vec![StackScope {
+            rendered: r,
+            resources: &project.stacks["data"].resources,
+            code: Code::default(),
+            bindings,
+            migrations: crate::migrations::load(project, &project.stacks["data"]).unwrap(),
+        }],
+    };
+    block(run(&cfn, &aws, &input, &settings()))
+}
+
+fn status_of(report: &Report, id: &str) -> (Status, String) {
+    let c = find(report, id);
+    (c.status, c.reason.clone())
+}
+
+#[test]
+fn rds_and_elasticache_are_judged_by_status_and_forced_maintenance() {
+    let mut aws = FakeAws::default();
+    aws.db_instances.insert(
+        "p-db".into(),
+        Ok(DbInstanceState {
+            status: "available".into(),
+            arn: "arn:aws:rds:us-east-1:1:db:p-db".into(),
+        }),
+    );
+    aws.db_maintenance.insert(
+        "arn:aws:rds:us-east-1:1:db:p-db".into(),
+        Ok(vec![Maintenance {
+            action: "system-update".into(),
+            description: Some("New Operating System update is available".into()),
+            forced: Some("2027-01-05T00:00:00Z".into()),
+        }]),
+    );
+    aws.groups.insert("p-cache".into(), Ok("create-failed".into()));
+    aws.cache_updates.insert("p-cache".into(), Ok(Vec::new()));
+    let report = check_data("dev", aws);
+
+    let (s, why) = status_of(&report, "data/database/db/available");
+    assert_eq!(s, Status::Pass, "{why}");
+    let (s, why) = status_of(&report, "data/database/db/maintenance");
+    assert_eq!(s, Status::Warn);
+    assert!(why.contains("system-update from 2027-01-05"), "{why}");
+    let (s, why) = status_of(&report, "data/database/db/migrations");
+    assert_eq!(s, Status::Skip);
+    assert!(why.contains("not reachable from here"), "{why}");
+    let (s, why) = status_of(&report, "data/cache/cache/available");
+    assert_eq!(s, Status::Fail);
+    assert!(why.contains("`create-failed`"), "{why}");
+    assert_eq!(status_of(&report, "data/cache/cache/maintenance").0, Status::Pass);
+}
+
+#[test]
+fn bound_servers_are_reached_and_migrations_compared() {
+    let mut aws = FakeAws::default();
+    aws.postgres.insert(
+        "10.0.0.5:5432/db".into(),
+        Ok(PostgresState {
+            version: "16.4".into(),
+            recorded: BTreeMap::new(),
+        }),
+    );
+    aws.redis.insert(
+        "10.0.0.5:6379".into(),
+        Err(ReadError::new(
+            ErrorKind::Unreachable,
+            "Redis at 10.0.0.5:6379: Connection refused (os error 111)",
+        )),
+    );
+    let report = check_data("near", aws);
+
+    let (s, why) = status_of(&report, "data/database/db/available");
+    assert_eq!((s, why.as_str()), (Status::Pass, "PostgreSQL 16.4 answers at 10.0.0.5:5432"));
+    let (s, why) = status_of(&report, "data/database/db/migrations");
+    assert_eq!(s, Status::Warn);
+    assert!(why.contains("0001_jobs.sql"), "{why}");
+    assert_eq!(status_of(&report, "data/database/db/maintenance").0, Status::Skip);
+    let c = find(&report, "data/cache/cache/available");
+    assert_eq!(c.status, Status::Fail, "{c:?}");
+    assert!(c.hint.as_deref().unwrap().contains("nothing answers at 10.0.0.5:6379"), "{c:?}");
+}
+
+#[test]
+fn a_migration_changed_after_it_ran_fails_and_a_refused_login_fails() {
+    let mut aws = FakeAws::default();
+    aws.postgres.insert(
+        "10.0.0.5:5432/db".into(),
+        Ok(PostgresState {
+            version: "16.4".into(),
+            recorded: [(1, "not-the-sha".to_string())].into(),
+        }),
+    );
+    aws.redis.insert(
+        "10.0.0.5:6379".into(),
+        Err(ReadError::new(ErrorKind::Denied, "Redis at 10.0.0.5:6379: WRONGPASS")),
+    );
+    let report = check_data("near", aws);
+    let c = find(&report, "data/database/db/migrations");
+    assert_eq!(c.status, Status::Fail, "{c:?}");
+    assert!(c.reason.contains("changed after it was applied"), "{c:?}");
+    assert!(c.hint.as_deref().unwrap().contains("new file"), "{c:?}");
+    let c = find(&report, "data/cache/cache/available");
+    assert_eq!(c.status, Status::Fail, "{c:?}");
+    assert_eq!(c.observed.as_deref(), Some("refuses the credentials"));
 }

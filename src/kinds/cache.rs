@@ -12,6 +12,8 @@
 
 use super::key::Encryption;
 use super::{AlarmMetrics, Kind, Part, Resource};
+use crate::aws::resources::{Maintenance, Resources};
+use crate::health::{self, Finding, Pending, Stop, Target};
 use crate::limits;
 use crate::model::project::LocalServer;
 use crate::model::source::join;
@@ -106,6 +108,55 @@ impl Cache {
     }
 }
 
+fn health_group(status: &str, id: &str) -> Finding {
+    let f = match status {
+        "available" => {
+            return Finding::pass("available", format!("replication group {id} is available"))
+                .observed(status)
+                .expected("available")
+        }
+        "modifying" | "snapshotting" => Finding::warn(
+            "available",
+            format!("replication group {id} serves, but is `{status}`"),
+        )
+        .hint("wait for it to end; run health again (or with --wait)"),
+        _ => Finding::fail(
+            "available",
+            format!("replication group {id} is `{status}`, not available"),
+        )
+        .hint(format!("see its events: `aws elasticache describe-events --source-type replication-group --source-identifier {id}`")),
+    };
+    f.observed(status).expected("available")
+}
+
+fn health_updates(pending: &[Maintenance], id: &str) -> Finding {
+    let name = "maintenance";
+    let pressing: Vec<String> = pending
+        .iter()
+        .filter_map(|m| m.forced.as_ref().map(|d| format!("{} (apply by {d})", m.action)))
+        .collect();
+    let all = pending
+        .iter()
+        .map(|m| m.action.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if !pressing.is_empty() {
+        return Finding::warn(
+            name,
+            format!("critical or important service updates not applied: {}", pressing.join("; ")),
+        )
+        .observed(all)
+        .expected("no critical or important update pending")
+        .hint(format!("apply them in a window you choose: `aws elasticache batch-apply-update-action --service-update-name NAME --replication-group-ids {id}`"));
+    }
+    let f = if pending.is_empty() {
+        Finding::pass(name, "no service update pending").observed("none")
+    } else {
+        Finding::pass(name, format!("only optional service updates: {all}")).observed(all)
+    };
+    f.expected("no critical or important update pending")
+}
+
 impl Kind for Cache {
     const NAME: &'static str = "cache";
     const TEMPLATE_FILE: &'static str = "cache.yaml.tera";
@@ -114,6 +165,7 @@ impl Kind for Cache {
     const GRANT_LEVELS: &'static [&'static str] = &["connect"];
     const BINDABLE: bool = true;
     const LOCAL_SERVER: Option<LocalServer> = Some(LocalServer::Redis);
+    const HEALTH_CHECKS: &'static [&'static str] = &["available", "maintenance"];
     const ALARM: Option<AlarmMetrics> = Some(AlarmMetrics {
         namespace: "AWS/ElastiCache",
         dimension: "ReplicationGroupId",
@@ -133,6 +185,38 @@ impl Kind for Cache {
 
     fn name_problem(name: &str) -> Option<String> {
         crate::limits::hyphenated_id_problem("replication group id", name, 40)
+    }
+
+    /// A bound server: AUTH (with the binding's token) and `INFO server`.
+    /// A replication group: DescribeReplicationGroups (`available`) and
+    /// DescribeUpdateActions (`maintenance`).
+    fn health<'a, R: Resources>(&'a self, t: Target<'a>, aws: &'a R) -> Vec<Pending<'a>> {
+        vec![Pending::new(Self::HEALTH_CHECKS, async move {
+            if let Some(bound) = t.binding {
+                return Ok(vec![
+                    health::bound_server("Redis", bound, aws.redis(bound).await, t.env),
+                    Finding::skip(
+                        "maintenance",
+                        format!(
+                            "bound to the server at {}:{}, whose maintenance this environment does not manage",
+                            bound.host, bound.port
+                        ),
+                    ),
+                ]);
+            }
+            if t.emulated {
+                return Err(Stop::Skip(
+                    "the local emulator (moto) does not create ElastiCache replication groups".into(),
+                ));
+            }
+            let id = t.physical_id(&t.logical_id())?;
+            let status = aws.replication_group(id).await?;
+            let maintenance = match aws.cache_maintenance(id).await {
+                Ok(pending) => health_updates(&pending, id),
+                Err(e) => health::read_failed("maintenance", &e, t.env),
+            };
+            Ok(vec![health_group(&status, id), maintenance])
+        })]
     }
 
     fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {

@@ -16,7 +16,10 @@
 use super::key::{self, Encryption};
 use super::secret::{Generate, LocalSecret};
 use super::{AlarmMetrics, Kind, Part, Resource};
+use crate::aws::resources::{DbInstanceState, Maintenance, Resources};
+use crate::health::{self, Finding, Pending, Stop, Target};
 use crate::limits;
+use crate::migrations::{self, Set};
 use crate::model::project::LocalServer;
 use crate::model::source::join;
 use crate::model::value::PerEnv;
@@ -25,6 +28,7 @@ use crate::render::context::Builder;
 use crate::render::iam;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
+use std::collections::BTreeMap;
 
 /// RDS PostgreSQL.
 #[derive(Debug, Clone, Deserialize)]
@@ -150,6 +154,105 @@ fn major(version: &str) -> Result<u32, String> {
     }
 }
 
+/// The RDS states in which the instance serves while it changes.
+const BUSY: &[&str] = &[
+    "backing-up",
+    "configuring-enhanced-monitoring",
+    "configuring-iam-database-auth",
+    "configuring-log-exports",
+    "maintenance",
+    "modifying",
+    "moving-to-vpc",
+    "renaming",
+    "resetting-master-credentials",
+    "storage-optimization",
+    "upgrading",
+];
+
+fn health_instance(i: &DbInstanceState, id: &str) -> Finding {
+    let status = i.status.as_str();
+    let f = match status {
+        "available" => return Finding::pass("available", format!("RDS instance {id} is available"))
+            .observed(status)
+            .expected("available"),
+        s if BUSY.contains(&s) => Finding::warn(
+            "available",
+            format!("RDS instance {id} serves, but is `{s}`"),
+        )
+        .hint("wait for it to end; run health again (or with --wait)"),
+        s => Finding::fail("available", format!("RDS instance {id} is `{s}`, not available"))
+            .hint(format!("see its events: `aws rds describe-events --source-type db-instance --source-identifier {id}`")),
+    };
+    f.observed(status).expected("available")
+}
+
+fn health_maintenance(pending: &[Maintenance], id: &str) -> Finding {
+    let name = "maintenance";
+    let forced: Vec<String> = pending
+        .iter()
+        .filter_map(|m| m.forced.as_ref().map(|d| format!("{} from {d}", m.action)))
+        .collect();
+    let all = pending
+        .iter()
+        .map(|m| m.action.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if !forced.is_empty() {
+        return Finding::warn(
+            name,
+            format!("maintenance RDS applies on its own: {}", forced.join("; ")),
+        )
+        .observed(all)
+        .expected("none forced")
+        .hint(format!("apply it in a window you choose: `aws rds apply-pending-maintenance-action --resource-identifier ARN --apply-action ACTION --opt-in-type next-maintenance` (instance {id})"));
+    }
+    if pending.is_empty() {
+        Finding::pass(name, "no maintenance pending")
+            .observed("none")
+            .expected("none forced")
+    } else {
+        Finding::pass(name, format!("optional maintenance only: {all}"))
+            .observed(all)
+            .expected("none forced")
+    }
+}
+
+/// The `migrations` finding of a database health reached: none of this
+/// checkout's pending (else warn: the deploy that applies them has not
+/// run), none changed after it ran (fail).
+fn health_migrations(set: Option<&Set>, recorded: &BTreeMap<i64, String>, env: &str) -> Finding {
+    let name = "migrations";
+    let Some(set) = set else {
+        return Finding::skip(name, "it has no migrations in this checkout");
+    };
+    match migrations::pending(set, recorded) {
+        Ok(p) if p.is_empty() => Finding::pass(
+            name,
+            format!("all {} migrations of this checkout applied", set.migrations.len()),
+        )
+        .observed(format!("{} applied", recorded.len()))
+        .expected("none pending"),
+        Ok(p) => {
+            let files: Vec<String> = p.iter().map(|m| m.file.display().to_string()).collect();
+            Finding::warn(
+                name,
+                format!("{} migration(s) of this checkout not applied: {}", p.len(), files.join(", ")),
+            )
+            .observed(format!("{} pending", p.len()))
+            .expected("none pending")
+            .hint(format!("`stackctl deploy --env {env}` applies them, in order"))
+        }
+        Err(e) => {
+            let text = format!("{e:#}");
+            let (why, hint) = text.split_once("\nhint: ").unwrap_or((text.as_str(), ""));
+            let f = Finding::fail(name, why.to_string())
+                .observed("differs from what ran")
+                .expected("what ran, unchanged");
+            if hint.is_empty() { f } else { f.hint(hint.to_string()) }
+        }
+    }
+}
+
 impl Kind for Database {
     const NAME: &'static str = "database";
     const TEMPLATE_FILE: &'static str = "database.yaml.tera";
@@ -159,6 +262,7 @@ impl Kind for Database {
     const GRANT_LEVELS: &'static [&'static str] = &["connect"];
     const BINDABLE: bool = true;
     const LOCAL_SERVER: Option<LocalServer> = Some(LocalServer::Postgres);
+    const HEALTH_CHECKS: &'static [&'static str] = &["available", "maintenance", "migrations"];
     const ALARM: Option<AlarmMetrics> = Some(AlarmMetrics {
         namespace: "AWS/RDS",
         dimension: "DBInstanceIdentifier",
@@ -179,6 +283,67 @@ impl Kind for Database {
 
     fn name_problem(name: &str) -> Option<String> {
         crate::limits::hyphenated_id_problem("DB instance identifier", name, 63)
+    }
+
+    /// A bound server: one connection, judged `available` and
+    /// `migrations`. An RDS instance: DescribeDBInstances (`available`) and
+    /// DescribePendingMaintenanceActions (`maintenance`); its migrations
+    /// are beyond reach from here (private subnets).
+    fn health<'a, R: Resources>(&'a self, t: Target<'a>, aws: &'a R) -> Vec<Pending<'a>> {
+        let database = self.database_name(t.key);
+        vec![Pending::new(Self::HEALTH_CHECKS, async move {
+            if let Some(bound) = t.binding {
+                let at = format!("{}:{}", bound.host, bound.port);
+                if bound.tls {
+                    return Err(Stop::Skip(format!(
+                        "bound to {at} over TLS, which stackctl's PostgreSQL client does not speak yet"
+                    )));
+                }
+                let maintenance = Finding::skip(
+                    "maintenance",
+                    format!("bound to the server at {at}, whose maintenance this environment does not manage"),
+                );
+                return Ok(match aws.postgres(bound, &database).await {
+                    Ok(state) => vec![
+                        health::bound_server("PostgreSQL", bound, Ok(state.version), t.env),
+                        maintenance,
+                        health_migrations(t.migrations, &state.recorded, t.env),
+                    ],
+                    Err(e) => vec![
+                        health::bound_server("PostgreSQL", bound, Err(e), t.env),
+                        maintenance,
+                        Finding::skip(
+                            "migrations",
+                            format!("the database could not be read (see {}/database/{}/available)", t.stack, t.key),
+                        ),
+                    ],
+                });
+            }
+            let id = t.physical_id(&t.logical_id())?;
+            let instance = aws.db_instance(id).await?;
+            let maintenance = if t.emulated {
+                Finding::skip(
+                    "maintenance",
+                    "the local emulator (moto) does not implement DescribePendingMaintenanceActions",
+                )
+            } else {
+                match aws.db_maintenance(&instance.arn).await {
+                    Ok(pending) => health_maintenance(&pending, id),
+                    Err(e) => health::read_failed("maintenance", &e, t.env),
+                }
+            };
+            let migrations = match t.migrations {
+                None => Finding::skip("migrations", "it has no migrations in this checkout"),
+                Some(set) => Finding::skip(
+                    "migrations",
+                    format!(
+                        "{} migrations; an RDS instance in private subnets is not reachable from here",
+                        set.migrations.len()
+                    ),
+                ),
+            };
+            Ok(vec![health_instance(&instance, id), maintenance, migrations])
+        })]
     }
 
     fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {
