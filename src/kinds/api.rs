@@ -628,3 +628,21 @@ fn rate_hint(f: Finding, w: &Window) -> Finding {
         _ => f,
     }
 }
+
+/// What an API's checks read, for `health --print-policy`: the API, its
+/// stages, routes and integrations (`apigateway:GET`; its id is generated,
+/// so every API of the region), and its error metrics.
+pub fn health_access(a: &crate::health::access::AccessTarget<'_>) -> Vec<crate::health::access::Access> {
+    use crate::health::access::Access;
+    vec![
+        Access::new(
+            "ReadApis",
+            &["apigateway:GET"],
+            format!("arn:{}:apigateway:{}::/apis/*", a.partition(), a.region),
+        ),
+        Access::any(METRICS_ONLY_STAR, &["cloudwatch:GetMetricData"]),
+    ]
+}
+
+/// The Sid of GetMetricData, which IAM grants only on `*`.
+pub const METRICS_ONLY_STAR: &str = "MetricsOnlyStar";

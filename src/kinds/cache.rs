@@ -187,6 +187,31 @@ impl Kind for Cache {
         crate::limits::hyphenated_id_problem("replication group id", name, 40)
     }
 
+    /// DescribeReplicationGroups on the group; DescribeUpdateActions, which
+    /// IAM grants only on `*`.
+    fn health_access(
+        &self,
+        a: &crate::health::access::AccessTarget<'_>,
+    ) -> Vec<crate::health::access::Access> {
+        use crate::health::access::Access;
+        let mut out: Vec<Access> = a
+            .property(&a.logical_id(), "ReplicationGroupId")
+            .map(|id| {
+                Access::new(
+                    "ReadCaches",
+                    &["elasticache:DescribeReplicationGroups"],
+                    a.arn("elasticache", &format!("replicationgroup:{id}")),
+                )
+            })
+            .into_iter()
+            .collect();
+        out.push(Access::any(
+            "CacheUpdatesOnlyStar",
+            &["elasticache:DescribeUpdateActions"],
+        ));
+        out
+    }
+
     /// A bound server: AUTH (with the binding's token) and `INFO server`.
     /// A replication group: DescribeReplicationGroups (`available`) and
     /// DescribeUpdateActions (`maintenance`).

@@ -285,6 +285,28 @@ impl Kind for Database {
         crate::limits::hyphenated_id_problem("DB instance identifier", name, 63)
     }
 
+    /// DescribeDBInstances and DescribePendingMaintenanceActions on the
+    /// instance (a bound server is reached with the credentials in its
+    /// secret: `secretsmanager:GetSecretValue` on it, not derived here).
+    fn health_access(
+        &self,
+        a: &crate::health::access::AccessTarget<'_>,
+    ) -> Vec<crate::health::access::Access> {
+        a.property(&a.logical_id(), "DBInstanceIdentifier")
+            .map(|id| {
+                crate::health::access::Access::new(
+                    "ReadDatabases",
+                    &[
+                        "rds:DescribeDBInstances",
+                        "rds:DescribePendingMaintenanceActions",
+                    ],
+                    a.arn("rds", &format!("db:{id}")),
+                )
+            })
+            .into_iter()
+            .collect()
+    }
+
     /// A bound server: one connection, judged `available` and
     /// `migrations`. An RDS instance: DescribeDBInstances (`available`) and
     /// DescribePendingMaintenanceActions (`maintenance`); its migrations

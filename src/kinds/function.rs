@@ -533,7 +533,7 @@ impl Kind for Function {
         if let Some(name) = a.property(&logical, "FunctionName") {
             out.push(Access::new(
                 "ReadFunctions",
-                &["lambda:GetFunction"],
+                &["lambda:GetFunction", "lambda:GetPolicy"],
                 a.arn("lambda", &format!("function:{name}")),
             ));
         }
@@ -546,6 +546,10 @@ impl Kind for Function {
                 "iam:ListAttachedRolePolicies",
             ],
             a.generated_role_arn(&ROLE.of(&logical)),
+        ));
+        out.push(Access::any(
+            super::api::METRICS_ONLY_STAR,
+            &["cloudwatch:GetMetricData"],
         ));
         out
     }

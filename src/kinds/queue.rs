@@ -226,6 +226,10 @@ impl Kind for Queue {
                 )
             })
             .into_iter()
+            .chain([Access::any(
+                super::api::METRICS_ONLY_STAR,
+                &["cloudwatch:GetMetricData"],
+            )])
             .collect()
     }
 

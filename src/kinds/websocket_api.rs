@@ -66,6 +66,13 @@ impl Kind for WebsocketApi {
     }
 
     /// The API's error rate over the window (see [`api::metrics`]).
+    fn health_access(
+        &self,
+        a: &crate::health::access::AccessTarget<'_>,
+    ) -> Vec<crate::health::access::Access> {
+        api::health_access(a)
+    }
+
     fn metrics<'a>(
         &'a self,
         t: crate::health::Target<'a>,
