@@ -30,7 +30,7 @@ fn help_lists_only_built_commands() {
     // `serve` is not built yet.
     assert!(!help.contains("serve"), "{help}");
     assert!(
-        help.contains("Exit codes: 0 success, 1 failure (also: a question answered no; health: a check\nfailed), 2 changes found (diff --exit-code, drift --exit-code), 3 invalid input or usage,\n4 a change broadens access (diff --fail-on broadening), 5 health incomplete (nothing\nfailed, some check could not be made), 130 interrupted (Ctrl-C)."),
+        help.contains("Exit codes: 0 success, 1 failure (also: a question answered no; health, deploy\n--wait-healthy: a check failed), 2 changes found (diff --exit-code, drift --exit-code),\n3 invalid input or usage, 4 a change broadens access (diff --fail-on broadening), 5 health\nincomplete (nothing failed, some check could not be made), 130 interrupted (Ctrl-C)."),
         "{help}"
     );
 }
@@ -51,17 +51,14 @@ fn health_help_names_its_exit_codes_and_only_what_is_built() {
         "--timeout <DURATION>",
         "[default: 60s]",
         "stackctl.health/v1",
+        "--wait <DURATION>",
+        "--junit <FILE>",
+        "Example: stackctl health --env dev --wait 5m --junit health.xml",
     ] {
         assert!(help.contains(want), "{want:?} missing from:\n{help}");
     }
     // Planned, not built: none of it may show.
-    for planned in [
-        "--wait",
-        "--junit",
-        "--print-policy",
-        "--skip-probes",
-        "probe",
-    ] {
+    for planned in ["--print-policy", "--skip-probes", "probe"] {
         assert!(!help.contains(planned), "{planned} in:\n{help}");
     }
 }

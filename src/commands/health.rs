@@ -4,15 +4,20 @@
 use super::{runtime, Scope};
 use crate::aws::cloudformation::SdkCloudFormation;
 use crate::aws::resources::SdkResources;
-use crate::cli::{GlobalArgs, HealthArgs, HealthFailOn};
+use crate::cli::{GlobalArgs, HealthArgs, HealthFailOn, OutputFormat};
+use crate::deploy::wait::SystemClock;
 use crate::exit::{ExitStatus, UsageError};
 use crate::health::run::{Input, StackScope};
 use crate::health::stack::Code;
+use crate::health::wait::WaitSettings;
 use crate::health::{Report, Settings};
 use crate::output::Printer;
+use crate::ui::progress::Mode;
 use crate::ui::timings;
+use crate::ui::wait::WaitProgress;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::time::Duration;
 
 /// Most reads at the same time.
 const CONCURRENCY: usize = 8;
@@ -30,19 +35,67 @@ pub fn run(
         only,
         timeout,
         fail_on,
+        wait,
+        junit,
     } = args;
     let scope = Scope::load(root, &env, &stacks)?;
+    let fail_on_warn = fail_on == Some(HealthFailOn::Warn);
     let settings = Settings {
         timeout,
         concurrency: CONCURRENCY,
         only: kinds(&only)?,
+        waiting: wait.is_some(),
     };
-    let mut code = code(&scope);
+    if let Some(path) = &junit {
+        junit_target(path)?;
+    }
     timings::lap("load, validate and render the project");
-    let emulated = scope.environment().emulator.is_some();
+    let quiet = global.quiet || global.output == OutputFormat::Json;
+    let rt = runtime()?;
+    let mut report = rt.block_on(async {
+        // Nothing is deployed on an emulator that is not running: say so,
+        // do not start a fresh one.
+        let sdk = scope
+            .connect(global.endpoint_url.as_deref(), false, printer)
+            .await?;
+        timings::lap("connect (emulator check, SDK setup)");
+        anyhow::Ok(
+            check(
+                &scope,
+                &sdk,
+                &settings,
+                wait,
+                fail_on_warn,
+                Mode::detect(quiet),
+            )
+            .await,
+        )
+    })?;
+    timings::lap("AWS calls (the checks)");
+    if let Some(path) = &junit {
+        crate::health::junit::write(path, &report)?;
+    }
+    report.verbose = global.verbose;
+    let status = report.status(fail_on_warn);
+    Ok((report, status))
+}
+
+/// Checks the selected stacks of `scope` through `sdk` once, or, with
+/// `wait`, again and again until they are healthy or the time is up
+/// ([`crate::health::wait`]; progress on stderr in `progress`'s mode).
+/// `deploy --wait-healthy` calls this too.
+pub async fn check(
+    scope: &Scope,
+    sdk: &aws_config::SdkConfig,
+    settings: &Settings,
+    wait: Option<Duration>,
+    fail_on_warn: bool,
+    progress: Mode,
+) -> Report {
+    let mut code = code(scope);
     let input = Input {
         env: &scope.env,
-        emulated,
+        emulated: scope.environment().emulator.is_some(),
         rendered: &scope.rendered,
         stacks: scope
             .stacks
@@ -54,22 +107,69 @@ pub fn run(
             })
             .collect(),
     };
-    let rt = runtime()?;
-    let mut report = rt.block_on(async {
-        // Nothing is deployed on an emulator that is not running: say so,
-        // do not start a fresh one.
-        let sdk = scope
-            .connect(global.endpoint_url.as_deref(), false, printer)
-            .await?;
-        timings::lap("connect (emulator check, SDK setup)");
-        let cfn = SdkCloudFormation::new(&sdk);
-        let aws = SdkResources::new(&sdk);
-        anyhow::Ok(crate::health::run(&cfn, &aws, &input, &settings).await)
-    })?;
-    timings::lap("AWS calls (the checks)");
-    report.verbose = global.verbose;
-    let status = report.status(fail_on == Some(HealthFailOn::Warn));
-    Ok((report, status))
+    let cfn = SdkCloudFormation::new(sdk);
+    let aws = SdkResources::new(sdk);
+    let Some(limit) = wait else {
+        return crate::health::run(&cfn, &aws, &input, settings).await;
+    };
+    let (cfn, aws, input) = (&cfn, &aws, &input);
+    let watch = WaitProgress::new(progress);
+    let report = crate::health::wait::wait(
+        &SystemClock::default(),
+        &watch,
+        WaitSettings {
+            limit,
+            timeout: settings.timeout,
+            fail_on_warn,
+        },
+        |timeout| {
+            let settings = Settings {
+                timeout,
+                waiting: true,
+                ..settings.clone()
+            };
+            async move { crate::health::run(cfn, aws, input, &settings).await }
+        },
+    )
+    .await;
+    watch.clear();
+    report
+}
+
+/// The settings of the health checks `deploy --wait-healthy` runs: every
+/// kind, the default per-run timeout.
+pub fn after_deploy() -> Settings {
+    Settings {
+        timeout: Duration::from_secs(60),
+        concurrency: CONCURRENCY,
+        only: BTreeSet::new(),
+        waiting: true,
+    }
+}
+
+/// `--junit FILE` is checked before anything runs (a wait may take
+/// minutes): its folder must exist, and it must not be a folder itself.
+fn junit_target(path: &Path) -> Result<(), UsageError> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if path.is_dir() || path.file_name().is_none() {
+        return Err(UsageError::new(format!(
+            "--junit {}: is a folder\nhint: name the file to write, such as {}",
+            path.display(),
+            path.join("health.xml").display()
+        )));
+    }
+    if !dir.is_dir() {
+        return Err(UsageError::new(format!(
+            "--junit {}: folder {} does not exist\nhint: create it first (mkdir -p {})",
+            path.display(),
+            dir.display(),
+            dir.display()
+        )));
+    }
+    Ok(())
 }
 
 /// `--only` values: `stack` or kinds with checks; an unknown one is a usage

@@ -20,9 +20,11 @@
 //! `skip`, with the reason. [`report`] turns the checks into a verdict, the
 //! text and JSON reports and the exit status.
 
+pub mod junit;
 pub mod report;
 pub mod run;
 pub mod stack;
+pub mod wait;
 
 #[cfg(test)]
 mod tests;
