@@ -502,3 +502,67 @@ fn a_problem_of_some_environments_names_them_in_a_field_of_its_own() {
     );
     assert!(!message.contains("in environment"), "{message}");
 }
+
+/// The stackctl commands of a CI example file: every `stackctl ...` in a
+/// non-comment line of a shell script or a workflow, up to a pipe,
+/// redirection or `;`, with `"$env"` as `dev`.
+fn example_commands(text: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("run:").unwrap_or(line).trim();
+        let mut rest = line;
+        while let Some(at) = rest.find("stackctl ") {
+            let before = rest[..at].chars().last();
+            let command = &rest[at..];
+            rest = &rest[at + "stackctl ".len()..];
+            if before.is_some_and(|c| !(c == ' ' || c == '(')) {
+                continue;
+            }
+            let end = command
+                .find(['|', '>', ';', ')', '&'])
+                .unwrap_or(command.len());
+            let words: Vec<String> = command[..end]
+                .split_whitespace()
+                .map(|w| w.replace("\"$env\"", "dev").replace('"', ""))
+                .collect();
+            out.push(words);
+        }
+    }
+    out
+}
+
+#[test]
+fn every_stackctl_command_of_the_ci_examples_parses() {
+    use clap::Parser;
+    let dir = common::repo().join("examples/ci");
+    let mut seen = Vec::new();
+    for file in ["github-actions.yml", "pipeline.sh", "deploy-and-check.sh"] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        for words in example_commands(&text) {
+            if let Err(e) = stackctl::cli::Cli::try_parse_from(&words) {
+                panic!(
+                    "examples/ci/{file}: `{}` does not parse:\n{e}",
+                    words.join(" ")
+                );
+            }
+            seen.push(words.join(" "));
+        }
+    }
+    // What the examples promise: deploy, then health --wait with JUnit.
+    for want in [
+        "stackctl deploy --env dev --yes",
+        "stackctl health --env dev --wait 5m --junit health.xml",
+    ] {
+        assert!(seen.iter().any(|s| s == want), "{want:?} not in {seen:#?}");
+    }
+    assert!(seen.len() >= 8, "{seen:#?}");
+    // The parser above would catch a flag that does not exist.
+    assert!(stackctl::cli::Cli::try_parse_from([
+        "stackctl", "health", "--env", "dev", "--wiat", "5m"
+    ])
+    .is_err());
+}
