@@ -87,6 +87,15 @@ pub fn summary(n: u32, report: &Report) -> String {
     line
 }
 
+/// A pause or what is left of a wait: whole seconds from 1 s on.
+fn whole(d: Duration) -> String {
+    if d >= Duration::from_secs(1) {
+        format!("{} s", d.as_secs())
+    } else {
+        seconds(d)
+    }
+}
+
 impl Watch for WaitProgress {
     fn started(&self, n: u32) {
         if let Some(bar) = &self.bar {
@@ -99,8 +108,8 @@ impl Watch for WaitProgress {
         if let Some((pause, left)) = next {
             line.push_str(&format!(
                 "; next run in {}, {} left",
-                seconds(pause),
-                seconds(left)
+                whole(pause),
+                whole(left)
             ));
         }
         match self.mode {
