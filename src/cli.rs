@@ -16,7 +16,7 @@ use std::path::PathBuf;
     max_term_width = 100
 )]
 #[command(
-    after_help = "Exit codes: 0 success, 1 failure (also: a question answered no; health: a check\nfailed), 2 changes found (diff --exit-code, drift --exit-code), 3 invalid input or usage,\n4 a change broadens access (diff --fail-on broadening), 5 health incomplete (nothing\nfailed, some check could not be made), 130 interrupted (Ctrl-C).\nDocs: README.md in the stackctl repository."
+    after_help = "Exit codes: 0 success, 1 failure (also: a question answered no; health, deploy\n--wait-healthy: a check failed), 2 changes found (diff --exit-code, drift --exit-code),\n3 invalid input or usage, 4 a change broadens access (diff --fail-on broadening), 5 health\nincomplete (nothing failed, some check could not be made), 130 interrupted (Ctrl-C).\nDocs: README.md in the stackctl repository."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -142,6 +142,11 @@ pub enum Command {
     /// With --hotswap, a stack whose only difference is function code gets
     /// its functions' code updated in place, without a stack update.
     ///
+    /// With --wait-healthy 5m, a successful deploy is followed by `health
+    /// --wait 5m` on the deployed stacks, and the exit status is health's:
+    /// 0 healthy or degraded, 1 the deploy or a check failed, 5 a check
+    /// could not be made in time.
+    ///
     /// Example: stackctl deploy --env dev --yes
     Deploy(DeployArgs),
 
@@ -209,12 +214,19 @@ pub enum Command {
     /// The report lists failures, unknowns and warnings (every check with
     /// -v), then one verdict: healthy, degraded (warnings), unhealthy (a
     /// failure) or incomplete (no failure, but something unknown).
-    /// `--output json` gives the `stackctl.health/v1` schema.
+    /// `--output json` gives the `stackctl.health/v1` schema; --junit FILE
+    /// also writes JUnit XML for CI test reports.
+    ///
+    /// With --wait, the checks run again with backoff until every one
+    /// passes twice in a row or the time is up (for CI right after a
+    /// deploy); the last run is reported, with how many runs and how long.
     ///
     /// Exit codes: 0 healthy or degraded, 1 a check failed (or warned, with
     /// --fail-on warn), 3 invalid input, 5 incomplete.
     ///
     /// Example: stackctl health --env prod --fail-on warn
+    ///
+    /// Example: stackctl health --env dev --wait 5m --junit health.xml
     Health(HealthArgs),
 
     /// Delete an environment's stacks, in reverse dependency order
@@ -304,6 +316,13 @@ pub struct DeployArgs {
     /// Allow --hotswap in a protected environment
     #[arg(long)]
     pub hotswap_protected: bool,
+
+    /// After a successful deploy, wait up to DURATION (`5m`) for the
+    /// deployed stacks to be healthy, as `health --wait` does; the exit
+    /// status is then health's: 1 a check failed, 5 a check could not be
+    /// made by then
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait_healthy: Option<std::time::Duration>,
 }
 
 /// Arguments of `diff`.
@@ -405,6 +424,20 @@ pub struct HealthArgs {
     /// dead-letter queue's oldest message
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
     pub window: std::time::Duration,
+    /// Run the checks again, with backoff (2 s doubling to 30 s), until
+    /// every check passes twice in a row (warnings allowed unless --fail-on
+    /// warn) or DURATION is up (`5m`); the last run is reported. A stack
+    /// `*_IN_PROGRESS` is waited on; a rolled-back deploy
+    /// (UPDATE_ROLLBACK_COMPLETE) fails, and a failed or rolled-back stack
+    /// ends the wait at once
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait: Option<std::time::Duration>,
+
+    /// Also write the report as JUnit XML to FILE, for CI test reports: a
+    /// testsuite per stack, a testcase per check (fail: failure, unknown:
+    /// error, skip: skipped)
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 /// What `health --fail-on` fails on besides a failed check.

@@ -30,7 +30,7 @@ fn help_lists_only_built_commands() {
     // `serve` is not built yet.
     assert!(!help.contains("serve"), "{help}");
     assert!(
-        help.contains("Exit codes: 0 success, 1 failure (also: a question answered no; health: a check\nfailed), 2 changes found (diff --exit-code, drift --exit-code), 3 invalid input or usage,\n4 a change broadens access (diff --fail-on broadening), 5 health incomplete (nothing\nfailed, some check could not be made), 130 interrupted (Ctrl-C)."),
+        help.contains("Exit codes: 0 success, 1 failure (also: a question answered no; health, deploy\n--wait-healthy: a check failed), 2 changes found (diff --exit-code, drift --exit-code),\n3 invalid input or usage, 4 a change broadens access (diff --fail-on broadening), 5 health\nincomplete (nothing failed, some check could not be made), 130 interrupted (Ctrl-C)."),
         "{help}"
     );
 }
@@ -54,12 +54,11 @@ fn health_help_names_its_exit_codes_and_only_what_is_built() {
         "--skip-probes",
         "--only probe",
         "--print-policy",
+        "--wait <DURATION>",
+        "--junit <FILE>",
+        "Example: stackctl health --env dev --wait 5m --junit health.xml",
     ] {
         assert!(help.contains(want), "{want:?} missing from:\n{help}");
-    }
-    // Planned, not built: none of it may show.
-    for planned in ["--wait", "--junit"] {
-        assert!(!help.contains(planned), "{planned} in:\n{help}");
     }
 }
 
@@ -513,4 +512,68 @@ fn a_problem_of_some_environments_names_them_in_a_field_of_its_own() {
         "{message}"
     );
     assert!(!message.contains("in environment"), "{message}");
+}
+
+/// The stackctl commands of a CI example file: every `stackctl ...` in a
+/// non-comment line of a shell script or a workflow, up to a pipe,
+/// redirection or `;`, with `"$env"` as `dev`.
+fn example_commands(text: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("run:").unwrap_or(line).trim();
+        let mut rest = line;
+        while let Some(at) = rest.find("stackctl ") {
+            let before = rest[..at].chars().last();
+            let command = &rest[at..];
+            rest = &rest[at + "stackctl ".len()..];
+            if before.is_some_and(|c| !(c == ' ' || c == '(')) {
+                continue;
+            }
+            let end = command
+                .find(['|', '>', ';', ')', '&'])
+                .unwrap_or(command.len());
+            let words: Vec<String> = command[..end]
+                .split_whitespace()
+                .map(|w| w.replace("\"$env\"", "dev").replace('"', ""))
+                .collect();
+            out.push(words);
+        }
+    }
+    out
+}
+
+#[test]
+fn every_stackctl_command_of_the_ci_examples_parses() {
+    use clap::Parser;
+    let dir = common::repo().join("examples/ci");
+    let mut seen = Vec::new();
+    for file in ["github-actions.yml", "pipeline.sh", "deploy-and-check.sh"] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        for words in example_commands(&text) {
+            if let Err(e) = stackctl::cli::Cli::try_parse_from(&words) {
+                panic!(
+                    "examples/ci/{file}: `{}` does not parse:\n{e}",
+                    words.join(" ")
+                );
+            }
+            seen.push(words.join(" "));
+        }
+    }
+    // What the examples promise: deploy, then health --wait with JUnit.
+    for want in [
+        "stackctl deploy --env dev --yes",
+        "stackctl health --env dev --wait 5m --junit health.xml",
+    ] {
+        assert!(seen.iter().any(|s| s == want), "{want:?} not in {seen:#?}");
+    }
+    assert!(seen.len() >= 8, "{seen:#?}");
+    // The parser above would catch a flag that does not exist.
+    assert!(stackctl::cli::Cli::try_parse_from([
+        "stackctl", "health", "--env", "dev", "--wiat", "5m"
+    ])
+    .is_err());
 }

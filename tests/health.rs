@@ -754,3 +754,146 @@ fn metric_windows_are_read_and_judged() {
     let (status, _) = check(&report, "app/queue/jobs/dead_letter_age");
     assert_eq!(status, "warn", "{report:#}");
 }
+
+#[test]
+fn the_ci_example_deploys_then_waits_until_healthy_and_writes_junit() {
+    let moto = Moto::start();
+    let dir = copy_fixture("health-project");
+    let dir = dir.path();
+
+    // examples/ci/deploy-and-check.sh: deploy, then health --wait 5m
+    // --junit health.xml; healthy after two good runs, so exit 0.
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_stackctl"));
+    let out = std::process::Command::new("bash")
+        .arg(common::repo().join("examples/ci/deploy-and-check.sh"))
+        .arg("local")
+        .current_dir(dir)
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin.parent().unwrap().display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("2 stacks in local: 2 created\n"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        stdout.contains(
+            " (2 runs): every check passed 2 runs in a row\nhealthy in local: 12 passed, 3 skipped"
+        ),
+        "{}",
+        text(&out)
+    );
+    // Not a terminal: one progress line per run on stderr.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.contains("] health run "))
+            .count(),
+        2,
+        "{}",
+        text(&out)
+    );
+    let junit = dir.join("health.xml");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains(r#"<testsuites name="stackctl health local" tests="15" failures="0" errors="0" skipped="3""#),
+        "{xml}"
+    );
+    assert_eq!(xml.matches("<testsuite ").count(), 2, "{xml}");
+    assert_eq!(xml.matches("<testcase ").count(), 15, "{xml}");
+    assert!(
+        xml.contains(
+            r#"<testcase name="app/function/greeter/state" classname="app.function.greeter""#
+        ),
+        "{xml}"
+    );
+
+    // deploy --wait-healthy: nothing to deploy, then health's wait over
+    // the stacks, its report in the deploy's JSON.
+    let report = json(
+        dir,
+        &moto,
+        &["deploy", "--env", "local", "--yes", "--wait-healthy", "1m"],
+        0,
+    );
+    assert_eq!(report["stacks"][0]["outcome"], "unchanged", "{report:#}");
+    let waited = &report["health"];
+    assert_eq!(waited["schema"], "stackctl.health/v1");
+    assert_eq!(waited["verdict"], "healthy", "{waited:#}");
+    assert_eq!(waited["wait"]["ended"], "passed", "{waited:#}");
+    assert_eq!(waited["wait"]["runs"], 2);
+    assert!(waited["wait"]["duration_ms"].as_u64().unwrap() >= 2000);
+    let junit_arg = junit.to_str().unwrap();
+
+    // A warning that --fail-on warn makes bad: waited on until the time
+    // is up (runs at 0 and 2 s of 3 s), then exit 1; the JUnit file shows
+    // the warning as a passing test with its reason.
+    block(async {
+        let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+        let dlq = sqs
+            .get_queue_url()
+            .queue_name(DLQ)
+            .send()
+            .await
+            .unwrap()
+            .queue_url()
+            .unwrap()
+            .to_string();
+        sqs.send_message()
+            .queue_url(&dlq)
+            .message_body("failed job")
+            .send()
+            .await
+            .unwrap();
+    });
+    let report = health(
+        dir,
+        &moto,
+        &[
+            "--only",
+            "queue",
+            "--wait",
+            "3s",
+            "--fail-on",
+            "warn",
+            "--junit",
+            junit_arg,
+        ],
+        1,
+    );
+    assert_eq!(report["wait"]["ended"], "time_up", "{report:#}");
+    assert_eq!(report["wait"]["runs"], 2, "{report:#}");
+    assert_eq!(report["verdict"], "degraded");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("<system-out>WARN: 1 message in the dead-letter queue"),
+        "{xml}"
+    );
+
+    // --junit into a folder that does not exist: invalid input, found
+    // before any check runs.
+    let out = run(
+        dir,
+        &moto,
+        &["health", "--env", "local", "--junit", "nowhere/health.xml"],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: --junit nowhere/health.xml: folder nowhere does not exist\nhint: create it first (mkdir -p nowhere)\n"
+    );
+}

@@ -54,6 +54,10 @@ pub struct DeployReport {
     /// Each database's migrations: applied now, or pending and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub migrations: Vec<crate::deploy::databases::MigrationState>,
+    /// With `--wait-healthy`, after a successful deploy: the last health
+    /// run of the wait (schema `stackctl.health/v1`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::Report>,
 }
 
 /// A secret `deploy` created or found without a value. Never its value.
@@ -74,9 +78,14 @@ pub struct SecretState {
 }
 
 impl DeployReport {
-    /// Success unless a stack failed or was skipped.
+    /// Success unless a stack failed or was skipped; after a successful
+    /// deploy with `--wait-healthy`, health's status (1 a check failed, 5
+    /// some check could not be made).
     pub fn status(&self) -> ExitStatus {
-        crate::deploy::exit_status(&self.stacks)
+        match (crate::deploy::exit_status(&self.stacks), &self.health) {
+            (ExitStatus::Success, Some(health)) => health.status(false),
+            (deployed, _) => deployed,
+        }
     }
 }
 
@@ -191,7 +200,11 @@ impl fmt::Display for DeployReport {
             if self.stacks.len() == 1 { "" } else { "s" },
             self.env,
             parts.join(", ")
-        )
+        )?;
+        if let Some(health) = &self.health {
+            write!(f, "\n\n{health}")?;
+        }
+        Ok(())
     }
 }
 
@@ -222,6 +235,7 @@ pub fn run(
         concurrency,
         hotswap,
         hotswap_protected,
+        wait_healthy,
     } = args;
     let settings = Settings {
         env,
@@ -246,9 +260,26 @@ hint: deploy without --hotswap, or pass --hotswap-protected if you mean it",
     }
     let rt = runtime()?;
     let (sdk, built) = scope.connect_and_build(settings.endpoint.as_deref(), printer, &rt)?;
-    let report = rt.block_on(deploy(&scope, &settings, &sdk, built));
+    let mut report = rt.block_on(deploy(&scope, &settings, &sdk, built))?;
     timings::lap("AWS calls (publish, deploy)");
-    report
+    // --wait-healthy: health's wait over the deployed stacks, when the
+    // deploy itself succeeded.
+    if let Some(limit) = wait_healthy {
+        if report.status() == ExitStatus::Success {
+            let mut health = rt.block_on(super::health::check(
+                &scope,
+                &sdk,
+                &super::health::after_deploy(),
+                Some(limit),
+                false,
+                Mode::detect(settings.quiet),
+            ));
+            timings::lap("health checks (--wait-healthy)");
+            health.verbose = settings.verbose;
+            report.health = Some(health);
+        }
+    }
+    Ok(report)
 }
 
 /// One stack planned: what to deploy and what that will do.
@@ -502,6 +533,7 @@ async fn deploy(
             secrets: Vec::new(),
             servers: Vec::new(),
             migrations: Vec::new(),
+            health: None,
         });
     }
 
@@ -662,6 +694,7 @@ async fn deploy(
         secrets,
         servers: settled.servers,
         migrations: settled.migrations,
+        health: None,
     })
 }
 

@@ -4,15 +4,20 @@
 use super::{runtime, Scope};
 use crate::aws::cloudformation::SdkCloudFormation;
 use crate::aws::resources::SdkResources;
-use crate::cli::{GlobalArgs, HealthArgs, HealthFailOn};
+use crate::cli::{GlobalArgs, HealthArgs, HealthFailOn, OutputFormat};
+use crate::deploy::wait::SystemClock;
 use crate::exit::{ExitStatus, UsageError};
 use crate::health::run::{Input, StackScope};
 use crate::health::stack::Code;
+use crate::health::wait::WaitSettings;
 use crate::health::{Report, Settings};
 use crate::output::Printer;
+use crate::ui::progress::Mode;
 use crate::ui::timings;
+use crate::ui::wait::WaitProgress;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::time::Duration;
 
 /// Most reads at the same time.
 const CONCURRENCY: usize = 8;
@@ -34,6 +39,8 @@ pub fn run(
         // `--print-policy` is [`policy`]'s.
         print_policy: _,
         window,
+        wait,
+        junit,
     } = args;
     if skip_probes && only.iter().any(|k| k == crate::health::probe::KIND) {
         return Err(UsageError::new(
@@ -42,6 +49,7 @@ pub fn run(
         .into());
     }
     let scope = Scope::load(root, &env, &stacks)?;
+    let fail_on_warn = fail_on == Some(HealthFailOn::Warn);
     let settings = Settings {
         timeout,
         concurrency: CONCURRENCY,
@@ -49,30 +57,13 @@ pub fn run(
         skip_probes,
         window: crate::health::metrics::Window::new(window)
             .map_err(|e| UsageError::new(format!("--window: {e}")))?,
+        waiting: wait.is_some(),
     };
-    let mut code = code(&scope);
-    timings::lap("load, validate and render the project");
-    let emulated = scope.environment().emulator.is_some();
-    let project = &scope.project;
-    let mut stacks = Vec::new();
-    for s in &scope.stacks {
-        let migrations = crate::migrations::load(project, &project.stacks[s])
-            .map_err(|d| anyhow::anyhow!("{d}"))?;
-        stacks.push(StackScope {
-            rendered: scope.rendered(s),
-            resources: &project.stacks[s].resources,
-            code: code.remove(s).unwrap_or_default(),
-            bindings: bindings(&scope, s),
-            migrations,
-        });
+    if let Some(path) = &junit {
+        junit_target(path)?;
     }
-    let input = Input {
-        env: &scope.env,
-        region: &scope.environment().region,
-        emulated,
-        rendered: &scope.rendered,
-        stacks,
-    };
+    timings::lap("load, validate and render the project");
+    let quiet = global.quiet || global.output == OutputFormat::Json;
     let rt = runtime()?;
     let mut report = rt.block_on(async {
         // Nothing is deployed on an emulator that is not running: say so,
@@ -81,14 +72,125 @@ pub fn run(
             .connect(global.endpoint_url.as_deref(), false, printer)
             .await?;
         timings::lap("connect (emulator check, SDK setup)");
-        let cfn = SdkCloudFormation::new(&sdk);
-        let aws = SdkResources::new(&sdk);
-        anyhow::Ok(crate::health::run(&cfn, &aws, &input, &settings).await)
+        anyhow::Ok(
+            check(
+                &scope,
+                &sdk,
+                &settings,
+                wait,
+                fail_on_warn,
+                Mode::detect(quiet),
+            )
+            .await,
+        )
     })?;
     timings::lap("AWS calls (the checks)");
+    if let Some(path) = &junit {
+        crate::health::junit::write(path, &report)?;
+    }
     report.verbose = global.verbose;
-    let status = report.status(fail_on == Some(HealthFailOn::Warn));
+    let status = report.status(fail_on_warn);
     Ok((report, status))
+}
+
+/// Checks the selected stacks of `scope` through `sdk` once, or, with
+/// `wait`, again and again until they are healthy or the time is up
+/// ([`crate::health::wait`]; progress on stderr in `progress`'s mode).
+/// `deploy --wait-healthy` calls this too.
+pub async fn check(
+    scope: &Scope,
+    sdk: &aws_config::SdkConfig,
+    settings: &Settings,
+    wait: Option<Duration>,
+    fail_on_warn: bool,
+    progress: Mode,
+) -> Report {
+    let mut code = code(scope);
+    let project = &scope.project;
+    let stacks = scope
+        .stacks
+        .iter()
+        .map(|s| StackScope {
+            rendered: scope.rendered(s),
+            resources: &project.stacks[s].resources,
+            code: code.remove(s).unwrap_or_default(),
+            bindings: bindings(scope, s),
+            // Loaded (and checked) by `Scope::load` already.
+            migrations: crate::migrations::load(project, &project.stacks[s]).unwrap_or_default(),
+        })
+        .collect();
+    let input = Input {
+        env: &scope.env,
+        region: &scope.environment().region,
+        emulated: scope.environment().emulator.is_some(),
+        rendered: &scope.rendered,
+        stacks,
+    };
+    let cfn = SdkCloudFormation::new(sdk);
+    let aws = SdkResources::new(sdk);
+    let Some(limit) = wait else {
+        return crate::health::run(&cfn, &aws, &input, settings).await;
+    };
+    let (cfn, aws, input) = (&cfn, &aws, &input);
+    let watch = WaitProgress::new(progress);
+    let report = crate::health::wait::wait(
+        &SystemClock::default(),
+        &watch,
+        WaitSettings {
+            limit,
+            timeout: settings.timeout,
+            fail_on_warn,
+        },
+        |timeout| {
+            let settings = Settings {
+                timeout,
+                waiting: true,
+                ..settings.clone()
+            };
+            async move { crate::health::run(cfn, aws, input, &settings).await }
+        },
+    )
+    .await;
+    watch.clear();
+    report
+}
+
+/// The settings of the health checks `deploy --wait-healthy` runs: every
+/// kind, the default per-run timeout.
+pub fn after_deploy() -> Settings {
+    Settings {
+        timeout: Duration::from_secs(60),
+        concurrency: CONCURRENCY,
+        only: BTreeSet::new(),
+        skip_probes: false,
+        window: crate::health::metrics::Window::DEFAULT,
+        waiting: true,
+    }
+}
+
+/// `--junit FILE` is checked before anything runs (a wait may take
+/// minutes): its folder must exist, and it must not be a folder itself.
+fn junit_target(path: &Path) -> Result<(), UsageError> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if path.is_dir() || path.file_name().is_none() {
+        return Err(UsageError::new(format!(
+            "--junit {}: is a folder\nhint: name the file to write, such as {}",
+            path.display(),
+            path.join("health.xml").display()
+        )));
+    }
+    if !dir.is_dir() {
+        return Err(UsageError::new(format!(
+            "--junit {}: folder {} does not exist\nhint: create it first (mkdir -p {})",
+            path.display(),
+            dir.display(),
+            dir.display()
+        )));
+    }
+    Ok(())
 }
 
 /// `--print-policy`: the read-only IAM policy the checks of `args` need,
@@ -102,6 +204,11 @@ pub fn policy(root: &Path, args: HealthArgs) -> anyhow::Result<Policy> {
         timeout: _,
         fail_on: _,
         print_policy: _,
+        window: _,
+        wait: _,
+        junit: _,
+        // Probes' secrets are not derived (see the README).
+        skip_probes: _,
     } = args;
     let scope = Scope::load(root, &env, &stacks)?;
     let only = kinds(&only)?;

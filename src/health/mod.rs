@@ -24,10 +24,12 @@ pub mod access;
 pub mod iam;
 pub mod metrics;
 pub mod probe;
+pub mod junit;
 pub mod report;
 pub mod resolve;
 pub mod run;
 pub mod stack;
+pub mod wait;
 
 #[cfg(test)]
 mod tests;

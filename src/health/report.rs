@@ -95,6 +95,9 @@ pub struct Report {
     pub duration_ms: u64,
     /// Every check, by id.
     pub checks: Vec<Check>,
+    /// With `--wait`: how the wait went (this is its last run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait: Option<super::wait::Waited>,
     /// Print every check, not only those that need a look (`-v`).
     #[serde(skip)]
     pub verbose: bool,
@@ -112,6 +115,7 @@ impl Report {
             counts,
             duration_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
             checks,
+            wait: None,
             verbose: false,
         }
     }
@@ -184,6 +188,16 @@ impl fmt::Display for Report {
             if let Some(h) = &c.hint {
                 writeln!(f, "          hint: {h}")?;
             }
+        }
+        if let Some(w) = &self.wait {
+            writeln!(
+                f,
+                "waited {} ({} run{}): {}",
+                seconds(Duration::from_millis(w.duration_ms)),
+                w.runs,
+                if w.runs == 1 { "" } else { "s" },
+                w.reason
+            )?;
         }
         let c = &self.counts;
         let parts: Vec<String> = [

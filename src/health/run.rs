@@ -37,6 +37,9 @@ pub struct Settings {
     pub skip_probes: bool,
     /// How far back metric checks look (`--window`).
     pub window: super::metrics::Window,
+    /// The run is one of `--wait`'s: a rolled-back deploy fails rather
+    /// than warns (see [`super::wait`]).
+    pub waiting: bool,
 }
 
 /// One selected stack: rendered, its declared resources (typed), and the
@@ -110,7 +113,10 @@ pub async fn run<C: CloudFormation, R: Resources>(
         let r = s.rendered;
         let subject = Subject::stack(&r.stack);
         let (findings, ms) = match read {
-            Some((Ok(read), ms)) => (stack::findings(r, read, &s.code, env, input.emulated), *ms),
+            Some((Ok(read), ms)) => (
+                stack::findings(r, read, &s.code, env, input.emulated, settings.waiting),
+                *ms,
+            ),
             Some((Err(e), ms)) => (
                 stack::CHECKS
                     .iter()

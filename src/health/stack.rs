@@ -4,7 +4,7 @@
 //! compares). Reading the stack also gives the resource checks their
 //! physical ids ([`Deployed`]).
 
-use super::{read_failed, Deployed, Finding};
+use super::{read_failed, Check, Deployed, Finding, Status};
 use crate::aws::cloudformation::{CloudFormation, StackInfo, StackResource};
 use crate::aws::resources::ReadError;
 use crate::deploy::desired::{self, CodeKeys, Inputs, Upstream};
@@ -137,13 +137,15 @@ pub async fn read<C: CloudFormation>(
     })
 }
 
-/// The stack checks of `r` from what was read.
+/// The stack checks of `r` from what was read; `waiting`: the run is one
+/// of `--wait`'s, where a rolled-back deploy fails.
 pub fn findings(
     r: &Rendered,
     read: &StackRead,
     code: &Code,
     env: &str,
     emulated: bool,
+    waiting: bool,
 ) -> Vec<Finding> {
     let Some(info) = &read.info else {
         let missing = format!("stack {} is not deployed in {env}", r.stack_name);
@@ -160,13 +162,13 @@ pub fn findings(
     let Some(diff) = &read.diff else {
         let none = format!("no deployed template ({})", info.status);
         return vec![
-            status(r, info, env),
+            status(r, info, env, waiting),
             Finding::skip("resources", none.clone()),
             Finding::skip("template", none),
         ];
     };
     vec![
-        status(r, info, env),
+        status(r, info, env, waiting),
         match &read.resources {
             Ok(found) => resources(r, info, found, env, emulated),
             Err(e) => read_failed("resources", e, env),
@@ -178,8 +180,9 @@ pub fn findings(
     ]
 }
 
-/// The stack's CloudFormation status.
-fn status(r: &Rendered, info: &StackInfo, env: &str) -> Finding {
+/// The stack's CloudFormation status. A rolled-back update warns, and
+/// fails when `waiting` (CI waiting for the deploy it just made).
+fn status(r: &Rendered, info: &StackInfo, env: &str, waiting: bool) -> Finding {
     let s = info.status.as_str();
     let why = info
         .reason
@@ -193,8 +196,9 @@ fn status(r: &Rendered, info: &StackInfo, env: &str) -> Finding {
         "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "IMPORT_COMPLETE" => {
             Finding::pass("status", format!("{} is {s}", r.stack_name))
         }
-        "UPDATE_ROLLBACK_COMPLETE" => Finding::warn(
+        "UPDATE_ROLLBACK_COMPLETE" => Finding::new(
             "status",
+            if waiting { Status::Fail } else { Status::Warn },
             format!("the last deploy was rolled back{why}"),
         )
         .hint(format!(
@@ -357,4 +361,18 @@ fn template(r: &Rendered, diff: &StackDiff, code: &Code, env: &str) -> Finding {
         "`stackctl diff --env {env} {0}` shows the differences; `stackctl deploy --env {env} {0}` deploys this checkout",
         r.stack
     ))
+}
+
+/// Whether `check` is a stack status that failed for good: a failed or
+/// rolled-back operation, which only a new deploy changes, so `--wait`
+/// stops waiting on it. (`*_IN_PROGRESS` is not yet settled; a stack not
+/// deployed, or holding an unexecuted change set, may be on its way.)
+pub fn settled_failure(check: &Check) -> bool {
+    check.kind == "stack"
+        && check.check == "status"
+        && check.status == Status::Fail
+        && check
+            .observed
+            .as_deref()
+            .is_some_and(|s| s.ends_with("_FAILED") || s.ends_with("ROLLBACK_COMPLETE"))
 }

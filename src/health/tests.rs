@@ -7,6 +7,7 @@ use super::metrics::{self, Series, Window};
 use super::report::{Counts, Report, Verdict};
 use super::run::{bounded, Input, StackScope};
 use super::stack::Code;
+use super::wait::{Ended, WaitSettings, Watch};
 use super::{run, Check, Settings, Status};
 use crate::aws::cloudformation::{CfnError, ErrorKind};
 use crate::aws::fake::{FakeCloudFormation, FakeStack};
@@ -346,6 +347,7 @@ impl Resources for FakeAws {
     }
     async fn bucket_encryption(&self, name: &str) -> Result<Option<BucketEncryption>, ReadError> {
         self.answer(&self.encryption, name).await
+    }
     async fn metric_data(&self, r: &MetricRequest) -> Result<MetricPage, ReadError> {
         self.metric_calls
             .borrow_mut()
@@ -425,6 +427,7 @@ fn settings() -> Settings {
         only: BTreeSet::new(),
         window: Window::DEFAULT,
         skip_probes: false,
+        waiting: false,
     }
 }
 
@@ -2427,4 +2430,478 @@ fn a_migration_changed_after_it_ran_fails_and_a_refused_login_fails() {
     let c = find(&report, "data/cache/cache/available");
     assert_eq!(c.status, Status::Fail, "{c:?}");
     assert_eq!(c.observed.as_deref(), Some("refuses the credentials"));
+}
+
+// --wait, JUnit and the states the emulator cannot reach.
+
+// --- `--wait`: runs again and again against scripted AWS, on virtual time.
+
+/// Virtual time: `sleep` moves it on at once, and is recorded.
+#[derive(Default)]
+struct FakeClock {
+    now: std::cell::Cell<Duration>,
+    sleeps: std::cell::RefCell<Vec<Duration>>,
+}
+
+impl crate::deploy::wait::Clock for FakeClock {
+    fn now(&self) -> Duration {
+        self.now.get()
+    }
+    async fn sleep(&self, d: Duration) {
+        self.sleeps.borrow_mut().push(d);
+        self.now.set(self.now.get() + d);
+    }
+}
+
+/// The progress lines a wait would print, one per run.
+#[derive(Default)]
+struct Lines(std::cell::RefCell<Vec<String>>);
+
+impl Watch for Lines {
+    fn started(&self, _: u32) {}
+    fn ended(&self, n: u32, report: &Report, next: Option<(Duration, Duration)>) {
+        let mut line = crate::ui::wait::summary(n, report);
+        if let Some((pause, _)) = next {
+            line.push_str(&format!("; next in {} s", pause.as_secs()));
+        }
+        self.0.borrow_mut().push(line);
+    }
+}
+
+/// What a wait did: its report, the pauses it made, each run's timeout and
+/// its progress lines.
+struct Waiting {
+    report: Report,
+    sleeps: Vec<Duration>,
+    timeouts: Vec<Duration>,
+    lines: Vec<String>,
+}
+
+fn wait_settings(limit: Duration) -> WaitSettings {
+    WaitSettings {
+        limit,
+        timeout: Duration::from_secs(30),
+        fail_on_warn: false,
+    }
+}
+
+/// `health --wait` on `app` in `dev`: run `n` (from 1) reads the
+/// CloudFormation and AWS `script(n)` gives.
+fn wait_with(
+    script: impl Fn(u32, &Scope) -> (FakeCloudFormation, FakeAws),
+    wait: WaitSettings,
+) -> Waiting {
+    let dir = project();
+    let scope = Scope::load(dir.path(), "dev", &[]).unwrap();
+    let input = Input {
+        env: "dev",
+        region: "us-east-1",
+        emulated: false,
+        rendered: &scope.rendered,
+        stacks: vec![StackScope {
+            rendered: scope.rendered("app"),
+            resources: &scope.project.stacks["app"].resources,
+            code: code(),
+            bindings: BTreeMap::new(),
+            migrations: Vec::new(),
+        }],
+    };
+    let clock = FakeClock::default();
+    let lines = Lines::default();
+    let timeouts = std::cell::RefCell::new(Vec::new());
+    let n = std::cell::Cell::new(0);
+    let (input, scope) = (&input, &scope);
+    let report = block(super::wait::wait(&clock, &lines, wait, |timeout| {
+        n.set(n.get() + 1);
+        timeouts.borrow_mut().push(timeout);
+        let (cfn, aws) = script(n.get(), scope);
+        let settings = Settings {
+            timeout,
+            waiting: true,
+            ..settings()
+        };
+        async move { run(&cfn, &aws, input, &settings).await }
+    }));
+    Waiting {
+        report,
+        sleeps: clock.sleeps.into_inner(),
+        timeouts: timeouts.into_inner(),
+        lines: lines.0.into_inner(),
+    }
+}
+
+/// The stack in `status`, deployed from this checkout.
+fn stack_in(scope: &Scope, status: &str) -> FakeCloudFormation {
+    FakeCloudFormation::default().with("hp-app-dev", deployed(scope).status(status))
+}
+
+fn secs(s: &[u64]) -> Vec<Duration> {
+    s.iter().map(|s| Duration::from_secs(*s)).collect()
+}
+
+#[test]
+fn under_wait_an_update_in_progress_is_waited_on_until_two_good_runs() {
+    let w = wait_with(
+        |n, scope| {
+            let status = if n <= 2 {
+                "UPDATE_IN_PROGRESS"
+            } else {
+                "UPDATE_COMPLETE"
+            };
+            (stack_in(scope, status), FakeAws::healthy())
+        },
+        wait_settings(Duration::from_secs(300)),
+    );
+    let wait = w.report.wait.as_ref().unwrap();
+    assert_eq!(wait.ended, Ended::Passed);
+    // Two runs not yet settled, then two good ones in a row.
+    assert_eq!(wait.runs, 4);
+    // Pauses of 2 s doubling: 2 + 4 + 8 s.
+    assert_eq!(w.sleeps, secs(&[2, 4, 8]));
+    assert_eq!(wait.duration_ms, 14_000);
+    assert_eq!(wait.limit_ms, 300_000);
+    assert_eq!(w.report.verdict, Verdict::Healthy);
+    assert_eq!(find(&w.report, "app/stack/status").status, Status::Pass);
+    assert_eq!(w.report.status(false), ExitStatus::Success);
+    assert_eq!(
+        w.lines,
+        [
+            "health run 1: incomplete (1 unknown): app/stack/status; next in 2 s",
+            "health run 2: incomplete (1 unknown): app/stack/status; next in 4 s",
+            "health run 3: healthy; next in 8 s",
+            "health run 4: healthy",
+        ]
+    );
+    let text = w.report.to_string();
+    assert!(
+        text.starts_with(
+            "waited 14 s (4 runs): every check passed 2 runs in a row\nhealthy in dev: 12 passed"
+        ),
+        "{text}"
+    );
+    let json = serde_json::to_value(&w.report).unwrap();
+    assert_eq!(json["wait"]["ended"], "passed");
+    assert_eq!(json["wait"]["runs"], 4);
+}
+
+#[test]
+fn under_wait_a_rolled_back_deploy_fails_and_ends_the_wait_at_once() {
+    let w = wait_with(
+        |_, scope| {
+            (
+                stack_in(scope, "UPDATE_ROLLBACK_COMPLETE"),
+                FakeAws::healthy(),
+            )
+        },
+        wait_settings(Duration::from_secs(300)),
+    );
+    let c = find(&w.report, "app/stack/status");
+    // Without --wait it warns (a_rolled_back_deploy_warns_...); here it fails.
+    assert_eq!(c.status, Status::Fail);
+    assert_eq!(c.reason, "the last deploy was rolled back");
+    let wait = w.report.wait.as_ref().unwrap();
+    assert_eq!(wait.ended, Ended::Settled);
+    assert_eq!(wait.runs, 1);
+    assert!(w.sleeps.is_empty());
+    assert_eq!(
+        wait.reason,
+        "stopped waiting: app is UPDATE_ROLLBACK_COMPLETE: only a new deploy changes that"
+    );
+    assert_eq!(w.report.verdict, Verdict::Unhealthy);
+    assert_eq!(w.report.status(false), ExitStatus::Failure);
+}
+
+#[test]
+fn under_wait_a_failed_function_keeps_failing_until_the_time_is_up() {
+    let w = wait_with(
+        |_, scope| {
+            let mut aws = FakeAws::healthy();
+            aws.functions.insert(
+                "fn-greeter".into(),
+                Ok(FunctionState {
+                    state: Some("Failed".into()),
+                    state_reason: Some("InvalidRuntime: provided.al2 is deprecated".into()),
+                    last_update_status: Some("Successful".into()),
+                    code_sha256: crate::aws::functions::lambda_sha256(SHA).unwrap(),
+                    ..FunctionState::default()
+                }),
+            );
+            (stack_in(scope, "UPDATE_COMPLETE"), aws)
+        },
+        wait_settings(Duration::from_secs(60)),
+    );
+    let c = find(&w.report, "app/function/greeter/state");
+    assert_eq!(c.status, Status::Fail);
+    assert!(c.reason.contains("InvalidRuntime"), "{c:?}");
+    let wait = w.report.wait.as_ref().unwrap();
+    assert_eq!(wait.ended, Ended::TimeUp);
+    // Runs at 0, 2, 6, 14 and 30 s; the next pause (30 s) would end at the
+    // deadline, so no run starts past it.
+    assert_eq!(w.sleeps, secs(&[2, 4, 8, 16]));
+    assert_eq!(wait.runs, 5);
+    assert!(wait.duration_ms <= wait.limit_ms);
+    assert_eq!(
+        wait.reason,
+        "the time is up (--wait 60 s); this is the last run"
+    );
+    assert_eq!(w.report.status(false), ExitStatus::Failure);
+}
+
+#[test]
+fn under_wait_pauses_double_up_to_30_s_and_never_pass_the_deadline() {
+    let w = wait_with(
+        |_, scope| (stack_in(scope, "UPDATE_IN_PROGRESS"), FakeAws::healthy()),
+        wait_settings(Duration::from_secs(300)),
+    );
+    // 2, 4, 8, 16, then 30 s at most; the runs start at 0, 2, 6, 14, 30,
+    // 60, ..., 240 and 270 s: a 30 s pause from there would reach 300 s.
+    assert_eq!(
+        w.sleeps,
+        secs(&[2, 4, 8, 16, 30, 30, 30, 30, 30, 30, 30, 30])
+    );
+    let wait = w.report.wait.as_ref().unwrap();
+    assert_eq!((wait.ended.clone(), wait.runs), (Ended::TimeUp, 13));
+    assert_eq!(wait.duration_ms, 270_000);
+    // Each run gets the per-run timeout, or the time left when less.
+    assert_eq!(w.timeouts[0], Duration::from_secs(30));
+    assert_eq!(w.report.verdict, Verdict::Incomplete);
+    assert_eq!(w.report.status(false), ExitStatus::Incomplete);
+}
+
+#[test]
+fn under_wait_throttling_then_recovery_passes_and_access_denied_stays_unknown() {
+    let throttled = || {
+        Err(ReadError::new(
+            ErrorKind::Throttled,
+            "reading function fn-greeter: TooManyRequestsException: Rate exceeded",
+        ))
+    };
+    let w = wait_with(
+        |n, scope| {
+            let mut aws = FakeAws::healthy();
+            if n == 1 {
+                aws.functions.insert("fn-greeter".into(), throttled());
+            }
+            (stack_in(scope, "UPDATE_COMPLETE"), aws)
+        },
+        wait_settings(Duration::from_secs(300)),
+    );
+    let wait = w.report.wait.as_ref().unwrap();
+    assert_eq!((wait.ended.clone(), wait.runs), (Ended::Passed, 3));
+    assert!(
+        w.lines[0].starts_with("health run 1: incomplete (3 unknown): app/function/greeter/code"),
+        "{:?}",
+        w.lines
+    );
+
+    let w = wait_with(
+        |_, scope| {
+            let mut aws = FakeAws::healthy();
+            aws.tables.insert(
+                "t-sessions".into(),
+                Err(ReadError::new(
+                    ErrorKind::Denied,
+                    "reading table t-sessions: AccessDeniedException: not authorized to perform dynamodb:DescribeTable",
+                )),
+            );
+            (stack_in(scope, "UPDATE_COMPLETE"), aws)
+        },
+        wait_settings(Duration::from_secs(20)),
+    );
+    let c = find(&w.report, "app/table/sessions/status");
+    assert_eq!(c.status, Status::Unknown);
+    assert!(c.reason.starts_with("access denied: "), "{c:?}");
+    assert_eq!(w.report.wait.as_ref().unwrap().ended, Ended::TimeUp);
+    assert_eq!(w.report.status(false), ExitStatus::Incomplete);
+}
+
+#[test]
+fn under_wait_a_run_gets_no_more_than_the_time_left_and_what_hangs_is_unknown() {
+    let w = wait_with(
+        |_, scope| {
+            let mut aws = FakeAws::healthy();
+            aws.hang.insert("b-files".into());
+            (stack_in(scope, "UPDATE_COMPLETE"), aws)
+        },
+        wait_settings(Duration::from_millis(300)),
+    );
+    // The per-run timeout (30 s) cut to the wait's 0.3 s.
+    assert_eq!(w.timeouts, [Duration::from_millis(300)]);
+    for id in ["app/bucket/files/exists", "app/bucket/files/public_access"] {
+        let c = find(&w.report, id);
+        assert_eq!(c.status, Status::Unknown, "{c:?}");
+        assert_eq!(c.reason, "not finished within the timeout (0.30 s)");
+    }
+    let wait = w.report.wait.as_ref().unwrap();
+    assert_eq!((wait.ended.clone(), wait.runs), (Ended::TimeUp, 1));
+    assert_eq!(w.report.status(false), ExitStatus::Incomplete);
+}
+
+#[test]
+fn under_wait_a_warning_is_good_unless_fail_on_warn() {
+    let dead_letters = |_: u32, scope: &Scope| {
+        let mut aws = FakeAws::healthy();
+        aws.queues.insert("https://sqs/q-jobs-dlq".into(), Ok(2));
+        (stack_in(scope, "UPDATE_COMPLETE"), aws)
+    };
+    let w = wait_with(dead_letters, wait_settings(Duration::from_secs(60)));
+    let wait = w.report.wait.as_ref().unwrap();
+    assert_eq!((wait.ended.clone(), wait.runs), (Ended::Passed, 2));
+    assert_eq!(w.report.verdict, Verdict::Degraded);
+    let w = wait_with(
+        dead_letters,
+        WaitSettings {
+            fail_on_warn: true,
+            ..wait_settings(Duration::from_secs(60))
+        },
+    );
+    assert_eq!(w.report.wait.as_ref().unwrap().ended, Ended::TimeUp);
+    assert_eq!(w.report.status(true), ExitStatus::Failure);
+}
+
+// --- `--junit FILE`.
+
+/// Every event of `xml`, parsed by a real XML reader (which fails on a
+/// document that is not well-formed): start tags with their attributes,
+/// and text.
+fn parse_xml(xml: &str) -> Vec<String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    reader.config_mut().check_end_names = true;
+    let mut out = Vec::new();
+    // Text comes in pieces: runs of characters and each reference.
+    let mut text = String::new();
+    loop {
+        let event = reader.read_event().unwrap_or_else(|e| panic!("{e}: {xml}"));
+        match &event {
+            Event::Text(t) => {
+                text.push_str(&t.xml10_content().unwrap());
+                continue;
+            }
+            Event::GeneralRef(r) => {
+                match r.resolve_char_ref().unwrap() {
+                    Some(c) => text.push(c),
+                    None => {
+                        let name = r.decode().unwrap();
+                        let resolved = quick_xml::escape::resolve_predefined_entity(&name)
+                            .unwrap_or_else(|| panic!("unknown entity &{name}; in {xml}"));
+                        text.push_str(resolved);
+                    }
+                }
+                continue;
+            }
+            _ => {}
+        }
+        if !text.trim().is_empty() {
+            out.push(format!("text {text:?}"));
+        }
+        text.clear();
+        match event {
+            Event::Start(e) | Event::Empty(e) => {
+                let mut tag = String::from_utf8(e.name().as_ref().to_vec()).unwrap();
+                for a in e.attributes() {
+                    let a = a.unwrap();
+                    let value = a
+                        .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                        .unwrap();
+                    tag.push_str(&format!(
+                        " {}={value:?}",
+                        String::from_utf8(a.key.as_ref().to_vec()).unwrap()
+                    ));
+                }
+                out.push(tag);
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    out
+}
+
+fn mixed_report() -> Report {
+    use Status::*;
+    let mut checks = checks(&[
+        ("app/bucket/files/exists", Pass),
+        ("app/queue/jobs/dead_letter", Warn),
+        ("app/stack/status", Fail),
+        ("app/table/sessions/ttl", Skip),
+        ("other/stack/status", Unknown),
+    ]);
+    for c in &mut checks {
+        let mut parts = c.id.split('/');
+        c.stack = parts.next().unwrap().into();
+        c.kind = parts.next().unwrap().into();
+        let rest: Vec<&str> = parts.collect();
+        if rest.len() == 2 {
+            c.resource = Some(rest[0].into());
+        }
+        c.check = rest.last().unwrap().to_string();
+        c.duration_ms = 1250;
+    }
+    checks[2].reason = "UPDATE_FAILED: <Role> & \"quotes\" 'too'\u{1}\ttab".into();
+    checks[2].observed = Some("UPDATE_FAILED".into());
+    checks[2].hint = Some("stackctl deploy --env dev app".into());
+    Report::new("dev", checks, Duration::from_millis(2500))
+}
+
+#[test]
+fn junit_has_a_testsuite_per_stack_and_a_testcase_per_check() {
+    let xml = super::junit::render(&mixed_report());
+    assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"));
+    assert_eq!(
+        parse_xml(&xml),
+        [
+            r#"testsuites name="stackctl health dev" tests="5" failures="1" errors="1" skipped="1" time="2.500""#,
+            r#"testsuite name="app" tests="4" failures="1" errors="0" skipped="1" time="5.000""#,
+            r#"testcase name="app/bucket/files/exists" classname="app.bucket.files" time="1.250""#,
+            r#"testcase name="app/queue/jobs/dead_letter" classname="app.queue.jobs" time="1.250""#,
+            r#"system-out"#,
+            r#"text "WARN: app/queue/jobs/dead_letter is warn""#,
+            r#"testcase name="app/stack/status" classname="app.stack" time="1.250""#,
+            "failure message=\"UPDATE_FAILED: <Role> & \\\"quotes\\\" 'too'\u{FFFD}\\ttab\" type=\"fail\"",
+            "text \"UPDATE_FAILED: <Role> & \\\"quotes\\\" 'too'\u{FFFD}\\ttab\\nobserved: UPDATE_FAILED\\nhint: stackctl deploy --env dev app\"",
+            r#"testcase name="app/table/sessions/ttl" classname="app.table.sessions" time="1.250""#,
+            r#"skipped message="app/table/sessions/ttl is skip""#,
+            r#"testsuite name="other" tests="1" failures="0" errors="1" skipped="0" time="1.250""#,
+            r#"testcase name="other/stack/status" classname="other.stack" time="1.250""#,
+            r#"error message="other/stack/status is unknown" type="unknown""#,
+            r#"text "other/stack/status is unknown""#,
+        ]
+    );
+}
+
+#[test]
+fn junit_escapes_every_special_and_forbidden_character() {
+    use super::junit::escape;
+    assert_eq!(
+        escape("a<b>&\"c\"'d'\n\r\t\u{0}\u{1b}\u{FFFE}é✓"),
+        "a&lt;b&gt;&amp;&quot;c&quot;&apos;d&apos;&#10;&#13;&#9;\u{FFFD}\u{FFFD}\u{FFFD}é✓"
+    );
+    // In an attribute the line break survives (not folded into a space).
+    let xml = format!("<a b=\"{}\"/>", escape("1\n2"));
+    assert_eq!(parse_xml(&xml), ["a b=\"1\\n2\""]);
+}
+
+#[test]
+fn junit_is_written_whole_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("health.xml");
+    std::fs::write(&path, "old").unwrap();
+    super::junit::write(&path, &mixed_report()).unwrap();
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(written, super::junit::render(&mixed_report()));
+    // Nothing else is left beside it.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["health.xml"]);
+    // Into a folder that does not exist: an error naming the file.
+    let missing = dir.path().join("no/such/health.xml");
+    let err = super::junit::write(&missing, &mixed_report()).unwrap_err();
+    assert!(
+        format!("{err:#}")
+            .starts_with(&format!("writing the JUnit report {}: ", missing.display())),
+        "{err:#}"
+    );
 }
