@@ -171,10 +171,16 @@ fn local_servers_start_and_migrations_run_once_in_order() {
     let h = json(dir, &moto, &["health", "--env", "local"], 0);
     let (status, why) = check(&h, "app/database/db/available");
     assert_eq!(status, "pass", "{h:#}");
-    assert!(why.starts_with("PostgreSQL ") && why.ends_with(&format!("answers at 127.0.0.1:{pg}")), "{why}");
+    assert!(
+        why.starts_with("PostgreSQL ") && why.ends_with(&format!("answers at 127.0.0.1:{pg}")),
+        "{why}"
+    );
     let (status, why) = check(&h, "app/database/db/migrations");
     assert_eq!(status, "warn", "{h:#}");
-    assert!(why.contains("stacks/app/migrations/0003_audit.sql"), "{why}");
+    assert!(
+        why.contains("stacks/app/migrations/0003_audit.sql"),
+        "{why}"
+    );
     let (status, why) = check(&h, "app/cache/cache/available");
     assert_eq!(status, "pass", "{h:#}");
     assert!(why.starts_with("Redis "), "{why}");
@@ -230,7 +236,10 @@ fn local_servers_start_and_migrations_run_once_in_order() {
     let h = json(dir, &moto, &["health", "--env", "local"], 1);
     let (status, why) = check(&h, "app/database/db/migrations");
     assert_eq!(status, "fail", "{h:#}");
-    assert!(why.contains("0001_jobs.sql changed after it was applied"), "{why}");
+    assert!(
+        why.contains("0001_jobs.sql changed after it was applied"),
+        "{why}"
+    );
     let pid = servers
         .iter()
         .find(|s| s["server"] == "redis")
@@ -253,7 +262,10 @@ fn local_servers_start_and_migrations_run_once_in_order() {
     assert_eq!(c["status"], "fail", "{c:#}");
     assert_eq!(c["observed"], "does not answer", "{c:#}");
     assert!(
-        c["hint"].as_str().unwrap().contains("`stackctl deploy --env local` starts it"),
+        c["hint"]
+            .as_str()
+            .unwrap()
+            .contains("`stackctl deploy --env local` starts it"),
         "{c:#}"
     );
 
@@ -325,10 +337,18 @@ environments:
 ";
     write_project(dir, project, &[("app", stack)]);
     json(dir, &moto, &["deploy", "--env", "local", "--yes"], 0);
-    let h = json(dir, &moto, &["health", "--env", "local", "--only", "database"], 0);
+    let h = json(
+        dir,
+        &moto,
+        &["health", "--env", "local", "--only", "database"],
+        0,
+    );
     let (status, why) = check(&h, "app/database/db/available");
     assert_eq!(status, "pass", "{h:#}");
-    assert!(why.starts_with("RDS instance ") && why.ends_with(" is available"), "{why}");
+    assert!(
+        why.starts_with("RDS instance ") && why.ends_with(" is available"),
+        "{why}"
+    );
     let (status, why) = check(&h, "app/database/db/maintenance");
     assert_eq!(status, "skip", "{h:#}");
     assert!(why.contains("moto"), "{why}");

@@ -8,8 +8,8 @@
 
 use super::cloudformation::{classify, CfnError, ErrorKind};
 use super::{describe_sdk_error, HttpResponse};
-use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use crate::model::project::Bound;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use std::collections::BTreeMap;
 use std::future::Future;
 
@@ -369,15 +369,19 @@ pub trait Resources {
     fn db_instance(&self, id: &str) -> impl Future<Output = Result<DbInstanceState, ReadError>>;
     /// The maintenance pending on the RDS resource `arn`
     /// (DescribePendingMaintenanceActions).
-    fn db_maintenance(&self, arn: &str)
-        -> impl Future<Output = Result<Vec<Maintenance>, ReadError>>;
+    fn db_maintenance(
+        &self,
+        arn: &str,
+    ) -> impl Future<Output = Result<Vec<Maintenance>, ReadError>>;
     /// ElastiCache replication group `id`'s status
     /// (DescribeReplicationGroups).
     fn replication_group(&self, id: &str) -> impl Future<Output = Result<String, ReadError>>;
     /// The service updates not applied to replication group `id`
     /// (DescribeUpdateActions).
-    fn cache_maintenance(&self, id: &str)
-        -> impl Future<Output = Result<Vec<Maintenance>, ReadError>>;
+    fn cache_maintenance(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Vec<Maintenance>, ReadError>>;
 }
 
 /// [`Resources`] through the AWS SDK.
@@ -1042,10 +1046,9 @@ impl Resources for SdkResources {
             )
         })?;
         let pg = |e: anyhow::Error| postgres_failed(&at, database, &e);
-        let client =
-            crate::deploy::databases::connect(&bound.host, bound.port, &creds, database)
-                .await
-                .map_err(pg)?;
+        let client = crate::deploy::databases::connect(&bound.host, bound.port, &creds, database)
+            .await
+            .map_err(pg)?;
         let version: String = client
             .query_one("SHOW server_version", &[])
             .await
@@ -1199,7 +1202,9 @@ impl Resources for SdkResources {
 /// [`ErrorKind::NotFound`].
 fn postgres_failed(at: &str, database: &str, e: &anyhow::Error) -> ReadError {
     use tokio_postgres::error::SqlState;
-    let pg = e.chain().find_map(|c| c.downcast_ref::<tokio_postgres::Error>());
+    let pg = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<tokio_postgres::Error>());
     let code = pg.and_then(|p| p.code());
     let kind = if code == Some(&SqlState::INVALID_PASSWORD)
         || code == Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
@@ -1217,7 +1222,10 @@ fn postgres_failed(at: &str, database: &str, e: &anyhow::Error) -> ReadError {
         .last()
         .map(ToString::to_string)
         .unwrap_or_default();
-    ReadError::new(kind, format!("PostgreSQL at {at}, database {database}: {why}"))
+    ReadError::new(
+        kind,
+        format!("PostgreSQL at {at}, database {database}: {why}"),
+    )
 }
 
 /// A failed read of a Redis a binding names.
@@ -1231,7 +1239,6 @@ fn redis_failed(at: &str, e: &redis::RedisError) -> ReadError {
     };
     ReadError::new(kind, format!("Redis at {at}: {e}"))
 }
-
 
 /// Most alarm names DescribeAlarms takes in one call.
 const ALARM_NAMES_PER_CALL: usize = 100;

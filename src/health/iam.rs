@@ -376,6 +376,8 @@ mod tests {
             deployed: &deployed,
             template: &template,
             emulated: false,
+            binding: None,
+            migrations: None,
         };
         let r = Resolver::new(&t).with_arn("arn:aws:iam::123456789012:role/r");
         f(&r);

@@ -22,9 +22,9 @@
 
 pub mod access;
 pub mod iam;
+pub mod junit;
 pub mod metrics;
 pub mod probe;
-pub mod junit;
 pub mod report;
 pub mod resolve;
 pub mod run;

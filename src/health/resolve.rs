@@ -349,6 +349,8 @@ mod tests {
             deployed,
             template,
             emulated: false,
+            binding: None,
+            migrations: None,
         }
     }
 

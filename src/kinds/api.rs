@@ -632,7 +632,9 @@ fn rate_hint(f: Finding, w: &Window) -> Finding {
 /// What an API's checks read, for `health --print-policy`: the API, its
 /// stages, routes and integrations (`apigateway:GET`; its id is generated,
 /// so every API of the region), and its error metrics.
-pub fn health_access(a: &crate::health::access::AccessTarget<'_>) -> Vec<crate::health::access::Access> {
+pub fn health_access(
+    a: &crate::health::access::AccessTarget<'_>,
+) -> Vec<crate::health::access::Access> {
     use crate::health::access::Access;
     vec![
         Access::new(

@@ -133,7 +133,11 @@ fn health_updates(pending: &[Maintenance], id: &str) -> Finding {
     let name = "maintenance";
     let pressing: Vec<String> = pending
         .iter()
-        .filter_map(|m| m.forced.as_ref().map(|d| format!("{} (apply by {d})", m.action)))
+        .filter_map(|m| {
+            m.forced
+                .as_ref()
+                .map(|d| format!("{} (apply by {d})", m.action))
+        })
         .collect();
     let all = pending
         .iter()
@@ -231,7 +235,8 @@ impl Kind for Cache {
             }
             if t.emulated {
                 return Err(Stop::Skip(
-                    "the local emulator (moto) does not create ElastiCache replication groups".into(),
+                    "the local emulator (moto) does not create ElastiCache replication groups"
+                        .into(),
                 ));
             }
             let id = t.physical_id(&t.logical_id())?;

@@ -228,7 +228,10 @@ fn health_migrations(set: Option<&Set>, recorded: &BTreeMap<i64, String>, env: &
     match migrations::pending(set, recorded) {
         Ok(p) if p.is_empty() => Finding::pass(
             name,
-            format!("all {} migrations of this checkout applied", set.migrations.len()),
+            format!(
+                "all {} migrations of this checkout applied",
+                set.migrations.len()
+            ),
         )
         .observed(format!("{} applied", recorded.len()))
         .expected("none pending"),
@@ -236,11 +239,17 @@ fn health_migrations(set: Option<&Set>, recorded: &BTreeMap<i64, String>, env: &
             let files: Vec<String> = p.iter().map(|m| m.file.display().to_string()).collect();
             Finding::warn(
                 name,
-                format!("{} migration(s) of this checkout not applied: {}", p.len(), files.join(", ")),
+                format!(
+                    "{} migration(s) of this checkout not applied: {}",
+                    p.len(),
+                    files.join(", ")
+                ),
             )
             .observed(format!("{} pending", p.len()))
             .expected("none pending")
-            .hint(format!("`stackctl deploy --env {env}` applies them, in order"))
+            .hint(format!(
+                "`stackctl deploy --env {env}` applies them, in order"
+            ))
         }
         Err(e) => {
             let text = format!("{e:#}");
@@ -248,7 +257,11 @@ fn health_migrations(set: Option<&Set>, recorded: &BTreeMap<i64, String>, env: &
             let f = Finding::fail(name, why.to_string())
                 .observed("differs from what ran")
                 .expected("what ran, unchanged");
-            if hint.is_empty() { f } else { f.hint(hint.to_string()) }
+            if hint.is_empty() {
+                f
+            } else {
+                f.hint(hint.to_string())
+            }
         }
     }
 }
@@ -336,7 +349,10 @@ impl Kind for Database {
                         maintenance,
                         Finding::skip(
                             "migrations",
-                            format!("the database could not be read (see {}/database/{}/available)", t.stack, t.key),
+                            format!(
+                                "the database could not be read (see {}/database/{}/available)",
+                                t.stack, t.key
+                            ),
                         ),
                     ],
                 });
@@ -364,7 +380,11 @@ impl Kind for Database {
                     ),
                 ),
             };
-            Ok(vec![health_instance(&instance, id), maintenance, migrations])
+            Ok(vec![
+                health_instance(&instance, id),
+                maintenance,
+                migrations,
+            ])
         })]
     }
 

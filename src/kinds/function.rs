@@ -411,6 +411,8 @@ fn health_role(role: &RoleState, t: &Target<'_>, logical: &str, name: &str) -> F
         Finding::fail("role", reason)
     };
     f.observed(observed).expected(expected).hint(hint)
+}
+
 /// The checks one GetFunction decides.
 const READ_CHECKS: &[&str] = &["state", "code", "concurrency"];
 /// The checks judged on its metrics over the window.
