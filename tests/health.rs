@@ -804,7 +804,7 @@ fn the_ci_example_deploys_then_waits_until_healthy_and_writes_junit() {
     );
     assert!(
         stdout.contains(
-            " (2 runs): every check passed 2 runs in a row\nhealthy in local: 12 passed, 3 skipped"
+            " (2 runs): every check passed 2 runs in a row\nhealthy in local: 19 passed, 5 skipped"
         ),
         "{}",
         text(&out)
@@ -823,11 +823,11 @@ fn the_ci_example_deploys_then_waits_until_healthy_and_writes_junit() {
     let junit = dir.join("health.xml");
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(
-        xml.contains(r#"<testsuites name="stackctl health local" tests="15" failures="0" errors="0" skipped="3""#),
+        xml.contains(r#"<testsuites name="stackctl health local" tests="24" failures="0" errors="0" skipped="5""#),
         "{xml}"
     );
     assert_eq!(xml.matches("<testsuite ").count(), 2, "{xml}");
-    assert_eq!(xml.matches("<testcase ").count(), 15, "{xml}");
+    assert_eq!(xml.matches("<testcase ").count(), 24, "{xml}");
     assert!(
         xml.contains(
             r#"<testcase name="app/function/greeter/state" classname="app.function.greeter""#
