@@ -393,6 +393,11 @@ pub struct HealthArgs {
     /// Stacks to check [default: all]
     pub stacks: Vec<String>,
 
+    /// A stack to check, as a STACK argument does (repeatable; the two
+    /// add up), for scripts that name it as an option
+    #[arg(long = "stack", value_name = "STACK")]
+    pub stack: Vec<String>,
+
     /// Only the checks of KIND: `stack`, a resource kind with checks
     /// (`function`, `table`, `queue`, `bucket`, `http_api`, `schedule`,
     /// `alarm`, ...),

@@ -130,6 +130,18 @@ fn a_deployed_environment_is_healthy_and_each_break_is_found() {
     assert_eq!(statuses(&report), want, "{report:#}");
     assert_eq!(report["counts"]["pass"], 19);
     assert_eq!(report["counts"]["skip"], 5);
+    // A stack named as an option is selected as a STACK argument is.
+    let extra = health(dir, &moto, &["--stack", "extra"], 0);
+    let ids: Vec<String> = statuses(&extra).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(
+        ids,
+        [
+            "extra/stack/resources",
+            "extra/stack/status",
+            "extra/stack/template"
+        ],
+        "{extra:#}"
+    );
     // The text report: nothing needs a look, so only the verdict.
     let out = run(dir, &moto, &["health", "--env", "local"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

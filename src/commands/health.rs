@@ -32,6 +32,7 @@ pub fn run(
     let HealthArgs {
         env,
         stacks,
+        stack: named,
         only,
         timeout,
         fail_on,
@@ -48,6 +49,7 @@ pub fn run(
         )
         .into());
     }
+    let stacks: Vec<String> = stacks.into_iter().chain(named).collect();
     let scope = Scope::load(root, &env, &stacks)?;
     let fail_on_warn = fail_on == Some(HealthFailOn::Warn);
     let settings = Settings {
@@ -199,6 +201,7 @@ pub fn policy(root: &Path, args: HealthArgs) -> anyhow::Result<Policy> {
     let HealthArgs {
         env,
         stacks,
+        stack: named,
         only,
         // How a run goes, not what it reads.
         timeout: _,
@@ -210,6 +213,7 @@ pub fn policy(root: &Path, args: HealthArgs) -> anyhow::Result<Policy> {
         // Probes' secrets are not derived (see the README).
         skip_probes: _,
     } = args;
+    let stacks: Vec<String> = stacks.into_iter().chain(named).collect();
     let scope = Scope::load(root, &env, &stacks)?;
     let only = kinds(&only)?;
     let selected: Vec<_> = scope
