@@ -280,10 +280,7 @@ fn unreached(set: &migrations::Set, files: Vec<PathBuf>, note: String) -> Migrat
 }
 
 /// The credentials in a bound database's secret (`{"username", "password"}`).
-pub(crate) async fn bound_credentials(
-    sdk: &aws_config::SdkConfig,
-    bound: &Bound,
-) -> Result<Credentials> {
+async fn bound_credentials(sdk: &aws_config::SdkConfig, bound: &Bound) -> Result<Credentials> {
     let name = bound
         .secret
         .as_deref()
