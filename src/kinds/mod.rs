@@ -148,6 +148,23 @@ pub trait Kind: DeserializeOwned {
         None
     }
 
+    /// The `load_balancer` of the stack that routes HTTP to it, if any (a
+    /// `service`): REST API routes and CDN origins naming it reach it
+    /// through that load balancer (its `dns` and `vpc_link` attributes).
+    fn load_balancer(&self) -> Option<&str> {
+        None
+    }
+
+    /// The crate under `services/` that `stackctl build` makes its container
+    /// image of, if it runs one (a `service`): the image's reference by
+    /// digest is the template parameter `<Key>Image` ([`IMAGE`]), set at
+    /// deploy time; while it is empty the resource waits for its image
+    /// (its repository exists, nothing runs it yet).
+    fn image_crate<'a>(&'a self, key: &'a str) -> Option<std::borrow::Cow<'a, str>> {
+        let _ = key;
+        None
+    }
+
     /// Whether it invokes function `function` (a resource key)
     /// asynchronously: Lambda retries and then drops a failed event, so such
     /// a function gets a dead-letter queue.
@@ -330,6 +347,16 @@ macro_rules! kinds {
                 match self { $(Resource::$variant(r) => r.key_services(stack),)* }
             }
 
+            /// The load balancer routing HTTP to it (see [`Kind::load_balancer`]).
+            pub fn load_balancer(&self) -> Option<&str> {
+                match self { $(Resource::$variant(r) => r.load_balancer(),)* }
+            }
+
+            /// The crate its container image is built from (see [`Kind::image_crate`]).
+            pub fn image_crate<'a>(&'a self, key: &'a str) -> Option<std::borrow::Cow<'a, str>> {
+                match self { $(Resource::$variant(r) => r.image_crate(key),)* }
+            }
+
             /// Whether it invokes `function` asynchronously (see [`Kind::invokes_async`]).
             pub fn invokes_async(&self, function: &str) -> bool {
                 match self { $(Resource::$variant(r) => r.invokes_async(function),)* }
@@ -510,6 +537,13 @@ pub fn ids(logical: &str, parts: &[Part]) -> Json {
 pub const CODE_KEY: Part = Part {
     name: "code_key",
     suffix: "CodeKey",
+};
+
+/// The template parameter holding a service's container image, by digest
+/// (`REPOSITORY_URI@sha256:…`); empty until its first image is pushed.
+pub const IMAGE: Part = Part {
+    name: "image",
+    suffix: "Image",
 };
 
 /// The permission letting the resource with id `source` invoke the function
