@@ -352,6 +352,43 @@ fn every_kind_deploys_and_reads_back_as_declared() {
         }
     });
 
+    block(async {
+        // The dashboard graphs the stack's own resources: its dimensions
+        // are the deployed names.
+        let config = moto.sdk_config().await;
+        let cw = aws_sdk_cloudwatch::Client::new(&config);
+        let d = cw
+            .get_dashboard()
+            .dashboard_name("kindsfix-all-ops-local")
+            .send()
+            .await
+            .unwrap();
+        let body: Value = serde_json::from_str(d.dashboard_body().unwrap()).unwrap();
+        let items = body["widgets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["properties"]["title"] == "items: throttles")
+            .unwrap_or_else(|| panic!("no graph of items in {body}"));
+        assert_eq!(
+            items["properties"]["metrics"][0],
+            serde_json::json!(["AWS/DynamoDB", "ReadThrottleEvents", "TableName", "kindsfix-all-items-local", {"stat": "Sum"}])
+        );
+        assert_eq!(items["properties"]["region"], "us-east-1");
+        // The trail's bucket: private, encrypted with the key.
+        let s3 = aws_sdk_s3::Client::new(&config);
+        let enc = s3
+            .get_bucket_encryption()
+            .bucket("kindsfix-all-audit-local-logs")
+            .send()
+            .await
+            .unwrap();
+        let rule = &enc.server_side_encryption_configuration().unwrap().rules()[0];
+        let default = rule.apply_server_side_encryption_by_default().unwrap();
+        assert_eq!(default.sse_algorithm().as_str(), "aws:kms");
+        assert_eq!(default.kms_master_key_id(), Some(key_arn.as_str()));
+    });
+
     // Nothing changed, nothing to do: the generated value stays, and the
     // external secret still asks for its value.
     let again = json(dir, &moto, &["deploy", "--env", "local", "--yes"], 0);

@@ -187,6 +187,20 @@ impl Kind for Cache {
         self.name.as_deref()
     }
 
+    fn graphs(&self, key: &str) -> Vec<super::Graph> {
+        use super::Graph;
+        vec![Graph::of(
+            "cpu and memory",
+            "AWS/ElastiCache",
+            "ReplicationGroupId",
+            json!({"Ref": pascal(key)}),
+            &[
+                ("EngineCPUUtilization", "Average"),
+                ("DatabaseMemoryUsagePercentage", "Average"),
+            ],
+        )]
+    }
+
     fn name_problem(name: &str) -> Option<String> {
         crate::limits::hyphenated_id_problem("replication group id", name, 40)
     }

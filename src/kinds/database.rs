@@ -294,6 +294,20 @@ impl Kind for Database {
         self.name.as_deref()
     }
 
+    fn graphs(&self, key: &str) -> Vec<super::Graph> {
+        use super::Graph;
+        vec![Graph::of(
+            "cpu and connections",
+            "AWS/RDS",
+            "DBInstanceIdentifier",
+            json!({"Ref": pascal(key)}),
+            &[
+                ("CPUUtilization", "Average"),
+                ("DatabaseConnections", "Maximum"),
+            ],
+        )]
+    }
+
     fn name_problem(name: &str) -> Option<String> {
         crate::limits::hyphenated_id_problem("DB instance identifier", name, 63)
     }

@@ -503,6 +503,27 @@ impl Kind for Function {
         self.name.as_deref()
     }
 
+    fn graphs(&self, key: &str) -> Vec<super::Graph> {
+        use super::Graph;
+        let name = json!({"Ref": pascal(key)});
+        vec![
+            Graph::of(
+                "errors and throttles",
+                "AWS/Lambda",
+                "FunctionName",
+                name.clone(),
+                &[("Errors", "Sum"), ("Throttles", "Sum")],
+            ),
+            Graph::of(
+                "duration",
+                "AWS/Lambda",
+                "FunctionName",
+                name,
+                &[("Duration", "p95")],
+            ),
+        ]
+    }
+
     /// One GetFunction, judged three ways: `state` (Active, last update
     /// Successful), `code` (the zip its stack names) and `concurrency` (not
     /// reserved to 0).

@@ -102,6 +102,17 @@ impl Kind for HttpApi {
         self.name.as_deref()
     }
 
+    fn graphs(&self, key: &str) -> Vec<super::Graph> {
+        use super::Graph;
+        vec![Graph::of(
+            "errors",
+            "AWS/ApiGateway",
+            "ApiId",
+            json!({"Ref": pascal(key)}),
+            &[("4xx", "Sum"), ("5xx", "Sum")],
+        )]
+    }
+
     fn name_problem(name: &str) -> Option<String> {
         api::name_problem(name)
     }

@@ -211,7 +211,17 @@ impl Kind for Key {
                         "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
                         "Resource": "*",
                         "Condition": {"StringEquals": {"aws:SourceAccount": "${AWS::AccountId}"}},
-                    }))
+                    }));
+                    // CloudTrail checks the key before it starts a trail.
+                    if services.contains("cloudtrail.amazonaws.com") {
+                        st.push(json!({
+                            "Sid": "CloudTrailDescribes",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                            "Action": "kms:DescribeKey",
+                            "Resource": "*",
+                        }));
+                    }
                 });
         }
         let policy = policy.to_string();

@@ -13,6 +13,7 @@ pub mod alarm;
 pub mod api;
 pub mod bucket;
 pub mod cache;
+pub mod dashboard;
 pub mod database;
 pub mod function;
 pub mod http_api;
@@ -25,6 +26,7 @@ pub mod schedule;
 pub mod secret;
 pub mod table;
 pub mod topic;
+pub mod trail;
 pub mod websocket_api;
 
 use crate::diagnostics::Diagnostics;
@@ -43,6 +45,39 @@ pub struct AlarmMetrics {
     pub dimension: &'static str,
     /// The metrics stackctl knows, for checks and hints.
     pub metrics: &'static [&'static str],
+}
+
+/// One graph of a `dashboard`: metrics of one resource, in one namespace,
+/// under the dimensions naming it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Graph {
+    /// What it shows, e.g. `throttles`; the dashboard puts the resource's
+    /// key before it.
+    pub title: &'static str,
+    /// `AWS/DynamoDB`, ...
+    pub namespace: &'static str,
+    /// (name, value): the value a CloudFormation expression.
+    pub dimensions: Vec<(&'static str, Json)>,
+    /// (metric, statistic): `Sum`, `Average`, `Maximum`, `p95`, ...
+    pub metrics: &'static [(&'static str, &'static str)],
+}
+
+impl Graph {
+    /// A graph of metrics under one dimension.
+    pub fn of(
+        title: &'static str,
+        namespace: &'static str,
+        dimension: &'static str,
+        value: Json,
+        metrics: &'static [(&'static str, &'static str)],
+    ) -> Self {
+        Graph {
+            title,
+            namespace,
+            dimensions: vec![(dimension, value)],
+            metrics,
+        }
+    }
 }
 
 /// How a grant on a resource involves a customer-managed `key` (logical id).
@@ -146,6 +181,12 @@ pub trait Kind: DeserializeOwned {
     /// network's `allow` rules open.
     fn network(&self) -> Option<&str> {
         None
+    }
+
+    /// What a `dashboard` of its stack shows of it (none: nothing).
+    fn graphs(&self, key: &str) -> Vec<Graph> {
+        let _ = key;
+        Vec::new()
     }
 
     /// The `load_balancer` of the stack that routes HTTP to it, if any (a
@@ -347,6 +388,11 @@ macro_rules! kinds {
                 match self { $(Resource::$variant(r) => r.key_services(stack),)* }
             }
 
+            /// What a dashboard shows of it (see [`Kind::graphs`]).
+            pub fn graphs(&self, key: &str) -> Vec<Graph> {
+                match self { $(Resource::$variant(r) => r.graphs(key),)* }
+            }
+
             /// The load balancer routing HTTP to it (see [`Kind::load_balancer`]).
             pub fn load_balancer(&self) -> Option<&str> {
                 match self { $(Resource::$variant(r) => r.load_balancer(),)* }
@@ -459,6 +505,8 @@ kinds! {
     Database => database::Database,
     Cache => cache::Cache,
     Raw => raw::Raw,
+    Dashboard => dashboard::Dashboard,
+    Trail => trail::Trail,
 }
 
 /// The kinds a function may be granted access to, in registry order.

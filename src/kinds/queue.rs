@@ -200,6 +200,20 @@ impl Kind for Queue {
         self.name.as_deref()
     }
 
+    fn graphs(&self, key: &str) -> Vec<super::Graph> {
+        use super::Graph;
+        vec![Graph::of(
+            "backlog",
+            "AWS/SQS",
+            "QueueName",
+            json!({"Fn::GetAtt": [pascal(key), "QueueName"]}),
+            &[
+                ("ApproximateAgeOfOldestMessage", "Maximum"),
+                ("ApproximateNumberOfMessagesVisible", "Maximum"),
+            ],
+        )]
+    }
+
     /// `dead_letter`, for a queue that has one: its depth.
     fn health<'a, R: Resources>(&'a self, t: Target<'a>, aws: &'a R) -> Vec<Pending<'a>> {
         if self.dead_letter.is_none() {

@@ -329,6 +329,29 @@ impl Kind for Table {
         self.name.as_deref()
     }
 
+    fn graphs(&self, key: &str) -> Vec<super::Graph> {
+        use super::Graph;
+        vec![
+            Graph::of(
+                "throttles",
+                "AWS/DynamoDB",
+                "TableName",
+                json!({"Ref": pascal(key)}),
+                &[
+                    ("ReadThrottleEvents", "Sum"),
+                    ("WriteThrottleEvents", "Sum"),
+                ],
+            ),
+            Graph::of(
+                "errors",
+                "AWS/DynamoDB",
+                "TableName",
+                json!({"Ref": pascal(key)}),
+                &[("SystemErrors", "Sum"), ("UserErrors", "Sum")],
+            ),
+        ]
+    }
+
     /// DescribeTable for `status` (and `indexes`, when it declares some);
     /// DescribeTimeToLive for `ttl`. What is declared is read from the
     /// rendered template, overrides included.

@@ -52,6 +52,21 @@ impl Kind for WebsocketApi {
         self.name.as_deref()
     }
 
+    fn graphs(&self, key: &str) -> Vec<super::Graph> {
+        use super::Graph;
+        vec![Graph::of(
+            "errors",
+            "AWS/ApiGateway",
+            "ApiId",
+            json!({"Ref": pascal(key)}),
+            &[
+                ("ClientError", "Sum"),
+                ("ExecutionError", "Sum"),
+                ("IntegrationError", "Sum"),
+            ],
+        )]
+    }
+
     fn name_problem(name: &str) -> Option<String> {
         api::name_problem(name)
     }
