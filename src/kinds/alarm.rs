@@ -364,6 +364,11 @@ impl Kind for Alarm {
             None => (target_text.as_str(), None),
         };
         let resource = cx.target(target, &tpath, &targets);
+        if resource.is_some() && cx.binding(target).is_some() {
+            // The environment binds the target to a server of its own: no
+            // CloudWatch metrics, so no alarm here.
+            return json!({"logical": l, "bound": target});
+        }
         let dimension_value = resource.and_then(|r| {
             let v = r.alarm_dimension(target, part);
             if v.is_none() {
@@ -468,5 +473,37 @@ mod tests {
             json!([{"Name": "Environment", "Value": "dev"}])
         );
         assert_eq!(p["Statistic"], "Sum");
+    }
+
+    #[test]
+    fn an_alarm_on_a_bound_cache_is_left_out_where_it_is_bound() {
+        let stack = "resources:
+  token:
+    type: secret
+    generate: {length: 32, punctuation: false}
+  net:
+    type: network
+  cache:
+    type: cache
+    network: net
+    node_type: cache.t4g.micro
+    auth_token: token
+  cache_busy:
+    type: alarm
+    target: cache
+    metric: EngineCPUUtilization
+    threshold: 80
+";
+        let t = super::super::testing::render(stack);
+        assert_eq!(
+            t["Resources"]["CacheBusy"]["Properties"]["Dimensions"][0]["Value"],
+            json!({"Ref": "Cache"})
+        );
+        let bound = super::super::testing::render_in(
+            "    bind:\n      app:\n        cache: {host: 127.0.0.1, port: 6379, tls: false}\n",
+            stack,
+        );
+        assert!(bound["Resources"].get("Cache").is_none());
+        assert!(bound["Resources"].get("CacheBusy").is_none(), "{bound}");
     }
 }
