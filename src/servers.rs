@@ -4,6 +4,11 @@
 //! state directory (`.stackctl/`), kept across runs and never stopped by
 //! stackctl. A server already answering on its port is used as it is.
 //!
+//! The image registry of an environment's `registry: {local: true}`
+//! (Debian's `docker-registry`) is started the same way, and is the one
+//! stackctl stops: `destroy` of the whole environment stops it and removes
+//! its storage ([`stop_registry`]).
+//!
 //! PostgreSQL refuses to run as root: when stackctl is root, the cluster
 //! lives in a directory the `postgres` user owns (under `/var/tmp`, as the
 //! project's directory may be closed to other users) and its programs run

@@ -381,3 +381,65 @@ fn ecr_credentials_from_get_authorization_token() {
         "123456789012.dkr.ecr.us-east-1.amazonaws.com/p-world-api-local@sha256:00"
     );
 }
+
+#[test]
+fn a_registry_that_cannot_serve_the_environment_is_a_located_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("stacks")).unwrap();
+    std::fs::write(
+        dir.path().join("stackctl.yaml"),
+        "project: imgs
+stacks:
+  app: {}
+environments:
+  local:
+    region: us-east-1
+    endpoint_url: http://127.0.0.1:5000
+    registry:
+      local: true
+      port: 5000
+  dev:
+    region: us-east-1
+    registry: {local: true}
+  staging:
+    region: us-east-1
+    registry: {local: false}
+",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("stacks/app.yaml"),
+        "resources:\n  data:\n    type: bucket\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_stackctl"))
+        .arg("-C")
+        .arg(dir.path())
+        .args(["validate", "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let got: Vec<(String, i64, String)> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                format!("{}:{}", d["file"].as_str().unwrap(), d["path"].as_str().unwrap()),
+                d["line"].as_i64().unwrap_or(-1),
+                d["hint"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let at = |path: &str| got.iter().find(|(p, _, _)| p == path).unwrap_or_else(|| panic!("no {path} in {got:?}"));
+    let dev = at("stackctl.yaml:environments.dev.registry.local");
+    assert_eq!(dev.1, 13, "{got:?}");
+    assert!(dev.2.contains("ECR repository"), "{dev:?}");
+    let port = at("stackctl.yaml:environments.local.registry.port");
+    assert_eq!(port.1, 10);
+    assert!(port.2.contains("port of its own"), "{port:?}");
+    let staging = at("stackctl.yaml:environments.staging.registry.local");
+    assert!(staging.2.contains("local: true"), "{staging:?}");
+    assert_eq!(got.len(), 3, "{got:?}");
+}
