@@ -426,13 +426,21 @@ environments:
         .iter()
         .map(|d| {
             (
-                format!("{}:{}", d["file"].as_str().unwrap(), d["path"].as_str().unwrap()),
+                format!(
+                    "{}:{}",
+                    d["file"].as_str().unwrap(),
+                    d["path"].as_str().unwrap()
+                ),
                 d["line"].as_i64().unwrap_or(-1),
                 d["hint"].as_str().unwrap_or_default().to_string(),
             )
         })
         .collect();
-    let at = |path: &str| got.iter().find(|(p, _, _)| p == path).unwrap_or_else(|| panic!("no {path} in {got:?}"));
+    let at = |path: &str| {
+        got.iter()
+            .find(|(p, _, _)| p == path)
+            .unwrap_or_else(|| panic!("no {path} in {got:?}"))
+    };
     let dev = at("stackctl.yaml:environments.dev.registry.local");
     assert_eq!(dev.1, 13, "{got:?}");
     assert!(dev.2.contains("ECR repository"), "{dev:?}");

@@ -18,6 +18,7 @@
 pub mod layer;
 pub mod libs;
 pub mod oci;
+pub mod project;
 pub mod registry;
 
 use anyhow::{bail, Context, Result};
@@ -208,10 +209,10 @@ fn runtime_tree(closure: &libs::Closure) -> Result<Tree> {
     Ok(t)
 }
 
-/// Builds the image of `spec`, finding libraries through `resolver`.
-pub fn build_with(spec: &Spec, resolver: &libs::Resolver) -> Result<Image> {
-    let exe = std::fs::read(&spec.executable)
-        .with_context(|| format!("reading {}", spec.executable.display()))?;
+/// Builds the image of `spec` from the executable's bytes `exe` (read
+/// from `spec.executable`, whose directory is `$ORIGIN`), finding libraries
+/// through `resolver`.
+pub fn build_with(spec: &Spec, exe: Vec<u8>, resolver: &libs::Resolver) -> Result<Image> {
     let closure = libs::closure(&exe, &spec.executable, resolver)?;
     let arch = architecture(closure.machine)?;
     if spec.name.is_empty() || spec.name.contains('/') {
@@ -287,7 +288,7 @@ pub fn build(spec: &Spec) -> Result<Image> {
     let machine = libs::needs(&exe)
         .with_context(|| format!("reading {}", spec.executable.display()))?
         .machine;
-    build_with(spec, &libs::Resolver::host(machine))
+    build_with(spec, exe, &libs::Resolver::host(machine))
 }
 
 /// Where `stackctl build` writes the image layout of crate `crate_name`,
