@@ -6,7 +6,10 @@
 //! run from the unpacked layers; a second push sends nothing. ECR's
 //! credentials come from GetAuthorizationToken against moto.
 
-use lambda_shared::testing::{free_port, Moto};
+mod common;
+
+use common::{free_port, run, text, write_project};
+use lambda_shared::testing::Moto;
 use stackctl::image::{self, libs, registry::Registry, Image, Spec};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -450,4 +453,91 @@ environments:
     let staging = at("stackctl.yaml:environments.staging.registry.local");
     assert!(staging.2.contains("local: true"), "{staging:?}");
     assert_eq!(got.len(), 3, "{got:?}");
+}
+
+#[test]
+fn publish_names_images_by_digest_pushes_once_and_destroy_removes_the_registry() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let port = free_port();
+    write_project(
+        root,
+        &format!(
+            "project: imgs
+stacks:
+  app: {{}}
+environments:
+  local:
+    region: us-east-1
+    endpoint_url: {}
+    registry: {{local: true, port: {port}}}
+",
+            moto.endpoint
+        ),
+        &[("app", "resources:\n  files:\n    type: bucket\n")],
+    );
+    // An image in the layout `build` writes, for a service `api` of `app`.
+    let img = image::build(&spec("api", Path::new("/bin/ls"))).unwrap();
+    let layout = image::layout_path("api");
+    image::oci::write_layout(&root.join(&layout), &img.manifest, &img.blobs()).unwrap();
+    let built = vec![image::project::BuiltImage {
+        crate_name: "api".into(),
+        uses: vec![stackctl::build::Use {
+            stack: "app".into(),
+            resource: "api".into(),
+        }],
+        layout,
+        digest: img.digest().to_string(),
+        size: img.size(),
+        runtime_size: img.layers[0].bytes.len() as u64,
+        changed: true,
+        seconds: 0.0,
+    }];
+    let (project, rendered) = stackctl::validate::project(root).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let sdk = rt.block_on(moto.sdk_config());
+    let publish = || {
+        rt.block_on(image::project::publish_images(
+            &project, "local", &sdk, &built, &rendered,
+        ))
+        .unwrap()
+    };
+    let first = publish();
+    assert!(
+        first.started.as_ref().is_some_and(|r| r.port == port),
+        "{first:?}"
+    );
+    let reference = format!("127.0.0.1:{port}/imgs-app-api-local@{}", img.digest());
+    assert_eq!(first.parameters["app"]["ApiImage"], reference);
+    assert_eq!(first.pushed(), 4, "two layers, the config, the manifest");
+    let again = publish();
+    assert_eq!(again.pushed(), 0, "{again}");
+    assert!(again.started.is_none(), "the running registry is used");
+    assert_eq!(again.parameters, first.parameters);
+    assert!(again.to_string().contains("already there"), "{again}");
+
+    // deploy, then destroy of the whole environment: the registry stops
+    // and its storage goes.
+    let out = run(root, &moto, &["deploy", "--env", "local", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let storage = stackctl::servers::registry_dir(&root.join(".stackctl"), port);
+    assert!(storage.exists());
+    let out = run(
+        root,
+        &moto,
+        &["destroy", "--env", "local", "--yes", "--empty-buckets"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("stopped the image registry on 127.0.0.1:{port}")),
+        "{}",
+        text(&out)
+    );
+    assert!(!storage.exists());
+    assert!(!stackctl::servers::answers(port));
 }
