@@ -470,6 +470,62 @@ async fn ecr_repository_exists(ecr: &aws_sdk_ecr::Client, name: &str) -> Result<
     }
 }
 
+/// The `<Key>Image` parameters `built` would get, without pushing (for
+/// `diff`): at the local registry, its reference there; at ECR, its
+/// repository's URI where the repository exists (else the parameter stays
+/// as it is: empty before the first deploy).
+pub async fn references(
+    project: &Project,
+    env: &str,
+    sdk: &aws_config::SdkConfig,
+    built: &[BuiltImage],
+    rendered: &[Rendered],
+) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
+    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let target = Target::of(&project.file.environments[env]);
+    let ecr = aws_sdk_ecr::Client::new(sdk);
+    for b in built {
+        for u in &b.uses {
+            let Some(r) = rendered.iter().find(|r| r.env == env && r.stack == u.stack) else {
+                continue;
+            };
+            let repo = repository(project, r, &u.resource);
+            let uri = match target {
+                Target::Local(port) => Some(format!("127.0.0.1:{port}/{repo}")),
+                Target::Ecr => match ecr
+                    .describe_repositories()
+                    .repository_names(&repo)
+                    .send()
+                    .await
+                {
+                    Ok(o) => o
+                        .repositories()
+                        .first()
+                        .and_then(|r| r.repository_uri())
+                        .map(str::to_string),
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|s| s.is_repository_not_found_exception()) =>
+                    {
+                        None
+                    }
+                    Err(e) => {
+                        return Err(anyhow::anyhow!(aws_sdk_ecr::error::DisplayErrorContext(e)))
+                            .with_context(|| format!("looking up ECR repository {repo}"))
+                    }
+                },
+            };
+            if let Some(uri) = uri {
+                out.entry(u.stack.clone()).or_default().insert(
+                    crate::kinds::IMAGE.of(&pascal(&u.resource)),
+                    format!("{uri}@{}", b.digest),
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -552,60 +608,4 @@ mod tests {
             "p-world-agent-runtime-dev"
         );
     }
-}
-
-/// The `<Key>Image` parameters `built` would get, without pushing (for
-/// `diff`): at the local registry, its reference there; at ECR, its
-/// repository's URI where the repository exists (else the parameter stays
-/// as it is: empty before the first deploy).
-pub async fn references(
-    project: &Project,
-    env: &str,
-    sdk: &aws_config::SdkConfig,
-    built: &[BuiltImage],
-    rendered: &[Rendered],
-) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
-    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    let target = Target::of(&project.file.environments[env]);
-    let ecr = aws_sdk_ecr::Client::new(sdk);
-    for b in built {
-        for u in &b.uses {
-            let Some(r) = rendered.iter().find(|r| r.env == env && r.stack == u.stack) else {
-                continue;
-            };
-            let repo = repository(project, r, &u.resource);
-            let uri = match target {
-                Target::Local(port) => Some(format!("127.0.0.1:{port}/{repo}")),
-                Target::Ecr => match ecr
-                    .describe_repositories()
-                    .repository_names(&repo)
-                    .send()
-                    .await
-                {
-                    Ok(o) => o
-                        .repositories()
-                        .first()
-                        .and_then(|r| r.repository_uri())
-                        .map(str::to_string),
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|s| s.is_repository_not_found_exception()) =>
-                    {
-                        None
-                    }
-                    Err(e) => {
-                        return Err(anyhow::anyhow!(aws_sdk_ecr::error::DisplayErrorContext(e)))
-                            .with_context(|| format!("looking up ECR repository {repo}"))
-                    }
-                },
-            };
-            if let Some(uri) = uri {
-                out.entry(u.stack.clone()).or_default().insert(
-                    crate::kinds::IMAGE.of(&pascal(&u.resource)),
-                    format!("{uri}@{}", b.digest),
-                );
-            }
-        }
-    }
-    Ok(out)
 }

@@ -401,7 +401,7 @@ fn read_all(mut resp: Response) -> Result<Vec<u8>> {
 
 /// 200 → true, 404 → false, else an error with the registry's words.
 fn exists(resp: Response, url: &str) -> Result<bool> {
-    exists_ref(&resp, url).or_else(|_| Err(failure(resp, &format!("HEAD {url}"))))
+    exists_ref(&resp, url).map_err(|_| failure(resp, &format!("HEAD {url}")))
 }
 
 fn exists_ref(resp: &Response, url: &str) -> Result<bool> {
