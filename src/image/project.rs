@@ -592,7 +592,7 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("stacks")).unwrap();
         std::fs::write(
             dir.path().join("stackctl.yaml"),
-            "project: P\nstacks:\n  world: {}\nenvironments:\n  dev:\n    region: us-east-1\n",
+            "project: p\nnaming: \"Acme-{project}-{stack}-{name}-{env}\"\nstacks:\n  world: {}\nenvironments:\n  dev:\n    region: us-east-1\n",
         )
         .unwrap();
         std::fs::write(dir.path().join("stacks/world.yaml"), "resources: {}\n").unwrap();
@@ -605,7 +605,7 @@ mod tests {
         // lower case (ECR's rule).
         assert_eq!(
             repository(&project, &r, "agent_runtime"),
-            "p-world-agent-runtime-dev"
+            "acme-p-world-agent-runtime-dev"
         );
     }
 }
