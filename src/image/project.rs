@@ -240,12 +240,28 @@ pub fn build_images(
         let machine = super::libs::needs(&exe)
             .with_context(|| format!("reading the executable of crate `{}`", i.crate_name))?
             .machine;
-        let image = super::build_with(&spec, exe, &super::libs::Resolver::host(machine))
-            .with_context(|| format!("building the image of crate `{}`", i.crate_name))?;
+        let resolver = super::libs::Resolver::host(machine);
         let rel = layout_path(&i.crate_name);
         let dir = root.join(&rel);
-        let before = oci::read_layout(&dir).ok().map(|im| im.manifest.digest);
-        oci::write_layout(&dir, &image.manifest, &image.blobs())?;
+        let before = oci::read_layout(&dir).ok();
+        // An image is a pure function of its inputs: when the stamp beside
+        // the layout names these, the layout is the image a build would
+        // give, and compressing tens of MB again is skipped.
+        let stamp_path = root.join(stamp_path(&i.crate_name));
+        let stamp = inputs_stamp(&spec, &exe, &resolver)?;
+        let current = before
+            .as_ref()
+            .filter(|_| std::fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp));
+        let image = match current {
+            Some(image) => image.clone(),
+            None => {
+                let image = super::build_with(&spec, exe, &resolver)
+                    .with_context(|| format!("building the image of crate `{}`", i.crate_name))?;
+                oci::write_layout(&dir, &image.manifest, &image.blobs())?;
+                crate::build::replace_file(&stamp_path, stamp.as_bytes())?;
+                image
+            }
+        };
         out.push(BuiltImage {
             crate_name: i.crate_name.clone(),
             uses: i.uses.clone(),
@@ -253,11 +269,49 @@ pub fn build_images(
             digest: image.digest().to_string(),
             size: image.size(),
             runtime_size: image.layers[0].bytes.len() as u64,
-            changed: before.as_deref() != Some(image.digest()),
+            changed: before.map(|b| b.manifest.digest).as_deref() != Some(image.digest()),
             seconds: started.elapsed().as_secs_f64(),
         });
     }
     Ok(ImageBuildReport { images: out })
+}
+
+/// Where the inputs of crate `crate_name`'s image are recorded, beside
+/// its layout (relative to the project root).
+pub fn stamp_path(crate_name: &str) -> PathBuf {
+    Path::new("target")
+        .join("images")
+        .join(format!("{crate_name}.source"))
+}
+
+/// What an image is made of, as one line: the image format, the
+/// executable's sha256, the spec, and the size and mtime of every host
+/// file the runtime layer copies (libraries, loader, CA bundle).
+pub fn inputs_stamp(spec: &Spec, exe: &[u8], resolver: &super::libs::Resolver) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let closure = super::libs::closure(exe, &spec.executable, resolver)?;
+    let mut h = Sha256::new();
+    h.update(format!(
+        "stackctl-image-1\n{}\n{}\n{:?}\n{:?}\n{:?}\n{}\n{}\n",
+        spec.name,
+        super::sha256_digest(exe),
+        spec.port,
+        spec.env,
+        spec.revision,
+        spec.epoch,
+        super::layer::GZIP_LEVEL
+    ));
+    for p in closure.paths().chain([Path::new(super::CA_BUNDLE)]) {
+        let m = std::fs::metadata(p).with_context(|| format!("reading {}", p.display()))?;
+        let mtime = m
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        h.update(format!("{} {} {mtime}\n", p.display(), m.len()));
+    }
+    Ok(format!("{}\n", hex::encode(h.finalize())))
 }
 
 /// The ECR repository a service's image goes to: the `RepositoryName` of
@@ -607,5 +661,32 @@ mod tests {
             repository(&project, &r, "agent_runtime"),
             "acme-p-world-agent-runtime-dev"
         );
+    }
+
+    #[test]
+    fn the_stamp_changes_with_each_input_and_only_then() {
+        let exe = std::fs::read("/bin/ls").unwrap();
+        let resolver =
+            crate::image::libs::Resolver::host(crate::image::libs::needs(&exe).unwrap().machine);
+        let spec = Spec {
+            name: "ls".into(),
+            executable: "/bin/ls".into(),
+            port: Some(8080),
+            env: Vec::new(),
+            revision: None,
+            epoch: 0,
+        };
+        let a = inputs_stamp(&spec, &exe, &resolver).unwrap();
+        assert_eq!(a, inputs_stamp(&spec, &exe, &resolver).unwrap());
+        let later = Spec {
+            epoch: 1,
+            ..spec.clone()
+        };
+        assert_ne!(a, inputs_stamp(&later, &exe, &resolver).unwrap());
+        let mut other = exe.clone();
+        let n = other.len() - 1;
+        other[n] ^= 1;
+        assert_ne!(a, inputs_stamp(&spec, &other, &resolver).unwrap());
+        assert_eq!(stamp_path("api"), Path::new("target/images/api.source"));
     }
 }
