@@ -541,3 +541,85 @@ environments:
     assert!(!storage.exists());
     assert!(!stackctl::servers::answers(port));
 }
+
+#[test]
+fn at_ecr_a_service_waits_for_the_repository_its_stack_creates() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write_project(
+        root,
+        &format!(
+            "project: imgs\nstacks:\n  app: {{}}\nenvironments:\n  local:\n    region: us-east-1\n    endpoint_url: {}\n",
+            moto.endpoint
+        ),
+        &[("app", "resources:\n  files:\n    type: bucket\n")],
+    );
+    let img = image::build(&spec("api", Path::new("/bin/ls"))).unwrap();
+    let layout = image::layout_path("api");
+    image::oci::write_layout(&root.join(&layout), &img.manifest, &img.blobs()).unwrap();
+    let built = vec![image::project::BuiltImage {
+        crate_name: "api".into(),
+        uses: vec![stackctl::build::Use {
+            stack: "app".into(),
+            resource: "api".into(),
+        }],
+        layout,
+        digest: img.digest().to_string(),
+        size: img.size(),
+        runtime_size: img.layers[0].bytes.len() as u64,
+        changed: true,
+        seconds: 0.0,
+    }];
+    let (project, rendered) = stackctl::validate::project(root).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let sdk = rt.block_on(moto.sdk_config());
+    // No repository yet: nothing is pushed, the parameter stays empty, and
+    // deploy's first pass creates the repository.
+    let report = rt
+        .block_on(image::project::publish_images(
+            &project, "local", &sdk, &built, &rendered,
+        ))
+        .unwrap();
+    assert_eq!(
+        report.registry,
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+    );
+    assert_eq!(report.waiting().len(), 1, "{report:?}");
+    assert_eq!(report.waiting()[0].repository, "imgs-app-api-local");
+    assert!(report.parameters.is_empty());
+    assert!(report
+        .to_string()
+        .contains("waits for its repository imgs-app-api-local"));
+    let refs = rt
+        .block_on(image::project::references(
+            &project, "local", &sdk, &built, &rendered,
+        ))
+        .unwrap();
+    assert!(refs.is_empty());
+    // Once it exists, `diff` names the image as deploy will: the
+    // repository's URI at the digest.
+    rt.block_on(async {
+        aws_sdk_ecr::Client::new(&sdk)
+            .create_repository()
+            .repository_name("imgs-app-api-local")
+            .send()
+            .await
+            .unwrap()
+    });
+    let refs = rt
+        .block_on(image::project::references(
+            &project, "local", &sdk, &built, &rendered,
+        ))
+        .unwrap();
+    assert_eq!(
+        refs["app"]["ApiImage"],
+        format!(
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/imgs-app-api-local@{}",
+            img.digest()
+        )
+    );
+}
