@@ -199,13 +199,14 @@ pub fn build_images(
         let manifest = Path::new(SERVICES).join(&i.crate_name).join("Cargo.toml");
         if !root.join(&manifest).is_file() {
             let u = &i.uses[0];
-            anyhow::bail!(
-                "service `{}` of stack `{}` runs crate `{}`, but {} does not exist\nhint: create the crate there with a binary named after the crate",
+            return Err(crate::exit::UsageError::new(format!(
+                "service `{}` of stack `{}` runs crate `{}`, but {} does not exist\nhint: create the crate there (a member of the workspace) with a binary named after the crate",
                 u.resource,
                 u.stack,
                 i.crate_name,
                 manifest.display()
-            );
+            ))
+            .into());
         }
     }
     let crates: Vec<String> = images.iter().map(|i| i.crate_name.clone()).collect();
