@@ -23,6 +23,7 @@ pub mod diff;
 pub mod emulator;
 pub mod exit;
 pub mod health;
+pub mod image;
 pub mod kinds;
 pub mod limits;
 pub mod migrations;

@@ -4,6 +4,11 @@
 //! state directory (`.stackctl/`), kept across runs and never stopped by
 //! stackctl. A server already answering on its port is used as it is.
 //!
+//! The image registry of an environment's `registry: {local: true}`
+//! (Debian's `docker-registry`) is started the same way, and is the one
+//! stackctl stops: `destroy` of the whole environment stops it and removes
+//! its storage ([`stop_registry`]).
+//!
 //! PostgreSQL refuses to run as root: when stackctl is root, the cluster
 //! lives in a directory the `postgres` user owns (under `/var/tmp`, as the
 //! project's directory may be closed to other users) and its programs run
@@ -54,6 +59,7 @@ impl Running {
         let what = match self.server {
             LocalServer::Postgres => "PostgreSQL",
             LocalServer::Redis => "Redis",
+            LocalServer::Registry => "the image registry",
         };
         let mut note = format!("started {what} at 127.0.0.1:{}", self.port);
         if let Some(pid) = self.pid {
@@ -473,5 +479,170 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = format!("{:#}", ensure_postgres(dir.path(), port).unwrap_err());
         assert!(err.contains("stackctl has no PostgreSQL there"), "{err}");
+    }
+}
+
+/// The directory of the image registry stackctl keeps for 127.0.0.1:`port`:
+/// its config and storage.
+pub fn registry_dir(state_dir: &Path, port: u16) -> PathBuf {
+    state_dir.join(format!("registry-{port}"))
+}
+
+/// Makes sure an OCI image registry answers on 127.0.0.1:`port`, starting
+/// Debian's `docker-registry` when nothing does: storage on the filesystem
+/// under the state directory, http on loopback only, no authentication
+/// (nothing but this machine reaches it).
+pub fn ensure_registry(state_dir: &Path, port: u16) -> Result<Running> {
+    let api = crate::image::registry::Registry::anonymous(&format!("http://127.0.0.1:{port}"));
+    let pid_file = state_dir.join(format!("registry-{port}.pid"));
+    let log = state_dir.join(format!("registry-{port}.log"));
+    if answers(port) {
+        if !api.answers() {
+            bail!(
+                "something that is not an image registry listens on 127.0.0.1:{port}\nhint: stop it, or give `registry:` another `port:`"
+            );
+        }
+        return Ok(Running {
+            server: LocalServer::Registry,
+            port,
+            started: false,
+            pid: read_pid(&pid_file),
+            log: Some(log),
+        });
+    }
+    let Some(program) = find(&["docker-registry", "registry"], &[]) else {
+        bail!(
+            "the image registry is not installed, and the environment asks stackctl to start one on 127.0.0.1:{port} (`registry: {{local: true}}`)\nhint: apt-get install docker-registry   (stackctl starts it on the next run)"
+        );
+    };
+    let dir = registry_dir(state_dir, port);
+    let storage = dir.join("storage");
+    fs::create_dir_all(&storage).with_context(|| format!("creating {}", storage.display()))?;
+    let storage =
+        fs::canonicalize(&storage).with_context(|| format!("finding {}", storage.display()))?;
+    let config = dir.join("config.yml");
+    fs::write(&config, registry_config(&storage, port))
+        .with_context(|| format!("writing {}", config.display()))?;
+    let out = fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+    let err = out
+        .try_clone()
+        .with_context(|| format!("opening {}", log.display()))?;
+    let mut child = Command::new(&program)
+        .arg("serve")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        // Its own process group: Ctrl-C on stackctl must not stop it.
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("starting {}", program.display()))?;
+    let pid = child.id();
+    fs::write(&pid_file, format!("{pid}\n"))
+        .with_context(|| format!("writing {}", pid_file.display()))?;
+    let deadline = Instant::now() + START_TIMEOUT;
+    while !api.answers() {
+        if let Ok(Some(status)) = child.try_wait() {
+            bail!(
+                "the image registry exited ({status}) before answering on 127.0.0.1:{port}; the end of {}:{}",
+                log.display(),
+                tail(&log)
+            );
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "the image registry (pid {pid}) did not answer on 127.0.0.1:{port} within {} s; see {}",
+                START_TIMEOUT.as_secs(),
+                log.display()
+            );
+        }
+        thread::sleep(POLL_INTERVAL);
+    }
+    Ok(Running {
+        server: LocalServer::Registry,
+        port,
+        started: true,
+        pid: Some(pid),
+        log: Some(log),
+    })
+}
+
+/// docker-registry's configuration: filesystem storage at `storage`,
+/// deletes allowed (so `destroy` can empty it), http on 127.0.0.1:`port`.
+fn registry_config(storage: &Path, port: u16) -> String {
+    format!(
+        "version: 0.1\nlog:\n  level: info\n  fields:\n    service: stackctl-registry\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  headers:\n    X-Content-Type-Options: [nosniff]\n",
+        storage.display()
+    )
+}
+
+fn read_pid(file: &Path) -> Option<u32> {
+    fs::read_to_string(file).ok()?.trim().parse().ok()
+}
+
+/// What stopping the local registry did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RegistryStopped {
+    /// Its port.
+    pub port: u16,
+    /// The process stopped, when one of stackctl's ran.
+    pub pid: Option<u32>,
+    /// Whether its storage was removed.
+    pub storage_removed: bool,
+}
+
+/// Stops the registry stackctl started on 127.0.0.1:`port` (only a process
+/// whose command line is `docker-registry serve` of its own config) and
+/// removes its storage, config, pid and log.
+pub fn stop_registry(state_dir: &Path, port: u16) -> Result<RegistryStopped> {
+    let dir = registry_dir(state_dir, port);
+    let pid_file = state_dir.join(format!("registry-{port}.pid"));
+    let config = dir.join("config.yml");
+    let mut stopped = None;
+    if let Some(pid) = read_pid(&pid_file) {
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let ours = String::from_utf8_lossy(&cmdline).contains(&*config.to_string_lossy());
+        if ours && alive(pid) {
+            let status = Command::new("kill")
+                .arg(pid.to_string())
+                .status()
+                .context("running kill")?;
+            if !status.success() {
+                bail!("could not stop the image registry (pid {pid}): kill {status}");
+            }
+            let deadline = Instant::now() + START_TIMEOUT;
+            while alive(pid) {
+                if Instant::now() >= deadline {
+                    bail!(
+                        "the image registry (pid {pid}) did not stop within {} s",
+                        START_TIMEOUT.as_secs()
+                    );
+                }
+                thread::sleep(POLL_INTERVAL);
+            }
+            stopped = Some(pid);
+        }
+    }
+    let storage_removed = dir.exists();
+    if storage_removed {
+        fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    let _ = fs::remove_file(&pid_file);
+    let _ = fs::remove_file(state_dir.join(format!("registry-{port}.log")));
+    Ok(RegistryStopped {
+        port,
+        pid: stopped,
+        storage_removed,
+    })
+}
+
+/// Whether process `pid` runs (a zombie, exited but not reaped, does not).
+fn alive(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
     }
 }

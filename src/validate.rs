@@ -179,6 +179,9 @@ fn rules(project: &Project, gaps: &model::Gaps) -> Diagnostics {
                 );
             }
         }
+        if let Some(r) = &env.registry {
+            check_registry(r, env, &path, src, &mut diags);
+        }
         for stack in env.parameters.keys() {
             if !f.stacks.contains_key(stack) && !gaps.stacks.knows(stack) {
                 diags.push(
@@ -332,5 +335,73 @@ fn check_settings(
                 .hint(limits::allowed(&limits::FUNCTION_TIMEOUT_S)),
             );
         }
+    }
+}
+
+/// `environments.ENV.registry`: a local registry is for an environment at
+/// a local emulator (ECS in AWS cannot pull from this machine's loopback),
+/// on a port of its own.
+fn check_registry(
+    r: &crate::model::project::RegistrySettings,
+    env: &crate::model::project::Environment,
+    path: &str,
+    src: &crate::model::source::Source,
+    diags: &mut Diagnostics,
+) {
+    let at = join(path, "registry");
+    if !r.local {
+        diags.push(
+            src.error(
+                join(&at, "local"),
+                "`registry: {local: false}` says nothing: without `registry:`, images go to each service's ECR repository",
+            )
+            .hint("remove `registry:`, or set `local: true` for a registry stackctl starts on 127.0.0.1"),
+        );
+        return;
+    }
+    if !env
+        .endpoint_url
+        .as_deref()
+        .is_some_and(crate::emulator::is_local)
+    {
+        diags.push(
+            src.error(
+                join(&at, "local"),
+                format!(
+                    "a local registry serves only this machine, and this environment deploys to AWS ({}): its services could not pull their images",
+                    env.region
+                ),
+            )
+            .hint("remove `registry:` (images go to each service's ECR repository), or use it in an environment with a loopback `endpoint_url`"),
+        );
+    }
+    let port = r
+        .port
+        .unwrap_or(crate::model::project::RegistrySettings::DEFAULT_PORT);
+    if r.port == Some(0) {
+        diags.push(
+            src.error(
+                join(&at, "port"),
+                "port 0 is not a port a registry can listen on",
+            )
+            .hint(format!(
+                "leave it out for {}, or name a free port",
+                crate::model::project::RegistrySettings::DEFAULT_PORT
+            )),
+        );
+    } else if env
+        .endpoint_url
+        .as_deref()
+        .and_then(|u| u.rsplit(':').next())
+        .and_then(|p| p.trim_end_matches('/').parse::<u16>().ok())
+        == Some(port)
+    {
+        diags.push(
+            src.error(
+                join(&at, "port"),
+                format!("port {port} is the emulator's (`endpoint_url`)"),
+            )
+            .hint("give the registry a port of its own, e.g. `port: 5050`"),
+        );
     }
 }

@@ -100,7 +100,19 @@ pub fn compile(
     tool: &Tool,
     progress: &Progress,
 ) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
-    let manifests = manifests(root, crates)?;
+    compile_in(root, "lambdas", crates, tool, progress)
+}
+
+/// As [`compile`], for crates under `ROOT/FOLDER/` (`services/` for the
+/// container images of services).
+pub fn compile_in(
+    root: &Path,
+    folder: &str,
+    crates: &[String],
+    tool: &Tool,
+    progress: &Progress,
+) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
+    let manifests = manifests(root, folder, crates)?;
     progress.start(&tool.describe(), crates);
     let built = run(root, crates, tool, &manifests, progress, true)?;
     let missing: Vec<&String> = crates.iter().filter(|c| !built.contains_key(*c)).collect();
@@ -138,11 +150,15 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 /// Each crate's manifest, canonical, as cargo names it in its messages.
-fn manifests(root: &Path, crates: &[String]) -> anyhow::Result<BTreeMap<PathBuf, String>> {
+fn manifests(
+    root: &Path,
+    folder: &str,
+    crates: &[String],
+) -> anyhow::Result<BTreeMap<PathBuf, String>> {
     crates
         .iter()
         .map(|c| {
-            let path = root.join("lambdas").join(c).join("Cargo.toml");
+            let path = root.join(folder).join(c).join("Cargo.toml");
             let canonical = path
                 .canonicalize()
                 .with_context(|| format!("finding {}", path.display()))?;
@@ -395,7 +411,7 @@ error: package ID specification `nope` did not match any packages
         let manifest = dir.path().join("lambdas/hello/Cargo.toml");
         std::fs::create_dir_all(manifest.parent().unwrap()).unwrap();
         std::fs::write(&manifest, "").unwrap();
-        let manifests = super::manifests(dir.path(), &["hello".to_string()]).unwrap();
+        let manifests = super::manifests(dir.path(), "lambdas", &["hello".to_string()]).unwrap();
         let line = serde_json::json!({
             "reason": "compiler-artifact",
             "package_id": "path+file:///x/lambdas/hello#0.1.0",

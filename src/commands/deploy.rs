@@ -260,7 +260,53 @@ hint: deploy without --hotswap, or pass --hotswap-protected if you mean it",
     }
     let rt = runtime()?;
     let (sdk, built) = scope.connect_and_build(settings.endpoint.as_deref(), printer, &rt)?;
-    let mut report = rt.block_on(deploy(&scope, &settings, &sdk, built))?;
+    // The images of the selected stacks' services: built, pushed (the
+    // local registry, or ECR where the repository exists), named by digest.
+    let images = crate::image::project::of_stacks(
+        crate::image::project::service_images(&scope.project),
+        &scope.stacks,
+    );
+    let built_images = crate::image::project::build_images(
+        &scope.project.root,
+        &images,
+        &scope.rendered,
+        printer,
+    )?
+    .images;
+    let pushed = rt.block_on(crate::image::project::publish_images(
+        &scope.project,
+        &scope.env,
+        &sdk,
+        &built_images,
+        &scope.rendered,
+    ))?;
+    if !pushed.services.is_empty() {
+        printer.note(&pushed);
+    }
+    let mut report = rt.block_on(deploy(
+        &scope,
+        &settings,
+        &sdk,
+        built.clone(),
+        &pushed.parameters,
+    ))?;
+    // An ECR repository is made by its stack: a service deployed for the
+    // first time waits for its image (the `<Key>Image` parameter is empty,
+    // its task definition and service are left out); now that the
+    // repository exists, push and deploy again with the digest.
+    if !pushed.waiting().is_empty() && report.status() == ExitStatus::Success {
+        let pushed = rt.block_on(crate::image::project::publish_images(
+            &scope.project,
+            &scope.env,
+            &sdk,
+            &built_images,
+            &scope.rendered,
+        ))?;
+        printer.note(&pushed);
+        if !pushed.parameters.is_empty() {
+            report = rt.block_on(deploy(&scope, &settings, &sdk, built, &pushed.parameters))?;
+        }
+    }
     timings::lap("AWS calls (publish, deploy)");
     // --wait-healthy: health's wait over the deployed stacks, when the
     // deploy itself succeeded.
@@ -300,6 +346,7 @@ async fn deploy(
     s: &Settings,
     sdk: &aws_config::SdkConfig,
     built: Vec<crate::build::BuiltFunction>,
+    images: &BTreeMap<String, BTreeMap<String, String>>,
 ) -> anyhow::Result<DeployReport> {
     let e = scope.environment();
     let store = S3Artefacts::new(sdk);
@@ -309,7 +356,13 @@ async fn deploy(
     // The code keys come from the build (fingerprints): what each stack
     // would deploy is known before anything is uploaded, and only the
     // functions of stacks that change are published, after the question.
-    let code = crate::publish::code_parameters(&bucket, &built, &scope.rendered, &scope.env);
+    let mut code = crate::publish::code_parameters(&bucket, &built, &scope.rendered, &scope.env);
+    // The services' images, by digest, as pushed before this run.
+    for (stack, params) in images {
+        code.entry(stack.clone())
+            .or_default()
+            .extend(params.clone());
+    }
     // The hot-swap markers a normal deploy reconciles, read beside planning.
     let marked = async {
         if built.is_empty() {

@@ -38,6 +38,10 @@ pub struct DestroyReport {
     /// with their stacks.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub secrets_deleted: Vec<String>,
+    /// The local image registry, stopped and emptied with the whole
+    /// environment (`registry: {local: true}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<crate::servers::RegistryStopped>,
 }
 
 impl DestroyReport {
@@ -82,6 +86,14 @@ impl fmt::Display for DestroyReport {
         }
         for name in &self.secrets_deleted {
             writeln!(f, "deleted secret {name} (made outside the template)")?;
+        }
+        if let Some(r) = &self.registry {
+            let pid = r.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+            writeln!(
+                f,
+                "stopped the image registry on 127.0.0.1:{}{pid} and removed its storage",
+                r.port
+            )?;
         }
         if let Some(a) = &self.artefact_bucket {
             writeln!(
@@ -161,6 +173,7 @@ async fn destroy(scope: &Scope, s: &Settings, printer: Printer) -> anyhow::Resul
             kept: Vec::new(),
             artefact_bucket: None,
             secrets_deleted: Vec::new(),
+            registry: stop_registry(scope, true)?,
         });
     }
     confirm(&plan, &s.options, printer)?;
@@ -267,7 +280,32 @@ async fn destroy(scope: &Scope, s: &Settings, printer: Printer) -> anyhow::Resul
         kept,
         artefact_bucket: deleted_artefacts,
         secrets_deleted,
+        registry: stop_registry(scope, failed.is_none())?,
     })
+}
+
+/// Stops the environment's local image registry and removes its storage
+/// when the whole environment is gone (every stack selected, none failed):
+/// its images belong to every stack's services.
+fn stop_registry(
+    scope: &Scope,
+    all_deleted: bool,
+) -> anyhow::Result<Option<crate::servers::RegistryStopped>> {
+    let project = &scope.project;
+    let whole = project.file.stacks.keys().all(|s| scope.stacks.contains(s));
+    let port = scope
+        .environment()
+        .registry
+        .as_ref()
+        .and_then(|r| r.local_port());
+    match port {
+        Some(port) if whole && all_deleted => {
+            let state = project.root.join(".stackctl");
+            let stopped = crate::servers::stop_registry(&state, port)?;
+            Ok((stopped.pid.is_some() || stopped.storage_removed).then_some(stopped))
+        }
+        _ => Ok(None),
+    }
 }
 
 fn not_deployed(a: &Absent) -> StackReport {

@@ -151,7 +151,30 @@ pub fn run(
         (rt.block_on(scope.preflight(endpoint, printer))?, None)
     } else {
         let (sdk, built) = scope.connect_and_build(endpoint, printer, &rt)?;
-        let code = crate::publish::code_parameters(&bucket, &built, &scope.rendered, &scope.env);
+        let mut code =
+            crate::publish::code_parameters(&bucket, &built, &scope.rendered, &scope.env);
+        // The services' images as a deploy would name them (nothing pushed).
+        let images = crate::image::project::of_stacks(
+            crate::image::project::service_images(&scope.project),
+            &scope.stacks,
+        );
+        let built_images = crate::image::project::build_images(
+            &scope.project.root,
+            &images,
+            &scope.rendered,
+            printer,
+        )?
+        .images;
+        let refs = rt.block_on(crate::image::project::references(
+            &scope.project,
+            &scope.env,
+            &sdk,
+            &built_images,
+            &scope.rendered,
+        ))?;
+        for (stack, params) in refs {
+            code.entry(stack).or_default().extend(params);
+        }
         (sdk, Some(code))
     };
     let report = rt.block_on(async {

@@ -117,7 +117,8 @@ async fn settle_stack(
                 }
                 postgres.push((key.clone(), bound, creds));
             }
-            None => {}
+            // An image registry is the environment's, not a binding's.
+            Some(LocalServer::Registry) | None => {}
         }
     }
     let sets = migrations::load(project, &project.stacks[stack]).map_err(|d| anyhow!("{d}"))?;

@@ -80,6 +80,35 @@ pub struct Environment {
     /// shared staging database"; `local` uses servers on loopback).
     #[serde(default)]
     pub bind: BTreeMap<String, BTreeMap<String, Binding>>,
+    /// Where `publish` and `deploy` push services' container images:
+    /// without it, each service's own ECR repository; `{local: true}`, an
+    /// OCI registry stackctl starts on loopback (Debian's
+    /// `docker-registry`), for an emulator environment.
+    #[serde(default)]
+    pub registry: Option<RegistrySettings>,
+}
+
+/// The image registry of an environment (`environments.ENV.registry`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySettings {
+    /// Push images to a registry stackctl starts on 127.0.0.1 (Debian's
+    /// `docker-registry`, storage under `.stackctl/`) instead of ECR.
+    pub local: bool,
+    /// Its port (default 5050).
+    #[serde(default)]
+    pub port: Option<u16>,
+}
+
+impl RegistrySettings {
+    /// The port of the local registry unless the settings say.
+    pub const DEFAULT_PORT: u16 = 5050;
+
+    /// The local registry's port, when the environment asks for one.
+    pub fn local_port(&self) -> Option<u16> {
+        self.local
+            .then_some(self.port.unwrap_or(Self::DEFAULT_PORT))
+    }
 }
 
 /// An existing server a declared resource stands for in one environment:
@@ -114,6 +143,9 @@ pub enum LocalServer {
     Postgres,
     /// Redis (Debian's `redis-server`), for a `cache`.
     Redis,
+    /// An OCI image registry (Debian's `docker-registry`), for an
+    /// environment's `registry: {local: true}`; never a binding.
+    Registry,
 }
 
 impl LocalServer {
@@ -122,6 +154,7 @@ impl LocalServer {
         match self {
             LocalServer::Postgres => 5433,
             LocalServer::Redis => 6380,
+            LocalServer::Registry => RegistrySettings::DEFAULT_PORT,
         }
     }
 }
@@ -342,6 +375,7 @@ mod tests {
             termination_protection: None,
             emulator: None,
             bind: BTreeMap::new(),
+            registry: None,
         }
     }
 
