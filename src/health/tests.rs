@@ -163,6 +163,11 @@ struct FakeAws {
     groups: BTreeMap<String, Result<String, ReadError>>,
     cache_updates: BTreeMap<String, Result<Vec<Maintenance>, ReadError>>,
     secrets: BTreeMap<String, Result<String, ReadError>>,
+    load_balancers: BTreeMap<String, Result<crate::aws::resources::LoadBalancerState, ReadError>>,
+    target_groups:
+        BTreeMap<String, Result<Vec<crate::aws::resources::TargetGroupHealth>, ReadError>>,
+    rest_apis: BTreeMap<String, Result<crate::aws::resources::RestApiState, ReadError>>,
+    distributions: BTreeMap<String, Result<crate::aws::resources::DistributionState, ReadError>>,
 }
 
 impl Default for FakeAws {
@@ -195,6 +200,10 @@ impl Default for FakeAws {
             db_maintenance: BTreeMap::new(),
             groups: BTreeMap::new(),
             cache_updates: BTreeMap::new(),
+            load_balancers: BTreeMap::new(),
+            target_groups: BTreeMap::new(),
+            rest_apis: BTreeMap::new(),
+            distributions: BTreeMap::new(),
         }
     }
 }
@@ -409,6 +418,27 @@ impl Resources for FakeAws {
     }
     async fn cache_maintenance(&self, id: &str) -> Result<Vec<Maintenance>, ReadError> {
         self.answer(&self.cache_updates, id).await
+    }
+    async fn load_balancer(
+        &self,
+        arn: &str,
+    ) -> Result<crate::aws::resources::LoadBalancerState, ReadError> {
+        self.answer(&self.load_balancers, arn).await
+    }
+    async fn target_health(
+        &self,
+        arn: &str,
+    ) -> Result<Vec<crate::aws::resources::TargetGroupHealth>, ReadError> {
+        self.answer(&self.target_groups, arn).await
+    }
+    async fn rest_api(&self, id: &str) -> Result<crate::aws::resources::RestApiState, ReadError> {
+        self.answer(&self.rest_apis, id).await
+    }
+    async fn distribution(
+        &self,
+        id: &str,
+    ) -> Result<crate::aws::resources::DistributionState, ReadError> {
+        self.answer(&self.distributions, id).await
     }
 }
 
@@ -1731,6 +1761,27 @@ impl Resources for AwsRef<'_> {
     }
     async fn cache_maintenance(&self, id: &str) -> Result<Vec<Maintenance>, ReadError> {
         self.0.cache_maintenance(id).await
+    }
+    async fn load_balancer(
+        &self,
+        arn: &str,
+    ) -> Result<crate::aws::resources::LoadBalancerState, ReadError> {
+        self.0.load_balancer(arn).await
+    }
+    async fn target_health(
+        &self,
+        arn: &str,
+    ) -> Result<Vec<crate::aws::resources::TargetGroupHealth>, ReadError> {
+        self.0.target_health(arn).await
+    }
+    async fn rest_api(&self, id: &str) -> Result<crate::aws::resources::RestApiState, ReadError> {
+        self.0.rest_api(id).await
+    }
+    async fn distribution(
+        &self,
+        id: &str,
+    ) -> Result<crate::aws::resources::DistributionState, ReadError> {
+        self.0.distribution(id).await
     }
 }
 

@@ -17,6 +17,7 @@ pub mod database;
 pub mod function;
 pub mod http_api;
 pub mod key;
+pub mod load_balancer;
 pub mod network;
 pub mod queue;
 pub mod raw;
@@ -459,6 +460,7 @@ kinds! {
     Database => database::Database,
     Cache => cache::Cache,
     Raw => raw::Raw,
+    LoadBalancer => load_balancer::LoadBalancer,
 }
 
 /// The kinds a function may be granted access to, in registry order.
