@@ -1411,33 +1411,34 @@ impl Resources for SdkResources {
                 let path = r.path().unwrap_or_default();
                 let resource = r.id().unwrap_or_default();
                 for method in r.resource_methods().map(|m| m.keys()).into_iter().flatten() {
-                    let integration =
-                        match c
-                            .get_integration()
-                            .rest_api_id(id)
-                            .resource_id(resource)
-                            .http_method(method)
-                            .send()
-                            .await
+                    let integration = match c
+                        .get_integration()
+                        .rest_api_id(id)
+                        .resource_id(resource)
+                        .http_method(method)
+                        .send()
+                        .await
+                    {
+                        Ok(i) => Some(format!(
+                            "{} {}",
+                            i.r#type().map(|t| t.as_str()).unwrap_or_default(),
+                            i.uri().unwrap_or_default()
+                        )),
+                        Err(e)
+                            if e.as_service_error().and_then(|s| s.code())
+                                == Some("NotFoundException") =>
                         {
-                            Ok(i) => Some(format!(
-                                "{} {}",
-                                i.r#type().map(|t| t.as_str()).unwrap_or_default(),
-                                i.uri().unwrap_or_default()
-                            )),
-                            Err(e)
-                                if e.as_service_error().and_then(|s| s.code())
-                                    == Some("NotFoundException") =>
-                            {
-                                None
-                            }
-                            Err(e) => return Err(failed(
+                            None
+                        }
+                        Err(e) => {
+                            return Err(failed(
                                 &format!(
                                     "reading the integration of {method} {path} of REST API {id}"
                                 ),
                                 &e,
-                            )),
-                        };
+                            ))
+                        }
+                    };
                     state
                         .methods
                         .insert(format!("{method} {path}"), integration);

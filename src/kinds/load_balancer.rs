@@ -49,6 +49,11 @@ pub struct LoadBalancer {
     /// environment without one gets an HTTP listener.
     #[serde(default)]
     pub certificate: Option<PerEnv<String>>,
+    /// The DNS name its certificate covers, per environment (where a
+    /// certificate is given): the `url` attribute's host, and the host
+    /// REST API private integrations send (TLS is verified against it).
+    #[serde(default)]
+    pub domain: Option<PerEnv<String>>,
     /// Access logs to a bucket the kind renders (default: in protected
     /// environments).
     #[serde(default)]
@@ -178,6 +183,37 @@ impl LoadBalancer {
     /// The certificate in `env`, if any (unchecked).
     fn certificate_in(&self, env: &str) -> Option<String> {
         self.certificate.as_ref().and_then(|c| c.get(env))
+    }
+
+    /// The domain in `env`, if any (unchecked).
+    fn domain_in(&self, env: &str) -> Option<String> {
+        self.domain.as_ref().and_then(|c| c.get(env))
+    }
+
+    /// The scheme and host a REST API's private integration sends to
+    /// (`Fn::Sub` text): `http://` and its DNS name without a certificate;
+    /// `https://` and its `domain:` with one, since API Gateway checks the
+    /// certificate against the host. Without a domain then, a located
+    /// error at `path` (`key` is the load balancer's resource key).
+    pub fn integration_host(&self, cx: &mut Builder, key: &str, path: &str) -> Option<String> {
+        match (self.certificate_in(cx.env), self.domain_in(cx.env)) {
+            (None, _) => Some(format!("http://${{{}.DNSName}}", pascal(key))),
+            (Some(_), Some(domain)) => Some(format!("https://{domain}")),
+            (Some(_), None) => {
+                cx.error_hint(
+                    path,
+                    format!(
+                        "load balancer `{key}` serves HTTPS in `{}`, and has no `domain:` for it",
+                        cx.env
+                    ),
+                    format!(
+                        "API Gateway verifies the certificate against the host it calls: add `domain: {{{}: NAME}}` (the name the certificate covers) to `{key}`",
+                        cx.env
+                    ),
+                );
+                None
+            }
+        }
     }
 }
 
@@ -505,14 +541,11 @@ impl Kind for LoadBalancer {
                 }
                 json!({"Ref": VPC_LINK.of(&l)})
             }
-            "url" => {
-                let scheme = if self.certificate_in(cx.env).is_some() {
-                    "https"
-                } else {
-                    "http"
-                };
-                json!({"Fn::Sub": format!("{scheme}://${{{l}.DNSName}}")})
-            }
+            "url" => match (self.certificate_in(cx.env), self.domain_in(cx.env)) {
+                (Some(_), Some(domain)) => json!(format!("https://{domain}")),
+                (Some(_), None) => json!({"Fn::Sub": format!("https://${{{l}.DNSName}}")}),
+                (None, _) => json!({"Fn::Sub": format!("http://${{{l}.DNSName}}")}),
+            },
             // Not an attribute of a load balancer (ATTRIBUTES is checked first).
             _ => Json::Null,
         }

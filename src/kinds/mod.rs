@@ -22,6 +22,7 @@ pub mod network;
 pub mod queue;
 pub mod raw;
 pub mod raw_cfn;
+pub mod rest_api;
 pub mod schedule;
 pub mod secret;
 pub mod table;
@@ -461,6 +462,7 @@ kinds! {
     Cache => cache::Cache,
     Raw => raw::Raw,
     LoadBalancer => load_balancer::LoadBalancer,
+    RestApi => rest_api::RestApi,
 }
 
 /// The kinds a function may be granted access to, in registry order.
