@@ -13,6 +13,7 @@ pub mod alarm;
 pub mod api;
 pub mod bucket;
 pub mod cache;
+pub mod cdn;
 pub mod database;
 pub mod function;
 pub mod http_api;
@@ -463,6 +464,7 @@ kinds! {
     Raw => raw::Raw,
     LoadBalancer => load_balancer::LoadBalancer,
     RestApi => rest_api::RestApi,
+    Cdn => cdn::Cdn,
 }
 
 /// The kinds a function may be granted access to, in registry order.
