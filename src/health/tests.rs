@@ -3020,3 +3020,155 @@ fn junit_is_written_whole_or_not_at_all() {
         "{err:#}"
     );
 }
+
+/// A stack of the edge kinds (issue 12): a load balancer with a VPC link,
+/// a REST API on a function, a CDN in front of it.
+const EDGE: &str = "resources:
+  net:
+    type: network
+  lb:
+    type: load_balancer
+    network: net
+    vpc_link: true
+  fn:
+    type: function
+    crate: fn
+  api:
+    type: rest_api
+    authorization: {type: iam}
+    routes:
+      GET /items: {function: fn}
+      GET /items/{id}: {function: fn}
+  cdn:
+    type: cdn
+    origins: [api]
+";
+
+/// Runs health on stack `edge` (above) in `dev`, deployed as rendered,
+/// each resource's physical id `p-LOGICAL` (lowercase).
+fn check_edge(aws: FakeAws) -> Report {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("stacks")).unwrap();
+    std::fs::create_dir_all(root.join("lambdas/fn")).unwrap();
+    std::fs::write(root.join("lambdas/fn/Cargo.toml"), "").unwrap();
+    std::fs::write(
+        root.join("stackctl.yaml"),
+        "project: he\nstacks:\n  edge: {}\nenvironments:\n  dev:\n    region: us-east-1\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("stacks/edge.yaml"), EDGE).unwrap();
+    let scope = Scope::load(root, "dev", &[]).unwrap();
+    let r = scope.rendered("edge");
+    let state = crate::deploy::desired::state(&r.template, &r.parameters, &r.tags).unwrap();
+    let mut stack = FakeStack::new(&r.template);
+    stack.parameters = state.parameters;
+    stack.tags = r.tags.clone();
+    for i in &r.inventory {
+        for x in &i.resources {
+            let physical = format!("p-{}", x.logical_id.to_lowercase());
+            stack = stack.resource(&x.logical_id, &x.resource_type, &physical);
+        }
+    }
+    let cfn = FakeCloudFormation::default().with("he-edge-dev", stack);
+    let project = &scope.project;
+    let input = Input {
+        env: "dev",
+        region: "us-east-1",
+        emulated: false,
+        rendered: &scope.rendered,
+        stacks: vec![StackScope {
+            rendered: r,
+            resources: &project.stacks["edge"].resources,
+            code: Code::default(),
+            bindings: BTreeMap::new(),
+            migrations: crate::migrations::load(project, &project.stacks["edge"]).unwrap(),
+        }],
+    };
+    block(run(&cfn, &aws, &input, &settings()))
+}
+
+#[test]
+fn load_balancers_rest_apis_and_distributions_are_read_and_judged() {
+    use crate::aws::resources::{
+        DistributionState, LoadBalancerState, RestApiState, TargetGroupHealth, TargetHealth,
+    };
+    let mut aws = FakeAws::default();
+    aws.load_balancers.insert(
+        "p-lb".into(),
+        Ok(LoadBalancerState {
+            name: "he-edge-lb-dev".into(),
+            state: "active".into(),
+            reason: None,
+        }),
+    );
+    let group = |name: &str, state: &str| TargetGroupHealth {
+        name: name.into(),
+        targets: vec![TargetHealth {
+            id: "10.0.8.4".into(),
+            state: state.into(),
+            reason: (state != "healthy").then(|| "Target.Timeout: Request timed out".into()),
+        }],
+    };
+    aws.target_groups
+        .insert("p-lb".into(), Ok(vec![group("worlds", "unhealthy")]));
+    // The NLB's target (the ALB itself) is read too.
+    aws.target_groups
+        .insert("p-lbnlb".into(), Ok(vec![group("lb-alb", "healthy")]));
+    aws.rest_apis.insert(
+        "p-api".into(),
+        Ok(RestApiState {
+            name: "he-edge-dev-api".into(),
+            stages: vec!["dev".into()],
+            methods: [(
+                "GET /items".to_string(),
+                Some("AWS_PROXY arn:aws:apigateway:us-east-1:lambda:path/x".to_string()),
+            )]
+            .into(),
+        }),
+    );
+    aws.policies.insert(
+        "p-fn".into(),
+        Ok(Some(
+            serde_json::json!({"Statement": [{"Effect": "Allow",
+                "Principal": {"Service": "apigateway.amazonaws.com"},
+                "Action": "lambda:InvokeFunction",
+                "Condition": {"ArnLike": {"AWS:SourceArn": "arn:aws:execute-api:us-east-1:1:p-api/*/GET/items"}}}]})
+            .to_string(),
+        )),
+    );
+    aws.distributions.insert(
+        "p-cdn".into(),
+        Ok(DistributionState {
+            status: "InProgress".into(),
+            enabled: true,
+            domain: "d1.cloudfront.net".into(),
+        }),
+    );
+    let report = check_edge(aws);
+
+    assert_eq!(
+        status_of(&report, "edge/load_balancer/lb/state").0,
+        Status::Pass
+    );
+    let (s, why) = status_of(&report, "edge/load_balancer/lb/targets");
+    assert_eq!(s, Status::Fail, "{why}");
+    assert!(
+        why.contains("worlds 10.0.8.4 unhealthy (Target.Timeout"),
+        "{why}"
+    );
+    assert_eq!(status_of(&report, "edge/rest_api/api/api").0, Status::Pass);
+    assert_eq!(
+        status_of(&report, "edge/rest_api/api/stage").0,
+        Status::Pass
+    );
+    let (s, why) = status_of(&report, "edge/rest_api/api/routes");
+    assert_eq!(s, Status::Fail);
+    assert!(why.contains("missing: GET /items/{id}"), "{why}");
+    assert_eq!(
+        status_of(&report, "edge/rest_api/api/permission").0,
+        Status::Pass
+    );
+    let (s, why) = status_of(&report, "edge/cdn/cdn/deployed");
+    assert_eq!(s, Status::Warn, "{why}");
+}
