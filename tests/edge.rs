@@ -370,3 +370,52 @@ fn every_environment_renders_what_it_promises() {
     let text = serde_json::to_string(&local).unwrap();
     assert!(!text.contains("\"Cdn\",\"DomainName\""), "{text}");
 }
+
+#[test]
+fn health_asks_for_read_only_access_to_what_the_edge_kinds_check() {
+    let dir = copy_fixture("edge-project");
+    let out = stackctl()
+        .arg("-C")
+        .arg(dir.path())
+        .args(["health", "--print-policy", "--env", "dev"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let policy: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let statement = |sid: &str| -> Value {
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("no {sid} in {policy}"))
+            .clone()
+    };
+    let elb = statement("LoadBalancersOnlyStar");
+    assert_eq!(elb["Resource"], "*");
+    assert!(elb["Action"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("elasticloadbalancing:DescribeTargetHealth")));
+    assert_eq!(
+        statement("ReadRestApis")["Resource"],
+        serde_json::json!(["arn:aws:apigateway:us-east-1::/restapis/*"])
+    );
+    assert_eq!(
+        statement("ReadDistributions")["Action"],
+        serde_json::json!(["cloudfront:GetDistribution"])
+    );
+    // Read-only, every one.
+    for s in policy["Statement"].as_array().unwrap() {
+        for a in s["Action"].as_array().unwrap() {
+            let a = a.as_str().unwrap();
+            let verb = a.split(':').nth(1).unwrap();
+            assert!(
+                ["Get", "Describe", "List", "GET"]
+                    .iter()
+                    .any(|p| verb.starts_with(p)),
+                "{a}"
+            );
+        }
+    }
+}

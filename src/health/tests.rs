@@ -3145,6 +3145,10 @@ fn load_balancers_rest_apis_and_distributions_are_read_and_judged() {
             domain: "d1.cloudfront.net".into(),
         }),
     );
+    aws.metrics
+        .insert(("5XXError".into(), "he-edge-dev-api".into()), vec![12.0]);
+    aws.metrics
+        .insert(("Count".into(), "he-edge-dev-api".into()), vec![100.0]);
     let report = check_edge(aws);
 
     assert_eq!(
@@ -3171,4 +3175,11 @@ fn load_balancers_rest_apis_and_distributions_are_read_and_judged() {
     );
     let (s, why) = status_of(&report, "edge/cdn/cdn/deployed");
     assert_eq!(s, Status::Warn, "{why}");
+    // 12 of 100 requests answered 5xx, by the API's name.
+    let (s, why) = status_of(&report, "edge/rest_api/api/5xx");
+    assert_eq!(s, Status::Fail, "{why}");
+    assert!(why.contains("12"), "{why}");
+    // The fake's physical ids are no ARNs: no dimension to ask by.
+    let (s, why) = status_of(&report, "edge/load_balancer/lb/5xx");
+    assert_eq!(s, Status::Skip, "{why}");
 }

@@ -339,7 +339,7 @@ impl Kind for LoadBalancer {
         "vpc_link",
         "url",
     ];
-    const HEALTH_CHECKS: &'static [&'static str] = &["state", "targets"];
+    const HEALTH_CHECKS: &'static [&'static str] = &["state", "targets", "5xx"];
     const ALARM: Option<AlarmMetrics> = Some(AlarmMetrics {
         namespace: "AWS/ApplicationELB",
         dimension: "LoadBalancer",
@@ -557,14 +557,17 @@ impl Kind for LoadBalancer {
         _a: &crate::health::access::AccessTarget<'_>,
     ) -> Vec<crate::health::access::Access> {
         use crate::health::access::Access;
-        vec![Access::any(
-            "LoadBalancersOnlyStar",
-            &[
-                "elasticloadbalancing:DescribeLoadBalancers",
-                "elasticloadbalancing:DescribeTargetGroups",
-                "elasticloadbalancing:DescribeTargetHealth",
-            ],
-        )]
+        vec![
+            Access::any(
+                "LoadBalancersOnlyStar",
+                &[
+                    "elasticloadbalancing:DescribeLoadBalancers",
+                    "elasticloadbalancing:DescribeTargetGroups",
+                    "elasticloadbalancing:DescribeTargetHealth",
+                ],
+            ),
+            Access::any(super::api::METRICS_ONLY_STAR, &["cloudwatch:GetMetricData"]),
+        ]
     }
 
     /// `state` (DescribeLoadBalancers) and `targets` (DescribeTargetGroups
@@ -591,6 +594,62 @@ impl Kind for LoadBalancer {
         });
         vec![state, targets]
     }
+
+    /// `5xx`: 5xx answers (the load balancer's own and its targets') out
+    /// of `RequestCount` over the window, by the `LoadBalancer` dimension
+    /// (`app/NAME/ID`, the tail of its ARN).
+    fn metrics<'a>(&'a self, t: Target<'a>) -> Vec<crate::health::metrics::Watch<'a>> {
+        use crate::aws::resources::{MetricQuery, Stat};
+        use crate::health::metrics::{self, Series, Watch};
+        let names: &'static [&'static str] = &["5xx"];
+        let arn = match t.physical_id(&t.logical_id()) {
+            Ok(arn) => arn,
+            Err(stop) => return vec![Watch::stop(names, stop)],
+        };
+        let Some(full_name) = full_name(arn) else {
+            return vec![Watch::stop(
+                names,
+                Stop::Skip(format!("`{arn}` is not a load balancer ARN")),
+            )];
+        };
+        let q = |metric| {
+            MetricQuery::new(
+                "AWS/ApplicationELB",
+                metric,
+                "LoadBalancer",
+                full_name,
+                Stat::Sum,
+            )
+        };
+        let queries = vec![
+            q("HTTPCode_ELB_5XX_Count"),
+            q("HTTPCode_Target_5XX_Count"),
+            q("RequestCount"),
+        ];
+        vec![Watch::new(names, queries, move |v, w| {
+            let errors = Series {
+                values: v[0].values.iter().chain(&v[1].values).copied().collect(),
+            };
+            vec![metrics::rate(
+                "5xx",
+                &errors,
+                &v[2],
+                metrics::RateOf {
+                    errors: "HTTPCode_ELB_5XX_Count + HTTPCode_Target_5XX_Count",
+                    total: "RequestCount",
+                    noun: "requests",
+                },
+                metrics::ERROR_RATE,
+                w,
+            )]
+        })]
+    }
+}
+
+/// The `LoadBalancer` metric dimension of the load balancer `arn`:
+/// `app/NAME/ID`.
+fn full_name(arn: &str) -> Option<&str> {
+    arn.split_once(":loadbalancer/").map(|(_, tail)| tail)
 }
 
 #[cfg(test)]
@@ -751,6 +810,17 @@ mod tests {
         assert!(attrs.contains(&json!({"Key": "deletion_protection.enabled", "Value": "true"})));
         assert!(attrs
             .contains(&json!({"Key": "access_logs.s3.bucket", "Value": {"Ref": "LbAccessLogs"}})));
+    }
+
+    #[test]
+    fn the_metric_dimension_is_the_tail_of_the_arn() {
+        assert_eq!(
+            full_name(
+                "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/lb/50dc6c495c0c9188"
+            ),
+            Some("app/lb/50dc6c495c0c9188")
+        );
+        assert_eq!(full_name("p-lb"), None);
     }
 
     #[test]

@@ -58,6 +58,10 @@ pub struct RestApi {
     pub access_logs: Option<PerEnv<bool>>,
     /// `"METHOD /path"` to what answers it.
     pub routes: BTreeMap<String, Route>,
+    /// Its own limits for `health`'s `5xx` check:
+    /// `{error_rate: {warn: 1, fail: 5}}` (percent; these are the defaults).
+    #[serde(default)]
+    pub health: Option<crate::health::metrics::RateHealth>,
 }
 
 /// What answers a route.
@@ -359,7 +363,7 @@ impl Kind for RestApi {
     const TEMPLATE: &'static str = include_str!("../../templates/rest_api.yaml.tera");
     const ATTRIBUTES: &'static [&'static str] = &["id", "url", "stage", "root_resource_id", "name"];
     const NAMED: bool = false;
-    const HEALTH_CHECKS: &'static [&'static str] = &["api", "stage", "routes", "permission"];
+    const HEALTH_CHECKS: &'static [&'static str] = &["api", "stage", "routes", "permission", "5xx"];
     const ALARM: Option<AlarmMetrics> = Some(AlarmMetrics {
         namespace: "AWS/ApiGateway",
         dimension: "ApiName",
@@ -393,6 +397,7 @@ impl Kind for RestApi {
 
     fn resolve(&self, cx: &mut Builder, key: &str, path: &str) -> Json {
         let l = pascal(key);
+        crate::health::metrics::RateHealth::check(&self.health, cx, path);
         let emulated = cx.emulated();
         let protected = cx.project.file.environments[cx.env].protected;
         let stack_name = crate::names::stack_name(cx.project, &cx.stack.name, cx.env);
@@ -856,11 +861,14 @@ impl Kind for RestApi {
         a: &crate::health::access::AccessTarget<'_>,
     ) -> Vec<crate::health::access::Access> {
         use crate::health::access::Access;
-        let mut out = vec![Access::new(
-            "ReadRestApis",
-            &["apigateway:GET"],
-            format!("arn:{}:apigateway:{}::/restapis/*", a.partition(), a.region),
-        )];
+        let mut out = vec![
+            Access::new(
+                "ReadRestApis",
+                &["apigateway:GET"],
+                format!("arn:{}:apigateway:{}::/restapis/*", a.partition(), a.region),
+            ),
+            Access::any(super::api::METRICS_ONLY_STAR, &["cloudwatch:GetMetricData"]),
+        ];
         for f in self.invoked_functions() {
             if let Some(name) = a.property(&pascal(&f), "FunctionName") {
                 out.push(Access::new(
@@ -926,6 +934,43 @@ impl Kind for RestApi {
             Ok(vec![super::api::health_permission(id, &policies, t.env)])
         });
         vec![read, permission]
+    }
+
+    /// `5xx`: `5XXError` out of `Count` over the window, by `ApiName`.
+    fn metrics<'a>(&'a self, t: Target<'a>) -> Vec<crate::health::metrics::Watch<'a>> {
+        use crate::aws::resources::{MetricQuery, Stat};
+        use crate::health::metrics::{self, Watch};
+        let names: &'static [&'static str] = &["5xx"];
+        let Some(name) = t
+            .properties(&t.logical_id())
+            .and_then(|p| p.get("Name"))
+            .and_then(Json::as_str)
+        else {
+            return vec![Watch::stop(
+                names,
+                crate::health::Stop::Skip("the rendered template names no API".into()),
+            )];
+        };
+        let q = |metric| MetricQuery::new("AWS/ApiGateway", metric, "ApiName", name, Stat::Sum);
+        let limits = metrics::RateHealth::limits(&self.health);
+        vec![Watch::new(
+            names,
+            vec![q("5XXError"), q("Count")],
+            move |v, w| {
+                vec![metrics::rate(
+                    "5xx",
+                    &v[0],
+                    &v[1],
+                    metrics::RateOf {
+                        errors: "5XXError",
+                        total: "Count",
+                        noun: "requests",
+                    },
+                    limits,
+                    w,
+                )]
+            },
+        )]
     }
 }
 
