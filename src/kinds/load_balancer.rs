@@ -429,6 +429,33 @@ impl Kind for LoadBalancer {
             }
         }
         let certificate = self.certificate_in(cx.env);
+        if let Some(d) = &self.domain {
+            let dpath = join(path, "domain");
+            for k in d.env_keys() {
+                if k != "default" && !cx.project.file.environments.contains_key(k) {
+                    let envs: Vec<&str> = cx
+                        .project
+                        .file
+                        .environments
+                        .keys()
+                        .map(String::as_str)
+                        .collect();
+                    let d = cx
+                        .stack
+                        .source
+                        .error(join(&dpath, k), format!("unknown environment `{k}`"))
+                        .suggest(k, envs);
+                    cx.diags.push(d);
+                }
+            }
+            if certificate.is_none() && self.domain_in(cx.env).is_some() {
+                cx.error_hint(
+                    &dpath,
+                    format!("a domain without a certificate in `{}`", cx.env),
+                    "`domain:` names what the HTTPS listener's certificate covers: add `certificate:` for this environment, or drop the domain here",
+                );
+            }
+        }
         if certificate.is_some() {
             parts.push(REDIRECT);
         }

@@ -783,7 +783,7 @@ impl Kind for RestApi {
         let resources: Vec<Json> = resources.into_values().collect();
         let fingerprint = {
             use sha2::Digest;
-            let text = json!([resources, methods, cors]).to_string();
+            let text = json!([resources, methods, cors, auth_type, authorizer]).to_string();
             hex::encode(sha2::Sha256::digest(text.as_bytes()))[..10].to_uppercase()
         };
         let deployment = format!("{}{fingerprint}", DEPLOYMENT.of(&l));
