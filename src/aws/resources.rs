@@ -299,6 +299,60 @@ pub struct Maintenance {
     pub forced: Option<String>,
 }
 
+/// A load balancer's state (DescribeLoadBalancers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadBalancerState {
+    /// Its name.
+    pub name: String,
+    /// `active`, `provisioning`, `active_impaired` or `failed`.
+    pub state: String,
+    /// Why, when ELB says.
+    pub reason: Option<String>,
+}
+
+/// The targets of one target group and their health (DescribeTargetHealth).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetGroupHealth {
+    /// The target group's name.
+    pub name: String,
+    /// Its registered targets.
+    pub targets: Vec<TargetHealth>,
+}
+
+/// One registered target.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetHealth {
+    /// Its id: an IP address, an instance id, a load balancer ARN.
+    pub id: String,
+    /// `initial`, `healthy`, `unhealthy`, `unused`, `draining`, `unavailable`.
+    pub state: String,
+    /// ELB's reason code and description, when not healthy.
+    pub reason: Option<String>,
+}
+
+/// A REST API (API Gateway v1) as its health checks judge it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RestApiState {
+    /// Its name.
+    pub name: String,
+    /// Its stages' names.
+    pub stages: Vec<String>,
+    /// `METHOD /path` to its integration: `TYPE URI` (`AWS_PROXY
+    /// arn:...`), or `None` for a method without one.
+    pub methods: BTreeMap<String, Option<String>>,
+}
+
+/// A CloudFront distribution's state (GetDistribution).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DistributionState {
+    /// `Deployed` or `InProgress`.
+    pub status: String,
+    /// Whether it serves.
+    pub enabled: bool,
+    /// Its `*.cloudfront.net` domain.
+    pub domain: String,
+}
+
 /// The read-only calls health makes on a stack's resources.
 pub trait Resources {
     /// Function `name`'s state, code and concurrency (GetFunction).
@@ -382,6 +436,22 @@ pub trait Resources {
         &self,
         id: &str,
     ) -> impl Future<Output = Result<Vec<Maintenance>, ReadError>>;
+    /// Load balancer `arn`'s name and state (DescribeLoadBalancers).
+    fn load_balancer(
+        &self,
+        arn: &str,
+    ) -> impl Future<Output = Result<LoadBalancerState, ReadError>>;
+    /// The target groups attached to load balancer `arn` and the health
+    /// of their targets (DescribeTargetGroups, DescribeTargetHealth).
+    fn target_health(
+        &self,
+        arn: &str,
+    ) -> impl Future<Output = Result<Vec<TargetGroupHealth>, ReadError>>;
+    /// REST API `id`: its stages and each resource's methods with their
+    /// integrations (GetRestApi, GetStages, GetResources).
+    fn rest_api(&self, id: &str) -> impl Future<Output = Result<RestApiState, ReadError>>;
+    /// CloudFront distribution `id` (GetDistribution).
+    fn distribution(&self, id: &str) -> impl Future<Output = Result<DistributionState, ReadError>>;
 }
 
 /// [`Resources`] through the AWS SDK.
@@ -397,6 +467,9 @@ pub struct SdkResources {
     apigateway: aws_sdk_apigatewayv2::Client,
     rds: aws_sdk_rds::Client,
     elasticache: aws_sdk_elasticache::Client,
+    elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    restapi: aws_sdk_apigateway::Client,
+    cloudfront: aws_sdk_cloudfront::Client,
     /// DescribeAlarms answers by the names asked, shared by equal calls.
     alarm_answers: Once<Vec<String>, Result<Vec<AlarmState>, ReadError>>,
 }
@@ -453,6 +526,9 @@ impl SdkResources {
             apigateway: aws_sdk_apigatewayv2::Client::new(sdk),
             rds: aws_sdk_rds::Client::new(sdk),
             elasticache: aws_sdk_elasticache::Client::new(sdk),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(sdk),
+            restapi: aws_sdk_apigateway::Client::new(sdk),
+            cloudfront: aws_sdk_cloudfront::Client::new(sdk),
             alarm_answers: Default::default(),
         }
     }
@@ -1193,6 +1269,211 @@ impl Resources for SdkResources {
             }
         }
         Ok(out)
+    }
+
+    async fn load_balancer(&self, arn: &str) -> Result<LoadBalancerState, ReadError> {
+        let context = format!("reading load balancer {arn}");
+        let out = match self
+            .elbv2
+            .describe_load_balancers()
+            .load_balancer_arns(arn)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e)
+                if e.as_service_error().and_then(|s| s.code()) == Some("LoadBalancerNotFound") =>
+            {
+                return Err(ReadError::new(
+                    ErrorKind::NotFound,
+                    format!("{context}: no such load balancer"),
+                ))
+            }
+            Err(e) => return Err(failed(&context, &e)),
+        };
+        let lb = out.load_balancers().first().ok_or_else(|| {
+            ReadError::new(
+                ErrorKind::NotFound,
+                format!("{context}: no such load balancer"),
+            )
+        })?;
+        Ok(LoadBalancerState {
+            name: lb.load_balancer_name().unwrap_or_default().to_string(),
+            state: lb
+                .state()
+                .and_then(|s| s.code())
+                .map(|c| c.as_str().to_string())
+                .unwrap_or_default(),
+            reason: lb.state().and_then(|s| s.reason()).map(str::to_string),
+        })
+    }
+
+    async fn target_health(&self, arn: &str) -> Result<Vec<TargetGroupHealth>, ReadError> {
+        let context = format!("reading the target groups of load balancer {arn}");
+        let mut groups = Vec::new();
+        let mut pages = self
+            .elbv2
+            .describe_target_groups()
+            .load_balancer_arn(arn)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(p) => p,
+                // moto answers TargetGroupNotFound for a load balancer
+                // without target groups, where AWS answers an empty list.
+                Err(e)
+                    if e.as_service_error().and_then(|s| s.code())
+                        == Some("TargetGroupNotFound") =>
+                {
+                    break
+                }
+                Err(e) => return Err(failed(&context, &e)),
+            };
+            for g in page.target_groups() {
+                let name = g.target_group_name().unwrap_or_default().to_string();
+                let tg_arn = g.target_group_arn().unwrap_or_default();
+                let out = self
+                    .elbv2
+                    .describe_target_health()
+                    .target_group_arn(tg_arn)
+                    .send()
+                    .await
+                    .map_err(|e| failed(&format!("reading the target health of {name}"), &e))?;
+                let targets = out
+                    .target_health_descriptions()
+                    .iter()
+                    .map(|d| {
+                        let h = d.target_health();
+                        let reason = h.and_then(|h| {
+                            let code = h.reason().map(|r| r.as_str().to_string());
+                            match (code, h.description()) {
+                                (Some(c), Some(d)) => Some(format!("{c}: {d}")),
+                                (Some(c), None) => Some(c),
+                                (None, Some(d)) => Some(d.to_string()),
+                                (None, None) => None,
+                            }
+                        });
+                        TargetHealth {
+                            id: d
+                                .target()
+                                .and_then(|t| t.id())
+                                .unwrap_or_default()
+                                .to_string(),
+                            state: h
+                                .and_then(|h| h.state())
+                                .map(|s| s.as_str().to_string())
+                                .unwrap_or_default(),
+                            reason,
+                        }
+                    })
+                    .collect();
+                groups.push(TargetGroupHealth { name, targets });
+            }
+        }
+        Ok(groups)
+    }
+
+    async fn rest_api(&self, id: &str) -> Result<RestApiState, ReadError> {
+        let context = format!("reading REST API {id}");
+        let c = &self.restapi;
+        let api = c
+            .get_rest_api()
+            .rest_api_id(id)
+            .send()
+            .await
+            .map_err(|e| failed(&context, &e))?;
+        let stages = c
+            .get_stages()
+            .rest_api_id(id)
+            .send()
+            .await
+            .map_err(|e| failed(&format!("reading the stages of REST API {id}"), &e))?;
+        let mut state = RestApiState {
+            name: api.name().unwrap_or_default().to_string(),
+            stages: stages
+                .item()
+                .iter()
+                .filter_map(|s| s.stage_name().map(str::to_string))
+                .collect(),
+            methods: BTreeMap::new(),
+        };
+        let mut pages = c
+            .get_resources()
+            .rest_api_id(id)
+            .limit(500)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|e| failed(&format!("reading the resources of REST API {id}"), &e))?;
+            for r in page.items() {
+                let path = r.path().unwrap_or_default();
+                let resource = r.id().unwrap_or_default();
+                for method in r.resource_methods().map(|m| m.keys()).into_iter().flatten() {
+                    let integration = match c
+                        .get_integration()
+                        .rest_api_id(id)
+                        .resource_id(resource)
+                        .http_method(method)
+                        .send()
+                        .await
+                    {
+                        Ok(i) => Some(format!(
+                            "{} {}",
+                            i.r#type().map(|t| t.as_str()).unwrap_or_default(),
+                            i.uri().unwrap_or_default()
+                        )),
+                        Err(e)
+                            if e.as_service_error().and_then(|s| s.code())
+                                == Some("NotFoundException") =>
+                        {
+                            None
+                        }
+                        Err(e) => {
+                            return Err(failed(
+                                &format!(
+                                    "reading the integration of {method} {path} of REST API {id}"
+                                ),
+                                &e,
+                            ))
+                        }
+                    };
+                    state
+                        .methods
+                        .insert(format!("{method} {path}"), integration);
+                }
+            }
+        }
+        Ok(state)
+    }
+
+    async fn distribution(&self, id: &str) -> Result<DistributionState, ReadError> {
+        let context = format!("reading CloudFront distribution {id}");
+        let out = match self.cloudfront.get_distribution().id(id).send().await {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("NoSuchDistribution") => {
+                return Err(ReadError::new(
+                    ErrorKind::NotFound,
+                    format!("{context}: no such distribution"),
+                ))
+            }
+            Err(e) => return Err(failed(&context, &e)),
+        };
+        let d = out.distribution().ok_or_else(|| {
+            ReadError::new(
+                ErrorKind::NotFound,
+                format!("{context}: no such distribution"),
+            )
+        })?;
+        Ok(DistributionState {
+            status: d.status().to_string(),
+            enabled: d
+                .distribution_config()
+                .map(|c| c.enabled())
+                .unwrap_or(false),
+            domain: d.domain_name().to_string(),
+        })
     }
 }
 

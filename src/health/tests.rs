@@ -163,6 +163,11 @@ struct FakeAws {
     groups: BTreeMap<String, Result<String, ReadError>>,
     cache_updates: BTreeMap<String, Result<Vec<Maintenance>, ReadError>>,
     secrets: BTreeMap<String, Result<String, ReadError>>,
+    load_balancers: BTreeMap<String, Result<crate::aws::resources::LoadBalancerState, ReadError>>,
+    target_groups:
+        BTreeMap<String, Result<Vec<crate::aws::resources::TargetGroupHealth>, ReadError>>,
+    rest_apis: BTreeMap<String, Result<crate::aws::resources::RestApiState, ReadError>>,
+    distributions: BTreeMap<String, Result<crate::aws::resources::DistributionState, ReadError>>,
 }
 
 impl Default for FakeAws {
@@ -195,6 +200,10 @@ impl Default for FakeAws {
             db_maintenance: BTreeMap::new(),
             groups: BTreeMap::new(),
             cache_updates: BTreeMap::new(),
+            load_balancers: BTreeMap::new(),
+            target_groups: BTreeMap::new(),
+            rest_apis: BTreeMap::new(),
+            distributions: BTreeMap::new(),
         }
     }
 }
@@ -409,6 +418,27 @@ impl Resources for FakeAws {
     }
     async fn cache_maintenance(&self, id: &str) -> Result<Vec<Maintenance>, ReadError> {
         self.answer(&self.cache_updates, id).await
+    }
+    async fn load_balancer(
+        &self,
+        arn: &str,
+    ) -> Result<crate::aws::resources::LoadBalancerState, ReadError> {
+        self.answer(&self.load_balancers, arn).await
+    }
+    async fn target_health(
+        &self,
+        arn: &str,
+    ) -> Result<Vec<crate::aws::resources::TargetGroupHealth>, ReadError> {
+        self.answer(&self.target_groups, arn).await
+    }
+    async fn rest_api(&self, id: &str) -> Result<crate::aws::resources::RestApiState, ReadError> {
+        self.answer(&self.rest_apis, id).await
+    }
+    async fn distribution(
+        &self,
+        id: &str,
+    ) -> Result<crate::aws::resources::DistributionState, ReadError> {
+        self.answer(&self.distributions, id).await
     }
 }
 
@@ -1732,6 +1762,27 @@ impl Resources for AwsRef<'_> {
     async fn cache_maintenance(&self, id: &str) -> Result<Vec<Maintenance>, ReadError> {
         self.0.cache_maintenance(id).await
     }
+    async fn load_balancer(
+        &self,
+        arn: &str,
+    ) -> Result<crate::aws::resources::LoadBalancerState, ReadError> {
+        self.0.load_balancer(arn).await
+    }
+    async fn target_health(
+        &self,
+        arn: &str,
+    ) -> Result<Vec<crate::aws::resources::TargetGroupHealth>, ReadError> {
+        self.0.target_health(arn).await
+    }
+    async fn rest_api(&self, id: &str) -> Result<crate::aws::resources::RestApiState, ReadError> {
+        self.0.rest_api(id).await
+    }
+    async fn distribution(
+        &self,
+        id: &str,
+    ) -> Result<crate::aws::resources::DistributionState, ReadError> {
+        self.0.distribution(id).await
+    }
 }
 
 #[test]
@@ -2968,4 +3019,167 @@ fn junit_is_written_whole_or_not_at_all() {
             .starts_with(&format!("writing the JUnit report {}: ", missing.display())),
         "{err:#}"
     );
+}
+
+/// A stack of the edge kinds (issue 12): a load balancer with a VPC link,
+/// a REST API on a function, a CDN in front of it.
+const EDGE: &str = "resources:
+  net:
+    type: network
+  lb:
+    type: load_balancer
+    network: net
+    vpc_link: true
+  fn:
+    type: function
+    crate: fn
+  api:
+    type: rest_api
+    authorization: {type: iam}
+    routes:
+      GET /items: {function: fn}
+      GET /items/{id}: {function: fn}
+  cdn:
+    type: cdn
+    origins: [api]
+";
+
+/// Runs health on stack `edge` (above) in `dev`, deployed as rendered,
+/// each resource's physical id `p-LOGICAL` (lowercase).
+fn check_edge(aws: FakeAws) -> Report {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("stacks")).unwrap();
+    std::fs::create_dir_all(root.join("lambdas/fn")).unwrap();
+    std::fs::write(root.join("lambdas/fn/Cargo.toml"), "").unwrap();
+    std::fs::write(
+        root.join("stackctl.yaml"),
+        "project: he\nstacks:\n  edge: {}\nenvironments:\n  dev:\n    region: us-east-1\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("stacks/edge.yaml"), EDGE).unwrap();
+    let scope = Scope::load(root, "dev", &[]).unwrap();
+    let r = scope.rendered("edge");
+    let state = crate::deploy::desired::state(&r.template, &r.parameters, &r.tags).unwrap();
+    let mut stack = FakeStack::new(&r.template);
+    stack.parameters = state.parameters;
+    stack.tags = r.tags.clone();
+    for i in &r.inventory {
+        for x in &i.resources {
+            let physical = format!("p-{}", x.logical_id.to_lowercase());
+            stack = stack.resource(&x.logical_id, &x.resource_type, &physical);
+        }
+    }
+    let cfn = FakeCloudFormation::default().with("he-edge-dev", stack);
+    let project = &scope.project;
+    let input = Input {
+        env: "dev",
+        region: "us-east-1",
+        emulated: false,
+        rendered: &scope.rendered,
+        stacks: vec![StackScope {
+            rendered: r,
+            resources: &project.stacks["edge"].resources,
+            code: Code::default(),
+            bindings: BTreeMap::new(),
+            migrations: crate::migrations::load(project, &project.stacks["edge"]).unwrap(),
+        }],
+    };
+    block(run(&cfn, &aws, &input, &settings()))
+}
+
+#[test]
+fn load_balancers_rest_apis_and_distributions_are_read_and_judged() {
+    use crate::aws::resources::{
+        DistributionState, LoadBalancerState, RestApiState, TargetGroupHealth, TargetHealth,
+    };
+    let mut aws = FakeAws::default();
+    aws.load_balancers.insert(
+        "p-lb".into(),
+        Ok(LoadBalancerState {
+            name: "he-edge-lb-dev".into(),
+            state: "active".into(),
+            reason: None,
+        }),
+    );
+    let group = |name: &str, state: &str| TargetGroupHealth {
+        name: name.into(),
+        targets: vec![TargetHealth {
+            id: "10.0.8.4".into(),
+            state: state.into(),
+            reason: (state != "healthy").then(|| "Target.Timeout: Request timed out".into()),
+        }],
+    };
+    aws.target_groups
+        .insert("p-lb".into(), Ok(vec![group("worlds", "unhealthy")]));
+    // The NLB's target (the ALB itself) is read too.
+    aws.target_groups
+        .insert("p-lbnlb".into(), Ok(vec![group("lb-alb", "healthy")]));
+    aws.rest_apis.insert(
+        "p-api".into(),
+        Ok(RestApiState {
+            name: "he-edge-dev-api".into(),
+            stages: vec!["dev".into()],
+            methods: [(
+                "GET /items".to_string(),
+                Some("AWS_PROXY arn:aws:apigateway:us-east-1:lambda:path/x".to_string()),
+            )]
+            .into(),
+        }),
+    );
+    aws.policies.insert(
+        "p-fn".into(),
+        Ok(Some(
+            serde_json::json!({"Statement": [{"Effect": "Allow",
+                "Principal": {"Service": "apigateway.amazonaws.com"},
+                "Action": "lambda:InvokeFunction",
+                "Condition": {"ArnLike": {"AWS:SourceArn": "arn:aws:execute-api:us-east-1:1:p-api/*/GET/items"}}}]})
+            .to_string(),
+        )),
+    );
+    aws.distributions.insert(
+        "p-cdn".into(),
+        Ok(DistributionState {
+            status: "InProgress".into(),
+            enabled: true,
+            domain: "d1.cloudfront.net".into(),
+        }),
+    );
+    aws.metrics
+        .insert(("5XXError".into(), "he-edge-dev-api".into()), vec![12.0]);
+    aws.metrics
+        .insert(("Count".into(), "he-edge-dev-api".into()), vec![100.0]);
+    let report = check_edge(aws);
+
+    assert_eq!(
+        status_of(&report, "edge/load_balancer/lb/state").0,
+        Status::Pass
+    );
+    let (s, why) = status_of(&report, "edge/load_balancer/lb/targets");
+    assert_eq!(s, Status::Fail, "{why}");
+    assert!(
+        why.contains("worlds 10.0.8.4 unhealthy (Target.Timeout"),
+        "{why}"
+    );
+    assert_eq!(status_of(&report, "edge/rest_api/api/api").0, Status::Pass);
+    assert_eq!(
+        status_of(&report, "edge/rest_api/api/stage").0,
+        Status::Pass
+    );
+    let (s, why) = status_of(&report, "edge/rest_api/api/routes");
+    assert_eq!(s, Status::Fail);
+    assert!(why.contains("missing: GET /items/{id}"), "{why}");
+    assert_eq!(
+        status_of(&report, "edge/rest_api/api/permission").0,
+        Status::Pass
+    );
+    let (s, why) = status_of(&report, "edge/cdn/cdn/deployed");
+    assert_eq!(s, Status::Warn, "{why}");
+    // 12 of 100 requests answered 5xx, by the API's name.
+    let (s, why) = status_of(&report, "edge/rest_api/api/5xx");
+    assert_eq!(s, Status::Fail, "{why}");
+    assert!(why.contains("12"), "{why}");
+    // The fake's physical ids are no ARNs: no dimension to ask by.
+    let (s, why) = status_of(&report, "edge/load_balancer/lb/5xx");
+    assert_eq!(s, Status::Skip, "{why}");
 }

@@ -511,6 +511,7 @@ impl Kind for Bucket {
             "permissions": permissions,
             "website": website,
             "public": public,
+            "cdn_readers": super::cdn::readers(cx.stack, key),
         })
     }
 

@@ -13,15 +13,18 @@ pub mod alarm;
 pub mod api;
 pub mod bucket;
 pub mod cache;
+pub mod cdn;
 pub mod dashboard;
 pub mod database;
 pub mod function;
 pub mod http_api;
 pub mod key;
+pub mod load_balancer;
 pub mod network;
 pub mod queue;
 pub mod raw;
 pub mod raw_cfn;
+pub mod rest_api;
 pub mod schedule;
 pub mod secret;
 pub mod table;
@@ -507,6 +510,9 @@ kinds! {
     Raw => raw::Raw,
     Dashboard => dashboard::Dashboard,
     Trail => trail::Trail,
+    LoadBalancer => load_balancer::LoadBalancer,
+    RestApi => rest_api::RestApi,
+    Cdn => cdn::Cdn,
 }
 
 /// The kinds a function may be granted access to, in registry order.

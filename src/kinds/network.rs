@@ -243,6 +243,15 @@ pub fn private_subnets(net: &Network, key: &str, env: &str) -> Vec<String> {
         .collect()
 }
 
+/// The logical ids of the public subnets of network `key` in `env`, for
+/// what faces the internet (a public load balancer).
+pub fn public_subnets(net: &Network, key: &str, env: &str) -> Vec<String> {
+    let l = pascal(key);
+    (1..=net.zones_in(env))
+        .map(|i| format!("{}{i}", PUBLIC_SUBNET.of(&l)))
+        .collect()
+}
+
 /// Why function `function` (on network `on`, if any) cannot reach `target`,
 /// which sits on network `net`: not on that network, or no `allow` rule
 /// from it (or from `functions`) to the target. With the hint that fixes it.
