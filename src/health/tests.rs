@@ -163,6 +163,8 @@ struct FakeAws {
     groups: BTreeMap<String, Result<String, ReadError>>,
     cache_updates: BTreeMap<String, Result<Vec<Maintenance>, ReadError>>,
     secrets: BTreeMap<String, Result<String, ReadError>>,
+    /// ECS services by `CLUSTER/SERVICE`.
+    ecs_services: BTreeMap<String, Result<crate::aws::resources::EcsService, ReadError>>,
 }
 
 impl Default for FakeAws {
@@ -195,6 +197,7 @@ impl Default for FakeAws {
             db_maintenance: BTreeMap::new(),
             groups: BTreeMap::new(),
             cache_updates: BTreeMap::new(),
+            ecs_services: BTreeMap::new(),
         }
     }
 }
@@ -409,6 +412,14 @@ impl Resources for FakeAws {
     }
     async fn cache_maintenance(&self, id: &str) -> Result<Vec<Maintenance>, ReadError> {
         self.answer(&self.cache_updates, id).await
+    }
+    async fn ecs_service(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<crate::aws::resources::EcsService, ReadError> {
+        self.answer(&self.ecs_services, &format!("{cluster}/{service}"))
+            .await
     }
 }
 
@@ -1731,6 +1742,13 @@ impl Resources for AwsRef<'_> {
     }
     async fn cache_maintenance(&self, id: &str) -> Result<Vec<Maintenance>, ReadError> {
         self.0.cache_maintenance(id).await
+    }
+    async fn ecs_service(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<crate::aws::resources::EcsService, ReadError> {
+        self.0.ecs_service(cluster, service).await
     }
 }
 
