@@ -405,3 +405,239 @@ fn an_alarm_on_a_service_names_cluster_and_service() {
         "ECS/ContainerInsights"
     );
 }
+
+/// The problems validation reports for `stack` in every environment (a
+/// project with `dev` and a protected `prod`), as the user reads them; `crates` exist
+/// under services/.
+fn problems(stack: &str, crates: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("stacks")).unwrap();
+    std::fs::write(
+        root.join("stackctl.yaml"),
+        "project: kinds\nstacks:\n  app: {}\nenvironments:\n  dev:\n    region: us-east-1\n  prod:\n    region: us-east-1\n    protected: true\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("stacks/app.yaml"), stack).unwrap();
+    for c in crates {
+        let d = root.join("services").join(c);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("Cargo.toml"), "").unwrap();
+    }
+    match crate::validate::project(root) {
+        Ok(_) => panic!("no problem found in\n{stack}"),
+        Err(d) => d.to_string(),
+    }
+}
+
+/// A stack with network `main` and service `worker` with `fields` (YAML at
+/// four spaces).
+fn with_worker(fields: &str) -> String {
+    format!(
+        "resources:
+  main:
+    type: network
+  other:
+    type: table
+    attributes: {{id: string}}
+    key: [id]
+  worker:
+    type: service
+    crate: worker
+{fields}"
+    )
+}
+
+#[test]
+fn a_service_on_an_undeclared_network_or_a_non_network_is_located() {
+    let p = problems(&with_worker("    network: mian\n"), &["worker"]);
+    assert!(p.contains("resources.worker.network"), "{p}");
+    assert!(p.contains("stacks/app.yaml:11"), "{p}");
+    assert!(p.contains("did you mean `main`?"), "{p}");
+    let p = problems(&with_worker("    network: other\n"), &["worker"]);
+    assert!(p.contains("resources.worker.network"), "{p}");
+    assert!(p.contains("table"), "{p}");
+}
+
+#[test]
+fn cpu_and_memory_not_a_fargate_pair_say_what_fits() {
+    let p = problems(
+        &with_worker("    network: main\n    cpu: 256\n    memory: {default: 1024, prod: 4096}\n"),
+        &["worker"],
+    );
+    assert!(p.contains("resources.worker.memory"), "{p}");
+    assert!(
+        p.contains("4096 MiB of memory does not go with 256 cpu units"),
+        "{p}"
+    );
+    assert!(p.contains("with cpu 256, memory is 512, 1024, 2048"), "{p}");
+    assert!(p.contains("environment `prod`"), "{p}");
+    let p = problems(
+        &with_worker("    network: main\n    cpu: 300\n"),
+        &["worker"],
+    );
+    assert!(p.contains("resources.worker.cpu"), "{p}");
+    assert!(
+        p.contains("300 cpu units is not a Fargate task size"),
+        "{p}"
+    );
+}
+
+#[test]
+fn a_scaling_minimum_above_the_maximum_is_located() {
+    let p = problems(
+        &with_worker("    network: main\n    scaling: {min: {default: 1, prod: 8}, max: 4}\n"),
+        &["worker"],
+    );
+    assert!(p.contains("resources.worker.scaling.min"), "{p}");
+    assert!(
+        p.contains("scaling `min` 8 is above `max` 4 in environment `prod`"),
+        "{p}"
+    );
+    assert!(p.contains("lower `min` to 4 or less"), "{p}");
+}
+
+#[test]
+fn a_load_balancer_that_is_not_one_is_refused() {
+    let p = problems(
+        &with_worker("    network: main\n    load_balancer: other\n    paths: [/x]\n"),
+        &["worker"],
+    );
+    assert!(p.contains("resources.worker.load_balancer"), "{p}");
+    assert!(p.contains("table"), "{p}");
+    let p = problems(
+        &with_worker("    network: main\n    paths: [/x]\n"),
+        &["worker"],
+    );
+    assert!(p.contains("`paths:` without a `load_balancer:`"), "{p}");
+}
+
+#[test]
+fn a_missing_crate_names_the_closest() {
+    let p = problems(&with_worker("    network: main\n"), &["wroker"]);
+    assert!(p.contains("resources.worker.crate"), "{p}");
+    assert!(
+        p.contains("service `worker` has no crate at services/worker"),
+        "{p}"
+    );
+    assert!(p.contains("did you mean `crate: wroker`?"), "{p}");
+}
+
+#[test]
+fn exec_in_a_protected_environment_and_wildcard_models_are_refused() {
+    let p = problems(
+        &with_worker("    network: main\n    exec: true\n    bedrock_models: ['anthropic.*']\n"),
+        &["worker"],
+    );
+    assert!(
+        p.contains("ECS Exec on in protected environment `prod`"),
+        "{p}"
+    );
+    assert!(p.contains("resources.worker.bedrock_models[0]"), "{p}");
+}
+
+#[test]
+fn a_grant_on_something_the_network_does_not_let_it_reach_says_which_rule() {
+    let p = problems(
+        "resources:
+  main:
+    type: network
+  token:
+    type: secret
+    generate: {length: 32, punctuation: false}
+  cache:
+    type: cache
+    network: main
+    node_type: cache.t4g.micro
+    auth_token: token
+  worker:
+    type: service
+    crate: worker
+    network: main
+    grants:
+      cache: [connect]
+",
+        &["worker"],
+    );
+    assert!(
+        p.contains("network `main` lets no traffic from `worker` to `cache`"),
+        "{p}"
+    );
+    assert!(
+        p.contains("add `{from: worker, to: cache, port: PORT}` to its `allow:`"),
+        "{p}"
+    );
+}
+
+fn ecs(desired: i32, running: i32, primary: (&str, Option<&str>)) -> EcsService {
+    EcsService {
+        status: "ACTIVE".into(),
+        desired,
+        running,
+        pending: 0,
+        deployments: vec![crate::aws::resources::EcsDeployment {
+            status: "PRIMARY".into(),
+            task_definition: format!(
+                "arn:aws:ecs:us-east-1:123456789012:task-definition/{}",
+                primary.0
+            ),
+            rollout_state: primary.1.map(str::to_string),
+            rollout_reason: None,
+        }],
+    }
+}
+
+const DEPLOYED: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/world-dev:7";
+
+#[test]
+fn running_is_judged_on_desired_and_running_counts() {
+    use crate::health::Status;
+    let ok = ecs(2, 2, ("world-dev:7", Some("COMPLETED")));
+    assert_eq!(health_running(&ok, "c", "s").status, Status::Pass);
+    let short = ecs(2, 1, ("world-dev:7", Some("COMPLETED")));
+    let f = health_running(&short, "c", "s");
+    assert_eq!(f.status, Status::Fail);
+    assert_eq!(
+        f.observed.as_deref(),
+        Some("running 1, desired 2, pending 0")
+    );
+    assert_eq!(
+        health_running(&ecs(0, 0, ("world-dev:7", None)), "c", "s").status,
+        Status::Warn
+    );
+    let draining = EcsService {
+        status: "DRAINING".into(),
+        ..ok
+    };
+    assert_eq!(health_running(&draining, "c", "s").status, Status::Fail);
+}
+
+#[test]
+fn a_circuit_breaker_rollback_is_a_failure_not_success() {
+    use crate::health::Status;
+    let done = ecs(2, 2, ("world-dev:7", Some("COMPLETED")));
+    assert_eq!(
+        health_deployment(&done, DEPLOYED, "dev").status,
+        Status::Pass
+    );
+    // Rolled back: an older revision is PRIMARY and COMPLETED.
+    let rolled_back = ecs(2, 2, ("world-dev:6", Some("COMPLETED")));
+    let f = health_deployment(&rolled_back, DEPLOYED, "dev");
+    assert_eq!(f.status, Status::Fail);
+    assert!(
+        f.reason.contains("runs world-dev:6, not world-dev:7"),
+        "{}",
+        f.reason
+    );
+    // The new revision's rollout failed.
+    let failed = ecs(2, 2, ("world-dev:7", Some("FAILED")));
+    assert_eq!(
+        health_deployment(&failed, DEPLOYED, "dev").status,
+        Status::Fail
+    );
+    let rolling = ecs(2, 1, ("world-dev:7", Some("IN_PROGRESS")));
+    assert_eq!(
+        health_deployment(&rolling, DEPLOYED, "dev").status,
+        Status::Unknown
+    );
+}
