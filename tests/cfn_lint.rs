@@ -14,6 +14,7 @@ fn cfn_lint_finds_no_errors() {
         common::repo(),
         common::repo().join("examples/minimal"),
         common::repo().join("tests/fixtures/kinds-project"),
+        common::repo().join("tests/fixtures/service-project"),
     ] {
         let (_, rendered) = stackctl::validate::project(&root).unwrap_or_else(|d| panic!("{d}"));
         for r in rendered {
@@ -22,7 +23,7 @@ fn cfn_lint_finds_no_errors() {
             files.push(path);
         }
     }
-    assert_eq!(files.len(), 17);
+    assert_eq!(files.len(), 20);
     common::assert_cfn_lint_clean(&files);
 }
 
