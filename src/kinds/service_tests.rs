@@ -641,3 +641,98 @@ fn a_circuit_breaker_rollback_is_a_failure_not_success() {
         Status::Unknown
     );
 }
+
+/// Two services on one load balancer (the `load_balancer` kind's logical
+/// ids: `LbListener`, `LbSecurityGroup`).
+const ON_LB: &str = "resources:
+  net:
+    type: network
+  lb:
+    type: load_balancer
+    network: net
+  worlds:
+    type: service
+    crate: worlds
+    network: net
+    load_balancer: lb
+    paths: [/worlds, /worlds/*]
+    health_check: {path: /worlds/health, interval: 10, healthy: 3, matcher: 200-299}
+  agents:
+    type: service
+    crate: agents
+    network: net
+    load_balancer: lb
+    paths: [/agents/*]
+    priority: 5
+  busy:
+    type: alarm
+    target: lb
+    metric: HTTPCode_Target_5XX_Count
+    threshold: 5
+";
+
+#[test]
+#[ignore = "needs the load_balancer kind (branch w-edge); passes merged with it (run with --ignored)"]
+fn a_service_on_a_load_balancer_gets_a_target_group_and_a_rule_on_its_listener() {
+    let t = render(ON_LB);
+    let r = &t["Resources"];
+    let tg = &r["WorldsTargetGroup"]["Properties"];
+    assert_eq!(tg["TargetType"], "ip");
+    assert_eq!(tg["Port"], 8080);
+    assert_eq!(tg["VpcId"], json!({"Ref": "Net"}));
+    assert_eq!(tg["HealthCheckPath"], "/worlds/health");
+    assert_eq!(tg["HealthCheckIntervalSeconds"], 10);
+    assert_eq!(tg["HealthyThresholdCount"], 3);
+    assert_eq!(tg["Matcher"]["HttpCode"], "200-299");
+    assert_eq!(tg["Name"], "kinds-app-worlds-dev");
+    let rule = &r["WorldsListenerRule"]["Properties"];
+    assert_eq!(rule["ListenerArn"], json!({"Ref": "LbListener"}));
+    assert_eq!(
+        rule["Conditions"][0]["PathPatternConfig"]["Values"],
+        json!(["/worlds", "/worlds/*"])
+    );
+    assert_eq!(
+        rule["Actions"][0]["TargetGroupArn"],
+        json!({"Ref": "WorldsTargetGroup"})
+    );
+    // `agents` took 5; `worlds` the first default.
+    assert_eq!(r["AgentsListenerRule"]["Properties"]["Priority"], 5);
+    assert_eq!(rule["Priority"], 100);
+    // Only the load balancer's group reaches the port.
+    let ingress = &r["WorldsSecurityGroup"]["Properties"]["SecurityGroupIngress"];
+    assert_eq!(ingress.as_array().unwrap().len(), 1);
+    assert_eq!(
+        ingress[0]["SourceSecurityGroupId"],
+        json!({"Fn::GetAtt": ["LbSecurityGroup", "GroupId"]})
+    );
+    assert_eq!(ingress[0]["FromPort"], 8080);
+    let svc = &r["Worlds"];
+    assert_eq!(svc["DependsOn"], json!(["WorldsListenerRule"]));
+    assert_eq!(
+        svc["Properties"]["LoadBalancers"],
+        json!([{"ContainerName": "worlds", "ContainerPort": 8080, "TargetGroupArn": {"Ref": "WorldsTargetGroup"}}])
+    );
+    assert_eq!(svc["Properties"]["HealthCheckGracePeriodSeconds"], 60);
+}
+
+#[test]
+#[ignore = "needs the load_balancer kind (branch w-edge); passes merged with it (run with --ignored)"]
+fn two_services_taking_one_priority_on_a_listener_are_refused() {
+    let p = problems(
+        // Defaults skip the priorities taken; two set alike clash.
+        &ON_LB.replace(
+            "    paths: [/worlds, /worlds/*]\n",
+            "    paths: [/worlds, /worlds/*]\n    priority: 5\n",
+        ),
+        &["worlds", "agents"],
+    );
+    assert!(
+        p.contains(
+            "service `worlds` and service `agents` both take priority 5 on load balancer `lb`"
+        ) || p.contains(
+            "service `agents` and service `worlds` both take priority 5 on load balancer `lb`"
+        ),
+        "{p}"
+    );
+    assert!(p.contains("resources.agents.priority"), "{p}");
+}
