@@ -58,7 +58,6 @@ fn services_wait_for_their_image_then_run_it_by_digest() {
         let ecr = aws_sdk_ecr::Client::new(&sdk);
         let ecs = aws_sdk_ecs::Client::new(&sdk);
         let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
-        let cfn = aws_sdk_cloudformation::Client::new(&sdk);
 
         // The repositories, named explicitly in lower case, with immutable
         // tags. moto 5.2.1 (measured) keeps a template's
