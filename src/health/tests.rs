@@ -2987,3 +2987,126 @@ fn junit_is_written_whole_or_not_at_all() {
         "{err:#}"
     );
 }
+
+// --- `service`: ECS through DescribeServices, scripted.
+
+/// Runs health on stack `svc` (one service) in `dev`, deployed as rendered
+/// with its image parameter `image`.
+fn check_service(aws: FakeAws, image: &str) -> Report {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("stacks")).unwrap();
+    std::fs::create_dir_all(root.join("services/worker")).unwrap();
+    std::fs::write(root.join("services/worker/Cargo.toml"), "").unwrap();
+    std::fs::write(
+        root.join("stackctl.yaml"),
+        "project: hs\nstacks:\n  svc: {}\nenvironments:\n  dev:\n    region: us-east-1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("stacks/svc.yaml"),
+        "resources:\n  main:\n    type: network\n  worker:\n    type: service\n    network: main\n",
+    )
+    .unwrap();
+    let scope = Scope::load(root, "dev", &[]).unwrap();
+    let r = scope.rendered("svc");
+    let state = crate::deploy::desired::state(&r.template, &r.parameters, &r.tags).unwrap();
+    let mut stack = FakeStack::new(&r.template);
+    stack.parameters = state.parameters;
+    stack
+        .parameters
+        .insert("WorkerImage".into(), image.to_string());
+    stack.tags = r.tags.clone();
+    for i in &r.inventory {
+        for x in &i.resources {
+            let physical = format!("p-{}", x.logical_id.to_lowercase());
+            stack = stack.resource(&x.logical_id, &x.resource_type, &physical);
+        }
+    }
+    let cfn = FakeCloudFormation::default().with("hs-svc-dev", stack);
+    let project = &scope.project;
+    let input = Input {
+        env: "dev",
+        region: "us-east-1",
+        emulated: false,
+        rendered: &scope.rendered,
+        stacks: vec![StackScope {
+            rendered: r,
+            resources: &project.stacks["svc"].resources,
+            code: Code::default(),
+            bindings: BTreeMap::new(),
+            migrations: crate::migrations::load(project, &project.stacks["svc"]).unwrap(),
+        }],
+    };
+    block(run(&cfn, &aws, &input, &settings()))
+}
+
+/// The worker's service as ECS describes it: `running` of 2 tasks, its
+/// PRIMARY deployment on `task_definition` in rollout state `rollout`.
+fn worker_service(running: i32, task_definition: &str, rollout: &str) -> FakeAws {
+    use crate::aws::resources::{EcsDeployment, EcsService};
+    let mut aws = FakeAws::default();
+    aws.ecs_services.insert(
+        "p-servicecluster/p-worker".into(),
+        Ok(EcsService {
+            status: "ACTIVE".into(),
+            desired: 2,
+            running,
+            pending: 0,
+            deployments: vec![EcsDeployment {
+                status: "PRIMARY".into(),
+                task_definition: task_definition.into(),
+                rollout_state: Some(rollout.into()),
+                rollout_reason: None,
+            }],
+        }),
+    );
+    aws
+}
+
+const IMAGE: &str = "1.dkr.ecr.us-east-1.amazonaws.com/hs-svc-worker-dev@sha256:00";
+
+#[test]
+fn a_service_running_the_deployed_task_definition_passes_and_a_rollback_fails() {
+    let report = check_service(
+        worker_service(2, "p-workertaskdefinition", "COMPLETED"),
+        IMAGE,
+    );
+    assert_eq!(
+        status_of(&report, "svc/service/worker/running").0,
+        Status::Pass
+    );
+    assert_eq!(
+        status_of(&report, "svc/service/worker/deployment").0,
+        Status::Pass
+    );
+    // The circuit breaker rolled back to the previous revision: it runs
+    // and is COMPLETED, which is still a failure.
+    let report = check_service(
+        worker_service(
+            2,
+            "arn:aws:ecs:us-east-1:1:task-definition/hs-svc-worker-dev:3",
+            "COMPLETED",
+        ),
+        IMAGE,
+    );
+    let (s, why) = status_of(&report, "svc/service/worker/deployment");
+    assert_eq!(s, Status::Fail, "{why}");
+    assert!(why.contains("rolled it back"), "{why}");
+    let report = check_service(
+        worker_service(1, "p-workertaskdefinition", "IN_PROGRESS"),
+        IMAGE,
+    );
+    assert_eq!(
+        status_of(&report, "svc/service/worker/running").0,
+        Status::Fail
+    );
+}
+
+#[test]
+fn a_service_whose_image_is_not_pushed_yet_is_skipped_not_passed() {
+    let report = check_service(FakeAws::default(), "");
+    let (s, why) = status_of(&report, "svc/service/worker/running");
+    assert_eq!(s, Status::Skip);
+    assert!(why.contains("no image pushed yet"), "{why}");
+}
