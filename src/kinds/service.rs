@@ -252,6 +252,16 @@ pub fn fargate_memory(cpu: u32) -> Option<Vec<u32>> {
     })
 }
 
+/// The YAML path suffix of the value `v` takes in `env` (`.prod`,
+/// `.default`, or none for a single value).
+fn written_for<T: Clone>(v: &PerEnv<T>, env: &str) -> String {
+    let written = v.written();
+    [format!(".{env}"), ".default".to_string()]
+        .into_iter()
+        .find(|s| written.iter().any(|(w, _)| w == s))
+        .unwrap_or_default()
+}
+
 /// The cpu values Fargate offers.
 const FARGATE_CPUS: &[u32] = &[256, 512, 1024, 2048, 4096, 8192, 16384];
 
@@ -702,8 +712,13 @@ impl Kind for Service {
         };
         if let (Some(memory), true) = (memory, fargate_memory(cpu).is_some()) {
             if let Some((problem, hint)) = size_problem(cpu, memory) {
-                let at = if s.memory.is_some() { &mpath } else { &cpath };
-                cx.error_hint(at, format!("{problem} (environment `{env}`)"), hint);
+                // At the value written for this environment.
+                let at = match (&s.memory, &s.cpu) {
+                    (Some(m), _) => format!("{mpath}{}", written_for(m, env)),
+                    (None, Some(c)) => format!("{cpath}{}", written_for(c, env)),
+                    (None, None) => path.to_string(),
+                };
+                cx.error_hint(&at, format!("{problem} (environment `{env}`)"), hint);
             }
         }
         let memory = memory.unwrap_or(512);
