@@ -206,7 +206,6 @@ fn services_wait_for_their_image_then_run_it_by_digest() {
                 "ApiKeyRead",
                 // The cache is bound to a server without a token here:
                 // nothing to read.
-                "WorkerKey"
             ]
         );
         let task = sids(&sdk, "WorkerTaskRole").await;

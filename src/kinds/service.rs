@@ -893,11 +893,9 @@ impl Kind for Service {
                 }),
             ],
         );
-        if let Some(k) = &own_key {
-            // Pulling layers of a repository encrypted with the key.
-            execution.statements.push(key::use_statement(key, k, false));
-            execution.key_users.insert(k.clone());
-        }
+        // A repository encrypted with the key needs no key use to pull
+        // from: ECR decrypts through the grant it made on the key when the
+        // repository was created.
         let (task_statements, task_keys) = task.finish();
         let (execution_statements, execution_keys) = execution.finish();
         let mut secrets = granted.secrets;

@@ -19,6 +19,7 @@ const STACK: &str = "resources:
   api_key:
     type: secret
     external: true
+    encryption: {key: data}
   cache:
     type: cache
     network: main
@@ -173,8 +174,13 @@ fn secrets_are_injected_by_reference_and_read_by_the_execution_role_alone() {
             "WriteOwnLogs",
             "ApiKeyRead",
             "CacheConnect",
-            "AgentsKey"
+            "ApiKeyKey"
         ]
+    );
+    // It decrypts the secret it injects with the secret's key, tagged for it.
+    assert_eq!(
+        t["Resources"]["AgentsExecutionRole"]["Properties"]["Tags"],
+        json!([{"Key": "stackctl-key-user-Data", "Value": "true"}])
     );
     let task = sids(&t, "AgentsTaskRole");
     assert!(
