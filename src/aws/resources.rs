@@ -452,6 +452,41 @@ pub trait Resources {
     fn rest_api(&self, id: &str) -> impl Future<Output = Result<RestApiState, ReadError>>;
     /// CloudFront distribution `id` (GetDistribution).
     fn distribution(&self, id: &str) -> impl Future<Output = Result<DistributionState, ReadError>>;
+    /// ECS service `service` of cluster `cluster`: its counts and
+    /// deployments (DescribeServices).
+    fn ecs_service(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> impl Future<Output = Result<EcsService, ReadError>>;
+}
+
+/// An ECS service as `health` reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EcsService {
+    /// `ACTIVE`, `DRAINING`, `INACTIVE`.
+    pub status: String,
+    /// Tasks it wants.
+    pub desired: i32,
+    /// Tasks running.
+    pub running: i32,
+    /// Tasks starting.
+    pub pending: i32,
+    /// Its deployments (one `PRIMARY`, older ones `ACTIVE`).
+    pub deployments: Vec<EcsDeployment>,
+}
+
+/// One deployment of an ECS service.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EcsDeployment {
+    /// `PRIMARY` (the newest), `ACTIVE` (older, draining), `INACTIVE`.
+    pub status: String,
+    /// The task definition's ARN.
+    pub task_definition: String,
+    /// `COMPLETED`, `FAILED`, `IN_PROGRESS` (none for old deployments).
+    pub rollout_state: Option<String>,
+    /// Why, as ECS says it.
+    pub rollout_reason: Option<String>,
 }
 
 /// [`Resources`] through the AWS SDK.
@@ -472,6 +507,7 @@ pub struct SdkResources {
     cloudfront: aws_sdk_cloudfront::Client,
     /// DescribeAlarms answers by the names asked, shared by equal calls.
     alarm_answers: Once<Vec<String>, Result<Vec<AlarmState>, ReadError>>,
+    ecs: aws_sdk_ecs::Client,
 }
 
 /// Answers shared by equal requests during one run: the first starts the
@@ -530,6 +566,7 @@ impl SdkResources {
             restapi: aws_sdk_apigateway::Client::new(sdk),
             cloudfront: aws_sdk_cloudfront::Client::new(sdk),
             alarm_answers: Default::default(),
+            ecs: aws_sdk_ecs::Client::new(sdk),
         }
     }
 }
@@ -1473,6 +1510,46 @@ impl Resources for SdkResources {
                 .map(|c| c.enabled())
                 .unwrap_or(false),
             domain: d.domain_name().to_string(),
+        })
+    }
+
+    async fn ecs_service(&self, cluster: &str, service: &str) -> Result<EcsService, ReadError> {
+        let what = format!("reading ECS service {service} of cluster {cluster}");
+        let out = self
+            .ecs
+            .describe_services()
+            .cluster(cluster)
+            .services(service)
+            .send()
+            .await
+            .map_err(|e| failed(&what, &e))?;
+        let Some(s) = out.services().first() else {
+            let why = out
+                .failures()
+                .first()
+                .and_then(|f| f.reason())
+                .unwrap_or("no such service")
+                .to_string();
+            return Err(ReadError::new(
+                ErrorKind::NotFound,
+                format!("{what}: {why}"),
+            ));
+        };
+        Ok(EcsService {
+            status: s.status().unwrap_or_default().to_string(),
+            desired: s.desired_count(),
+            running: s.running_count(),
+            pending: s.pending_count(),
+            deployments: s
+                .deployments()
+                .iter()
+                .map(|d| EcsDeployment {
+                    status: d.status().unwrap_or_default().to_string(),
+                    task_definition: d.task_definition().unwrap_or_default().to_string(),
+                    rollout_state: d.rollout_state().map(|r| r.as_str().to_string()),
+                    rollout_reason: d.rollout_state_reason().map(str::to_string),
+                })
+                .collect(),
         })
     }
 }

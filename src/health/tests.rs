@@ -168,6 +168,8 @@ struct FakeAws {
         BTreeMap<String, Result<Vec<crate::aws::resources::TargetGroupHealth>, ReadError>>,
     rest_apis: BTreeMap<String, Result<crate::aws::resources::RestApiState, ReadError>>,
     distributions: BTreeMap<String, Result<crate::aws::resources::DistributionState, ReadError>>,
+    /// ECS services by `CLUSTER/SERVICE`.
+    ecs_services: BTreeMap<String, Result<crate::aws::resources::EcsService, ReadError>>,
 }
 
 impl Default for FakeAws {
@@ -204,6 +206,7 @@ impl Default for FakeAws {
             target_groups: BTreeMap::new(),
             rest_apis: BTreeMap::new(),
             distributions: BTreeMap::new(),
+            ecs_services: BTreeMap::new(),
         }
     }
 }
@@ -439,6 +442,14 @@ impl Resources for FakeAws {
         id: &str,
     ) -> Result<crate::aws::resources::DistributionState, ReadError> {
         self.answer(&self.distributions, id).await
+    }
+    async fn ecs_service(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<crate::aws::resources::EcsService, ReadError> {
+        self.answer(&self.ecs_services, &format!("{cluster}/{service}"))
+            .await
     }
 }
 
@@ -1782,6 +1793,13 @@ impl Resources for AwsRef<'_> {
         id: &str,
     ) -> Result<crate::aws::resources::DistributionState, ReadError> {
         self.0.distribution(id).await
+    }
+    async fn ecs_service(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<crate::aws::resources::EcsService, ReadError> {
+        self.0.ecs_service(cluster, service).await
     }
 }
 
@@ -3182,4 +3200,127 @@ fn load_balancers_rest_apis_and_distributions_are_read_and_judged() {
     // The fake's physical ids are no ARNs: no dimension to ask by.
     let (s, why) = status_of(&report, "edge/load_balancer/lb/5xx");
     assert_eq!(s, Status::Skip, "{why}");
+}
+
+// --- `service`: ECS through DescribeServices, scripted.
+
+/// Runs health on stack `svc` (one service) in `dev`, deployed as rendered
+/// with its image parameter `image`.
+fn check_service(aws: FakeAws, image: &str) -> Report {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("stacks")).unwrap();
+    std::fs::create_dir_all(root.join("services/worker")).unwrap();
+    std::fs::write(root.join("services/worker/Cargo.toml"), "").unwrap();
+    std::fs::write(
+        root.join("stackctl.yaml"),
+        "project: hs\nstacks:\n  svc: {}\nenvironments:\n  dev:\n    region: us-east-1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("stacks/svc.yaml"),
+        "resources:\n  main:\n    type: network\n  worker:\n    type: service\n    network: main\n",
+    )
+    .unwrap();
+    let scope = Scope::load(root, "dev", &[]).unwrap();
+    let r = scope.rendered("svc");
+    let state = crate::deploy::desired::state(&r.template, &r.parameters, &r.tags).unwrap();
+    let mut stack = FakeStack::new(&r.template);
+    stack.parameters = state.parameters;
+    stack
+        .parameters
+        .insert("WorkerImage".into(), image.to_string());
+    stack.tags = r.tags.clone();
+    for i in &r.inventory {
+        for x in &i.resources {
+            let physical = format!("p-{}", x.logical_id.to_lowercase());
+            stack = stack.resource(&x.logical_id, &x.resource_type, &physical);
+        }
+    }
+    let cfn = FakeCloudFormation::default().with("hs-svc-dev", stack);
+    let project = &scope.project;
+    let input = Input {
+        env: "dev",
+        region: "us-east-1",
+        emulated: false,
+        rendered: &scope.rendered,
+        stacks: vec![StackScope {
+            rendered: r,
+            resources: &project.stacks["svc"].resources,
+            code: Code::default(),
+            bindings: BTreeMap::new(),
+            migrations: crate::migrations::load(project, &project.stacks["svc"]).unwrap(),
+        }],
+    };
+    block(run(&cfn, &aws, &input, &settings()))
+}
+
+/// The worker's service as ECS describes it: `running` of 2 tasks, its
+/// PRIMARY deployment on `task_definition` in rollout state `rollout`.
+fn worker_service(running: i32, task_definition: &str, rollout: &str) -> FakeAws {
+    use crate::aws::resources::{EcsDeployment, EcsService};
+    let mut aws = FakeAws::default();
+    aws.ecs_services.insert(
+        "p-servicecluster/p-worker".into(),
+        Ok(EcsService {
+            status: "ACTIVE".into(),
+            desired: 2,
+            running,
+            pending: 0,
+            deployments: vec![EcsDeployment {
+                status: "PRIMARY".into(),
+                task_definition: task_definition.into(),
+                rollout_state: Some(rollout.into()),
+                rollout_reason: None,
+            }],
+        }),
+    );
+    aws
+}
+
+const IMAGE: &str = "1.dkr.ecr.us-east-1.amazonaws.com/hs-svc-worker-dev@sha256:00";
+
+#[test]
+fn a_service_running_the_deployed_task_definition_passes_and_a_rollback_fails() {
+    let report = check_service(
+        worker_service(2, "p-workertaskdefinition", "COMPLETED"),
+        IMAGE,
+    );
+    assert_eq!(
+        status_of(&report, "svc/service/worker/running").0,
+        Status::Pass
+    );
+    assert_eq!(
+        status_of(&report, "svc/service/worker/deployment").0,
+        Status::Pass
+    );
+    // The circuit breaker rolled back to the previous revision: it runs
+    // and is COMPLETED, which is still a failure.
+    let report = check_service(
+        worker_service(
+            2,
+            "arn:aws:ecs:us-east-1:1:task-definition/hs-svc-worker-dev:3",
+            "COMPLETED",
+        ),
+        IMAGE,
+    );
+    let (s, why) = status_of(&report, "svc/service/worker/deployment");
+    assert_eq!(s, Status::Fail, "{why}");
+    assert!(why.contains("rolled it back"), "{why}");
+    let report = check_service(
+        worker_service(1, "p-workertaskdefinition", "IN_PROGRESS"),
+        IMAGE,
+    );
+    assert_eq!(
+        status_of(&report, "svc/service/worker/running").0,
+        Status::Fail
+    );
+}
+
+#[test]
+fn a_service_whose_image_is_not_pushed_yet_is_skipped_not_passed() {
+    let report = check_service(FakeAws::default(), "");
+    let (s, why) = status_of(&report, "svc/service/worker/running");
+    assert_eq!(s, Status::Skip);
+    assert!(why.contains("no image pushed yet"), "{why}");
 }

@@ -369,8 +369,9 @@ impl Kind for Alarm {
             // CloudWatch metrics, so no alarm here.
             return json!({"logical": l, "bound": target});
         }
-        let dimension_value = resource.and_then(|r| {
-            let v = r.alarm_dimension(target, part);
+        let first_metric = a.metric.split('+').next().unwrap_or_default().trim();
+        let place = resource.and_then(|r| {
+            let v = r.alarm_target(cx, target, part, first_metric);
             if v.is_none() {
                 cx.error_hint(
                     &tpath,
@@ -414,12 +415,24 @@ impl Kind for Alarm {
                 }
             }
         }
+        // A target named by several dimensions, or whose metric lives in
+        // another namespace, says so (see `Kind::alarm_target`).
+        let (namespace, dimensions): (&str, Vec<Json>) = match place {
+            Some(p) => (
+                p.namespace,
+                p.dimensions
+                    .into_iter()
+                    .map(|(name, value)| json!({"name": name, "value": value}))
+                    .collect(),
+            ),
+            None => (namespace, vec![json!({"name": dimension, "value": null})]),
+        };
         let mut out = json!({
             "logical": l,
             "name": cx.name(key),
             "description": a.description,
             "namespace": namespace,
-            "dimensions": [{"name": dimension, "value": dimension_value}],
+            "dimensions": dimensions,
         });
         if let (Json::Object(o), Json::Object(c)) = (&mut out, common(cx, a, path)) {
             o.extend(c);

@@ -187,7 +187,7 @@ impl Kind for Cache {
         self.name.as_deref()
     }
 
-    fn graphs(&self, key: &str) -> Vec<super::Graph> {
+    fn graphs(&self, _cx: &Builder, key: &str) -> Vec<super::Graph> {
         use super::Graph;
         vec![Graph::of(
             "cpu and memory",
@@ -481,9 +481,44 @@ impl Kind for Cache {
         }
         env
     }
+
+    fn container_grant(
+        &self,
+        cx: &mut Builder,
+        key: &str,
+        level: &str,
+    ) -> Option<super::ContainerGrant> {
+        (level == "connect").then(|| self.container_connect(cx, key))
+    }
 }
 
 impl Cache {
+    /// `connect` by a container: host, port and TLS as for a function; the
+    /// auth token ECS injects as `KEY_AUTH_TOKEN` (none for a bound server
+    /// without one).
+    pub(super) fn container_connect(&self, cx: &mut Builder, key: &str) -> super::ContainerGrant {
+        let prefix = key.to_uppercase();
+        let environment = [("endpoint", "HOST"), ("port", "PORT"), ("tls", "TLS")]
+            .into_iter()
+            .map(|(attr, var)| (format!("{prefix}_{var}"), self.attribute(cx, key, attr, "")))
+            .collect();
+        let token = match cx.binding(key) {
+            Some(b) => b.secret.clone().map(Json::String),
+            None => Some(self.token_value_arn(cx)),
+        };
+        super::ContainerGrant {
+            environment,
+            secrets: token
+                .map(|t| {
+                    vec![(
+                        format!("{prefix}_AUTH_TOKEN"),
+                        super::secret::value_from(&t, None),
+                    )]
+                })
+                .unwrap_or_default(),
+        }
+    }
+
     /// The auth token secret's ARN for IAM.
     fn token_arn(&self, cx: &mut Builder) -> Json {
         if cx.emulated() {

@@ -144,7 +144,7 @@ impl Dashboard {
                     let Some(r) = cx.target(k, &kpath, super::KINDS) else {
                         continue;
                     };
-                    let graphs = r.graphs(k);
+                    let graphs = r.graphs(cx, k);
                     if graphs.is_empty() {
                         cx.error_hint(
                             &kpath,
@@ -169,7 +169,7 @@ impl Dashboard {
                             .iter()
                             .position(|n| *n == r.kind())
                             .unwrap_or(KIND_ORDER.len());
-                        (rank, k.clone(), r.graphs(k))
+                        (rank, k.clone(), r.graphs(cx, k))
                     })
                     .filter(|(_, _, g)| !g.is_empty())
                     .collect();

@@ -294,7 +294,7 @@ impl Kind for Database {
         self.name.as_deref()
     }
 
-    fn graphs(&self, key: &str) -> Vec<super::Graph> {
+    fn graphs(&self, _cx: &Builder, key: &str) -> Vec<super::Graph> {
         use super::Graph;
         vec![Graph::of(
             "cpu and connections",
@@ -649,6 +649,47 @@ impl Kind for Database {
             .zip(["HOST", "PORT", "NAME", "SECRET_ARN", "TLS"])
             .map(|(attr, var)| (format!("{prefix}_{var}"), self.attribute(cx, key, attr, "")))
             .collect()
+    }
+
+    /// `connect` by a container: host, port, name and TLS as for a
+    /// function; the user name and password ECS injects from the master
+    /// secret's JSON keys (`KEY_USERNAME`, `KEY_PASSWORD`).
+    fn container_grant(
+        &self,
+        cx: &mut Builder,
+        key: &str,
+        level: &str,
+    ) -> Option<super::ContainerGrant> {
+        if level != "connect" {
+            return None;
+        }
+        let prefix = key.to_uppercase();
+        let environment = ["endpoint", "port", "database", "tls"]
+            .into_iter()
+            .zip(["HOST", "PORT", "NAME", "TLS"])
+            .map(|(attr, var)| (format!("{prefix}_{var}"), self.attribute(cx, key, attr, "")))
+            .collect();
+        let secret = self.attribute(cx, key, "secret_arn", "");
+        if secret.as_str() == Some("") {
+            // A bound server without a secret: nothing to inject.
+            return Some(super::ContainerGrant {
+                environment,
+                secrets: Vec::new(),
+            });
+        }
+        let secrets = ["username", "password"]
+            .into_iter()
+            .map(|k| {
+                (
+                    format!("{prefix}_{}", k.to_uppercase()),
+                    super::secret::value_from(&secret, Some(k)),
+                )
+            })
+            .collect();
+        Some(super::ContainerGrant {
+            environment,
+            secrets,
+        })
     }
 }
 

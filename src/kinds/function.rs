@@ -503,7 +503,7 @@ impl Kind for Function {
         self.name.as_deref()
     }
 
-    fn graphs(&self, key: &str) -> Vec<super::Graph> {
+    fn graphs(&self, _cx: &Builder, key: &str) -> Vec<super::Graph> {
         use super::Graph;
         let name = json!({"Ref": pascal(key)});
         vec![
@@ -751,97 +751,24 @@ impl Kind for Function {
                 through.entry(queue).or_insert((k.to_string(), false));
             }
         }
-        let targets = super::grant_targets();
-        // Ports of servers bound in this environment that grants reach
-        // (outside the VPC's rules): the function's group lets it out to them.
-        let mut bound_ports = BTreeSet::new();
-        for (target, grant) in &f.grants {
-            let gpath = join(&join(path, "grants"), target);
-            if let Grant::Actions { actions, arn } = grant {
-                let Some(r) = cx.target(target, &gpath, super::KINDS) else {
-                    continue;
-                };
-                if let Some(s) = explicit_grant(cx, r, target, actions, arn.as_deref(), &gpath) {
-                    statements.push(s);
-                }
-                if let Some(KeyUse::Direct(k) | KeyUse::Through(k)) = r.key_use(target) {
-                    let writes = actions.iter().any(|a| !reads(a));
-                    if r.kind() == "key" {
-                        key_users.insert(k);
-                    } else {
-                        let e = through.entry(target.clone()).or_insert((k, false));
-                        e.1 |= writes;
-                    }
-                }
-                continue;
-            }
-            let Some(r) = cx.target(target, &gpath, &targets) else {
-                continue;
-            };
-            if let Some(b) = cx.binding(target) {
-                bound_ports.insert(b.port);
-            } else if let Some(net) = r.network() {
-                if let Some((problem, hint)) =
-                    super::network::unreachable(cx.stack, net, key, f.network.as_deref(), target)
-                {
-                    cx.error_hint(&gpath, problem, hint);
-                }
-            }
-            match r.key_use(target) {
-                Some(KeyUse::Direct(k)) => {
-                    key_users.insert(k);
-                }
-                Some(KeyUse::Through(k)) => {
-                    let writes = grant.access().iter().any(|l| r.writes(l));
-                    let e = through.entry(target.clone()).or_insert((k, false));
-                    e.1 |= writes;
-                }
-                None => {}
-            }
-            let allowed = r.grant_levels();
-            if grant.prefix().is_some() && !r.grant_prefix() {
-                cx.error_hint(
-                    &join(&gpath, "prefix"),
-                    "only bucket grants take a prefix",
-                    "remove `prefix:`",
-                );
-            }
-            for (i, level) in grant.access().iter().enumerate() {
-                let lpath = match grant {
-                    Grant::Access(_) | Grant::Actions { .. } => index(&gpath, i),
-                    Grant::Scoped { .. } => index(&join(&gpath, "access"), i),
-                };
-                if !allowed.contains(&level.as_str()) {
-                    let d = cx
-                        .stack
-                        .source
-                        .error(
-                            lpath,
-                            format!("`{level}` is not an access level of a {}", r.kind()),
-                        )
-                        .suggest(level, allowed.iter().copied());
-                    cx.diags.push(d);
-                    continue;
-                }
-                if let Some(s) = r.grant(cx, target, level, grant.prefix(), &lpath) {
-                    statements.push(s);
-                }
-                for (var, value) in r.grant_environment(cx, target, level) {
-                    if env.contains_key(&var) {
-                        cx.error_hint(
-                            &join(&join(path, "environment"), &var),
-                            format!("`{var}` is also set by the `{level}` grant on `{target}`"),
-                            "remove it from `environment:`; the grant gives it",
-                        );
-                    }
-                    env.insert(var, value);
-                }
-            }
-        }
-        for (target, (k, writes)) in &through {
-            statements.push(key::use_statement(target, k, *writes));
-            key_users.insert(k.clone());
-        }
+        let mut role = RoleAccess {
+            statements,
+            key_users,
+            through,
+        };
+        let granted = apply_grants(
+            cx,
+            key,
+            "function",
+            &f.grants,
+            f.network.as_deref(),
+            &mut env,
+            &mut role,
+            None,
+            path,
+        );
+        let bound_ports = granted.bound_ports;
+        let (statements, key_users) = role.finish();
         let key_user_tags: Vec<String> = key_users.iter().map(|k| key::user_tag(k)).collect();
         json!({
             "ids": super::ids(&l, &[ROLE, LOG_GROUP]),
@@ -915,6 +842,182 @@ impl Kind for Function {
             // Not a level of a function (GRANT_LEVELS is checked first).
             _ => None,
         }
+    }
+}
+
+/// What grants give a role: its statements, the keys it uses (logical
+/// ids), and the resources it reaches through a key (target → (key,
+/// whether it writes)), whose key-use statements [`RoleAccess::finish`]
+/// adds.
+#[derive(Debug, Default)]
+pub(crate) struct RoleAccess {
+    /// Its statements so far.
+    pub statements: Vec<Json>,
+    /// Keys it uses directly.
+    pub key_users: BTreeSet<String>,
+    /// Resources it reaches through their key.
+    pub through: BTreeMap<String, (String, bool)>,
+}
+
+impl RoleAccess {
+    /// The statements, with the key use of everything reached through a
+    /// key, and the keys the role uses.
+    pub fn finish(mut self) -> (Vec<Json>, BTreeSet<String>) {
+        for (target, (k, writes)) in &self.through {
+            self.statements.push(key::use_statement(target, k, *writes));
+            self.key_users.insert(k.clone());
+        }
+        (self.statements, self.key_users)
+    }
+}
+
+/// What [`apply_grants`] gives besides role statements.
+#[derive(Debug, Default)]
+pub(crate) struct Granted {
+    /// Ports of servers bound in this environment that grants reach
+    /// (outside the VPC's rules): the member's group lets it out to them.
+    pub bound_ports: BTreeSet<u16>,
+    /// Secret values to inject (variable, `valueFrom`), for a container.
+    pub secrets: Vec<(String, Json)>,
+}
+
+/// Derives least privilege from the `grants:` of resource `key` (a
+/// `noun`: function or service) on network `network`: each grant's
+/// statement goes to `role` and its environment into `env`. With
+/// `injected` (a container's execution role), a grant on something whose
+/// secret ECS injects ([`super::Kind::container_grant`]) puts its statement
+/// and key use there instead, and its secrets in [`Granted::secrets`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn apply_grants(
+    cx: &mut Builder,
+    key: &str,
+    noun: &str,
+    grants: &BTreeMap<String, Grant>,
+    network: Option<&str>,
+    env: &mut Map<String, Json>,
+    role: &mut RoleAccess,
+    mut injected: Option<&mut RoleAccess>,
+    path: &str,
+) -> Granted {
+    let mut secrets: Vec<(String, Json)> = Vec::new();
+    let targets = super::grant_targets();
+    let mut bound_ports = BTreeSet::new();
+    for (target, grant) in grants {
+        let gpath = join(&join(path, "grants"), target);
+        if let Grant::Actions { actions, arn } = grant {
+            let Some(r) = cx.target(target, &gpath, super::KINDS) else {
+                continue;
+            };
+            if let Some(s) = explicit_grant(cx, r, target, actions, arn.as_deref(), &gpath) {
+                role.statements.push(s);
+            }
+            if let Some(KeyUse::Direct(k) | KeyUse::Through(k)) = r.key_use(target) {
+                let writes = actions.iter().any(|a| !reads(a));
+                if r.kind() == "key" {
+                    role.key_users.insert(k);
+                } else {
+                    let e = role.through.entry(target.clone()).or_insert((k, false));
+                    e.1 |= writes;
+                }
+            }
+            continue;
+        }
+        let Some(r) = cx.target(target, &gpath, &targets) else {
+            continue;
+        };
+        if let Some(b) = cx.binding(target) {
+            bound_ports.insert(b.port);
+        } else if let Some(net) = r.network() {
+            if let Some((problem, hint)) =
+                super::network::unreachable_by(cx.stack, net, noun, key, network, target)
+            {
+                cx.error_hint(&gpath, problem, hint);
+            }
+        }
+        let allowed = r.grant_levels();
+        // For a container, what each level gives instead (ECS injects the
+        // secret): then the execution role reads it, not the task role.
+        let container: Vec<Option<super::ContainerGrant>> = grant
+            .access()
+            .iter()
+            .map(|l| match &injected {
+                Some(_) if allowed.contains(&l.as_str()) => r.container_grant(cx, target, l),
+                _ => None,
+            })
+            .collect();
+        let dest: &mut RoleAccess = match injected.as_deref_mut() {
+            Some(i) if container.iter().any(Option::is_some) => i,
+            _ => &mut *role,
+        };
+        match r.key_use(target) {
+            Some(KeyUse::Direct(k)) => {
+                dest.key_users.insert(k);
+            }
+            Some(KeyUse::Through(k)) => {
+                let writes = grant.access().iter().any(|l| r.writes(l));
+                let e = dest.through.entry(target.clone()).or_insert((k, false));
+                e.1 |= writes;
+            }
+            None => {}
+        }
+        if grant.prefix().is_some() && !r.grant_prefix() {
+            cx.error_hint(
+                &join(&gpath, "prefix"),
+                "only bucket grants take a prefix",
+                "remove `prefix:`",
+            );
+        }
+        for (i, level) in grant.access().iter().enumerate() {
+            let lpath = match grant {
+                Grant::Access(_) | Grant::Actions { .. } => index(&gpath, i),
+                Grant::Scoped { .. } => index(&join(&gpath, "access"), i),
+            };
+            if !allowed.contains(&level.as_str()) {
+                let d = cx
+                    .stack
+                    .source
+                    .error(
+                        lpath,
+                        format!("`{level}` is not an access level of a {}", r.kind()),
+                    )
+                    .suggest(level, allowed.iter().copied());
+                cx.diags.push(d);
+                continue;
+            }
+            if let Some(s) = r.grant(cx, target, level, grant.prefix(), &lpath) {
+                dest.statements.push(s);
+            }
+            let given = match &container[i] {
+                Some(c) => {
+                    for (var, from) in &c.secrets {
+                        if env.contains_key(var) {
+                            cx.error_hint(
+                                &join(&join(path, "environment"), var),
+                                format!("`{var}` is also the secret the `{level}` grant on `{target}` injects"),
+                                "remove it from `environment:`; ECS sets it from the secret",
+                            );
+                        }
+                        secrets.push((var.clone(), from.clone()));
+                    }
+                    c.environment.clone()
+                }
+                None => r.grant_environment(cx, target, level),
+            };
+            for (var, value) in given {
+                if env.contains_key(&var) {
+                    cx.error_hint(
+                        &join(&join(path, "environment"), &var),
+                        format!("`{var}` is also set by the `{level}` grant on `{target}`"),
+                        "remove it from `environment:`; the grant gives it",
+                    );
+                }
+                env.insert(var, value);
+            }
+        }
+    }
+    Granted {
+        bound_ports,
+        secrets,
     }
 }
 

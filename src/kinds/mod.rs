@@ -27,6 +27,7 @@ pub mod raw_cfn;
 pub mod rest_api;
 pub mod schedule;
 pub mod secret;
+pub mod service;
 pub mod table;
 pub mod topic;
 pub mod trail;
@@ -187,8 +188,8 @@ pub trait Kind: DeserializeOwned {
     }
 
     /// What a `dashboard` of its stack shows of it (none: nothing).
-    fn graphs(&self, key: &str) -> Vec<Graph> {
-        let _ = key;
+    fn graphs(&self, cx: &Builder, key: &str) -> Vec<Graph> {
+        let _ = (cx, key);
         Vec::new()
     }
 
@@ -273,6 +274,38 @@ pub trait Kind: DeserializeOwned {
     ) -> Option<Json> {
         let _ = (cx, key, level, prefix, path);
         None
+    }
+
+    /// What a grant of `level` on it gives a container (a `service`) when
+    /// that differs from a function's: secret values ECS injects into the
+    /// container (`Secrets`, by ARN: never plain environment values) and
+    /// the plain environment besides. `Some`: the grant's statement goes to
+    /// the service's execution role (ECS reads the secrets), not its task
+    /// role. `None`: as for a function.
+    fn container_grant(&self, cx: &mut Builder, key: &str, level: &str) -> Option<ContainerGrant> {
+        let _ = (cx, key, level);
+        None
+    }
+
+    /// Where an alarm on `metric` of it (or its `part`) reads: the namespace
+    /// and every dimension naming it. By default [`Kind::ALARM`]'s namespace
+    /// and its one dimension ([`Kind::alarm_dimension`]); a kind named by
+    /// more than one dimension (an ECS service: cluster and service) or
+    /// whose metrics span namespaces overrides it. `None`: no such part.
+    fn alarm_target(
+        &self,
+        cx: &mut Builder,
+        key: &str,
+        part: Option<&str>,
+        metric: &str,
+    ) -> Option<AlarmTarget> {
+        let _ = (cx, metric);
+        let a = Self::ALARM?;
+        let value = self.alarm_dimension(key, part)?;
+        Some(AlarmTarget {
+            namespace: a.namespace,
+            dimensions: vec![(a.dimension.to_string(), value)],
+        })
     }
 }
 
@@ -392,8 +425,8 @@ macro_rules! kinds {
             }
 
             /// What a dashboard shows of it (see [`Kind::graphs`]).
-            pub fn graphs(&self, key: &str) -> Vec<Graph> {
-                match self { $(Resource::$variant(r) => r.graphs(key),)* }
+            pub fn graphs(&self, cx: &Builder, key: &str) -> Vec<Graph> {
+                match self { $(Resource::$variant(r) => r.graphs(cx, key),)* }
             }
 
             /// The load balancer routing HTTP to it (see [`Kind::load_balancer`]).
@@ -467,6 +500,16 @@ macro_rules! kinds {
             ) -> Option<Json> {
                 match self { $(Resource::$variant(r) => r.grant(cx, key, level, prefix, path),)* }
             }
+
+            /// What a grant gives a container (see [`Kind::container_grant`]).
+            pub fn container_grant(&self, cx: &mut Builder, key: &str, level: &str) -> Option<ContainerGrant> {
+                match self { $(Resource::$variant(r) => r.container_grant(cx, key, level),)* }
+            }
+
+            /// Where an alarm on it reads (see [`Kind::alarm_target`]).
+            pub fn alarm_target(&self, cx: &mut Builder, key: &str, part: Option<&str>, metric: &str) -> Option<AlarmTarget> {
+                match self { $(Resource::$variant(r) => r.alarm_target(cx, key, part, metric),)* }
+            }
         }
 
         /// Reads a resource of `kind` (its `type:`, already removed from
@@ -513,6 +556,7 @@ kinds! {
     LoadBalancer => load_balancer::LoadBalancer,
     RestApi => rest_api::RestApi,
     Cdn => cdn::Cdn,
+    Service => service::Service,
 }
 
 /// The kinds a function may be granted access to, in registry order.
@@ -657,9 +701,13 @@ pub(crate) mod testing {
         std::fs::write(root.join("stacks/app.yaml"), stack).unwrap();
         for line in stack.lines() {
             if let Some(name) = line.trim().strip_prefix("crate: ") {
-                let c = root.join("lambdas").join(name);
-                std::fs::create_dir_all(&c).unwrap();
-                std::fs::write(c.join("Cargo.toml"), "").unwrap();
+                // A function's crate is under lambdas/, a service's under
+                // services/: both exist, whichever kind names it.
+                for dir in ["lambdas", "services"] {
+                    let c = root.join(dir).join(name);
+                    std::fs::create_dir_all(&c).unwrap();
+                    std::fs::write(c.join("Cargo.toml"), "").unwrap();
+                }
             }
         }
         let (_, rendered) =
@@ -684,3 +732,29 @@ pub(crate) mod testing {
             .unwrap_or_else(|| panic!("no statement {sid}"))
     }
 }
+
+/// What a grant gives a container (see [`Kind::container_grant`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContainerGrant {
+    /// Plain environment variables (host, port, names: never secret values).
+    pub environment: Vec<(String, Json)>,
+    /// Secret values ECS injects: (variable, `valueFrom`: a secret's ARN,
+    /// with `:JSON_KEY::` to pick one key of a JSON secret).
+    pub secrets: Vec<(String, Json)>,
+}
+
+/// Where an alarm reads its metric (see [`Kind::alarm_target`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmTarget {
+    /// `AWS/ECS`, ...
+    pub namespace: &'static str,
+    /// (dimension name, value), every one naming the resource.
+    pub dimensions: Vec<(String, Json)>,
+}
+
+/// The condition that holds once a service's image is pushed (its
+/// [`IMAGE`] parameter is not empty): what runs the image waits for it.
+pub const HAS_IMAGE: Part = Part {
+    name: "has_image",
+    suffix: "HasImage",
+};

@@ -262,10 +262,23 @@ pub fn unreachable(
     on: Option<&str>,
     target: &str,
 ) -> Option<(String, String)> {
+    unreachable_by(stack, net, "function", function, on, target)
+}
+
+/// As [`unreachable`], for member `who` of any kind (`noun`: `function`,
+/// `service`); only functions are among `from: functions`.
+pub fn unreachable_by(
+    stack: &crate::model::Stack,
+    net: &str,
+    noun: &str,
+    who: &str,
+    on: Option<&str>,
+    target: &str,
+) -> Option<(String, String)> {
     if on != Some(net) {
         return Some((
-            format!("`{target}` is on network `{net}`, and function `{function}` is not"),
-            format!("add `network: {net}` to `{function}`"),
+            format!("`{target}` is on network `{net}`, and {noun} `{who}` is not"),
+            format!("add `network: {net}` to `{who}`"),
         ));
     }
     let Some(Resource::Network(n)) = stack.resources.get(net) else {
@@ -275,11 +288,18 @@ pub fn unreachable(
     let allowed = n
         .allow
         .iter()
-        .any(|a| a.to == target && (a.from == function || a.from == FUNCTIONS));
+        .any(|a| a.to == target && (a.from == who || (noun == "function" && a.from == FUNCTIONS)));
+    let or_functions = if noun == "function" {
+        " (or `from: functions`)"
+    } else {
+        ""
+    };
     (!allowed).then(|| {
         (
-            format!("network `{net}` lets no traffic from `{function}` to `{target}`"),
-            format!("add `{{from: {function}, to: {target}, port: PORT}}` (or `from: functions`) to its `allow:`"),
+            format!("network `{net}` lets no traffic from `{who}` to `{target}`"),
+            format!(
+                "add `{{from: {who}, to: {target}, port: PORT}}`{or_functions} to its `allow:`"
+            ),
         )
     })
 }

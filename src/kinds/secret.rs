@@ -124,6 +124,26 @@ pub fn arn_of(name_or_arn: &str) -> Json {
     }
 }
 
+/// ECS's `valueFrom` for secret `id` (an ARN expression, or a name or ARN
+/// as text), or for key `json_key` of its JSON value (`ARN:KEY::`, which
+/// ECS takes only on an ARN: a name becomes the partial ARN Secrets
+/// Manager resolves).
+pub fn value_from(id: &Json, json_key: Option<&str>) -> Json {
+    let id = match id.as_str() {
+        Some(name) if !name.starts_with("arn:") && json_key.is_some() => iam::sub(format!(
+            "arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:{name}"
+        )),
+        _ => id.clone(),
+    };
+    let Some(k) = json_key else {
+        return id;
+    };
+    match id.as_str() {
+        Some(arn) => json!(format!("{arn}:{k}::")),
+        None => json!({"Fn::Join": ["", [id, format!(":{k}::")]]}),
+    }
+}
+
 /// A secret whose value is set outside the stack, for `deploy` to check.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ExternalSecret {
@@ -248,6 +268,23 @@ impl Kind for Secret {
 
     fn encryption_key(&self) -> Option<&str> {
         self.encryption.as_ref().map(|e| e.key.as_str())
+    }
+
+    /// `read` by a container: ECS injects the value as `KEY` (the key in
+    /// capitals).
+    fn container_grant(
+        &self,
+        cx: &mut Builder,
+        key: &str,
+        level: &str,
+    ) -> Option<super::ContainerGrant> {
+        (level == "read").then(|| {
+            let arn = self.attribute(cx, key, "arn", "");
+            super::ContainerGrant {
+                environment: Vec::new(),
+                secrets: vec![(key.to_uppercase(), value_from(&arn, None))],
+            }
+        })
     }
 
     fn grant(

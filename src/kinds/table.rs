@@ -329,7 +329,7 @@ impl Kind for Table {
         self.name.as_deref()
     }
 
-    fn graphs(&self, key: &str) -> Vec<super::Graph> {
+    fn graphs(&self, _cx: &Builder, key: &str) -> Vec<super::Graph> {
         use super::Graph;
         vec![
             Graph::of(

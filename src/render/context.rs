@@ -216,6 +216,29 @@ impl<'a> Builder<'a> {
                 code_parameters.insert(key.clone(), p);
             }
         }
+        // A service's image by digest (`REPOSITORY@sha256:…`), set at deploy
+        // time: empty until its first push, while the condition leaves out
+        // what runs it.
+        let imaged: Vec<String> = self
+            .stack
+            .resources
+            .iter()
+            .filter(|(k, r)| r.image_crate(k).is_some())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in imaged {
+            let l = pascal(&key);
+            let p = crate::kinds::IMAGE.of(&l);
+            let at = join("resources", &key);
+            self.claim(&p, &at);
+            all_params.insert(
+                p.clone(),
+                json!({"type": "String", "default": "", "description": format!("Container image of the `{key}` service, by digest (set by stackctl deploy; empty: not pushed yet)")}),
+            );
+            let c = crate::kinds::HAS_IMAGE.of(&l);
+            self.claim(&c, &at);
+            self.conditions.insert(c, json!({"not_empty": p}));
+        }
         let outputs = self.outputs(&stack_name);
         let probes = self.probes();
         let description = self
