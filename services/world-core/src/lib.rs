@@ -53,10 +53,3 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
-
-/// Installs rustls's process-wide crypto provider (aws-lc-rs, the one the
-/// AWS SDK links) for clients that ask for the default, such as the HTTP
-/// client agent-runtime reaches llm-integration with. Idempotent.
-pub fn install_crypto() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-}
