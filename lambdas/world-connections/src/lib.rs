@@ -98,7 +98,10 @@ fn response(status: u16, body: Value) -> Value {
 /// A world id as the world services issue them: 1 to 128 characters, no
 /// control characters.
 fn world_id(value: Option<&str>) -> Result<&str, &'static str> {
-    let id = value.map(str::trim).filter(|s| !s.is_empty()).ok_or("world_id is required: connect with ?world_id=WORLD")?;
+    let id = value
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or("world_id is required: connect with ?world_id=WORLD")?;
     if id.chars().count() > 128 || id.chars().any(char::is_control) {
         return Err("world_id is not a valid id");
     }
@@ -112,12 +115,18 @@ pub async fn handle<C: Connections>(connections: &C, event: Value, now: i64) -> 
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "malformed WebSocket event");
-            return response(400, json!({"error": format!("malformed WebSocket event: {e}")}));
+            return response(
+                400,
+                json!({"error": format!("malformed WebSocket event: {e}")}),
+            );
         }
     };
     let ctx = &req.request_context;
     let Some(connection_id) = ctx.connection_id.as_deref().filter(|c| !c.is_empty()) else {
-        return response(400, json!({"error": "the event has no requestContext.connectionId"}));
+        return response(
+            400,
+            json!({"error": "the event has no requestContext.connectionId"}),
+        );
     };
     let kind = ctx.event_type.as_deref().unwrap_or_default();
     let route = ctx.route_key.as_deref().unwrap_or_default();

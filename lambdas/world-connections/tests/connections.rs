@@ -70,7 +70,10 @@ fn connect_records_and_disconnect_forgets() {
     assert_eq!((code, body["world_id"].as_str()), (200, Some("w1")));
     let (code, body) = status(&outcomes[2]);
     assert_eq!(code, 400);
-    assert!(body["error"].as_str().unwrap().contains("world_id is required"));
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("world_id is required"));
     assert_eq!(status(&outcomes[3]).0, 400);
     assert_eq!(status(&outcomes[4]).0, 200);
 
@@ -80,7 +83,10 @@ fn connect_records_and_disconnect_forgets() {
     assert_eq!(items[0]["world_id"], "w1");
     let expires = items[0]["expires_at"].as_i64().unwrap();
     let now = lambda_shared::now_epoch();
-    assert!((now + 7200 - 60..=now + 7200 + 60).contains(&expires), "{expires} vs {now}");
+    assert!(
+        (now + 7200 - 60..=now + 7200 + 60).contains(&expires),
+        "{expires} vs {now}"
+    );
 }
 
 #[test]

@@ -45,7 +45,8 @@ impl Llm {
 
     /// Generated text for `prompt`.
     pub async fn generate(&self, system: &str, prompt: &str) -> Result<String, String> {
-        let body = json!({"prompt": prompt, "system": system, "max_tokens": 100, "temperature": 0.0});
+        let body =
+            json!({"prompt": prompt, "system": system, "max_tokens": 100, "temperature": 0.0});
         let answer: Value = self.post("/llm/generate", body).await?;
         answer
             .get("text")

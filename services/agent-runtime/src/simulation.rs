@@ -104,10 +104,7 @@ pub fn decide(agent: &Agent, tick: u64, agents: &[Agent]) -> Decision {
         }
         "reflect" => {
             let persona: String = agent.persona.chars().take(80).collect();
-            (
-                format!("{} reflected on being {persona}", agent.name),
-                here,
-            )
+            (format!("{} reflected on being {persona}", agent.name), here)
         }
         "rest" => (format!("{} rested at {here}", agent.name), here),
         _ => (format!("{} looked around {here}", agent.name), here),
@@ -268,8 +265,8 @@ async fn locked_step(app: &App, world_id: &str, tick: u64) -> Result<StepResult,
         Ok(_) => {}
         Err(e) if dynamo::is_conditional_failure(&e) => {
             return Err(ApiError::Conflict(format!(
-                "world {world_id} changed during the step (stopped, or stepped elsewhere); try again"
-            )))
+            "world {world_id} changed during the step (stopped, or stepped elsewhere); try again"
+        )))
         }
         Err(e) => return Err(dynamo::error("UpdateItem", &c.worlds, e)),
     }
@@ -312,19 +309,34 @@ async fn locked_step(app: &App, world_id: &str, tick: u64) -> Result<StepResult,
     dynamo::batch_write(
         &app.ddb,
         &c.events,
-        puts(events.iter().map(dynamo::to_item).collect::<Result<_, _>>()?)?,
+        puts(
+            events
+                .iter()
+                .map(dynamo::to_item)
+                .collect::<Result<_, _>>()?,
+        )?,
     )
     .await?;
     dynamo::batch_write(
         &app.ddb,
         &c.memory,
-        puts(memories.iter().map(dynamo::to_item).collect::<Result<_, _>>()?)?,
+        puts(
+            memories
+                .iter()
+                .map(dynamo::to_item)
+                .collect::<Result<_, _>>()?,
+        )?,
     )
     .await?;
     dynamo::batch_write(
         &app.ddb,
         &c.agents,
-        puts(updated.iter().map(dynamo::to_item).collect::<Result<_, _>>()?)?,
+        puts(
+            updated
+                .iter()
+                .map(dynamo::to_item)
+                .collect::<Result<_, _>>()?,
+        )?,
     )
     .await?;
     for agent in &updated {
@@ -332,7 +344,15 @@ async fn locked_step(app: &App, world_id: &str, tick: u64) -> Result<StepResult,
     }
 
     let (pushed, gone, failed) = push_events(app, world_id, next, &events).await?;
-    tracing::info!(world_id, tick = next, events = events.len(), pushed, gone, failed, "step done");
+    tracing::info!(
+        world_id,
+        tick = next,
+        events = events.len(),
+        pushed,
+        gone,
+        failed,
+        "step done"
+    );
     Ok(StepResult {
         world_id: world_id.to_string(),
         tick: next,

@@ -188,11 +188,17 @@ fn validate_generate(req: GenerateRequest, model: &str) -> Result<Generate, ApiE
         return Err(ApiError::field("prompt", "is required"));
     }
     if prompt.chars().count() > MAX_PROMPT {
-        return Err(ApiError::field("prompt", format!("is longer than {MAX_PROMPT} characters")));
+        return Err(ApiError::field(
+            "prompt",
+            format!("is longer than {MAX_PROMPT} characters"),
+        ));
     }
     let max_tokens = req.max_tokens.unwrap_or(512);
     if !(1..=MAX_TOKENS).contains(&max_tokens) {
-        return Err(ApiError::field("max_tokens", format!("must be from 1 to {MAX_TOKENS}")));
+        return Err(ApiError::field(
+            "max_tokens",
+            format!("must be from 1 to {MAX_TOKENS}"),
+        ));
     }
     if let Some(t) = req.temperature {
         if !(0.0..=1.0).contains(&t) {
@@ -200,8 +206,14 @@ fn validate_generate(req: GenerateRequest, model: &str) -> Result<Generate, ApiE
         }
     }
     let system = req.system.filter(|s| !s.trim().is_empty());
-    if system.as_ref().is_some_and(|s| s.chars().count() > MAX_PROMPT) {
-        return Err(ApiError::field("system", format!("is longer than {MAX_PROMPT} characters")));
+    if system
+        .as_ref()
+        .is_some_and(|s| s.chars().count() > MAX_PROMPT)
+    {
+        return Err(ApiError::field(
+            "system",
+            format!("is longer than {MAX_PROMPT} characters"),
+        ));
     }
     Ok(Generate {
         op: "generate",
@@ -239,7 +251,10 @@ async fn generate(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<Gener
     if let Some(system) = &req.system {
         call = call.system(SystemContentBlock::Text(system.clone()));
     }
-    let out = call.send().await.map_err(|e| bedrock_error("Converse", e))?;
+    let out = call
+        .send()
+        .await
+        .map_err(|e| bedrock_error("Converse", e))?;
     let text = match out.output() {
         Some(ConverseOutput::Message(m)) => m
             .content()
@@ -321,7 +336,10 @@ async fn embed(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<Embedded
         return Err(ApiError::field("text", "is required"));
     }
     if text.chars().count() > MAX_PROMPT {
-        return Err(ApiError::field("text", format!("is longer than {MAX_PROMPT} characters")));
+        return Err(ApiError::field(
+            "text",
+            format!("is longer than {MAX_PROMPT} characters"),
+        ));
     }
     let req = Embed {
         op: "embed",
@@ -346,10 +364,14 @@ async fn embed(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<Embedded
         .await
         .map_err(|e| bedrock_error("InvokeModel", e))?;
     let titan: TitanEmbedding = serde_json::from_slice(out.body().as_ref()).map_err(|e| {
-        ApiError::BadGateway(format!("Bedrock's embedding answer is not Titan's shape: {e}"))
+        ApiError::BadGateway(format!(
+            "Bedrock's embedding answer is not Titan's shape: {e}"
+        ))
     })?;
     if titan.embedding.is_empty() {
-        return Err(ApiError::BadGateway("Bedrock returned an empty embedding".into()));
+        return Err(ApiError::BadGateway(
+            "Bedrock returned an empty embedding".into(),
+        ));
     }
     let answer = Embedded {
         embedding: titan.embedding,
@@ -365,7 +387,10 @@ async fn embed(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<Embedded
 /// A Bedrock failure as the answer the client should see.
 fn bedrock_error<E>(
     operation: &str,
-    e: aws_sdk_bedrockruntime::error::SdkError<E, aws_sdk_bedrockruntime::config::http::HttpResponse>,
+    e: aws_sdk_bedrockruntime::error::SdkError<
+        E,
+        aws_sdk_bedrockruntime::config::http::HttpResponse,
+    >,
 ) -> ApiError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -389,7 +414,10 @@ where
         "ModelNotReadyException" | "ModelTimeoutException" | "ServiceUnavailableException" => {
             ApiError::Unavailable(format!("Bedrock {operation}: {code}: {message}"))
         }
-        "" => ApiError::BadGateway(format!("Bedrock {operation} failed: {}", world_core::chain(&e))),
+        "" => ApiError::BadGateway(format!(
+            "Bedrock {operation} failed: {}",
+            world_core::chain(&e)
+        )),
         _ => ApiError::BadGateway(format!("Bedrock {operation}: {code}: {message}")),
     }
 }

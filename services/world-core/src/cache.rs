@@ -35,7 +35,10 @@ impl std::fmt::Debug for CacheConfig {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("tls", &self.tls)
-            .field("auth_token", &self.auth_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "auth_token",
+                &self.auth_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -89,7 +92,8 @@ impl Cache {
         if let Some(token) = &config.auth_token {
             settings = settings.set_password(token);
         }
-        let info = redis::IntoConnectionInfo::into_connection_info(addr)?.set_redis_settings(settings);
+        let info =
+            redis::IntoConnectionInfo::into_connection_info(addr)?.set_redis_settings(settings);
         let client = redis::Client::open(info)?;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))

@@ -65,7 +65,10 @@ pub fn limit(param: Option<&str>, default: i32, max: i32) -> Result<i32, ApiErro
     };
     match raw.parse::<i32>() {
         Ok(n) if (1..=max).contains(&n) => Ok(n),
-        _ => Err(ApiError::field("limit", format!("must be a whole number from 1 to {max}"))),
+        _ => Err(ApiError::field(
+            "limit",
+            format!("must be a whole number from 1 to {max}"),
+        )),
     }
 }
 

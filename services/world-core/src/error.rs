@@ -135,10 +135,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     } else {
         bytes
     };
-    let value: serde_json::Value = serde_json::from_slice(text).map_err(|e| ApiError::BadRequest {
-        code: "invalid_json",
-        message: format!("the body is not valid JSON: {e}"),
-    })?;
+    let value: serde_json::Value =
+        serde_json::from_slice(text).map_err(|e| ApiError::BadRequest {
+            code: "invalid_json",
+            message: format!("the body is not valid JSON: {e}"),
+        })?;
     if !value.is_object() {
         return Err(ApiError::BadRequest {
             code: "invalid_json",
@@ -148,7 +149,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.inner().to_string();
-        let message = inner.split(" at line ").next().unwrap_or(&inner).to_string();
+        let message = inner
+            .split(" at line ")
+            .next()
+            .unwrap_or(&inner)
+            .to_string();
         if path == "." {
             ApiError::BadRequest {
                 code: "invalid_field",
@@ -168,9 +173,21 @@ pub fn required(field: &str, value: Option<&str>, max: usize) -> Result<String, 
         return Err(ApiError::field(field, "is required"));
     }
     if v.chars().count() > max {
-        return Err(ApiError::field(field, format!("is longer than {max} characters")));
+        return Err(ApiError::field(
+            field,
+            format!("is longer than {max} characters"),
+        ));
     }
     Ok(v.to_string())
+}
+
+/// An id from the path or a body: 1 to 128 visible characters (DynamoDB
+/// keys allow more, but no id this API issues is longer).
+pub fn id<'a>(field: &str, value: &'a str) -> Result<&'a str, ApiError> {
+    if value.is_empty() || value.chars().count() > 128 || value.chars().any(char::is_control) {
+        return Err(ApiError::field(field, "is not a valid id"));
+    }
+    Ok(value)
 }
 
 #[cfg(test)]
@@ -211,19 +228,18 @@ mod tests {
     }
 
     #[test]
+    fn ids() {
+        assert_eq!(id("world_id", "w-1").unwrap(), "w-1");
+        assert!(id("world_id", "").is_err());
+        assert!(id("world_id", &"x".repeat(129)).is_err());
+        assert!(id("world_id", "a\nb").is_err());
+    }
+
+    #[test]
     fn required_strings() {
         assert_eq!(required("name", Some("  a "), 3).unwrap(), "a");
         assert!(required("name", Some("  "), 3).is_err());
         assert!(required("name", None, 3).is_err());
         assert!(required("name", Some("abcd"), 3).is_err());
     }
-}
-
-/// An id from the path or a body: 1 to 128 visible characters (DynamoDB
-/// keys allow more, but no id this API issues is longer).
-pub fn id<'a>(field: &str, value: &'a str) -> Result<&'a str, ApiError> {
-    if value.is_empty() || value.chars().count() > 128 || value.chars().any(char::is_control) {
-        return Err(ApiError::field(field, "is not a valid id"));
-    }
-    Ok(value)
 }

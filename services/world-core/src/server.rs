@@ -68,7 +68,10 @@ async fn not_found() -> Response {
 async fn method_not_allowed() -> Response {
     (
         StatusCode::METHOD_NOT_ALLOWED,
-        Json(body("method_not_allowed", "method not allowed on this route")),
+        Json(body(
+            "method_not_allowed",
+            "method not allowed on this route",
+        )),
     )
         .into_response()
 }

@@ -180,9 +180,7 @@ async fn list(
         .get("owner_id")
         .map(String::as_str)
         .filter(|o| !o.trim().is_empty())
-        .ok_or_else(|| {
-            ApiError::field("owner_id", "is required: worlds are listed per owner")
-        })?;
+        .ok_or_else(|| ApiError::field("owner_id", "is required: worlds are listed per owner"))?;
     error::id("owner_id", owner)?;
     let limit = dynamo::limit(params.get("limit").map(String::as_str), 20, 100)?;
     let cursor = params

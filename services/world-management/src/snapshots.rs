@@ -52,7 +52,8 @@ pub fn key(world_id: &str, snapshot_id: &str) -> String {
 
 /// `doc` as gzip JSON.
 pub fn encode(doc: &Document) -> Result<Vec<u8>, ApiError> {
-    let json = serde_json::to_vec(doc).map_err(|e| ApiError::internal("encoding a snapshot", &e))?;
+    let json =
+        serde_json::to_vec(doc).map_err(|e| ApiError::internal("encoding a snapshot", &e))?;
     let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&json)
         .and_then(|()| gz.finish())
@@ -71,7 +72,9 @@ pub fn decode(bytes: &[u8]) -> Result<Document, ApiError> {
         .read_to_end(&mut json)
         .map_err(|e| corrupt(e.to_string()))?;
     if json.len() as u64 > MAX_INFLATED {
-        return Err(corrupt(format!("it inflates to more than {MAX_INFLATED} bytes")));
+        return Err(corrupt(format!(
+            "it inflates to more than {MAX_INFLATED} bytes"
+        )));
     }
     let doc: Document = serde_json::from_slice(&json).map_err(|e| corrupt(e.to_string()))?;
     if doc.format != FORMAT {
@@ -307,7 +310,10 @@ pub(crate) async fn restore(
     if doc.world.world_id != id {
         return Err(ApiError::Unprocessable {
             code: "snapshot_corrupt",
-            message: format!("snapshot {sid} holds world {}, not {id}", doc.world.world_id),
+            message: format!(
+                "snapshot {sid} holds world {}, not {id}",
+                doc.world.world_id
+            ),
         });
     }
 
@@ -348,8 +354,14 @@ pub(crate) async fn restore(
     for a in &doc.agents {
         writes.push(dynamo::put_request(dynamo::to_item(a)?)?);
     }
-    for a in current.agents.iter().filter(|a| !keep_agents.contains(a.agent_id.as_str())) {
-        writes.push(dynamo::delete_request([("agent_id".to_string(), s(&a.agent_id))].into())?);
+    for a in current
+        .agents
+        .iter()
+        .filter(|a| !keep_agents.contains(a.agent_id.as_str()))
+    {
+        writes.push(dynamo::delete_request(
+            [("agent_id".to_string(), s(&a.agent_id))].into(),
+        )?);
         removed.agents += 1;
     }
     dynamo::batch_write(&app.ddb, &c.agents, writes).await?;
@@ -383,7 +395,10 @@ pub(crate) async fn restore(
             .as_ref()
             .is_some_and(|s| !s.contains(&(m.agent_id.as_str(), m.memory_id.as_str())));
         if gone_agent || not_saved {
-            writes.push(dynamo::delete_request(memory_key(&m.agent_id, &m.memory_id))?);
+            writes.push(dynamo::delete_request(memory_key(
+                &m.agent_id,
+                &m.memory_id,
+            ))?);
             removed.memories += 1;
         }
     }

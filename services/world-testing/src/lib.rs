@@ -102,7 +102,11 @@ fn schema(key: &[(&str, ScalarAttributeType)]) -> Vec<KeySchemaElement> {
         .map(|(i, (name, _))| {
             KeySchemaElement::builder()
                 .attribute_name(*name)
-                .key_type(if i == 0 { KeyType::Hash } else { KeyType::Range })
+                .key_type(if i == 0 {
+                    KeyType::Hash
+                } else {
+                    KeyType::Range
+                })
                 .build()
                 .expect("key")
         })
@@ -135,7 +139,11 @@ impl Fixture {
             for spec in TABLES {
                 let name = unique(spec.prefix);
                 let mut attrs: Vec<(&str, ScalarAttributeType)> = Vec::new();
-                for (a, t) in spec.key.iter().chain(spec.indexes.iter().flat_map(|i| i.1.iter())) {
+                for (a, t) in spec
+                    .key
+                    .iter()
+                    .chain(spec.indexes.iter().flat_map(|i| i.1.iter()))
+                {
                     if !attrs.iter().any(|(x, _)| x == a) {
                         attrs.push((a, t.clone()));
                     }
@@ -416,7 +424,10 @@ impl FakeBedrock {
             let error = |status: u16, kind: &str, message: &str| {
                 json_answer(
                     status,
-                    vec![("x-amzn-ErrorType".into(), format!("{kind}:http://internal.amazon.com/coral/com.amazon.bedrock/"))],
+                    vec![(
+                        "x-amzn-ErrorType".into(),
+                        format!("{kind}:http://internal.amazon.com/coral/com.amazon.bedrock/"),
+                    )],
                     json!({"message": message}),
                 )
             };
@@ -427,26 +438,42 @@ impl FakeBedrock {
                     .and_then(Value::as_str)
                     .unwrap_or_default();
                 if prompt.contains("THROTTLE") {
-                    return error(429, "ThrottlingException", "Too many requests, please wait before trying again.");
+                    return error(
+                        429,
+                        "ThrottlingException",
+                        "Too many requests, please wait before trying again.",
+                    );
                 }
                 if prompt.contains("INVALID") {
-                    return error(400, "ValidationException", "The provided request is not valid");
+                    return error(
+                        400,
+                        "ValidationException",
+                        "The provided request is not valid",
+                    );
                 }
                 let input = prompt.split_whitespace().count() as i64;
-                json_answer(200, vec![], json!({
-                    "output": {"message": {"role": "assistant", "content": [{"text": format!("talk. You said: {prompt}")}]}},
-                    "stopReason": "end_turn",
-                    "usage": {"inputTokens": input, "outputTokens": 5, "totalTokens": input + 5},
-                    "metrics": {"latencyMs": 1}
-                }))
+                json_answer(
+                    200,
+                    vec![],
+                    json!({
+                        "output": {"message": {"role": "assistant", "content": [{"text": format!("talk. You said: {prompt}")}]}},
+                        "stopReason": "end_turn",
+                        "usage": {"inputTokens": input, "outputTokens": 5, "totalTokens": input + 5},
+                        "metrics": {"latencyMs": 1}
+                    }),
+                )
             } else if req.method == "POST" && req.path.ends_with("/invoke") {
                 let Some(text) = body.get("inputText").and_then(Value::as_str) else {
                     return error(400, "ValidationException", "inputText is required");
                 };
-                json_answer(200, vec![], json!({
-                    "embedding": [text.chars().count() as f64, 0.5, -0.25],
-                    "inputTextTokenCount": text.split_whitespace().count()
-                }))
+                json_answer(
+                    200,
+                    vec![],
+                    json!({
+                        "embedding": [text.chars().count() as f64, 0.5, -0.25],
+                        "inputTextTokenCount": text.split_whitespace().count()
+                    }),
+                )
             } else {
                 error(404, "UnknownOperationException", "no such operation")
             }
@@ -479,7 +506,11 @@ impl FakeManagementApi {
             if req.method != "POST" || !req.path.starts_with("/local/@connections/") {
                 json_answer(404, vec![], json!({"message": "not found"}))
             } else if id.starts_with("gone") {
-                json_answer(410, vec![("x-amzn-ErrorType".into(), "GoneException".into())], json!({"message": "gone"}))
+                json_answer(
+                    410,
+                    vec![("x-amzn-ErrorType".into(), "GoneException".into())],
+                    json!({"message": "gone"}),
+                )
             } else {
                 json_answer(200, vec![], json!({}))
             }
@@ -561,14 +592,20 @@ impl Service {
                 service.startup = spawned.elapsed();
                 return service;
             }
-            assert!(Instant::now() < deadline, "{bin} did not answer /health within 60 s");
+            assert!(
+                Instant::now() < deadline,
+                "{bin} did not answer /health within 60 s"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
 
     /// Runs `bin` with `env` expecting it to refuse to start: its exit
     /// status and output.
-    pub fn fail_to_start(bin: &str, env: &[(String, String)]) -> (std::process::ExitStatus, String) {
+    pub fn fail_to_start(
+        bin: &str,
+        env: &[(String, String)],
+    ) -> (std::process::ExitStatus, String) {
         let out = Command::new(bin)
             .env_clear()
             .env("PORT", free_port().to_string())
@@ -646,7 +683,10 @@ impl Service {
             if let Ok(Some(s)) = self.child.try_wait() {
                 break s;
             }
-            assert!(Instant::now() < deadline, "the service ignored SIGTERM for 20 s");
+            assert!(
+                Instant::now() < deadline,
+                "the service ignored SIGTERM for 20 s"
+            );
             std::thread::sleep(Duration::from_millis(20));
         };
         (status, self.output())
