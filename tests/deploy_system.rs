@@ -225,6 +225,28 @@ fn check_resources(moto: &Moto, zips: &[(String, String)]) {
             }
         );
 
+        // The world's tables: the design's six and the WebSocket
+        // connections, with the keys and indexes the services use.
+        for (table, key, indexes) in [
+            ("worlds", "world_id", vec!["by_owner"]),
+            ("agents", "agent_id", vec!["by_world"]),
+            ("memory-streams", "agent_id", vec!["by_importance"]),
+            ("world-objects", "world_id", vec![]),
+            ("events", "world_id", vec!["by_agent"]),
+            ("snapshots", "world_id", vec![]),
+            ("connections", "connection_id", vec!["by_world"]),
+        ] {
+            assert_eq!(
+                common::table_shape(moto, &format!("studio-world-{table}-local")).await,
+                common::TableShape {
+                    key: key.into(),
+                    indexes: indexes.into_iter().map(String::from).collect(),
+                    stream: None,
+                },
+                "{table}"
+            );
+        }
+
         // Log groups: one per function, with the local retention.
         let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
         let groups = logs
@@ -300,7 +322,7 @@ fn urlencoding_decode(s: &str) -> String {
     String::from_utf8(out).unwrap()
 }
 
-const STACKS: [&str; 3] = ["media", "qr-upload", "upload"];
+const STACKS: [&str; 4] = ["media", "qr-upload", "upload", "world"];
 
 fn each(outcome: &str) -> Vec<(String, String)> {
     STACKS

@@ -362,6 +362,31 @@ impl Kind for LoadBalancer {
         self.name.as_deref()
     }
 
+    fn graphs(&self, _cx: &Builder, key: &str) -> Vec<super::Graph> {
+        use super::Graph;
+        // The dimension alarms name it by.
+        let name = self.alarm_dimension(key, None).unwrap_or_default();
+        vec![
+            Graph::of(
+                "5xx",
+                "AWS/ApplicationELB",
+                "LoadBalancer",
+                name.clone(),
+                &[
+                    ("HTTPCode_ELB_5XX_Count", "Sum"),
+                    ("HTTPCode_Target_5XX_Count", "Sum"),
+                ],
+            ),
+            Graph::of(
+                "response time",
+                "AWS/ApplicationELB",
+                "LoadBalancer",
+                name,
+                &[("TargetResponseTime", "p95")],
+            ),
+        ]
+    }
+
     /// ELBv2's rule: 32 letters, digits and `-`, not starting or ending
     /// with `-`, not starting with `internal-`.
     fn name_problem(name: &str) -> Option<String> {

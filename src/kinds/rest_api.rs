@@ -382,6 +382,28 @@ impl Kind for RestApi {
         None
     }
 
+    fn graphs(&self, _cx: &Builder, key: &str) -> Vec<super::Graph> {
+        use super::Graph;
+        // The dimension alarms name it by.
+        let name = self.alarm_dimension(key, None).unwrap_or_default();
+        vec![
+            Graph::of(
+                "errors",
+                "AWS/ApiGateway",
+                "ApiName",
+                name.clone(),
+                &[("4XXError", "Sum"), ("5XXError", "Sum")],
+            ),
+            Graph::of(
+                "latency",
+                "AWS/ApiGateway",
+                "ApiName",
+                name,
+                &[("Latency", "p95"), ("IntegrationLatency", "p95")],
+            ),
+        ]
+    }
+
     fn name_problem(_name: &str) -> Option<String> {
         None
     }

@@ -362,12 +362,15 @@ pub fn system_copy() -> SystemCopy {
         "db: {local: postgres}",
         &format!("db: {{local: postgres, port: {postgres_port}}}"),
     );
-    edit(
-        &project,
-        "stackctl.yaml",
-        "cache: {local: redis}",
-        &format!("cache: {{local: redis, port: {redis_port}}}"),
-    );
+    // The media and world stacks share one Redis.
+    for _ in ["media", "world"] {
+        edit(
+            &project,
+            "stackctl.yaml",
+            "cache: {local: redis}",
+            &format!("cache: {{local: redis, port: {redis_port}}}"),
+        );
+    }
     SystemCopy {
         project,
         postgres_port,
