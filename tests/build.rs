@@ -228,13 +228,26 @@ fn resolved(packages: &[String]) -> std::collections::BTreeMap<String, String> {
 /// features; this finds the next one.
 #[test]
 fn each_function_alone_resolves_the_features_all_functions_do() {
-    let functions: Vec<String> = std::fs::read_dir(common::repo().join("lambdas"))
+    assert_each_alone_as_together("lambdas", 13);
+}
+
+#[test]
+fn each_service_alone_resolves_the_features_all_services_do() {
+    // `stackctl build` compiles the services together, then each alone:
+    // a difference would compile that service (fat LTO) twice.
+    assert_each_alone_as_together("services", 3);
+}
+
+/// Every crate with a binary under `dir` resolves, alone, the features it
+/// resolves together with the others there.
+fn assert_each_alone_as_together(dir: &str, at_least: usize) {
+    let functions: Vec<String> = std::fs::read_dir(common::repo().join(dir))
         .unwrap()
         .flatten()
         .filter(|e| e.path().join("src/main.rs").is_file())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(functions.len() >= 13, "{functions:?}");
+    assert!(functions.len() >= at_least, "{functions:?}");
     let together = resolved(&functions);
     let mut differences = Vec::new();
     for f in &functions {

@@ -18,6 +18,8 @@ pub struct Progress {
     /// Diagnostics held back with `--quiet`, for a failure.
     held: Mutex<Vec<String>>,
     started: Instant,
+    /// What is built: `function` (the default), `service`.
+    noun: &'static str,
 }
 
 #[derive(Debug)]
@@ -49,6 +51,7 @@ impl Progress {
             mode,
             held: Mutex::new(Vec::new()),
             started: Instant::now(),
+            noun: "function",
         }
     }
 
@@ -58,14 +61,22 @@ impl Progress {
             mode: Mode::Silent,
             held: Mutex::new(Vec::new()),
             started: Instant::now(),
+            noun: "function",
         }
+    }
+
+    /// The same, saying what it builds (`service`) instead of functions.
+    pub fn building(mut self, noun: &'static str) -> Self {
+        self.noun = noun;
+        self
     }
 
     /// A compile of `crates` with `tool` begins.
     pub fn start(&self, tool: &str, crates: &[String]) {
         let what = format!(
-            "{} function{}",
+            "{} {}{}",
             crates.len(),
+            self.noun,
             if crates.len() == 1 { "" } else { "s" }
         );
         match &self.mode {

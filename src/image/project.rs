@@ -184,8 +184,10 @@ fn ports(rendered: &[Rendered]) -> BTreeMap<String, u16> {
     out
 }
 
-/// Compiles the crates of `images` (the `lambda` profile, for this host:
-/// the image carries the libraries it links) and writes each image layout.
+/// Compiles the crates of `images` whose last build's record
+/// ([`ImageRecord`]) no longer holds (the `lambda` profile, for this host:
+/// the image carries the libraries it links) and writes their image
+/// layouts; the others are used as they are.
 pub fn build_images(
     root: &Path,
     images: &[ServiceImage],
@@ -209,18 +211,14 @@ pub fn build_images(
             .into());
         }
     }
-    let crates: Vec<String> = images.iter().map(|i| i.crate_name.clone()).collect();
-    let progress = Progress::new(printer);
-    let built = cargo::compile_in(root, SERVICES, &crates, &Tool::Cargo, &progress);
-    progress.finish();
-    let built = built?;
     let epoch = Spec::default_epoch()?;
     let revision = std::env::var(REVISION_ENV).ok().filter(|v| !v.is_empty());
     let ports = ports(rendered);
-    let mut out = Vec::new();
+    let workspace = crate::build::fingerprint::Workspace::load(root)?;
+    // Each image's spec and fingerprint; an image whose record matches
+    // both (and whose layout is there) is current: no cargo, no layers.
+    let mut plans = Vec::new();
     for i in images {
-        let started = Instant::now();
-        let exe = built[&i.crate_name].clone();
         let port = i.uses.iter().find_map(|u| {
             ports
                 .get(&format!(
@@ -238,29 +236,39 @@ pub fn build_images(
             revision: revision.clone(),
             epoch,
         };
-        let machine = super::libs::needs(&exe)
-            .with_context(|| format!("reading the executable of crate `{}`", i.crate_name))?
-            .machine;
-        let resolver = super::libs::Resolver::host(machine);
+        let fingerprint = workspace.fingerprint(&i.crate_name, crate::build::Arch::default())?;
+        let current = ImageRecord::load(root, &i.crate_name)
+            .filter(|r| r.matches(&fingerprint, &spec))
+            .and_then(|r| {
+                oci::read_layout(&root.join(layout_path(&i.crate_name)))
+                    .ok()
+                    .filter(|image| image.digest() == r.image)
+            });
+        plans.push((i, spec, fingerprint, current));
+    }
+    let stale: Vec<String> = plans
+        .iter()
+        .filter(|p| p.3.is_none())
+        .map(|p| p.0.crate_name.clone())
+        .collect();
+    let mut built = BTreeMap::new();
+    if !stale.is_empty() {
+        let progress = Progress::new(printer).building("service");
+        let compiled = cargo::compile_in(root, SERVICES, &stale, &Tool::Cargo, &progress);
+        progress.finish();
+        built = compiled?;
+    }
+    let mut out = Vec::new();
+    for (i, spec, fingerprint, current) in plans {
+        let started = Instant::now();
         let rel = layout_path(&i.crate_name);
-        let dir = root.join(&rel);
-        let before = oci::read_layout(&dir).ok();
-        // An image is a pure function of its inputs: when the stamp beside
-        // the layout names these, the layout is the image a build would
-        // give, and compressing tens of MB again is skipped.
-        let stamp_path = root.join(stamp_path(&i.crate_name));
-        let stamp = inputs_stamp(&spec, &exe, &resolver)?;
-        let current = before
-            .as_ref()
-            .filter(|_| std::fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp));
-        let image = match current {
-            Some(image) => image.clone(),
+        let (image, changed) = match current {
+            Some(image) => (image, false),
             None => {
-                let image = super::build_with(&spec, exe, &resolver)
-                    .with_context(|| format!("building the image of crate `{}`", i.crate_name))?;
-                oci::write_layout(&dir, &image.manifest, &image.blobs())?;
-                crate::build::replace_file(&stamp_path, stamp.as_bytes())?;
-                image
+                let exe = built[&i.crate_name].clone();
+                let (image, changed) = build_one(root, &spec, exe.clone(), &rel)?;
+                ImageRecord::new(&fingerprint, &spec, &exe, &image)?.store(root, &i.crate_name)?;
+                (image, changed)
             }
         };
         out.push(BuiltImage {
@@ -270,11 +278,147 @@ pub fn build_images(
             digest: image.digest().to_string(),
             size: image.size(),
             runtime_size: image.layers[0].bytes.len() as u64,
-            changed: before.map(|b| b.manifest.digest).as_deref() != Some(image.digest()),
+            changed,
             seconds: started.elapsed().as_secs_f64(),
         });
     }
     Ok(ImageBuildReport { images: out })
+}
+
+/// Writes the image layout of `spec` at `rel` from a freshly compiled
+/// executable, unless the layout there is already its image; the image,
+/// and whether its digest changed.
+fn build_one(root: &Path, spec: &Spec, exe: Vec<u8>, rel: &Path) -> Result<(super::Image, bool)> {
+    let name = &spec.name;
+    let machine = super::libs::needs(&exe)
+        .with_context(|| format!("reading the executable of crate `{name}`"))?
+        .machine;
+    let resolver = super::libs::Resolver::host(machine);
+    let dir = root.join(rel);
+    let before = oci::read_layout(&dir).ok();
+    // An image is a pure function of its inputs: when the stamp beside
+    // the layout names these, the layout is the image a build would
+    // give, and compressing tens of MB again is skipped.
+    let stamp_path = root.join(stamp_path(name));
+    let stamp = inputs_stamp(spec, &exe, &resolver)?;
+    let current = before
+        .as_ref()
+        .filter(|_| std::fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp));
+    let image = match current {
+        Some(image) => image.clone(),
+        None => {
+            let image = super::build_with(spec, exe, &resolver)
+                .with_context(|| format!("building the image of crate `{name}`"))?;
+            oci::write_layout(&dir, &image.manifest, &image.blobs())?;
+            crate::build::replace_file(&stamp_path, stamp.as_bytes())?;
+            image
+        }
+    };
+    let changed = before.map(|b| b.manifest.digest).as_deref() != Some(image.digest());
+    Ok((image, changed))
+}
+
+/// What the last build of an image was made from, beside its layout
+/// (`target/images/CRATE.inputs`): the crate's fingerprint (the same
+/// inputs a function's build has: its sources and its workspace
+/// packages', `Cargo.lock`, the toolchain, the build environment), the
+/// image's spec, and the size and mtime of each host file its runtime
+/// layer copies. When all still hold, `build` and `deploy` use the layout
+/// as it is and start no compiler.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ImageRecord {
+    /// [`IMAGE_RECORD_VERSION`].
+    pub version: u32,
+    /// The fingerprint's digest.
+    pub fingerprint: String,
+    /// Name, port, environment, revision and epoch of the spec.
+    pub spec: String,
+    /// `PATH SIZE MTIME` of every host file the runtime layer copies.
+    pub host_files: Vec<String>,
+    /// The image's digest.
+    pub image: String,
+}
+
+/// The format of [`ImageRecord`].
+const IMAGE_RECORD_VERSION: u32 = 1;
+
+impl ImageRecord {
+    fn spec_line(spec: &Spec) -> String {
+        format!(
+            "{} {:?} {:?} {:?} {}",
+            spec.name, spec.port, spec.env, spec.revision, spec.epoch
+        )
+    }
+
+    fn host_file(p: &Path) -> Option<String> {
+        let m = std::fs::metadata(p).ok()?;
+        let mtime = m
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        Some(format!("{} {} {mtime}", p.display(), m.len()))
+    }
+
+    /// The record of `image`, built by `spec` from `exe` with inputs
+    /// `fingerprint`.
+    pub fn new(
+        fingerprint: &crate::build::fingerprint::Fingerprint,
+        spec: &Spec,
+        exe: &[u8],
+        image: &super::Image,
+    ) -> Result<Self> {
+        let machine = super::libs::needs(exe)?.machine;
+        let closure =
+            super::libs::closure(exe, &spec.executable, &super::libs::Resolver::host(machine))?;
+        let host_files = closure
+            .paths()
+            .chain([Path::new(super::CA_BUNDLE)])
+            .map(|p| Self::host_file(p).unwrap_or_else(|| format!("{} missing", p.display())))
+            .collect();
+        Ok(ImageRecord {
+            version: IMAGE_RECORD_VERSION,
+            fingerprint: fingerprint.digest(),
+            spec: Self::spec_line(spec),
+            host_files,
+            image: image.digest().to_string(),
+        })
+    }
+
+    /// Where crate `crate_name`'s record is, relative to the project root.
+    pub fn path(crate_name: &str) -> PathBuf {
+        Path::new("target")
+            .join("images")
+            .join(format!("{crate_name}.inputs"))
+    }
+
+    /// The stored record of `crate_name`, if there is a readable one of
+    /// this version.
+    pub fn load(root: &Path, crate_name: &str) -> Option<Self> {
+        let text = std::fs::read(root.join(Self::path(crate_name))).ok()?;
+        let r: ImageRecord = serde_json::from_slice(&text).ok()?;
+        (r.version == IMAGE_RECORD_VERSION).then_some(r)
+    }
+
+    fn store(&self, root: &Path, crate_name: &str) -> Result<()> {
+        let text = serde_json::to_vec_pretty(self)?;
+        crate::build::replace_file(&root.join(Self::path(crate_name)), &text)
+    }
+
+    /// Whether an image built now from these inputs would be this one.
+    pub fn matches(
+        &self,
+        fingerprint: &crate::build::fingerprint::Fingerprint,
+        spec: &Spec,
+    ) -> bool {
+        self.fingerprint == fingerprint.digest()
+            && self.spec == Self::spec_line(spec)
+            && self.host_files.iter().all(|line| {
+                let path = line.rsplitn(3, ' ').nth(2).unwrap_or_default();
+                Self::host_file(Path::new(path)).as_deref() == Some(line.as_str())
+            })
+    }
 }
 
 /// Where the inputs of crate `crate_name`'s image are recorded, beside

@@ -290,6 +290,8 @@ pub struct SystemCopy {
     pub postgres_port: u16,
     /// The port of the media cache's Redis.
     pub redis_port: u16,
+    /// The port of the local image registry.
+    pub registry_port: u16,
     dir: tempfile::TempDir,
 }
 
@@ -334,6 +336,8 @@ impl Drop for SystemCopy {
             servers.push(("postgres".to_string(), pid, self.postgres_port));
         }
         drop(StopServers(servers));
+        // The registry goes with its storage.
+        let _ = stackctl::servers::stop_registry(&state, self.registry_port);
     }
 }
 
@@ -355,7 +359,15 @@ pub fn system_copy() -> SystemCopy {
     let project = dir.path().join("studio");
     copy_repo(&repo, &project);
     copy_repo(&repo.join("target/zips"), &project.join("target/zips"));
-    let (postgres_port, redis_port) = (free_port(), free_port());
+    // The world's images, with their records: no cargo in the copy.
+    copy_repo(&repo.join("target/images"), &project.join("target/images"));
+    let (postgres_port, redis_port, registry_port) = (free_port(), free_port(), free_port());
+    edit(
+        &project,
+        "stackctl.yaml",
+        "registry: {local: true, port: 5050}",
+        &format!("registry: {{local: true, port: {registry_port}}}"),
+    );
     edit(
         &project,
         "stackctl.yaml",
@@ -375,6 +387,7 @@ pub fn system_copy() -> SystemCopy {
         project,
         postgres_port,
         redis_port,
+        registry_port,
         dir,
     }
 }
