@@ -163,12 +163,12 @@ fn validate_reports_every_stack_and_environment() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
-        "ok: 3 stacks (media, qr-upload, upload) valid in 4 environments (dev, local, prod, staging); 12 templates rendered\n"
+        "ok: 4 stacks (media, qr-upload, upload, world) valid in 4 environments (dev, local, prod, staging); 16 templates rendered\n"
     );
     let out = run(&["validate", "--quiet", "--output", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["valid"], true);
-    assert_eq!(v["templates"], 12);
+    assert_eq!(v["templates"], 16);
 }
 
 #[test]
@@ -334,7 +334,7 @@ fn render_all_stacks_in_deployment_order() {
     let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&s)
         .map(|d| serde::Deserialize::deserialize(d).unwrap())
         .collect();
-    assert_eq!(docs.len(), 3);
+    assert_eq!(docs.len(), 4);
 }
 
 #[test]
@@ -420,7 +420,7 @@ fn render_json_is_data() {
     let out = run(&["render", "--env", "dev", "--output", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let list = v.as_array().unwrap();
-    assert_eq!(list.len(), 3);
+    assert_eq!(list.len(), 4);
     assert_eq!(list[2]["stack_name"], "studio-upload-dev");
     assert_eq!(
         list[2]["code_parameters"]["create_upload"],
