@@ -256,7 +256,7 @@ fn check_resources(moto: &Moto, zips: &[(String, String)]) {
             .await
             .unwrap();
         let groups = groups.log_groups();
-        assert_eq!(groups.len(), 13, "{groups:?}");
+        assert_eq!(groups.len(), 14, "{groups:?}");
         assert!(
             groups.iter().all(|g| g.retention_in_days() == Some(1)),
             "{groups:?}"
@@ -290,6 +290,226 @@ fn check_resources(moto: &Moto, zips: &[(String, String)]) {
         assert_eq!(
             rules.rules()[0].schedule_expression(),
             Some("rate(5 minutes)")
+        );
+    });
+}
+
+/// The world stack as deployed, through the services' own APIs: its ECR
+/// repositories; the task definitions naming each image by the digest
+/// pushed to the local registry (which serves that manifest), with their
+/// port and environment; the load balancer's target groups and listener
+/// rules; the REST API's resources and methods.
+fn check_world(moto: &Moto, report: &Value, registry_port: u16) {
+    let images = report["images"]["services"]
+        .as_array()
+        .expect("images reported");
+    let digests: std::collections::BTreeMap<String, String> = images
+        .iter()
+        .map(|i| {
+            (
+                i["crate_name"].as_str().unwrap().to_string(),
+                i["push"]["digest"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(digests.len(), 3, "{images:?}");
+    block(async {
+        let sdk = moto.sdk_config().await;
+        let ecr = aws_sdk_ecr::Client::new(&sdk);
+        let repos = ecr.describe_repositories().send().await.unwrap();
+        let mut names: Vec<&str> = repos
+            .repositories()
+            .iter()
+            .filter_map(|r| r.repository_name())
+            .filter(|n| n.starts_with("studio-world-"))
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "studio-world-agent-runtime-local",
+                "studio-world-llm-integration-local",
+                "studio-world-world-management-local"
+            ]
+        );
+
+        let ecs = aws_sdk_ecs::Client::new(&sdk);
+        for (crate_name, digest) in &digests {
+            let family = format!("studio-world-{crate_name}-local");
+            let td = ecs
+                .describe_task_definition()
+                .task_definition(&family)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{family}: {e:?}"));
+            let c = &td.task_definition().unwrap().container_definitions()[0];
+            let image = format!("127.0.0.1:{registry_port}/{family}@{digest}");
+            assert_eq!(c.image(), Some(image.as_str()), "{family}");
+            assert_eq!(
+                c.port_mappings()[0].container_port(),
+                Some(8080),
+                "{family}"
+            );
+            let env: Vec<(&str, &str)> = c
+                .environment()
+                .iter()
+                .map(|e| (e.name().unwrap_or_default(), e.value().unwrap_or_default()))
+                .collect();
+            assert!(env.contains(&("PORT", "8080")), "{family}: {env:?}");
+            // The registry serves the manifest the task definition names.
+            let url = format!("http://127.0.0.1:{registry_port}/v2/{family}/manifests/{digest}");
+            let got = ureq::head(&url)
+                .header("Accept", "application/vnd.oci.image.manifest.v1+json")
+                .call()
+                .unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert_eq!(
+                got.headers()
+                    .get("Docker-Content-Digest")
+                    .and_then(|v| v.to_str().ok()),
+                Some(digest.as_str())
+            );
+        }
+        let env_of = |family: &'static str| {
+            let ecs = ecs.clone();
+            async move {
+                let td = ecs
+                    .describe_task_definition()
+                    .task_definition(family)
+                    .send()
+                    .await
+                    .unwrap();
+                td.task_definition().unwrap().container_definitions()[0]
+                    .environment()
+                    .iter()
+                    .map(|e| e.name().unwrap_or_default().to_string())
+                    .collect::<Vec<_>>()
+            }
+        };
+        let agent = env_of("studio-world-agent-runtime-local").await;
+        for var in [
+            "AGENTS_TABLE",
+            "CONNECTIONS_TABLE",
+            "WEBSOCKET_ENDPOINT",
+            "CACHE_HOST",
+            "LLM_URL",
+        ] {
+            assert!(agent.contains(&var.to_string()), "{var} in {agent:?}");
+        }
+
+        // The load balancer: one target group per service, checked on
+        // /health, and a rule per service with its paths.
+        let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
+        let lbs = elb.describe_load_balancers().send().await.unwrap();
+        let lb = lbs
+            .load_balancers()
+            .iter()
+            .find(|l| {
+                l.load_balancer_name()
+                    .is_some_and(|n| n.starts_with("studio-world-lb"))
+            })
+            .expect("the world's load balancer");
+        let groups = elb.describe_target_groups().send().await.unwrap();
+        let services: Vec<_> = groups
+            .target_groups()
+            .iter()
+            .filter(|g| g.port() == Some(8080))
+            .collect();
+        assert_eq!(services.len(), 3, "{groups:?}");
+        for g in &services {
+            assert_eq!(g.health_check_path(), Some("/health"));
+            assert_eq!(g.target_type().map(|t| t.as_str()), Some("ip"));
+        }
+        let listeners = elb
+            .describe_listeners()
+            .load_balancer_arn(lb.load_balancer_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let listener = listeners
+            .listeners()
+            .iter()
+            .find(|l| l.port() == Some(80))
+            .expect("the HTTP listener");
+        let rules = elb
+            .describe_rules()
+            .listener_arn(listener.listener_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let mut paths: Vec<String> = rules
+            .rules()
+            .iter()
+            .flat_map(|r| r.conditions())
+            .flat_map(|c| {
+                c.values().iter().cloned().chain(
+                    c.path_pattern_config()
+                        .map(|p| p.values().to_vec())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        paths.sort();
+        paths.dedup();
+        assert_eq!(
+            paths,
+            [
+                "/agents",
+                "/agents/*",
+                "/llm/*",
+                "/simulation/*",
+                "/worlds",
+                "/worlds/*"
+            ],
+            "{rules:?}"
+        );
+
+        // The REST API: a resource per path segment, the declared methods.
+        let apigw = aws_sdk_apigateway::Client::new(&sdk);
+        let apis = apigw.get_rest_apis().send().await.unwrap();
+        let api = apis
+            .items()
+            .iter()
+            .find(|a| a.name() == Some("studio-world-local-api"))
+            .unwrap_or_else(|| panic!("no world API in {apis:?}"));
+        let resources = apigw
+            .get_resources()
+            .rest_api_id(api.id().unwrap())
+            .limit(500)
+            .embed("methods")
+            .send()
+            .await
+            .unwrap();
+        let mut methods: Vec<String> = resources
+            .items()
+            .iter()
+            .flat_map(|r| {
+                let path = r.path().unwrap_or_default().to_string();
+                r.resource_methods()
+                    .map(|m| m.keys().map(|k| format!("{k} {path}")).collect::<Vec<_>>())
+                    .unwrap_or_default()
+            })
+            .collect();
+        methods.sort();
+        assert_eq!(
+            methods,
+            [
+                "GET /agents",
+                "GET /agents/{id}",
+                "GET /agents/{id}/memories",
+                "GET /worlds",
+                "GET /worlds/{id}",
+                "GET /worlds/{id}/snapshots",
+                "POST /agents",
+                "POST /agents/{id}/memories",
+                "POST /llm/embed",
+                "POST /llm/generate",
+                "POST /simulation/{world_id}/step",
+                "POST /worlds",
+                "POST /worlds/{id}/snapshots",
+                "POST /worlds/{id}/snapshots/{snapshot_id}/restore",
+                "POST /worlds/{id}/start",
+                "POST /worlds/{id}/stop",
+            ]
         );
     });
 }
@@ -368,8 +588,9 @@ fn the_system_deploys_directly_with_its_functions_and_redeploys_as_no_changes() 
     assert_eq!(outcomes(&report), each("created"));
     check_media_settled(&report);
     let zips = published(&report);
-    assert_eq!(zips.len(), 13);
+    assert_eq!(zips.len(), 14);
     check_resources(&moto, &zips);
+    check_world(&moto, &report, copy.registry_port);
     // The direct method keeps outputs (moto's change sets lose them).
     let upload = &report["stacks"][2];
     assert_eq!(

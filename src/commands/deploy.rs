@@ -42,6 +42,9 @@ pub struct DeployReport {
     pub method: Method,
     /// The function artefacts: uploaded or already there.
     pub artefacts: Option<PublishReport>,
+    /// The services' images: pushed or already there, by digest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub images: Option<crate::image::project::ImagePublishReport>,
     /// One entry per selected stack, in dependency order.
     pub stacks: Vec<StackReport>,
     /// The secrets of the deployed stacks that were created outside their
@@ -294,8 +297,9 @@ hint: deploy without --hotswap, or pass --hotswap-protected if you mean it",
     // first time waits for its image (the `<Key>Image` parameter is empty,
     // its task definition and service are left out); now that the
     // repository exists, push and deploy again with the digest.
+    let mut pushed = pushed;
     if !pushed.waiting().is_empty() && report.status() == ExitStatus::Success {
-        let pushed = rt.block_on(crate::image::project::publish_images(
+        pushed = rt.block_on(crate::image::project::publish_images(
             &scope.project,
             &scope.env,
             &sdk,
@@ -306,6 +310,9 @@ hint: deploy without --hotswap, or pass --hotswap-protected if you mean it",
         if !pushed.parameters.is_empty() {
             report = rt.block_on(deploy(&scope, &settings, &sdk, built, &pushed.parameters))?;
         }
+    }
+    if !pushed.services.is_empty() {
+        report.images = Some(pushed);
     }
     timings::lap("AWS calls (publish, deploy)");
     // --wait-healthy: health's wait over the deployed stacks, when the
@@ -582,6 +589,7 @@ async fn deploy(
             env: scope.env.clone(),
             method,
             artefacts: None,
+            images: None,
             stacks,
             secrets: Vec::new(),
             servers: Vec::new(),
@@ -743,6 +751,7 @@ async fn deploy(
         env: scope.env.clone(),
         method,
         artefacts,
+        images: None,
         stacks,
         secrets,
         servers: settled.servers,
