@@ -608,7 +608,8 @@ fn the_system_deploys_directly_with_its_functions_and_redeploys_as_no_changes() 
     assert_eq!(diff["changes"], false);
 
     // Destroy removes every stack. moto cannot delete a VPC's route
-    // tables, so locally the media network's VPC is kept (and said so);
+    // tables, so locally the media and world networks' VPCs are kept (and
+    // said so);
     // the secrets made outside the templates go too.
     let gone = json(dir, &moto, &["destroy", "--env", "local", "--yes"]);
     let kept: Vec<&str> = gone["kept"]
@@ -617,7 +618,7 @@ fn the_system_deploys_directly_with_its_functions_and_redeploys_as_no_changes() 
         .iter()
         .map(|k| k["resource_type"].as_str().unwrap())
         .collect();
-    assert_eq!(kept, ["AWS::EC2::VPC"], "{gone:#}");
+    assert_eq!(kept, ["AWS::EC2::VPC", "AWS::EC2::VPC"], "{gone:#}");
     let deleted = gone["secrets_deleted"].as_array().unwrap();
     assert!(
         deleted

@@ -105,6 +105,10 @@ pub enum Probe {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpProbe {
+    /// The environments it runs in (default: every one); elsewhere the
+    /// stack has no such probe.
+    #[serde(default)]
+    pub environments: Option<Vec<String>>,
     /// `GET` (default), `HEAD`, `OPTIONS`; others need `mutates: true`.
     #[serde(default = "get")]
     pub method: String,
@@ -141,6 +145,9 @@ pub struct HttpProbe {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebsocketProbe {
+    /// The environments it runs in (default: every one).
+    #[serde(default)]
+    pub environments: Option<Vec<String>>,
     /// The `ws://` or `wss://` URL, with references (`${websocket.url}`).
     pub url: String,
     /// Handshake headers; a value may come from a `secret` of the stack.
@@ -576,6 +583,14 @@ impl Probe {
         match self {
             Probe::Http(h) => &h.url,
             Probe::Websocket(w) => &w.url,
+        }
+    }
+
+    /// The environments it runs in, when it names them.
+    pub fn environments(&self) -> Option<&[String]> {
+        match self {
+            Probe::Http(h) => h.environments.as_deref(),
+            Probe::Websocket(w) => w.environments.as_deref(),
         }
     }
 

@@ -282,8 +282,26 @@ impl<'a> Builder<'a> {
         let mut out = Vec::new();
         for (name, probe) in &stack.probes {
             let at = join("probes", name);
-            let checked = probe.checked(&stack.source, &at);
             let path = join(&at, probe.key());
+            if let Some(envs) = probe.environments() {
+                let project: &'a Project = self.project;
+                for (i, e) in envs.iter().enumerate() {
+                    if !project.file.environments.contains_key(e) {
+                        let d = stack
+                            .source
+                            .error(
+                                &crate::model::source::index(&join(&path, "environments"), i),
+                                format!("`{e}` is not an environment of the project"),
+                            )
+                            .suggest(e, project.file.environments.keys().map(String::as_str));
+                        self.diags.push(d);
+                    }
+                }
+                if !envs.iter().any(|e| e == self.env) {
+                    continue;
+                }
+            }
+            let checked = probe.checked(&stack.source, &at);
             let url = self.value(probe.url(), &join(&path, "url"));
             let mut headers = Vec::new();
             let mut ok = !url.is_null();

@@ -198,6 +198,7 @@ fn latency_is_the_median_and_over_budget_warns() {
 #[test]
 fn websocket_outcomes() {
     let w = WebsocketProbe {
+        environments: None,
         url: "ws://x".into(),
         headers: Default::default(),
         send: Some("ping".into()),

@@ -401,3 +401,34 @@ fn bindings_name_one_server_of_the_right_kind() {
         );
     }
 }
+
+#[test]
+fn a_probe_for_some_environments_is_only_in_those() {
+    let stack = "resources:
+  site: {type: bucket}
+probes:
+  inside:
+    http: {environments: [prod], url: 'https://${site.domain}/health'}
+  everywhere:
+    http: {url: 'https://example.com/health'}
+";
+    let (_d, p) = project("", stack);
+    let names = |env| {
+        let (ctx, diags) = build(&p, env);
+        assert!(messages(&diags).is_empty(), "{:?}", messages(&diags));
+        ctx.probes
+            .iter()
+            .map(|r| r.name.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names("prod"), ["everywhere", "inside"]);
+    assert_eq!(names("dev"), ["everywhere"]);
+    let (_d, p) = project("", &stack.replace("[prod]", "[prd]"));
+    let (_, diags) = build(&p, "dev");
+    let m = messages(&diags);
+    assert!(
+        m.iter()
+            .any(|x| x.contains("`prd` is not an environment") && x.contains("prod")),
+        "{m:?}"
+    );
+}
