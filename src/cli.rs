@@ -94,7 +94,7 @@ pub enum Command {
     /// Example: stackctl render --env dev upload --out build/cfn
     Render(RenderArgs),
 
-    /// Build the Rust Lambda functions into deterministic zips
+    /// Build the Rust Lambda functions into deterministic zips, and the services into images
     ///
     /// Compiles the crate under `lambdas/` of every function (or of each
     /// FUNCTION named) with the `lambda` cargo profile, checks that each
@@ -108,10 +108,17 @@ pub enum Command {
     /// changed. The whole project is validated first; nothing is built when
     /// it is invalid.
     ///
+    /// Each crate a `service` runs (under `services/`) becomes an OCI image
+    /// without Docker: its executable and exactly the shared libraries it
+    /// needs on an empty base, running as a non-root user, deterministic
+    /// (same inputs, same digest), written as an OCI layout to
+    /// `target/images/CRATE/`; skipped like a function when its inputs are
+    /// unchanged.
+    ///
     /// Example: stackctl build create-upload
     Build(BuildArgs),
 
-    /// Build the functions and upload them to the environment's artefact bucket
+    /// Build the functions and services, upload the zips and push the images
     ///
     /// Builds like `build`, then uploads each zip to
     /// `s3://BUCKET/functions/CRATE/SHA256.zip`, skipping every key already
@@ -120,6 +127,11 @@ pub enum Command {
     /// `PROJECT-ENV-artefacts-REGION`) is created private, encrypted and
     /// versioned when missing. Prints, per stack, the template parameters
     /// (`ArtefactBucket`, `<Function>CodeKey`) that locate the code.
+    ///
+    /// Images are pushed through the OCI distribution API to each service's
+    /// ECR repository (credentials from ECR), or to the environment's local
+    /// registry (`registry: {local: true}`), skipping layers and manifests
+    /// already there; `<Service>Image` names each by digest.
     ///
     /// Example: stackctl publish --env local
     Publish(PublishArgs),
@@ -271,7 +283,7 @@ pub struct RenderArgs {
 /// Arguments of `build`.
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// Functions to build, by crate name or resource key [default: all]
+    /// Functions or services to build, by crate name or resource key [default: all]
     #[arg(value_name = "FUNCTION")]
     pub functions: Vec<String>,
 }
@@ -283,7 +295,7 @@ pub struct PublishArgs {
     #[arg(short, long)]
     pub env: String,
 
-    /// Functions to publish, by crate name or resource key [default: all]
+    /// Functions or services to publish, by crate name or resource key [default: all]
     #[arg(value_name = "FUNCTION")]
     pub functions: Vec<String>,
 }
