@@ -283,7 +283,11 @@ hint: deploy without --hotswap, or pass --hotswap-protected if you mean it",
         &built_images,
         &scope.rendered,
     ))?;
-    if !pushed.services.is_empty() {
+    // Quiet when every image was already there, as for function zips.
+    let noteworthy = |p: &crate::image::project::ImagePublishReport| {
+        p.pushed() > 0 || p.started.is_some() || !p.waiting().is_empty()
+    };
+    if noteworthy(&pushed) {
         printer.note(&pushed);
     }
     let mut report = rt.block_on(deploy(

@@ -65,7 +65,14 @@ pub fn parameter_values(
         }
         CodeKeys::AsDeployed(Some(info)) => {
             let bucket = ARTEFACT_BUCKET_PARAM.to_string();
-            for key in r.code_parameters.values().chain([&bucket]) {
+            // Services' images too: what is deployed stands.
+            let images: Vec<String> = r
+                .inventory
+                .iter()
+                .filter(|i| i.kind == <crate::kinds::service::Service as crate::kinds::Kind>::NAME)
+                .map(|i| crate::kinds::IMAGE.of(&crate::names::pascal(&i.key)))
+                .collect();
+            for key in r.code_parameters.values().chain([&bucket]).chain(&images) {
                 if let Some(v) = info.parameters.get(key) {
                     params.insert(key.clone(), v.clone());
                 }

@@ -255,9 +255,16 @@ fn health_state(s: &LoadBalancerState, name: &str) -> Finding {
 /// The `targets` finding: every target group attached to it has each of
 /// its registered targets healthy. An unhealthy target fails; targets
 /// starting or leaving (`initial`, `draining`), or a group with none
-/// registered, warn.
-fn health_targets(groups: &[TargetGroupHealth], name: &str) -> Finding {
+/// registered, warn. On an emulator, which runs no task, target groups
+/// that stay empty are `skip`.
+fn health_targets(groups: &[TargetGroupHealth], name: &str, emulated: bool) -> Finding {
     let expected = "every registered target healthy";
+    if emulated && groups.iter().all(|g| g.targets.is_empty()) {
+        return Finding::skip(
+            "targets",
+            format!("the emulator runs no task, so no target registers with load balancer {name}"),
+        );
+    }
     if groups.is_empty() {
         return Finding::warn(
             "targets",
@@ -642,7 +649,7 @@ impl Kind for LoadBalancer {
                 }
             }
             let name = arn.rsplit('/').nth(1).unwrap_or(arn);
-            Ok(vec![health_targets(&groups, name)])
+            Ok(vec![health_targets(&groups, name, t.emulated)])
         });
         vec![state, targets]
     }
@@ -920,18 +927,26 @@ mod tests {
     #[test]
     fn targets_pass_only_when_every_registered_one_is_healthy() {
         use crate::health::Status;
-        let f = health_targets(&[group("world", &["healthy", "healthy"])], "lb");
+        let f = health_targets(&[group("world", &["healthy", "healthy"])], "lb", false);
         assert_eq!(f.status, Status::Pass, "{f:?}");
-        let f = health_targets(&[group("world", &["healthy", "unhealthy"])], "lb");
+        let f = health_targets(&[group("world", &["healthy", "unhealthy"])], "lb", false);
         assert_eq!(f.status, Status::Fail);
         assert!(f.reason.contains("ResponseCodeMismatch"), "{}", f.reason);
-        let f = health_targets(&[group("world", &["initial"])], "lb");
+        let f = health_targets(&[group("world", &["initial"])], "lb", false);
         assert_eq!(f.status, Status::Warn);
-        let f = health_targets(&[group("world", &[]), group("agents", &["healthy"])], "lb");
+        let f = health_targets(
+            &[group("world", &[]), group("agents", &["healthy"])],
+            "lb",
+            false,
+        );
         assert_eq!(f.status, Status::Warn);
         assert!(f.reason.contains("world"), "{}", f.reason);
-        let f = health_targets(&[], "lb");
+        let f = health_targets(&[], "lb", false);
         assert_eq!(f.status, Status::Warn);
+        let f = health_targets(&[group("world", &[])], "lb", true);
+        assert_eq!(f.status, Status::Skip, "{f:?}");
+        let f = health_targets(&[group("world", &["unhealthy"])], "lb", true);
+        assert_eq!(f.status, Status::Fail);
         let s = |state: &str| LoadBalancerState {
             name: "lb".into(),
             state: state.into(),
