@@ -290,7 +290,7 @@ impl<'a> Builder<'a> {
                         let d = stack
                             .source
                             .error(
-                                &crate::model::source::index(&join(&path, "environments"), i),
+                                crate::model::source::index(&join(&path, "environments"), i),
                                 format!("`{e}` is not an environment of the project"),
                             )
                             .suggest(e, project.file.environments.keys().map(String::as_str));
