@@ -3065,22 +3065,37 @@ const EDGE: &str = "resources:
 /// Runs health on stack `edge` (above) in `dev`, deployed as rendered,
 /// each resource's physical id `p-LOGICAL` (lowercase).
 fn check_edge(aws: FakeAws) -> Report {
+    check_one(aws, ("he", "edge", EDGE), "lambdas/fn", &[])
+}
+
+/// Runs health on the one stack `(project, stack, file)` in `dev`, with a
+/// crate at `crate_dir`, deployed as rendered with `parameters` on top,
+/// each resource's physical id `p-LOGICAL` (lowercase).
+fn check_one(
+    aws: FakeAws,
+    (project, name, file): (&str, &str, &str),
+    crate_dir: &str,
+    parameters: &[(&str, &str)],
+) -> Report {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     std::fs::create_dir_all(root.join("stacks")).unwrap();
-    std::fs::create_dir_all(root.join("lambdas/fn")).unwrap();
-    std::fs::write(root.join("lambdas/fn/Cargo.toml"), "").unwrap();
+    std::fs::create_dir_all(root.join(crate_dir)).unwrap();
+    std::fs::write(root.join(crate_dir).join("Cargo.toml"), "").unwrap();
     std::fs::write(
         root.join("stackctl.yaml"),
-        "project: he\nstacks:\n  edge: {}\nenvironments:\n  dev:\n    region: us-east-1\n",
+        format!("project: {project}\nstacks:\n  {name}: {{}}\nenvironments:\n  dev:\n    region: us-east-1\n"),
     )
     .unwrap();
-    std::fs::write(root.join("stacks/edge.yaml"), EDGE).unwrap();
+    std::fs::write(root.join(format!("stacks/{name}.yaml")), file).unwrap();
     let scope = Scope::load(root, "dev", &[]).unwrap();
-    let r = scope.rendered("edge");
+    let r = scope.rendered(name);
     let state = crate::deploy::desired::state(&r.template, &r.parameters, &r.tags).unwrap();
     let mut stack = FakeStack::new(&r.template);
     stack.parameters = state.parameters;
+    for (k, v) in parameters {
+        stack.parameters.insert(k.to_string(), v.to_string());
+    }
     stack.tags = r.tags.clone();
     for i in &r.inventory {
         for x in &i.resources {
@@ -3088,7 +3103,7 @@ fn check_edge(aws: FakeAws) -> Report {
             stack = stack.resource(&x.logical_id, &x.resource_type, &physical);
         }
     }
-    let cfn = FakeCloudFormation::default().with("he-edge-dev", stack);
+    let cfn = FakeCloudFormation::default().with(&format!("{project}-{name}-dev"), stack);
     let project = &scope.project;
     let input = Input {
         env: "dev",
@@ -3097,10 +3112,10 @@ fn check_edge(aws: FakeAws) -> Report {
         rendered: &scope.rendered,
         stacks: vec![StackScope {
             rendered: r,
-            resources: &project.stacks["edge"].resources,
+            resources: &project.stacks[name].resources,
             code: Code::default(),
             bindings: BTreeMap::new(),
-            migrations: crate::migrations::load(project, &project.stacks["edge"]).unwrap(),
+            migrations: crate::migrations::load(project, &project.stacks[name]).unwrap(),
         }],
     };
     block(run(&cfn, &aws, &input, &settings()))
@@ -3207,52 +3222,16 @@ fn load_balancers_rest_apis_and_distributions_are_read_and_judged() {
 /// Runs health on stack `svc` (one service) in `dev`, deployed as rendered
 /// with its image parameter `image`.
 fn check_service(aws: FakeAws, image: &str) -> Report {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    std::fs::create_dir_all(root.join("stacks")).unwrap();
-    std::fs::create_dir_all(root.join("services/worker")).unwrap();
-    std::fs::write(root.join("services/worker/Cargo.toml"), "").unwrap();
-    std::fs::write(
-        root.join("stackctl.yaml"),
-        "project: hs\nstacks:\n  svc: {}\nenvironments:\n  dev:\n    region: us-east-1\n",
+    check_one(
+        aws,
+        (
+            "hs",
+            "svc",
+            "resources:\n  main:\n    type: network\n  worker:\n    type: service\n    network: main\n",
+        ),
+        "services/worker",
+        &[("WorkerImage", image)],
     )
-    .unwrap();
-    std::fs::write(
-        root.join("stacks/svc.yaml"),
-        "resources:\n  main:\n    type: network\n  worker:\n    type: service\n    network: main\n",
-    )
-    .unwrap();
-    let scope = Scope::load(root, "dev", &[]).unwrap();
-    let r = scope.rendered("svc");
-    let state = crate::deploy::desired::state(&r.template, &r.parameters, &r.tags).unwrap();
-    let mut stack = FakeStack::new(&r.template);
-    stack.parameters = state.parameters;
-    stack
-        .parameters
-        .insert("WorkerImage".into(), image.to_string());
-    stack.tags = r.tags.clone();
-    for i in &r.inventory {
-        for x in &i.resources {
-            let physical = format!("p-{}", x.logical_id.to_lowercase());
-            stack = stack.resource(&x.logical_id, &x.resource_type, &physical);
-        }
-    }
-    let cfn = FakeCloudFormation::default().with("hs-svc-dev", stack);
-    let project = &scope.project;
-    let input = Input {
-        env: "dev",
-        region: "us-east-1",
-        emulated: false,
-        rendered: &scope.rendered,
-        stacks: vec![StackScope {
-            rendered: r,
-            resources: &project.stacks["svc"].resources,
-            code: Code::default(),
-            bindings: BTreeMap::new(),
-            migrations: crate::migrations::load(project, &project.stacks["svc"]).unwrap(),
-        }],
-    };
-    block(run(&cfn, &aws, &input, &settings()))
 }
 
 /// The worker's service as ECS describes it: `running` of 2 tasks, its

@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use world_core::cache::{Cache, CacheConfig};
 use world_core::config::{self, ConfigError};
-use world_core::dynamo::{self, s, Page};
+use world_core::dynamo::{self, s, Listing, Page};
 use world_core::error::{self, parse_json};
 use world_core::model::{self, Agent, Memory, World};
 use world_core::server::Service;
@@ -232,17 +232,11 @@ async fn list(
     State(app): State<Arc<App>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Page<Agent>>, ApiError> {
-    let world = params
-        .get("world_id")
-        .map(String::as_str)
-        .filter(|w| !w.trim().is_empty())
-        .ok_or_else(|| ApiError::field("world_id", "is required: agents are listed per world"))?;
-    error::id("world_id", world)?;
-    let limit = dynamo::limit(params.get("limit").map(String::as_str), 50, 100)?;
-    let cursor = params
-        .get("cursor")
-        .map(|c| dynamo::decode_cursor(c, "world_id", world))
-        .transpose()?;
+    let Listing {
+        value: world,
+        limit,
+        cursor,
+    } = Listing::of(&params, "world_id", "agents are listed per world", 50)?;
     let query = app
         .ddb
         .query()

@@ -95,6 +95,46 @@ pub fn decode_cursor(cursor: &str, attribute: &str, value: &str) -> Result<Item,
     serde_dynamo::to_item(json).map_err(|_| bad())
 }
 
+/// What a listing's query string asks for: the partition (`?FIELD=`,
+/// required, checked as an id; `per` says what it lists by, for the
+/// error), the page size (`?limit=`, up to 100) and the cursor it
+/// continues from (`?cursor=`, of that partition).
+pub struct Listing<'a> {
+    /// The partition's value.
+    pub value: &'a str,
+    /// The page size.
+    pub limit: i32,
+    /// Where the page starts.
+    pub cursor: Option<Item>,
+}
+
+impl<'a> Listing<'a> {
+    /// Reads `params` for a listing by `field` (`default_limit` items a page).
+    pub fn of(
+        params: &'a HashMap<String, String>,
+        field: &str,
+        per: &str,
+        default_limit: i32,
+    ) -> Result<Self, ApiError> {
+        let value = params
+            .get(field)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| ApiError::field(field, format!("is required: {per}")))?;
+        crate::error::id(field, value)?;
+        let limit = limit(params.get("limit").map(String::as_str), default_limit, 100)?;
+        let cursor = params
+            .get("cursor")
+            .map(|c| decode_cursor(c, field, value))
+            .transpose()?;
+        Ok(Listing {
+            value,
+            limit,
+            cursor,
+        })
+    }
+}
+
 /// Runs `query` for one page of at most `limit` items from `cursor`.
 pub async fn page<T: DeserializeOwned>(
     query: QueryFluentBuilder,

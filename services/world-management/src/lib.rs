@@ -22,7 +22,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::Arc;
 use world_core::config::{self, ConfigError};
-use world_core::dynamo::{self, s, Page};
+use world_core::dynamo::{self, s, Listing, Page};
 use world_core::error::{self, parse_json};
 use world_core::model::{self, World, WorldStatus};
 use world_core::server::Service;
@@ -176,17 +176,11 @@ async fn list(
     State(app): State<Arc<App>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Page<World>>, ApiError> {
-    let owner = params
-        .get("owner_id")
-        .map(String::as_str)
-        .filter(|o| !o.trim().is_empty())
-        .ok_or_else(|| ApiError::field("owner_id", "is required: worlds are listed per owner"))?;
-    error::id("owner_id", owner)?;
-    let limit = dynamo::limit(params.get("limit").map(String::as_str), 20, 100)?;
-    let cursor = params
-        .get("cursor")
-        .map(|c| dynamo::decode_cursor(c, "owner_id", owner))
-        .transpose()?;
+    let Listing {
+        value: owner,
+        limit,
+        cursor,
+    } = Listing::of(&params, "owner_id", "worlds are listed per owner", 20)?;
     let query = app
         .ddb
         .query()
