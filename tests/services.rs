@@ -53,6 +53,14 @@ fn services_wait_for_their_image_then_run_it_by_digest() {
     let dir = dir.path();
     let report = json(dir, &moto, &["deploy", "--env", "local", "--yes"], 0);
     assert_eq!(report["stacks"][0]["outcome"], "created", "{report}");
+    // This environment names no local registry, and moto's ECR takes no
+    // pushes: the services wait for their images, and the report says why.
+    assert!(
+        report["images"]["unpushable"]
+            .as_str()
+            .is_some_and(|w| w.contains("`registry: {local: true}`")),
+        "{report}"
+    );
     block(async {
         let sdk = moto.sdk_config().await;
         let ecr = aws_sdk_ecr::Client::new(&sdk);

@@ -287,6 +287,7 @@ hint: deploy without --hotswap, or pass --hotswap-protected if you mean it",
     let noteworthy = |p: &crate::image::project::ImagePublishReport| {
         p.pushed() > 0 || p.started.is_some() || !p.waiting().is_empty()
     };
+    let unpushable = pushed.unpushable.is_some();
     if noteworthy(&pushed) {
         printer.note(&pushed);
     }
@@ -302,7 +303,7 @@ hint: deploy without --hotswap, or pass --hotswap-protected if you mean it",
     // its task definition and service are left out); now that the
     // repository exists, push and deploy again with the digest.
     let mut pushed = pushed;
-    if !pushed.waiting().is_empty() && report.status() == ExitStatus::Success {
+    if !unpushable && !pushed.waiting().is_empty() && report.status() == ExitStatus::Success {
         pushed = rt.block_on(crate::image::project::publish_images(
             &scope.project,
             &scope.env,

@@ -530,6 +530,10 @@ pub struct ImagePublishReport {
     pub services: Vec<ServicePush>,
     /// Per stack: `<Key>Image` parameters, by digest.
     pub parameters: BTreeMap<String, BTreeMap<String, String>>,
+    /// Why nothing could be pushed, when nothing could (an emulator
+    /// environment without a local registry: its ECR takes no pushes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unpushable: Option<String>,
 }
 
 impl ImagePublishReport {
@@ -560,6 +564,13 @@ impl fmt::Display for ImagePublishReport {
         for s in &self.services {
             match &s.push {
                 Some(p) => writeln!(f, "  {}.{}  {p}", s.stack, s.resource)?,
+                None if self.unpushable.is_some() => writeln!(
+                    f,
+                    "  {}.{}  not pushed: {}",
+                    s.stack,
+                    s.resource,
+                    self.unpushable.as_deref().unwrap_or_default()
+                )?,
                 None => writeln!(
                     f,
                     "  {}.{}  waits for its repository {} (the stack's deploy creates it)",
@@ -586,6 +597,29 @@ pub async fn publish_images(
         return Ok(report);
     }
     let e = &project.file.environments[env];
+    // moto's ECR keeps repositories but speaks no registry protocol: an
+    // emulator environment pushes to a local registry, or not at all (its
+    // services then wait for their image, as on a first deploy).
+    if e.emulator.is_some() && matches!(Target::of(e), Target::Ecr) {
+        report.registry = "ECR".to_string();
+        report.unpushable = Some(format!(
+            "the emulator's ECR takes no pushes; add `registry: {{local: true}}` to environment `{env}` to push to a registry stackctl starts"
+        ));
+        for b in built {
+            for u in &b.uses {
+                if let Some(r) = rendered.iter().find(|r| r.env == env && r.stack == u.stack) {
+                    report.services.push(ServicePush {
+                        stack: u.stack.clone(),
+                        resource: u.resource.clone(),
+                        crate_name: b.crate_name.clone(),
+                        repository: repository(project, r, &u.resource),
+                        push: None,
+                    });
+                }
+            }
+        }
+        return Ok(report);
+    }
     let registry = match Target::of(e) {
         Target::Local(port) => {
             let state = project.root.join(".stackctl");
