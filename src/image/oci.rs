@@ -62,9 +62,37 @@ pub fn rfc3339(seconds: u64) -> String {
     )
 }
 
+/// Locks the layout at `dir` through `DIR.lock` beside it: exclusive to
+/// write, shared to read. Two stackctl processes building in one project
+/// (two terminals, two tests) take turns instead of one removing the blobs
+/// the other is writing or reading. The lock goes with the returned file.
+fn lock_layout(dir: &Path, exclusive: bool) -> Result<std::fs::File> {
+    let mut path = dir.as_os_str().to_owned();
+    path.push(".lock");
+    let path = std::path::PathBuf::from(path);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    if exclusive {
+        file.lock()
+    } else {
+        file.lock_shared()
+    }
+    .with_context(|| format!("locking {}", path.display()))?;
+    Ok(file)
+}
+
 /// Writes an image layout at `dir`: the blobs not there yet, `index.json`
 /// naming the manifest, `oci-layout`; blobs of earlier images are removed.
 pub fn write_layout(dir: &Path, manifest: &Blob, blobs: &[&Blob]) -> Result<()> {
+    let _lock = lock_layout(dir, true)?;
     let blob_dir = dir.join("blobs").join("sha256");
     std::fs::create_dir_all(&blob_dir)
         .with_context(|| format!("creating {}", blob_dir.display()))?;
@@ -107,6 +135,7 @@ pub fn write_layout(dir: &Path, manifest: &Blob, blobs: &[&Blob]) -> Result<()> 
 /// The image of a layout directory: its manifest, config and layers, each
 /// checked against its digest.
 pub fn read_layout(dir: &Path) -> Result<super::Image> {
+    let _lock = lock_layout(dir, false)?;
     let index_path = dir.join("index.json");
     let index: Json = serde_json::from_slice(
         &std::fs::read(&index_path).with_context(|| format!("reading {}", index_path.display()))?,
@@ -158,5 +187,35 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_764_597_845), "2025-12-01T14:04:05Z");
+    }
+
+    /// Two builds of one project write the same layout at once (the
+    /// system tests do): each keeps its own blobs while it writes, and
+    /// what is read is always a whole image.
+    #[test]
+    fn layouts_written_at_once_take_turns() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = dir.path().join("images").join("svc");
+        let image = |n: u8| {
+            let layer = Blob::new("application/octet-stream", vec![n; 4096]);
+            let manifest = Blob::new(MANIFEST_MEDIA_TYPE, format!("manifest {n}").into_bytes());
+            (manifest, layer)
+        };
+        std::thread::scope(|s| {
+            for n in 0..4u8 {
+                let layout = &layout;
+                s.spawn(move || {
+                    for round in 0..25u8 {
+                        let (manifest, layer) = image(n.wrapping_mul(31).wrapping_add(round));
+                        write_layout(layout, &manifest, &[&layer]).unwrap();
+                    }
+                });
+            }
+        });
+        let kept: Vec<_> = std::fs::read_dir(layout.join("blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(kept.len(), 2, "one manifest and one layer left: {kept:?}");
     }
 }
