@@ -100,7 +100,11 @@ pub enum Command {
     /// FUNCTION named) with the `lambda` cargo profile, checks that each
     /// `bootstrap` needs at most glibc 2.34 (the `provided.al2023` runtime),
     /// rebuilding with `cargo zigbuild` when it needs more, and writes
-    /// `target/zips/CRATE/bootstrap.zip`. Zips are deterministic: the same
+    /// `target/zips/CRATE/bootstrap.zip` (arm64: `target/zips-arm64/`).
+    /// Each function is built for its `architecture:` in every environment,
+    /// or in the one --env names; another machine's architecture needs its
+    /// Rust target and cargo-zigbuild, and when they are missing nothing is
+    /// compiled and the error says what to install. Zips are deterministic: the same
     /// executable gives the same bytes and sha256. A function whose inputs
     /// (its workspace sources, Cargo.lock entries, profile, toolchain,
     /// target, build environment) are as at its last build is not compiled:
@@ -116,6 +120,7 @@ pub enum Command {
     /// unchanged.
     ///
     /// Example: stackctl build create-upload
+    /// Example: stackctl build --env local
     Build(BuildArgs),
 
     /// Build the functions and services, upload the zips and push the images
@@ -286,6 +291,11 @@ pub struct BuildArgs {
     /// Functions or services to build, by crate name or resource key [default: all]
     #[arg(value_name = "FUNCTION")]
     pub functions: Vec<String>,
+
+    /// Build for this environment's architectures only [default: every
+    /// architecture any environment runs]
+    #[arg(short, long)]
+    pub env: Option<String>,
 }
 
 /// Arguments of `publish`.

@@ -257,7 +257,7 @@ mod tests {
             zip: PathBuf::from(format!("target/zips/{name}/bootstrap.zip")),
             size: 10,
             sha256: sha.into(),
-            artefact_key: crate::build::artefact_key(name, sha),
+            artefact_key: crate::build::artefact_key(name, crate::build::Arch::X86_64, sha),
             glibc: None,
             built_with: "cargo".into(),
             rebuilt: true,

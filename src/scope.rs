@@ -128,7 +128,7 @@ impl Scope {
         &self,
         sdk: &aws_config::SdkConfig,
     ) -> anyhow::Result<std::collections::BTreeMap<String, crate::deploy::hotswap::Marker>> {
-        if crate::build::functions(&self.project)?.is_empty() {
+        if crate::build::functions(&self.project, Some(&self.env))?.is_empty() {
             return Ok(Default::default());
         }
         let store = crate::aws::artefacts::S3Artefacts::new(sdk);
@@ -179,7 +179,7 @@ impl Scope {
 
     /// The build plan of the functions of the selected stacks.
     pub fn function_plan(&self) -> anyhow::Result<crate::build::BuildPlan> {
-        let crates: Vec<String> = crate::build::functions(&self.project)?
+        let crates: Vec<String> = crate::build::functions(&self.project, Some(&self.env))?
             .into_iter()
             .filter(|f| f.uses.iter().any(|u| self.stacks.contains(&u.stack)))
             .map(|f| f.crate_name)
@@ -188,7 +188,13 @@ impl Scope {
             // No function in these stacks (an empty selection would mean all).
             return Ok(crate::build::BuildPlan::empty(&self.project.root));
         }
-        crate::build::plan(&self.project, &Selection { names: crates })
+        crate::build::plan(
+            &self.project,
+            &Selection {
+                names: crates,
+                env: Some(self.env.clone()),
+            },
+        )
     }
 }
 

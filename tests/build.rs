@@ -261,3 +261,119 @@ fn assert_each_alone_as_together(dir: &str, at_least: usize) {
     }
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
+
+/// Whether this machine can build aarch64 Lambda executables: the Rust
+/// target's standard library and cargo-zigbuild (the same test stackctl
+/// makes before compiling).
+fn builds_aarch64_here() -> bool {
+    let sysroot = std::process::Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .unwrap();
+    let lib =
+        Path::new(text(&sysroot.stdout).trim()).join("lib/rustlib/aarch64-unknown-linux-gnu/lib");
+    let std_installed = std::fs::read_dir(lib)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with("libstd-"));
+    let zigbuild = std::process::Command::new("cargo")
+        .args(["zigbuild", "--help"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    std_installed && zigbuild
+}
+
+/// A function on arm64 except in `local`: `build --env local` makes the
+/// x86_64 zip; building for arm64 needs the aarch64 target and a cross
+/// linker. Where they are missing, nothing compiles and the error says
+/// what to install; where they are installed, the arm64 zip holds an
+/// aarch64 executable under its own path and key.
+#[test]
+fn architectures_are_per_environment_and_arm64_needs_its_target() {
+    let dir = fixture();
+    let edit = |file: &str, from: &str, to: &str| {
+        let path = dir.path().join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file}: {from}");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    };
+    edit(
+        "stacks/app.yaml",
+        "    crate: hello\n",
+        "    crate: hello\n    architecture: {default: arm64, local: x86_64}\n",
+    );
+    edit(
+        "stackctl.yaml",
+        "environments:\n",
+        "environments:\n  dev:\n    region: us-east-1\n",
+    );
+
+    if builds_aarch64_here() {
+        let out = build(dir.path(), &["--env", "dev", "--output", "json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let f = &report["functions"][0];
+        assert_eq!(f["architecture"], "arm64");
+        assert_eq!(f["zip"], "target/zips-arm64/hello/bootstrap.zip");
+        assert!(f["artefact_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("functions/hello/arm64/"));
+        let zip = std::fs::File::open(dir.path().join("target/zips-arm64/hello/bootstrap.zip"));
+        let mut archive = zip::ZipArchive::new(zip.unwrap()).unwrap();
+        let mut exe = Vec::new();
+        archive
+            .by_name("bootstrap")
+            .unwrap()
+            .read_to_end(&mut exe)
+            .unwrap();
+        // e_machine (little-endian u16 at 18): 183 is EM_AARCH64.
+        assert_eq!(u16::from_le_bytes([exe[18], exe[19]]), 183);
+    } else {
+        // Every environment's architecture: arm64 is among them.
+        let out = build(dir.path(), &[]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("cannot build for another machine here; nothing was compiled"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("function `hello` (crate `hello`, stack `app`) is arm64 but this machine builds x86_64"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("missing: "), "{stderr}");
+        assert!(
+            stderr.contains("hint: install what is missing:"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("rustup target add aarch64-unknown-linux-gnu")
+                || stderr.contains("pip install ziglang cargo-zigbuild"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("Compiling"), "nothing compiled: {stderr}");
+        assert!(
+            !dir.path().join("target/lambda").exists(),
+            "nothing compiled"
+        );
+        for zips in ["target/zips/hello", "target/zips-arm64/hello"] {
+            assert!(!dir.path().join(zips).exists(), "nothing zipped: {zips}");
+        }
+    }
+
+    // `local` runs x86_64 here: only that zip is built.
+    let out = build(dir.path(), &["--env", "local", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let functions = report["functions"].as_array().unwrap();
+    assert_eq!(functions.len(), 1, "{report:#}");
+    assert_eq!(functions[0]["architecture"], "x86_64");
+    assert_eq!(functions[0]["zip"], "target/zips/hello/bootstrap.zip");
+
+    // An unknown environment is a usage error.
+    let out = build(dir.path(), &["--env", "qa"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("unknown environment `qa`"));
+}

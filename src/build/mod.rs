@@ -31,16 +31,27 @@ use std::path::{Path, PathBuf};
 
 /// The S3 key under which `deploy` stores a function's zip: content-addressed,
 /// so an unchanged function is never uploaded twice.
-pub fn artefact_key(crate_name: &str, sha256: &str) -> String {
-    format!("functions/{crate_name}/{sha256}.zip")
+pub fn artefact_key(crate_name: &str, arch: Arch, sha256: &str) -> String {
+    match arch {
+        // x86_64 keeps the keys it had before architectures were per
+        // environment, so that no deployed function sees its code change.
+        Arch::X86_64 => format!("functions/{crate_name}/{sha256}.zip"),
+        other => format!("functions/{crate_name}/{other}/{sha256}.zip"),
+    }
 }
 
-/// Where a function's zip is written, relative to the project root.
-pub fn zip_path(crate_name: &str) -> PathBuf {
+/// Where a function's zip for `arch` is written, relative to the project
+/// root: `target/zips/CRATE/` for x86_64, `target/zips-arm64/CRATE/` for
+/// arm64 (one crate may run on both, in different environments).
+pub fn zip_path(crate_name: &str, arch: Arch) -> PathBuf {
     // Beside, not inside, cargo's `target/lambda/`, where each crate's
     // executable is a file named after the crate.
+    let dir = match arch {
+        Arch::X86_64 => "zips".to_string(),
+        other => format!("zips-{other}"),
+    };
     Path::new("target")
-        .join("zips")
+        .join(dir)
         .join(crate_name)
         .join("bootstrap.zip")
 }
@@ -105,6 +116,9 @@ impl fmt::Display for Arch {
 pub struct Selection {
     /// Crate names or resource keys; empty means every function.
     pub names: Vec<String>,
+    /// The environment whose architectures are built; `None`: every
+    /// architecture any environment runs.
+    pub env: Option<String>,
 }
 
 /// A resource that runs a crate.
@@ -127,9 +141,22 @@ pub struct Function {
     pub arch: Arch,
 }
 
-/// Every crate the project's function resources run, deduplicated, by name.
-pub fn functions(project: &Project) -> anyhow::Result<Vec<Function>> {
-    let mut by_crate: BTreeMap<String, Function> = BTreeMap::new();
+/// Every (crate, architecture) the project's function resources run in
+/// environment `env` (every environment when `None`), deduplicated, by
+/// crate name then architecture.
+pub fn functions(project: &Project, env: Option<&str>) -> anyhow::Result<Vec<Function>> {
+    let envs: Vec<&str> = match env {
+        Some(e) => vec![e],
+        None => project
+            .file
+            .environments
+            .keys()
+            .map(String::as_str)
+            .collect(),
+    };
+    let mut by_crate: BTreeMap<(String, Arch), Function> = BTreeMap::new();
+    // What each crate is built for in each environment, by whom first.
+    let mut chosen: BTreeMap<(String, &str), (Arch, Use)> = BTreeMap::new();
     for (stack_name, stack) in &project.stacks {
         for (key, resource) in &stack.resources {
             let Resource::Function(f) = resource else {
@@ -139,30 +166,34 @@ pub fn functions(project: &Project) -> anyhow::Result<Vec<Function>> {
                 .crate_name
                 .clone()
                 .unwrap_or_else(|| key.replace('_', "-"));
-            let arch = f.architecture.unwrap_or_default();
             let using = Use {
                 stack: stack_name.clone(),
                 resource: key.clone(),
             };
-            match by_crate.get_mut(&crate_name) {
-                Some(existing) if existing.arch != arch => {
-                    let first = &existing.uses[0];
-                    return Err(UsageError::new(format!(
-                        "crate `{crate_name}` is built for {} by `{}.{}` and for {arch} by `{stack_name}.{key}`\nhint: one crate gives one zip: set the same `architecture:` on both, or give one its own crate",
-                        existing.arch, first.stack, first.resource
-                    ))
-                    .into());
+            for env in &envs {
+                let arch = crate::kinds::function::architecture(f, env);
+                match chosen.get(&(crate_name.clone(), *env)) {
+                    Some((other, first)) if *other != arch => {
+                        return Err(UsageError::new(format!(
+                            "crate `{crate_name}` is built for {other} by `{}.{}` and for {arch} by `{stack_name}.{key}` in environment `{env}`\nhint: one crate gives one zip per environment: set the same `architecture:` on both, or give one its own crate",
+                            first.stack, first.resource
+                        ))
+                        .into());
+                    }
+                    Some(_) => {}
+                    None => {
+                        chosen.insert((crate_name.clone(), *env), (arch, using.clone()));
+                    }
                 }
-                Some(existing) => existing.uses.push(using),
-                None => {
-                    by_crate.insert(
-                        crate_name.clone(),
-                        Function {
-                            crate_name,
-                            uses: vec![using],
-                            arch,
-                        },
-                    );
+                let entry = by_crate
+                    .entry((crate_name.clone(), arch))
+                    .or_insert_with(|| Function {
+                        crate_name: crate_name.clone(),
+                        uses: Vec::new(),
+                        arch,
+                    });
+                if !entry.uses.contains(&using) {
+                    entry.uses.push(using.clone());
                 }
             }
         }
@@ -343,10 +374,10 @@ pub fn build_project(
 #[derive(Debug)]
 pub struct BuildPlan {
     root: PathBuf,
-    /// Selected crates, in report order.
-    order: Vec<String>,
-    /// Functions whose zips are current, by crate.
-    current: BTreeMap<String, BuiltFunction>,
+    /// Selected crates with their architecture, in report order.
+    order: Vec<(String, Arch)>,
+    /// Functions whose zips are current, by crate and architecture.
+    current: BTreeMap<(String, Arch), BuiltFunction>,
     /// Functions to compile: with the fingerprint their build starts
     /// from (none when it could not be taken) and why they are compiled.
     stale: Vec<(Function, Option<Fingerprint>, String)>,
@@ -355,11 +386,17 @@ pub struct BuildPlan {
 /// Decides, for each selected function of a loaded, valid project, whether
 /// its zip is current.
 pub fn plan(project: &Project, selection: &Selection) -> anyhow::Result<BuildPlan> {
-    let selected = select(functions(project)?, &selection.names)?;
+    let selected = select(
+        functions(project, selection.env.as_deref())?,
+        &selection.names,
+    )?;
     let root = project.root.as_path();
     let mut plan = BuildPlan {
         root: root.to_path_buf(),
-        order: selected.iter().map(|f| f.crate_name.clone()).collect(),
+        order: selected
+            .iter()
+            .map(|f| (f.crate_name.clone(), f.arch))
+            .collect(),
         current: BTreeMap::new(),
         stale: Vec::new(),
     };
@@ -371,7 +408,7 @@ pub fn plan(project: &Project, selection: &Selection) -> anyhow::Result<BuildPla
     // edit made during the build shows up in the next one.
     let workspace = fingerprint::Workspace::load(root);
     for f in selected {
-        let zip = zip_path(&f.crate_name);
+        let zip = zip_path(&f.crate_name, f.arch);
         let print = workspace
             .as_ref()
             .map_err(|e| format!("{e:#}"))
@@ -388,7 +425,7 @@ pub fn plan(project: &Project, selection: &Selection) -> anyhow::Result<BuildPla
                 ) {
                     (None, Some(record)) => {
                         let built = from_record(&f, record);
-                        plan.current.insert(f.crate_name.clone(), built);
+                        plan.current.insert((f.crate_name.clone(), f.arch), built);
                     }
                     (reason, _) => {
                         let reason = reason.unwrap_or_else(|| "no earlier build".into());
@@ -444,13 +481,13 @@ impl BuildPlan {
             progress.finish();
             let executables = result?;
             for (f, print, reason) in stale {
-                let (exe, glibc, tool) = &executables[&f.crate_name];
+                let (exe, glibc, tool) = &executables[&(f.crate_name.clone(), f.arch)];
                 let mut built = package(&root, &f, exe, *glibc, tool)?;
                 built.reason = Some(reason);
                 if let Some(print) = print {
                     store_record(&root, &built, print)?;
                 }
-                current.insert(f.crate_name.clone(), built);
+                current.insert((f.crate_name.clone(), f.arch), built);
             }
         }
         Ok(BuildReport {
@@ -467,9 +504,9 @@ fn from_record(f: &Function, r: Record) -> BuiltFunction {
         crate_name: f.crate_name.clone(),
         functions: f.uses.clone(),
         architecture: f.arch,
-        zip: zip_path(&f.crate_name),
+        zip: zip_path(&f.crate_name, f.arch),
         size: r.size,
-        artefact_key: artefact_key(&f.crate_name, &r.sha256),
+        artefact_key: artefact_key(&f.crate_name, f.arch, &r.sha256),
         sha256: r.sha256,
         glibc: r.glibc,
         built_with: r.built_with,
@@ -513,6 +550,8 @@ fn check_crates(root: &Path, selected: &[Function]) -> Result<(), UsageError> {
 
 /// An executable, the glibc it needs, and the tool that built it.
 type Executable = (Vec<u8>, Option<GlibcVersion>, Tool);
+/// Executables by crate and architecture.
+type Executables = BTreeMap<(String, Arch), Executable>;
 
 /// Compiles every selected crate: on the host where it can, else (another
 /// machine, or a glibc newer than the runtime's) with `cargo zigbuild`.
@@ -520,7 +559,7 @@ fn compile_all(
     root: &Path,
     selected: &[Function],
     progress: &Progress,
-) -> anyhow::Result<BTreeMap<String, Executable>> {
+) -> anyhow::Result<Executables> {
     let host = Arch::host();
     let mut done = BTreeMap::new();
     // Crates that need zigbuild, with the reason, by architecture.
@@ -539,6 +578,15 @@ fn compile_all(
         };
         cross.entry(f.arch).or_default().push((f, reason));
     }
+    // Another machine's executables need its Rust target and a linker for
+    // it: say what is missing before anything compiles, not after the
+    // host's crates took minutes.
+    if !cross.is_empty() {
+        let missing = cross_missing(cross.keys().copied(), cargo::zigbuild_available());
+        if !missing.is_empty() {
+            bail!(cross_missing_error(&cross, &missing));
+        }
+    }
     if !native.is_empty() {
         let crates: Vec<String> = native.iter().map(|f| f.crate_name.clone()).collect();
         let built = cargo::compile(root, &crates, &Tool::Cargo, progress)?;
@@ -546,7 +594,10 @@ fn compile_all(
             let exe = &built[&f.crate_name];
             let glibc = check_executable(f, exe)?;
             if glibc::fits_lambda(glibc) {
-                done.insert(f.crate_name.clone(), (exe.clone(), glibc, Tool::Cargo));
+                done.insert(
+                    (f.crate_name.clone(), f.arch),
+                    (exe.clone(), glibc, Tool::Cargo),
+                );
             } else {
                 let need = glibc.map(|v| v.to_string()).unwrap_or_default();
                 cross
@@ -586,7 +637,10 @@ fn compile_all(
                     tool.describe()
                 );
             }
-            done.insert(f.crate_name.clone(), (exe.clone(), glibc, tool.clone()));
+            done.insert(
+                (f.crate_name.clone(), f.arch),
+                (exe.clone(), glibc, tool.clone()),
+            );
         }
     }
     Ok(done)
@@ -607,6 +661,75 @@ fn check_executable(f: &Function, exe: &[u8]) -> anyhow::Result<Option<GlibcVers
         );
     }
     Ok(info.glibc)
+}
+
+/// What building for `arches` (not this machine's) lacks here: the Rust
+/// target of each (its standard library under the sysroot) and, once,
+/// `cargo zigbuild` (the linker for another machine's glibc 2.34), each
+/// with the command that installs it.
+fn cross_missing(arches: impl Iterator<Item = Arch>, zigbuild: bool) -> Vec<(String, String)> {
+    let mut missing = Vec::new();
+    let sysroot = std::process::Command::new(std::env::var_os("RUSTC").unwrap_or("rustc".into()))
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    for arch in arches {
+        let triple = arch.rust_target();
+        let installed = sysroot
+            .as_ref()
+            .is_some_and(|root| rust_target_installed(root, triple));
+        if !installed {
+            missing.push((
+                format!("the Rust target {triple} (its standard library)"),
+                format!("rustup target add {triple}"),
+            ));
+        }
+    }
+    if !zigbuild {
+        missing.push((
+            "cargo-zigbuild and zig (the linker for another machine's glibc 2.34)".to_string(),
+            "pip install ziglang cargo-zigbuild".to_string(),
+        ));
+    }
+    missing
+}
+
+/// Whether the toolchain at `sysroot` has the standard library of `triple`.
+fn rust_target_installed(sysroot: &Path, triple: &str) -> bool {
+    std::fs::read_dir(sysroot.join("lib/rustlib").join(triple).join("lib"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with("libstd-"))
+}
+
+/// The error when functions are for another machine and what builds for
+/// it is missing: which functions, what is missing, how to install it.
+fn cross_missing_error(
+    cross: &BTreeMap<Arch, Vec<(&Function, String)>>,
+    missing: &[(String, String)],
+) -> String {
+    let mut text = String::from("cannot build for another machine here; nothing was compiled:");
+    for list in cross.values() {
+        for (f, reason) in list {
+            let u = &f.uses[0];
+            text.push_str(&format!(
+                "\n  function `{}` (crate `{}`, stack `{}`) {reason}",
+                u.resource, f.crate_name, u.stack
+            ));
+        }
+    }
+    for (what, _) in missing {
+        text.push_str(&format!("\n  missing: {what}"));
+    }
+    text.push_str("\nhint: install what is missing:");
+    for (_, how) in missing {
+        text.push_str(&format!("\n  {how}"));
+    }
+    text.push_str("\n  or build for this machine in this environment: `architecture: {default: arm64, local: x86_64}`, then `stackctl build --env local`");
+    text
 }
 
 /// The error when functions need `cargo zigbuild` and it is not installed.
@@ -644,7 +767,7 @@ fn package(
     glibc: Option<GlibcVersion>,
     tool: &Tool,
 ) -> anyhow::Result<BuiltFunction> {
-    let rel = zip_path(&f.crate_name);
+    let rel = zip_path(&f.crate_name, f.arch);
     let path = root.join(&rel);
     // The zip is a pure function of the executable: when the stamp beside
     // it names this executable's sha256, the zip on disk is the one
@@ -674,7 +797,7 @@ fn package(
         architecture: f.arch,
         zip: rel,
         size: bytes.len() as u64,
-        artefact_key: artefact_key(&f.crate_name, &sha256),
+        artefact_key: artefact_key(&f.crate_name, f.arch, &sha256),
         sha256,
         glibc,
         built_with: tool.describe(),
@@ -722,12 +845,21 @@ mod tests {
     #[test]
     fn artefact_keys_are_content_addressed() {
         assert_eq!(
-            artefact_key("create-upload", "3f2a"),
+            artefact_key("create-upload", Arch::X86_64, "3f2a"),
             "functions/create-upload/3f2a.zip"
         );
         assert_eq!(
-            zip_path("hello"),
+            zip_path("hello", Arch::X86_64),
             Path::new("target/zips/hello/bootstrap.zip")
+        );
+        // One crate may run on both; its zips and keys never collide.
+        assert_eq!(
+            artefact_key("create-upload", Arch::Arm64, "3f2a"),
+            "functions/create-upload/arm64/3f2a.zip"
+        );
+        assert_eq!(
+            zip_path("hello", Arch::Arm64),
+            Path::new("target/zips-arm64/hello/bootstrap.zip")
         );
     }
 
@@ -796,7 +928,7 @@ mod tests {
             crate_name: name.into(),
             functions: vec![],
             architecture: Arch::X86_64,
-            zip: zip_path(name),
+            zip: zip_path(name, Arch::X86_64),
             size,
             sha256: "3f2a9c01d2e4b5a6".repeat(4),
             artefact_key: String::new(),

@@ -37,8 +37,11 @@ impl fmt::Display for BuildAllReport {
 
 /// Resolves the arguments and builds.
 pub fn run(root: &Path, args: BuildArgs, printer: Printer) -> anyhow::Result<BuildAllReport> {
-    let BuildArgs { functions } = args;
+    let BuildArgs { functions, env } = args;
     let (project, rendered) = crate::validate::project(root)?;
+    if let Some(env) = &env {
+        super::check_env(&project, env)?;
+    }
     let all = crate::image::project::service_images(&project);
     let (images, rest) = crate::image::project::select(all, &functions);
     // Names that are all services build no function; no names build all.
@@ -48,7 +51,7 @@ pub fn run(root: &Path, args: BuildArgs, printer: Printer) -> anyhow::Result<Bui
             functions: Vec::new(),
         }
     } else {
-        crate::build::build_project(&project, &Selection { names: rest }, printer)?
+        crate::build::build_project(&project, &Selection { names: rest, env }, printer)?
     };
     let images = crate::image::project::build_images(root, &images, &rendered, printer)?;
     Ok(BuildAllReport {

@@ -66,7 +66,11 @@ pub fn run(
     let built = if rest.is_empty() && !functions.is_empty() {
         Vec::new()
     } else {
-        crate::build::build(root, &crate::build::Selection { names: rest }, printer)?.functions
+        let selection = crate::build::Selection {
+            names: rest,
+            env: Some(env.clone()),
+        };
+        crate::build::build(root, &selection, printer)?.functions
     };
     let images = crate::image::project::build_images(root, &images, &rendered, printer)?;
     let runtime = tokio::runtime::Builder::new_current_thread()

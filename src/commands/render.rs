@@ -104,9 +104,15 @@ pub fn run(root: &Path, args: RenderArgs) -> anyhow::Result<Report> {
     // The code parameters of every function whose zip is current (read
     // from the build's fingerprints; nothing is built), so that the files
     // deploy on their own with `aws cloudformation deploy`.
-    let current = crate::build::plan(&project, &crate::build::Selection::default())
-        .map(|p| p.current())
-        .unwrap_or_default();
+    let current = crate::build::plan(
+        &project,
+        &crate::build::Selection {
+            names: Vec::new(),
+            env: Some(settings.env.clone()),
+        },
+    )
+    .map(|p| p.current())
+    .unwrap_or_default();
     let bucket = project.file.environments[&settings.env]
         .artefact_bucket(&project.file.project, &settings.env);
     let code = crate::publish::code_parameters(&bucket, &current, &selected, &settings.env);

@@ -39,9 +39,10 @@ pub struct Function {
     /// Timeout in seconds, 1–900 (default: the `function_timeout` setting).
     #[serde(default)]
     pub timeout: Option<PerEnv<u32>>,
-    /// `x86_64` (default) or `arm64`.
+    /// `x86_64` (default) or `arm64`, per environment
+    /// (`{default: arm64, local: x86_64}`).
     #[serde(default)]
-    pub architecture: Option<crate::build::Arch>,
+    pub architecture: Option<PerEnv<crate::build::Arch>>,
     /// Environment variables; values may hold `${...}` references.
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
@@ -188,6 +189,15 @@ const DEAD_LETTER: Part = Part {
     name: "dead_letter",
     suffix: "DeadLetter",
 };
+
+/// The instruction set `f` runs on in environment `env` (x86_64 unless
+/// `architecture:` says otherwise).
+pub fn architecture(f: &Function, env: &str) -> crate::build::Arch {
+    f.architecture
+        .as_ref()
+        .and_then(|a| a.get(env))
+        .unwrap_or_default()
+}
 
 /// The crate a function is built from: `crate:`, or the key with `_` as `-`.
 pub fn crate_name(key: &str, f: &Function) -> String {
@@ -671,7 +681,12 @@ impl Kind for Function {
             &limits::RESERVED_CONCURRENCY,
         );
         check_crate(cx, key, f, path);
-        let arch = f.architecture.unwrap_or_default();
+        let arch = match &f.architecture {
+            Some(a) => cx
+                .per_env(a, &join(path, "architecture"))
+                .unwrap_or_default(),
+            None => crate::build::Arch::default(),
+        };
         let mut env = Map::new();
         for (k, v) in &f.environment {
             let vpath = join(&join(path, "environment"), k);
@@ -1508,6 +1523,26 @@ mod tracing_tests {
         assert_eq!(
             statement(&t, "Traced", "WriteTraces")["Action"][0],
             "xray:PutTraceSegments"
+        );
+    }
+
+    /// `architecture:` per environment: `dev` takes its default, arm64.
+    #[test]
+    fn the_architecture_is_per_environment() {
+        let t = super::super::testing::render_in(
+            "  local:\n    region: us-east-1\n",
+            "resources:\n  f:\n    type: function\n    crate: f\n    architecture: {default: arm64, local: x86_64}\n",
+        );
+        assert_eq!(
+            t["Resources"]["F"]["Properties"]["Architectures"],
+            serde_json::json!(["arm64"])
+        );
+        let t = render(
+            "resources:\n  f:\n    type: function\n    crate: f\n    architecture: {dev: x86_64}\n",
+        );
+        assert_eq!(
+            t["Resources"]["F"]["Properties"]["Architectures"],
+            serde_json::json!(["x86_64"])
         );
     }
 }

@@ -347,7 +347,7 @@ pub fn system_copy() -> SystemCopy {
     let out = stackctl()
         .arg("-C")
         .arg(&repo)
-        .args(["build", "--quiet"])
+        .args(["build", "--env", "local", "--quiet"])
         .output()
         .unwrap();
     assert!(
