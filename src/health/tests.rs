@@ -170,6 +170,10 @@ struct FakeAws {
     distributions: BTreeMap<String, Result<crate::aws::resources::DistributionState, ReadError>>,
     /// ECS services by `CLUSTER/SERVICE`.
     ecs_services: BTreeMap<String, Result<crate::aws::resources::EcsService, ReadError>>,
+    /// EventBridge buses' ARNs by name.
+    event_buses: BTreeMap<String, Result<String, ReadError>>,
+    /// EventBridge rules by `BUS/RULE`.
+    bus_rules: BTreeMap<String, Result<RuleState, ReadError>>,
 }
 
 impl Default for FakeAws {
@@ -207,6 +211,8 @@ impl Default for FakeAws {
             rest_apis: BTreeMap::new(),
             distributions: BTreeMap::new(),
             ecs_services: BTreeMap::new(),
+            event_buses: BTreeMap::new(),
+            bus_rules: BTreeMap::new(),
         }
     }
 }
@@ -450,6 +456,12 @@ impl Resources for FakeAws {
     ) -> Result<crate::aws::resources::EcsService, ReadError> {
         self.answer(&self.ecs_services, &format!("{cluster}/{service}"))
             .await
+    }
+    async fn event_bus(&self, name: &str) -> Result<String, ReadError> {
+        self.answer(&self.event_buses, name).await
+    }
+    async fn bus_rule(&self, bus: &str, name: &str) -> Result<RuleState, ReadError> {
+        self.answer(&self.bus_rules, &format!("{bus}/{name}")).await
     }
 }
 
@@ -1800,6 +1812,12 @@ impl Resources for AwsRef<'_> {
         service: &str,
     ) -> Result<crate::aws::resources::EcsService, ReadError> {
         self.0.ecs_service(cluster, service).await
+    }
+    async fn event_bus(&self, name: &str) -> Result<String, ReadError> {
+        self.0.event_bus(name).await
+    }
+    async fn bus_rule(&self, bus: &str, name: &str) -> Result<RuleState, ReadError> {
+        self.0.bus_rule(bus, name).await
     }
 }
 

@@ -32,6 +32,8 @@ pub mod table;
 pub mod topic;
 pub mod trail;
 pub mod websocket_api;
+pub mod event_bus;
+pub mod event_rule;
 
 use crate::diagnostics::Diagnostics;
 use crate::model::source::Source;
@@ -557,6 +559,8 @@ kinds! {
     RestApi => rest_api::RestApi,
     Cdn => cdn::Cdn,
     Service => service::Service,
+    EventBus => event_bus::EventBus,
+    EventRule => event_rule::EventRule,
 }
 
 /// The kinds a function may be granted access to, in registry order.
