@@ -127,7 +127,10 @@ fn rules_deploy_as_declared_and_deliver_only_matching_events() {
                 .event_bus_name(&bus)
                 .source(source)
                 .detail_type("Order Placed")
-                .detail(serde_json::json!({"size": size, "order": format!("{source}-{size}")}).to_string())
+                .detail(
+                    serde_json::json!({"size": size, "order": format!("{source}-{size}")})
+                        .to_string(),
+                )
                 .build()
         };
         let put = events
@@ -170,7 +173,11 @@ fn rules_deploy_as_declared_and_deliver_only_matching_events() {
         let config = moto.sdk_config().await;
         let events = aws_sdk_eventbridge::Client::new(&config);
         let buses = events.list_event_buses().send().await.unwrap();
-        let names: Vec<&str> = buses.event_buses().iter().filter_map(|b| b.name()).collect();
+        let names: Vec<&str> = buses
+            .event_buses()
+            .iter()
+            .filter_map(|b| b.name())
+            .collect();
         assert_eq!(names, ["default"], "{buses:?}");
         let rules = events.list_rules().send().await.unwrap();
         assert_eq!(rules.rules().len(), 0, "{rules:?}");

@@ -463,11 +463,8 @@ pub trait Resources {
     fn event_bus(&self, name: &str) -> impl Future<Output = Result<String, ReadError>>;
     /// EventBridge rule `name` on bus `bus` (`default` for the account's
     /// default bus): state and targets (DescribeRule, ListTargetsByRule).
-    fn bus_rule(
-        &self,
-        bus: &str,
-        name: &str,
-    ) -> impl Future<Output = Result<RuleState, ReadError>>;
+    fn bus_rule(&self, bus: &str, name: &str)
+        -> impl Future<Output = Result<RuleState, ReadError>>;
 }
 
 /// An ECS service as `health` reads it.
@@ -1593,7 +1590,12 @@ impl Resources for SdkResources {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| failed(&format!("listing the targets of rule {name} of bus {bus}"), &e))?;
+                .map_err(|e| {
+                    failed(
+                        &format!("listing the targets of rule {name} of bus {bus}"),
+                        &e,
+                    )
+                })?;
             targets.extend(out.targets().iter().map(|t| t.arn().to_string()));
             token = out.next_token().map(str::to_string);
             if token.is_none() {

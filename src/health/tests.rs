@@ -3541,7 +3541,9 @@ fn event_checks_read_only_their_rules_buses_and_dead_letter_queues() {
         resources[key]
             .health_access(&a)
             .into_iter()
-            .map(|x| serde_json::json!({"sid": x.sid, "actions": x.actions, "resource": x.resource}))
+            .map(
+                |x| serde_json::json!({"sid": x.sid, "actions": x.actions, "resource": x.resource}),
+            )
             .collect::<Vec<_>>()
     };
     let rule = access("big_orders");

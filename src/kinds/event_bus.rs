@@ -137,8 +137,12 @@ impl Kind for EventBus {
                 if set {
                     cx.error_hint(
                         &join(path, field),
-                        format!("`{field}:` of the default bus: the stack creates no bus to give it to"),
-                        format!("remove `{field}:`, or `default: true` to create a bus of the stack"),
+                        format!(
+                            "`{field}:` of the default bus: the stack creates no bus to give it to"
+                        ),
+                        format!(
+                            "remove `{field}:`, or `default: true` to create a bus of the stack"
+                        ),
                     );
                 }
             }
@@ -280,10 +284,7 @@ mod tests {
         );
         let put = statement(&t, "Emitter", "OrdersPut");
         assert_eq!(put["Action"], json!(["events:PutEvents"]));
-        assert_eq!(
-            put["Resource"],
-            json!([{"Fn::GetAtt": ["Orders", "Arn"]}])
-        );
+        assert_eq!(put["Resource"], json!([{"Fn::GetAtt": ["Orders", "Arn"]}]));
         assert_eq!(
             put["Condition"],
             json!({"StringEquals": {"events:source": "shop.orders"}})

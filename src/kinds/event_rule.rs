@@ -160,14 +160,20 @@ fn check_retry(cx: &mut Builder, r: &Retry, path: &str) {
         cx.error_hint(
             &join(path, "attempts"),
             format!("{a} retry attempts are out of range"),
-            format!("{} (EventBridge's default is 185)", crate::limits::allowed(&ATTEMPTS)),
+            format!(
+                "{} (EventBridge's default is 185)",
+                crate::limits::allowed(&ATTEMPTS)
+            ),
         );
     }
     if let Some(m) = r.max_age.filter(|m| !MAX_AGE_S.contains(m)) {
         cx.error_hint(
             &join(path, "max_age"),
             format!("a maximum event age of {m} s is out of range"),
-            format!("{} seconds (1 minute to 24 hours)", crate::limits::allowed(&MAX_AGE_S)),
+            format!(
+                "{} seconds (1 minute to 24 hours)",
+                crate::limits::allowed(&MAX_AGE_S)
+            ),
         );
     }
 }
@@ -304,7 +310,9 @@ fn dead_letter_queue(cx: &mut Builder, q: &str, path: &str) -> Option<Json> {
         Some(Resource::Queue(queue)) if queue.fifo => {
             cx.error_hint(
                 path,
-                format!("`{q}` is a FIFO queue; EventBridge's dead-letter queue is a standard queue"),
+                format!(
+                    "`{q}` is a FIFO queue; EventBridge's dead-letter queue is a standard queue"
+                ),
                 "name a queue without `fifo: true`",
             );
             None
@@ -326,8 +334,13 @@ fn health_enabled(rule: &RuleState, declared: &str, name: &str, env: &str) -> Fi
         )
         .hint(format!("`aws events enable-rule --name {name}` (with `--event-bus-name` for a bus of the stack); CloudFormation does not notice it, so a deploy does not enable it"))
     } else {
-        Finding::warn("enabled", format!("the rule is {s}, though declared {declared}"))
-            .hint(format!("`aws events disable-rule --name {name}`, or declare `enabled: true` for {env}"))
+        Finding::warn(
+            "enabled",
+            format!("the rule is {s}, though declared {declared}"),
+        )
+        .hint(format!(
+            "`aws events disable-rule --name {name}`, or declare `enabled: true` for {env}"
+        ))
     };
     f.observed(s).expected(declared)
 }
@@ -396,7 +409,8 @@ fn health_dead_letter(depths: &[(String, u64)]) -> Finding {
         )
         .hint(format!("read them with `aws sqs receive-message --queue-url {url} --max-number-of-messages 10 --message-attribute-names All` (ERROR_CODE and ERROR_MESSAGE say why delivery failed), fix the cause, then send them again (`aws events put-events`) and delete them"))
     };
-    f.observed(observed).expected("ApproximateNumberOfMessages 0")
+    f.observed(observed)
+        .expected("ApproximateNumberOfMessages 0")
 }
 
 impl Kind for EventRule {
@@ -458,7 +472,10 @@ impl Kind for EventRule {
         if self.targets.len() > MAX_TARGETS {
             cx.error_hint(
                 &tpath,
-                format!("{} targets; a rule has at most {MAX_TARGETS}", self.targets.len()),
+                format!(
+                    "{} targets; a rule has at most {MAX_TARGETS}",
+                    self.targets.len()
+                ),
                 "split them over two rules with the same pattern, or send to a topic that fans out",
             );
         }
@@ -507,7 +524,11 @@ impl Kind for EventRule {
                 continue;
             }
             if !seen.insert(target.to_string()) {
-                cx.error_hint(&ipath, format!("`{target}` is a target twice"), "remove one of them");
+                cx.error_hint(
+                    &ipath,
+                    format!("`{target}` is a target twice"),
+                    "remove one of them",
+                );
                 continue;
             }
             let tl = pascal(target);

@@ -989,7 +989,10 @@ pub(crate) fn apply_grants(
             if r.kind() != super::event_bus::EventBus::NAME {
                 cx.error_hint(
                     &spath,
-                    format!("only event bus grants take a source; `{target}` is a {}", r.kind()),
+                    format!(
+                        "only event bus grants take a source; `{target}` is a {}",
+                        r.kind()
+                    ),
                     format!("remove `source:`, writing `{target}: [LEVEL, ...]`"),
                 );
             } else if let Some((problem, hint)) = super::event_bus::source_problem(src) {
@@ -999,9 +1002,7 @@ pub(crate) fn apply_grants(
         for (i, level) in grant.access().iter().enumerate() {
             let lpath = match grant {
                 Grant::Access(_) | Grant::Actions { .. } => index(&gpath, i),
-                Grant::Scoped { .. } | Grant::Sourced { .. } => {
-                    index(&join(&gpath, "access"), i)
-                }
+                Grant::Scoped { .. } | Grant::Sourced { .. } => index(&join(&gpath, "access"), i),
             };
             if !allowed.contains(&level.as_str()) {
                 let d = cx

@@ -16,6 +16,8 @@ pub mod cache;
 pub mod cdn;
 pub mod dashboard;
 pub mod database;
+pub mod event_bus;
+pub mod event_rule;
 pub mod function;
 pub mod http_api;
 pub mod key;
@@ -32,8 +34,6 @@ pub mod table;
 pub mod topic;
 pub mod trail;
 pub mod websocket_api;
-pub mod event_bus;
-pub mod event_rule;
 
 use crate::diagnostics::Diagnostics;
 use crate::model::source::Source;

@@ -252,14 +252,19 @@ fn a_broken_pattern_is_reported_where_it_is_with_a_hint() {
     ));
     let p = "resources.rule.pattern";
     let typo = at(&d, &format!("{p}.sourse"));
-    assert_eq!(typo.message, "`sourse` is not a field of an EventBridge event");
+    assert_eq!(
+        typo.message,
+        "`sourse` is not a field of an EventBridge event"
+    );
     assert_eq!(typo.hint.as_deref(), Some("did you mean `source`?"));
     assert_eq!(typo.line, Some(30));
     let empty = at(&d, &format!("{p}.detail-type"));
     assert!(empty.message.contains("never matches"), "{empty:?}");
     let single = at(&d, &format!("{p}.detail.bucket.name"));
     assert_eq!(single.hint.as_deref(), Some("write `name: [uploads]`"));
-    assert!(at(&d, &format!("{p}.detail.key")).message.contains("matches nothing"));
+    assert!(at(&d, &format!("{p}.detail.key"))
+        .message
+        .contains("matches nothing"));
     assert_eq!(d.len(), 4, "{d:#?}");
 
     let d = problems(&stack(
@@ -269,7 +274,10 @@ fn a_broken_pattern_is_reported_where_it_is_with_a_hint() {
     targets: [{function: handler}]
 ",
     ));
-    assert_eq!(at(&d, "resources.rule.pattern").message, "an empty event pattern");
+    assert_eq!(
+        at(&d, "resources.rule.pattern").message,
+        "an empty event pattern"
+    );
     let d = problems(&stack(
         "  rule:
     type: event_rule
@@ -277,7 +285,9 @@ fn a_broken_pattern_is_reported_where_it_is_with_a_hint() {
     targets: [{function: handler}]
 ",
     ));
-    assert!(at(&d, "resources.rule.pattern").message.contains("a mapping"));
+    assert!(at(&d, "resources.rule.pattern")
+        .message
+        .contains("a mapping"));
 }
 
 #[test]
@@ -318,9 +328,15 @@ fn targets_must_be_functions_queues_or_topics_at_most_five() {
         at(&d, &format!("{p}.targets[4].dead_letter")).message,
         "`alerts` is a topic, expected a queue"
     );
-    assert!(at(&d, &format!("{p}.targets")).message.contains("at most 5"));
-    assert!(at(&d, &format!("{p}.retry.attempts")).message.contains("186"));
-    assert!(at(&d, &format!("{p}.retry.max_age")).message.contains("30 s"));
+    assert!(at(&d, &format!("{p}.targets"))
+        .message
+        .contains("at most 5"));
+    assert!(at(&d, &format!("{p}.retry.attempts"))
+        .message
+        .contains("186"));
+    assert!(at(&d, &format!("{p}.retry.max_age"))
+        .message
+        .contains("30 s"));
     assert_eq!(
         at(&d, &format!("{p}.dead_letter")).message,
         "`handler` is a function, expected a queue"
