@@ -571,9 +571,9 @@ impl Kind for EventRule {
                 "message_group": fifo.then_some(key),
             }));
         }
-        // moto 5.2.1 (measured, see EMULATOR.md): Events::Rule with
-        // RetryPolicy, DeadLetterConfig and EventBusName (GetAtt Name) is
-        // created as rendered; nothing is left out in an emulator.
+        // Rendered alike in an emulator: moto 5.2.1 creates the rule with
+        // EventBusName (`GetAtt Name`), RetryPolicy and DeadLetterConfig as
+        // rendered and reads them back (measured by tests/events.rs).
         json!({
             "logical": l,
             "name": name,
