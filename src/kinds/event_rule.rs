@@ -222,6 +222,14 @@ fn check_pattern(cx: &mut Builder, pattern: &Yaml, path: &str) {
             cx.diags.push(d);
             continue;
         }
+        if key == "detail" && !matches!(v, Yaml::Mapping(_)) {
+            cx.error_hint(
+                &kpath,
+                "`detail` is the event's own data: it is matched field by field",
+                "write a mapping of its fields, e.g. `detail: {status: [COMPLETE]}`",
+            );
+            continue;
+        }
         check_matcher(cx, &key, v, &kpath);
     }
 }

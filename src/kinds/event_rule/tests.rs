@@ -248,6 +248,10 @@ fn a_broken_pattern_is_reported_where_it_is_with_a_hint() {
         bucket: {name: uploads}
         key: {}
     targets: [{function: handler}]
+  other:
+    type: event_rule
+    pattern: {source: [shop.orders], detail: [big]}
+    targets: [{function: handler}]
 ",
     ));
     let p = "resources.rule.pattern";
@@ -265,7 +269,10 @@ fn a_broken_pattern_is_reported_where_it_is_with_a_hint() {
     assert!(at(&d, &format!("{p}.detail.key"))
         .message
         .contains("matches nothing"));
-    assert_eq!(d.len(), 4, "{d:#?}");
+    assert!(at(&d, "resources.other.pattern.detail")
+        .message
+        .contains("matched field by field"));
+    assert_eq!(d.len(), 5, "{d:#?}");
 
     let d = problems(&stack(
         "  rule:
@@ -379,4 +386,114 @@ fn the_default_bus_takes_no_name() {
 ",
     );
     assert!(at(&d, "resources.bus.name").message.contains("default bus"));
+}
+
+/// The EventBridge part of the clips stack (issue 13's contract): the
+/// default bus, rules with retry and one dead-letter queue encrypted with
+/// the stack's key, a function putting its own source.
+#[test]
+fn the_clips_rules_render_with_their_dead_letter_queue_and_key() {
+    let t = render(
+        "resources:
+  data:
+    type: key
+  transcripts:
+    type: bucket
+    event_bridge: true
+    encryption: {key: data}
+  bus:
+    type: event_bus
+    default: true
+  events_dlq:
+    type: queue
+    retention_days: 14
+    encryption: {key: data}
+  on_object_created:
+    type: function
+    crate: handler
+    environment:
+      EVENT_BUS_NAME: ${bus.name}
+      EVENT_SOURCE: clips.episodes
+    grants:
+      bus: {access: [put], source: clips.episodes}
+  on_mediaconvert_state:
+    type: function
+    crate: handler
+  video_uploaded:
+    type: event_rule
+    pattern:
+      source: [aws.s3]
+      detail-type: [Object Created]
+      detail:
+        bucket: {name: [\"${transcripts.name}\"]}
+        object: {key: [{prefix: uploads/}]}
+    targets:
+      - function: on_object_created
+    retry: {attempts: 8, max_age: 3600}
+    dead_letter: events_dlq
+  chunking_state:
+    type: event_rule
+    pattern:
+      source: [aws.mediaconvert]
+      detail-type: [MediaConvert Job State Change]
+      detail:
+        status: [COMPLETE, ERROR]
+        userMetadata: {stack: [\"${stack}\"]}
+    targets: [{function: on_mediaconvert_state}]
+    dead_letter: events_dlq
+",
+    );
+    let r = &t["Resources"];
+    assert_eq!(
+        r["ChunkingState"]["Properties"]["EventPattern"]["detail"]["userMetadata"],
+        json!({"stack": ["app"]})
+    );
+    assert_eq!(
+        r["VideoUploaded"]["Properties"]["EventPattern"]["detail"]["bucket"],
+        json!({"name": ["kinds-app-transcripts-dev"]})
+    );
+    assert_eq!(
+        r["Transcripts"]["Properties"]["NotificationConfiguration"],
+        json!({"EventBridgeConfiguration": {"EventBridgeEnabled": true}})
+    );
+    let send = &r["EventsDlqPolicy"]["Properties"]["PolicyDocument"]["Statement"][0];
+    assert_eq!(
+        send["Condition"]["ArnEquals"]["aws:SourceArn"],
+        json!([
+            {"Fn::GetAtt": ["ChunkingState", "Arn"]},
+            {"Fn::GetAtt": ["VideoUploaded", "Arn"]},
+        ])
+    );
+    // Both functions are invoked asynchronously: each has its dead-letter queue.
+    for f in ["OnObjectCreatedDeadLetter", "OnMediaconvertStateDeadLetter"] {
+        assert_eq!(r[f]["Type"], "AWS::SQS::Queue", "{f}");
+    }
+    let put = statements(&t, "OnObjectCreated")
+        .into_iter()
+        .find(|s| s["Sid"] == "BusPut")
+        .unwrap();
+    assert_eq!(
+        put["Condition"]["StringEquals"]["events:source"],
+        "clips.episodes"
+    );
+    assert_eq!(
+        r["OnObjectCreated"]["Properties"]["Environment"]["Variables"]["EVENT_BUS_NAME"],
+        "default"
+    );
+    let policy: Json = serde_json::from_str(
+        r["Data"]["Properties"]["KeyPolicy"]["Fn::Sub"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let services = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "ServicesOfThisAccountUse")
+        .unwrap();
+    assert_eq!(
+        services["Principal"]["Service"],
+        json!(["events.amazonaws.com"])
+    );
 }
