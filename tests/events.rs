@@ -11,6 +11,45 @@ use common::{block, copy_fixture, json};
 use lambda_shared::testing::Moto;
 use serde_json::Value;
 
+/// `health --env local --only event_bus --only event_rule`, expecting exit
+/// `code`: each check's id, status and reason.
+fn health(dir: &std::path::Path, moto: &Moto, code: i32) -> Vec<(String, String, String)> {
+    let report = json(
+        dir,
+        moto,
+        &[
+            "health",
+            "--env",
+            "local",
+            "--only",
+            "event_bus",
+            "--only",
+            "event_rule",
+        ],
+        code,
+    );
+    report["checks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no checks in {report}"))
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_string(),
+                c["status"].as_str().unwrap().to_string(),
+                c["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The (id, status) of `checks`.
+fn statuses(checks: &[(String, String, String)]) -> Vec<(&str, &str)> {
+    checks
+        .iter()
+        .map(|(id, s, _)| (id.as_str(), s.as_str()))
+        .collect()
+}
+
 fn output(report: &Value, key: &str) -> String {
     report["stacks"][0]["outputs"][key]
         .as_str()
@@ -120,6 +159,22 @@ fn rules_deploy_as_declared_and_deliver_only_matching_events() {
             serde_json::json!(["evfix-events-uploads-local"])
         );
 
+        // Health reads the bus and both rules back as declared.
+        let checks = health(dir, &moto, 0);
+        assert_eq!(
+            statuses(&checks),
+            [
+                ("events/event_bus/orders/exists", "pass"),
+                ("events/event_rule/big_orders/dead_letter", "pass"),
+                ("events/event_rule/big_orders/enabled", "pass"),
+                ("events/event_rule/big_orders/targets", "pass"),
+                ("events/event_rule/upload_landed/dead_letter", "pass"),
+                ("events/event_rule/upload_landed/enabled", "pass"),
+                ("events/event_rule/upload_landed/targets", "pass"),
+            ],
+            "{checks:#?}"
+        );
+
         // A matching order reaches the queue; one of another size, or of
         // another source, does not.
         let entry = |source: &str, size: &str| {
@@ -165,6 +220,43 @@ fn rules_deploy_as_declared_and_deliver_only_matching_events() {
         assert_eq!(got.len(), 1, "{got:?}");
         assert_eq!(got[0]["source"], "shop.orders");
         assert_eq!(got[0]["detail"]["order"], "shop.orders-big");
+
+        // Health notices the target removed by hand, and a dead letter.
+        let failed_url = sqs
+            .get_queue_url()
+            .queue_name("evfix-events-failed-local")
+            .send()
+            .await
+            .unwrap()
+            .queue_url()
+            .unwrap()
+            .to_string();
+        sqs.send_message()
+            .queue_url(&failed_url)
+            .message_body("{}")
+            .send()
+            .await
+            .unwrap();
+        let checks = health(dir, &moto, 1);
+        let find = |id: &str| {
+            checks
+                .iter()
+                .find(|c| c.0 == id)
+                .unwrap_or_else(|| panic!("no {id} in {checks:#?}"))
+                .clone()
+        };
+        let targets = find("events/event_rule/big_orders/targets");
+        assert_eq!(targets.1, "fail", "{targets:?}");
+        assert!(
+            targets.2.contains("function:evfix-events-handler-local"),
+            "{targets:?}"
+        );
+        let dlq = find("events/event_rule/big_orders/dead_letter");
+        assert_eq!(
+            (dlq.1.as_str(), dlq.2.as_str()),
+            ("warn", "1 undelivered event in the dead-letter queue")
+        );
+        assert_eq!(find("events/event_rule/upload_landed/targets").1, "pass");
     });
 
     // Destroy removes the rules and the bus.
