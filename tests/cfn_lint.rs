@@ -16,6 +16,7 @@ fn cfn_lint_finds_no_errors() {
         common::repo().join("tests/fixtures/kinds-project"),
         common::repo().join("tests/fixtures/edge-project"),
         common::repo().join("tests/fixtures/service-project"),
+        common::repo().join("tests/fixtures/events-project"),
     ] {
         let (_, rendered) = stackctl::validate::project(&root).unwrap_or_else(|d| panic!("{d}"));
         for r in rendered {
@@ -24,7 +25,7 @@ fn cfn_lint_finds_no_errors() {
             files.push(path);
         }
     }
-    assert_eq!(files.len(), 21 + 3 + 3);
+    assert_eq!(files.len(), 21 + 3 + 3 + 3);
     common::assert_cfn_lint_clean(&files);
 }
 

@@ -25,6 +25,7 @@ fn render_all(dir: &Path) -> usize {
         common::repo().join("tests/fixtures/kinds-project"),
         common::repo().join("tests/fixtures/edge-project"),
         common::repo().join("tests/fixtures/service-project"),
+        common::repo().join("tests/fixtures/events-project"),
         common::repo().join("tests/patterns"),
     ] {
         let (_, rendered) = stackctl::validate::project(&root).unwrap_or_else(|d| panic!("{d}"));
@@ -81,7 +82,7 @@ fn describe(c: &Value) -> String {
 fn checkov_finds_nothing_unexplained() {
     let dir = tempfile::tempdir().unwrap();
     let n = render_all(dir.path());
-    assert_eq!(n, 21 + 14 * 3 + 3 + 3);
+    assert_eq!(n, 21 + 14 * 3 + 3 + 3 + 3);
     let reports = scan(dir.path());
     let failed: Vec<String> = checks(&reports, "failed_checks")
         .into_iter()

@@ -459,6 +459,12 @@ pub trait Resources {
         cluster: &str,
         service: &str,
     ) -> impl Future<Output = Result<EcsService, ReadError>>;
+    /// EventBridge bus `name`: its ARN (DescribeEventBus).
+    fn event_bus(&self, name: &str) -> impl Future<Output = Result<String, ReadError>>;
+    /// EventBridge rule `name` on bus `bus` (`default` for the account's
+    /// default bus): state and targets (DescribeRule, ListTargetsByRule).
+    fn bus_rule(&self, bus: &str, name: &str)
+        -> impl Future<Output = Result<RuleState, ReadError>>;
 }
 
 /// An ECS service as `health` reads it.
@@ -1550,6 +1556,58 @@ impl Resources for SdkResources {
                     rollout_reason: d.rollout_state_reason().map(str::to_string),
                 })
                 .collect(),
+        })
+    }
+
+    async fn event_bus(&self, name: &str) -> Result<String, ReadError> {
+        let out = self
+            .events
+            .describe_event_bus()
+            .name(name)
+            .send()
+            .await
+            .map_err(|e| failed(&format!("reading event bus {name}"), &e))?;
+        Ok(out.arn().unwrap_or_default().to_string())
+    }
+
+    async fn bus_rule(&self, bus: &str, name: &str) -> Result<RuleState, ReadError> {
+        let rule = self
+            .events
+            .describe_rule()
+            .name(name)
+            .event_bus_name(bus)
+            .send()
+            .await
+            .map_err(|e| failed(&format!("reading rule {name} of bus {bus}"), &e))?;
+        let mut targets = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .events
+                .list_targets_by_rule()
+                .rule(name)
+                .event_bus_name(bus)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| {
+                    failed(
+                        &format!("listing the targets of rule {name} of bus {bus}"),
+                        &e,
+                    )
+                })?;
+            targets.extend(out.targets().iter().map(|t| t.arn().to_string()));
+            token = out.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        Ok(RuleState {
+            state: rule
+                .state()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            targets,
         })
     }
 }

@@ -170,6 +170,10 @@ struct FakeAws {
     distributions: BTreeMap<String, Result<crate::aws::resources::DistributionState, ReadError>>,
     /// ECS services by `CLUSTER/SERVICE`.
     ecs_services: BTreeMap<String, Result<crate::aws::resources::EcsService, ReadError>>,
+    /// EventBridge buses' ARNs by name.
+    event_buses: BTreeMap<String, Result<String, ReadError>>,
+    /// EventBridge rules by `BUS/RULE`.
+    bus_rules: BTreeMap<String, Result<RuleState, ReadError>>,
 }
 
 impl Default for FakeAws {
@@ -207,6 +211,8 @@ impl Default for FakeAws {
             rest_apis: BTreeMap::new(),
             distributions: BTreeMap::new(),
             ecs_services: BTreeMap::new(),
+            event_buses: BTreeMap::new(),
+            bus_rules: BTreeMap::new(),
         }
     }
 }
@@ -450,6 +456,12 @@ impl Resources for FakeAws {
     ) -> Result<crate::aws::resources::EcsService, ReadError> {
         self.answer(&self.ecs_services, &format!("{cluster}/{service}"))
             .await
+    }
+    async fn event_bus(&self, name: &str) -> Result<String, ReadError> {
+        self.answer(&self.event_buses, name).await
+    }
+    async fn bus_rule(&self, bus: &str, name: &str) -> Result<RuleState, ReadError> {
+        self.answer(&self.bus_rules, &format!("{bus}/{name}")).await
     }
 }
 
@@ -1800,6 +1812,12 @@ impl Resources for AwsRef<'_> {
         service: &str,
     ) -> Result<crate::aws::resources::EcsService, ReadError> {
         self.0.ecs_service(cluster, service).await
+    }
+    async fn event_bus(&self, name: &str) -> Result<String, ReadError> {
+        self.0.event_bus(name).await
+    }
+    async fn bus_rule(&self, bus: &str, name: &str) -> Result<RuleState, ReadError> {
+        self.0.bus_rule(bus, name).await
     }
 }
 
@@ -3302,4 +3320,252 @@ fn a_service_whose_image_is_not_pushed_yet_is_skipped_not_passed() {
     let (s, why) = status_of(&report, "svc/service/worker/running");
     assert_eq!(s, Status::Skip);
     assert!(why.contains("no image pushed yet"), "{why}");
+}
+
+/// A stack of EventBridge resources: a bus of the stack with a rule
+/// delivering to a queue and a function (with a dead-letter queue), and a
+/// rule on the default bus, disabled in `dev`.
+const EVENTS_STACK: &str = "\
+resources:
+  orders:
+    type: event_bus
+  inbox:
+    type: queue
+  failed:
+    type: queue
+  handler:
+    type: function
+    crate: hello
+  big_orders:
+    type: event_rule
+    bus: orders
+    pattern: {source: [shop.orders]}
+    targets: [{queue: inbox}, {function: handler}]
+    dead_letter: failed
+  uploads:
+    type: event_rule
+    enabled: {default: true, dev: false}
+    pattern: {source: [aws.s3]}
+    targets: [{function: handler}]
+";
+
+/// The target ARNs of the deployed rules.
+const INBOX_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:q-inbox";
+const HANDLER_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:fn-handler";
+const FAILED_URL: &str = "https://sqs/123456789012/q-failed";
+
+impl FakeAws {
+    /// The EventBridge resources of [`EVENTS_STACK`] as deployed.
+    fn events_healthy() -> Self {
+        let mut aws = Self::default();
+        aws.event_buses.insert(
+            "hp-app-orders-dev".into(),
+            Ok("arn:aws:events:us-east-1:123456789012:event-bus/hp-app-orders-dev".into()),
+        );
+        aws.bus_rules.insert(
+            "hp-app-orders-dev/hp-app-big-orders-dev".into(),
+            Ok(RuleState {
+                state: "ENABLED".into(),
+                targets: vec![INBOX_ARN.into(), HANDLER_ARN.into()],
+            }),
+        );
+        aws.bus_rules.insert(
+            "default/hp-app-uploads-dev".into(),
+            Ok(RuleState {
+                state: "DISABLED".into(),
+                targets: vec![HANDLER_ARN.into()],
+            }),
+        );
+        aws.queues.insert(FAILED_URL.into(), Ok(0));
+        aws
+    }
+}
+
+/// Runs health on [`EVENTS_STACK`] in `dev` against `aws`.
+fn events_check(aws: FakeAws) -> Report {
+    let dir = project();
+    std::fs::write(dir.path().join("stacks/app.yaml"), EVENTS_STACK).unwrap();
+    let scope = Scope::load(dir.path(), "dev", &[]).unwrap();
+    let r = scope.rendered("app");
+    let mut params = r.parameters.clone();
+    params.extend(
+        [
+            ("HandlerCodeKey".to_string(), CODE_KEY.to_string()),
+            ("ArtefactBucket".to_string(), "hp-artefacts".to_string()),
+        ]
+        .into_iter()
+        .collect::<BTreeMap<_, _>>(),
+    );
+    let state = crate::deploy::desired::state(&r.template, &params, &r.tags).unwrap();
+    let mut stack = FakeStack::new(&r.template);
+    stack.parameters = state.parameters;
+    stack.tags = r.tags.clone();
+    let physical = |logical: &str| match logical {
+        "Handler" => "fn-handler".to_string(),
+        "Inbox" => "https://sqs/123456789012/q-inbox".to_string(),
+        "Failed" => FAILED_URL.to_string(),
+        // As AWS lists a rule on a bus of the stack.
+        "BigOrders" => "hp-app-orders-dev|hp-app-big-orders-dev".to_string(),
+        other => format!("p-{other}"),
+    };
+    for i in &r.inventory {
+        for x in &i.resources {
+            stack = stack.resource(&x.logical_id, &x.resource_type, &physical(&x.logical_id));
+        }
+    }
+    let cfn = FakeCloudFormation::default().with("hp-app-dev", stack);
+    let input = Input {
+        env: "dev",
+        region: &scope.environment().region,
+        emulated: false,
+        rendered: &scope.rendered,
+        stacks: vec![StackScope {
+            rendered: scope.rendered("app"),
+            resources: &scope.project.stacks["app"].resources,
+            code: Code {
+                keys: [("HandlerCodeKey".to_string(), CODE_KEY.to_string())].into(),
+                stale: Vec::new(),
+            },
+            bindings: BTreeMap::new(),
+            migrations: Vec::new(),
+        }],
+    };
+    block(run(&cfn, &aws, &input, &settings()))
+}
+
+/// The (id, status) of the EventBridge checks of a report.
+fn event_checks(report: &Report) -> Vec<(&str, Status)> {
+    report
+        .checks
+        .iter()
+        .filter(|c| c.id.contains("/event_"))
+        .map(|c| (c.id.as_str(), c.status))
+        .collect()
+}
+
+#[test]
+fn deployed_event_buses_and_rules_as_declared_pass() {
+    let report = events_check(FakeAws::events_healthy());
+    assert_eq!(
+        event_checks(&report),
+        [
+            ("app/event_bus/orders/exists", Status::Pass),
+            ("app/event_rule/big_orders/dead_letter", Status::Pass),
+            ("app/event_rule/big_orders/enabled", Status::Pass),
+            ("app/event_rule/big_orders/targets", Status::Pass),
+            // Declared disabled in dev, and disabled.
+            ("app/event_rule/uploads/enabled", Status::Pass),
+            ("app/event_rule/uploads/targets", Status::Pass),
+        ],
+        "{report:#?}"
+    );
+    let enabled = find(&report, "app/event_rule/uploads/enabled");
+    assert_eq!(enabled.reason, "DISABLED, as declared");
+}
+
+#[test]
+fn a_disabled_rule_a_lost_target_dead_letters_and_a_missing_bus_are_reported() {
+    let mut aws = FakeAws::events_healthy();
+    aws.event_buses.clear();
+    aws.bus_rules.insert(
+        "hp-app-orders-dev/hp-app-big-orders-dev".into(),
+        Ok(RuleState {
+            state: "DISABLED".into(),
+            targets: vec![INBOX_ARN.into()],
+        }),
+    );
+    aws.bus_rules.insert(
+        "default/hp-app-uploads-dev".into(),
+        Ok(RuleState {
+            state: "ENABLED".into(),
+            targets: vec![
+                HANDLER_ARN.into(),
+                "arn:aws:sqs:us-east-1:123456789012:added-by-hand".into(),
+            ],
+        }),
+    );
+    aws.queues.insert(FAILED_URL.into(), Ok(3));
+    let report = events_check(aws);
+    assert_eq!(
+        event_checks(&report),
+        [
+            ("app/event_bus/orders/exists", Status::Fail),
+            ("app/event_rule/big_orders/dead_letter", Status::Warn),
+            ("app/event_rule/big_orders/enabled", Status::Fail),
+            ("app/event_rule/big_orders/targets", Status::Fail),
+            ("app/event_rule/uploads/enabled", Status::Warn),
+            ("app/event_rule/uploads/targets", Status::Warn),
+        ],
+        "{report:#?}"
+    );
+    let dlq = find(&report, "app/event_rule/big_orders/dead_letter");
+    assert_eq!(dlq.reason, "3 undelivered events in the dead-letter queue");
+    assert!(
+        dlq.hint
+            .as_deref()
+            .unwrap()
+            .contains(&format!("aws sqs receive-message --queue-url {FAILED_URL}")),
+        "{dlq:?}"
+    );
+    let targets = find(&report, "app/event_rule/big_orders/targets");
+    assert!(
+        targets.reason.contains("function:fn-handler") && !targets.reason.contains("q-inbox"),
+        "{targets:?}"
+    );
+    let enabled = find(&report, "app/event_rule/big_orders/enabled");
+    assert_eq!(enabled.observed.as_deref(), Some("DISABLED"));
+    assert_eq!(enabled.expected.as_deref(), Some("ENABLED"));
+    assert_eq!(report.verdict, Verdict::Unhealthy);
+}
+
+#[test]
+fn event_checks_read_only_their_rules_buses_and_dead_letter_queues() {
+    let dir = project();
+    std::fs::write(dir.path().join("stacks/app.yaml"), EVENTS_STACK).unwrap();
+    let scope = Scope::load(dir.path(), "dev", &[]).unwrap();
+    let r = scope.rendered("app");
+    let resources = &scope.project.stacks["app"].resources;
+    let access = |key: &str| {
+        let template = crate::diff::parse_template(&r.template).unwrap();
+        let a = crate::health::access::AccessTarget {
+            key,
+            inventory: r
+                .inventory
+                .iter()
+                .find(|i| i.key == key)
+                .unwrap_or_else(|| panic!("no inventory of {key}")),
+            template: &template,
+            stack_name: "hp-app-dev",
+            region: "us-east-1",
+        };
+        resources[key]
+            .health_access(&a)
+            .into_iter()
+            .map(
+                |x| serde_json::json!({"sid": x.sid, "actions": x.actions, "resource": x.resource}),
+            )
+            .collect::<Vec<_>>()
+    };
+    let rule = access("big_orders");
+    let text = serde_json::to_string(&rule).unwrap();
+    assert!(
+        text.contains("arn:aws:events:us-east-1:")
+            && text.contains(":rule/hp-app-orders-dev/hp-app-big-orders-dev")
+            && text.contains("events:DescribeRule")
+            && text.contains("events:ListTargetsByRule"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sqs:GetQueueAttributes") && text.contains(":hp-app-failed-dev"),
+        "{text}"
+    );
+    assert!(!text.contains("\"*\""), "{text}");
+    let uploads = serde_json::to_string(&access("uploads")).unwrap();
+    assert!(uploads.contains(":rule/hp-app-uploads-dev\""), "{uploads}");
+    assert!(!uploads.contains("sqs:"), "{uploads}");
+    let bus = serde_json::to_string(&access("orders")).unwrap();
+    assert!(
+        bus.contains("events:DescribeEventBus") && bus.contains(":event-bus/hp-app-orders-dev"),
+        "{bus}"
+    );
 }

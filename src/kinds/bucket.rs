@@ -46,6 +46,10 @@ pub struct Bucket {
     /// Encrypt with a `key` of the stack (default: SSE-S3).
     #[serde(default)]
     pub encryption: Option<Encryption>,
+    /// Send every object event to the account's default EventBridge bus
+    /// (rules of the stack match them by `source: [aws.s3]`).
+    #[serde(default)]
+    pub event_bridge: bool,
 }
 
 /// One CORS rule.
@@ -512,6 +516,7 @@ impl Kind for Bucket {
             "website": website,
             "public": public,
             "cdn_readers": super::cdn::readers(cx.stack, key),
+            "event_bridge": b.event_bridge,
         })
     }
 
@@ -766,5 +771,38 @@ mod tests {
             assert!(!s["Resource"].to_string().contains("\"*\""), "{s}");
             assert!(!s["Action"].as_array().unwrap().is_empty(), "{s}");
         }
+    }
+
+    #[test]
+    fn event_bridge_notifications_go_with_function_notifications() {
+        let t = render(
+            "resources:
+  uploads:
+    type: bucket
+    event_bridge: true
+    notifications:
+      - {function: thumbs, prefix: images/}
+  thumbs:
+    type: function
+    crate: thumbs
+  plain:
+    type: bucket
+    event_bridge: true
+",
+        );
+        let n = &t["Resources"]["Uploads"]["Properties"]["NotificationConfiguration"];
+        assert_eq!(
+            n["EventBridgeConfiguration"],
+            json!({"EventBridgeEnabled": true})
+        );
+        assert_eq!(
+            n["LambdaConfigurations"][0]["Function"],
+            json!({"Fn::GetAtt": ["Thumbs", "Arn"]})
+        );
+        let plain = &t["Resources"]["Plain"]["Properties"]["NotificationConfiguration"];
+        assert_eq!(
+            plain,
+            &json!({"EventBridgeConfiguration": {"EventBridgeEnabled": true}})
+        );
     }
 }

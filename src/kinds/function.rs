@@ -128,7 +128,7 @@ pub enum StreamStart {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(
     untagged,
-    expecting = "a list of access levels, {access: [...], prefix: ...}, or {actions: [...], arn: ...}"
+    expecting = "a list of access levels, {access: [...], prefix: ...}, {access: [...], source: ...}, or {actions: [...], arn: ...}"
 )]
 pub enum Grant {
     /// `[read, write]`.
@@ -150,6 +150,13 @@ pub enum Grant {
         #[serde(default)]
         arn: Option<String>,
     },
+    /// Access limited to events of one source (an `event_bus`'s `put`).
+    Sourced {
+        /// Access levels.
+        access: Vec<String>,
+        /// The `source` of the events the function may put.
+        source: String,
+    },
 }
 
 impl Grant {
@@ -158,6 +165,7 @@ impl Grant {
         match self {
             Grant::Access(a) | Grant::Scoped { access: a, .. } => a,
             Grant::Actions { .. } => &[],
+            Grant::Sourced { access: a, .. } => a,
         }
     }
     /// The key prefix, if scoped.
@@ -165,6 +173,14 @@ impl Grant {
         match self {
             Grant::Access(_) | Grant::Actions { .. } => None,
             Grant::Scoped { prefix, .. } => Some(prefix),
+            Grant::Sourced { .. } => None,
+        }
+    }
+    /// The event source, if limited to one.
+    pub fn source(&self) -> Option<&str> {
+        match self {
+            Grant::Sourced { source, .. } => Some(source),
+            _ => None,
         }
     }
 }
@@ -982,10 +998,26 @@ pub(crate) fn apply_grants(
                 "remove `prefix:`",
             );
         }
+        let source = grant.source();
+        if let Some(src) = source {
+            let spath = join(&gpath, "source");
+            if r.kind() != super::event_bus::EventBus::NAME {
+                cx.error_hint(
+                    &spath,
+                    format!(
+                        "only event bus grants take a source; `{target}` is a {}",
+                        r.kind()
+                    ),
+                    format!("remove `source:`, writing `{target}: [LEVEL, ...]`"),
+                );
+            } else if let Some((problem, hint)) = super::event_bus::source_problem(src) {
+                cx.error_hint(&spath, problem, hint);
+            }
+        }
         for (i, level) in grant.access().iter().enumerate() {
             let lpath = match grant {
                 Grant::Access(_) | Grant::Actions { .. } => index(&gpath, i),
-                Grant::Scoped { .. } => index(&join(&gpath, "access"), i),
+                Grant::Scoped { .. } | Grant::Sourced { .. } => index(&join(&gpath, "access"), i),
             };
             if !allowed.contains(&level.as_str()) {
                 let d = cx
@@ -999,7 +1031,10 @@ pub(crate) fn apply_grants(
                 cx.diags.push(d);
                 continue;
             }
-            if let Some(s) = r.grant(cx, target, level, grant.prefix(), &lpath) {
+            if let Some(mut s) = r.grant(cx, target, level, grant.prefix(), &lpath) {
+                if let (Some(src), super::event_bus::EventBus::NAME) = (source, r.kind()) {
+                    super::event_bus::limit_source(&mut s, src);
+                }
                 dest.statements.push(s);
             }
             let given = match &container[i] {

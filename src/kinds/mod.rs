@@ -16,6 +16,8 @@ pub mod cache;
 pub mod cdn;
 pub mod dashboard;
 pub mod database;
+pub mod event_bus;
+pub mod event_rule;
 pub mod function;
 pub mod http_api;
 pub mod key;
@@ -557,6 +559,8 @@ kinds! {
     RestApi => rest_api::RestApi,
     Cdn => cdn::Cdn,
     Service => service::Service,
+    EventBus => event_bus::EventBus,
+    EventRule => event_rule::EventRule,
 }
 
 /// The kinds a function may be granted access to, in registry order.

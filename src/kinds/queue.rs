@@ -367,7 +367,16 @@ impl Kind for Queue {
             .filter(|(_, r)| matches!(r, Resource::Topic(t) if t.delivers_to_queue(key)))
             .map(|(k, _)| pascal(k))
             .collect();
-        if !senders.is_empty() {
+        // Event rules of the stack delivering to it (a target) or leaving
+        // what they could not deliver there (a dead-letter queue), and only they.
+        let rules: Vec<String> = cx
+            .stack
+            .resources
+            .iter()
+            .filter(|(_, r)| matches!(r, Resource::EventRule(e) if e.sends_to_queue(key)))
+            .map(|(k, _)| pascal(k))
+            .collect();
+        if !senders.is_empty() || !rules.is_empty() {
             cx.claim(&POLICY.of(&l), path);
         }
         json!({
@@ -375,6 +384,7 @@ impl Kind for Queue {
             "logical": l,
             "name": format!("{name}{suffix}"),
             "senders": senders,
+            "rules": rules,
             "fifo": self.fifo,
             "visibility_timeout": visibility,
             "retention_seconds": retention * 86_400,

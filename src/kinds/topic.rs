@@ -78,6 +78,12 @@ pub enum FilterScope {
 /// id, the receiver's, then this.
 const SUBSCRIPTION: &str = "Subscription";
 
+/// The policy letting the stack's event rules publish.
+const POLICY: super::Part = super::Part {
+    name: "policy",
+    suffix: "Policy",
+};
+
 impl Topic {
     /// Whether it delivers to queue `key`.
     pub fn delivers_to_queue(&self, key: &str) -> bool {
@@ -234,7 +240,20 @@ impl Kind for Topic {
             }
         }
         let subscriptions = inline;
+        // Event rules of the stack delivering to it may publish, and only they.
+        let rules: Vec<String> = cx
+            .stack
+            .resources
+            .iter()
+            .filter(|(_, r)| matches!(r, Resource::EventRule(e) if e.delivers_to_topic(key)))
+            .map(|(k, _)| pascal(k))
+            .collect();
+        if !rules.is_empty() {
+            cx.claim(&POLICY.of(&l), path);
+        }
         json!({
+            "ids": super::ids(&l, &[POLICY]),
+            "rules": rules,
             "separate_subscriptions": separate,
             "logical": l,
             "name": cx.name(key),
