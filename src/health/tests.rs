@@ -170,6 +170,10 @@ struct FakeAws {
     distributions: BTreeMap<String, Result<crate::aws::resources::DistributionState, ReadError>>,
     /// ECS services by `CLUSTER/SERVICE`.
     ecs_services: BTreeMap<String, Result<crate::aws::resources::EcsService, ReadError>>,
+    /// Roles' trust policies, by role name.
+    trusts: BTreeMap<String, Result<Option<serde_json::Value>, ReadError>>,
+    /// AgentCore memories, by id.
+    memories: BTreeMap<String, Result<crate::aws::resources::MemoryState, ReadError>>,
 }
 
 impl Default for FakeAws {
@@ -207,6 +211,8 @@ impl Default for FakeAws {
             rest_apis: BTreeMap::new(),
             distributions: BTreeMap::new(),
             ecs_services: BTreeMap::new(),
+            trusts: BTreeMap::new(),
+            memories: BTreeMap::new(),
         }
     }
 }
@@ -450,6 +456,15 @@ impl Resources for FakeAws {
     ) -> Result<crate::aws::resources::EcsService, ReadError> {
         self.answer(&self.ecs_services, &format!("{cluster}/{service}"))
             .await
+    }
+    async fn role_trust(&self, name: &str) -> Result<Option<serde_json::Value>, ReadError> {
+        self.answer(&self.trusts, name).await
+    }
+    async fn agent_memory(
+        &self,
+        id: &str,
+    ) -> Result<crate::aws::resources::MemoryState, ReadError> {
+        self.answer(&self.memories, id).await
     }
 }
 
@@ -1800,6 +1815,15 @@ impl Resources for AwsRef<'_> {
         service: &str,
     ) -> Result<crate::aws::resources::EcsService, ReadError> {
         self.0.ecs_service(cluster, service).await
+    }
+    async fn role_trust(&self, name: &str) -> Result<Option<serde_json::Value>, ReadError> {
+        self.0.role_trust(name).await
+    }
+    async fn agent_memory(
+        &self,
+        id: &str,
+    ) -> Result<crate::aws::resources::MemoryState, ReadError> {
+        self.0.agent_memory(id).await
     }
 }
 

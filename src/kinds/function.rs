@@ -73,6 +73,10 @@ pub struct Function {
     /// `{error_rate: {warn: 1, fail: 5}}` (percent; these are the defaults).
     #[serde(default)]
     pub health: Option<metrics::RateHealth>,
+    /// Bedrock models a `bedrock: [invoke]` grant lets it invoke (ids:
+    /// foundation models or inference profiles, or `${param.NAME}`).
+    #[serde(default)]
+    pub bedrock_models: Vec<String>,
 }
 
 /// `consumes:`: Lambda polls a queue, or a table's stream, and invokes the
@@ -768,6 +772,16 @@ impl Kind for Function {
             path,
         );
         let bound_ports = granted.bound_ports;
+        // Grants on AWS services (`bedrock`, `mediaconvert`).
+        let services = iam::service_grants(cx, "function", &f.grants, path);
+        role.statements.extend(services.statements);
+        role.statements.extend(iam::bedrock_invoke(
+            cx,
+            services.bedrock_invoke,
+            true,
+            &f.bedrock_models,
+            path,
+        ));
         let (statements, key_users) = role.finish();
         let key_user_tags: Vec<String> = key_users.iter().map(|k| key::user_tag(k)).collect();
         json!({
@@ -904,6 +918,11 @@ pub(crate) fn apply_grants(
     let mut bound_ports = BTreeSet::new();
     for (target, grant) in grants {
         let gpath = join(&join(path, "grants"), target);
+        // `bedrock`, `mediaconvert`: AWS services, not resources of the
+        // stack (see [`iam::service_grants`]).
+        if iam::service_grant_levels(target).is_some() {
+            continue;
+        }
         if let Grant::Actions { actions, arn } = grant {
             let Some(r) = cx.target(target, &gpath, super::KINDS) else {
                 continue;
@@ -923,6 +942,7 @@ pub(crate) fn apply_grants(
             continue;
         }
         let Some(r) = cx.target(target, &gpath, &targets) else {
+            pass_hint(cx, target, grant);
             continue;
         };
         if let Some(b) = cx.binding(target) {
@@ -981,6 +1001,7 @@ pub(crate) fn apply_grants(
                         format!("`{level}` is not an access level of a {}", r.kind()),
                     )
                     .suggest(level, allowed.iter().copied());
+                let d = pass_on_other(d, target, r.kind(), level, allowed);
                 cx.diags.push(d);
                 continue;
             }
@@ -1510,4 +1531,35 @@ mod tracing_tests {
             "xray:PutTraceSegments"
         );
     }
+}
+
+/// A `pass` grant on `target`, which is not a resource of the stack: the
+/// error (already recorded) says what to declare when no name is close.
+fn pass_hint(cx: &mut Builder, target: &str, grant: &Grant) {
+    if !grant.access().iter().any(|l| l == "pass") {
+        return;
+    }
+    if let Some(d) = cx.diags.0.last_mut().filter(|d| d.hint.is_none()) {
+        d.hint = Some(format!(
+            "`pass` hands a service role to an AWS service: declare it, e.g. `{target}: {{type: role, service: mediaconvert.amazonaws.com, grants: {{...}}}}`"
+        ));
+    }
+}
+
+/// The error of level `level` on a `kind` that does not take it: `pass`
+/// is for roles, and says so.
+fn pass_on_other(
+    mut d: crate::diagnostics::Diagnostic,
+    target: &str,
+    kind: &str,
+    level: &str,
+    allowed: &[&str],
+) -> crate::diagnostics::Diagnostic {
+    if level == "pass" {
+        d.hint = Some(format!(
+            "only a `role` is passed (`iam:PassRole`); `{target}` is a {kind}, whose levels are {}: declare a `role` with `service:` and grant `pass` on that",
+            allowed.join(", ")
+        ));
+    }
+    d
 }

@@ -9,6 +9,7 @@
 //! [`kinds!`] registry below generates with every dispatch exhaustive: adding
 //! a kind is one module implementing [`Kind`] and one registry line.
 
+pub mod agent_memory;
 pub mod alarm;
 pub mod api;
 pub mod bucket;
@@ -25,6 +26,7 @@ pub mod queue;
 pub mod raw;
 pub mod raw_cfn;
 pub mod rest_api;
+pub mod role;
 pub mod schedule;
 pub mod secret;
 pub mod service;
@@ -557,6 +559,8 @@ kinds! {
     RestApi => rest_api::RestApi,
     Cdn => cdn::Cdn,
     Service => service::Service,
+    Role => role::Role,
+    AgentMemory => agent_memory::AgentMemory,
 }
 
 /// The kinds a function may be granted access to, in registry order.
