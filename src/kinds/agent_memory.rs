@@ -547,4 +547,75 @@ mod tests {
         assert!(namespace_problem("/s s").unwrap().0.contains("` `"));
         assert!(namespace_problem("").is_some());
     }
+
+    #[test]
+    fn bad_memories_are_located_errors_with_hints() {
+        let p = super::super::role::tests::problems(
+            "resources:
+  clip_memory:
+    type: agent_memory
+    name: clip-agent-memory
+    event_expiry_days: 400
+    strategies:
+      - {type: summary, name: a, namespaces: ['/s/{actor}']}
+      - {type: summary, name: b-c}
+",
+        );
+        assert!(p.contains("resources.clip_memory.name"), "{p}");
+        assert!(
+            p.contains("memory name `clip-agent-memory` contains `-`"),
+            "{p}"
+        );
+        assert!(
+            p.contains("write `clip_agent_memory` or `clipAgentMemory`"),
+            "{p}"
+        );
+        assert!(p.contains("resources.clip_memory.event_expiry_days"), "{p}");
+        assert!(
+            p.contains("an event expiry of 400 days is out of range"),
+            "{p}"
+        );
+        assert!(
+            p.contains("resources.clip_memory.strategies[0].namespaces[0]"),
+            "{p}"
+        );
+        assert!(p.contains("did you mean `{actorId}`?"), "{p}");
+        assert!(
+            p.contains("resources.clip_memory.strategies[1].type"),
+            "{p}"
+        );
+        assert!(p.contains("a second `summary` strategy"), "{p}");
+        assert!(
+            p.contains("resources.clip_memory.strategies[1].name"),
+            "{p}"
+        );
+    }
+
+    #[test]
+    fn status_is_judged_with_the_failure_reason() {
+        let m = |status: &str, reason: Option<&str>| MemoryState {
+            status: status.into(),
+            failure_reason: reason.map(str::to_string),
+        };
+        use crate::health::Status;
+        assert_eq!(
+            health_status(&m("ACTIVE", None), "m-1", "dev").status,
+            Status::Pass
+        );
+        assert_eq!(
+            health_status(&m("CREATING", None), "m-1", "dev").status,
+            Status::Unknown
+        );
+        let failed = health_status(&m("FAILED", Some("KMS key disabled")), "m-1", "dev");
+        assert_eq!(failed.status, Status::Fail);
+        assert!(
+            failed.reason.contains("KMS key disabled"),
+            "{}",
+            failed.reason
+        );
+        assert_eq!(
+            health_status(&m("DELETING", None), "m-1", "dev").status,
+            Status::Fail
+        );
+    }
 }

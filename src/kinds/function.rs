@@ -1539,11 +1539,23 @@ fn pass_hint(cx: &mut Builder, target: &str, grant: &Grant) {
     if !grant.access().iter().any(|l| l == "pass") {
         return;
     }
-    if let Some(d) = cx.diags.0.last_mut().filter(|d| d.hint.is_none()) {
-        d.hint = Some(format!(
-            "`pass` hands a service role to an AWS service: declare it, e.g. `{target}: {{type: role, service: mediaconvert.amazonaws.com, grants: {{...}}}}`"
-        ));
+    let Some(d) = cx.diags.0.last_mut() else {
+        return;
+    };
+    // A close name is the likely fix; otherwise, what to declare.
+    if d.hint
+        .as_deref()
+        .is_some_and(|h| h.starts_with("did you mean"))
+    {
+        return;
     }
+    let declare = format!(
+        "`pass` hands a service role to an AWS service: declare it, e.g. `{target}: {{type: role, service: mediaconvert.amazonaws.com, grants: {{...}}}}`"
+    );
+    d.hint = Some(match d.hint.take() {
+        Some(h) => format!("{declare}; or pass one of the stack's ({h})"),
+        None => declare,
+    });
 }
 
 /// The error of level `level` on a `kind` that does not take it: `pass`

@@ -170,6 +170,8 @@ impl Kind for Role {
             None,
             path,
         );
+        // A role takes no grant on an AWS service (reported there).
+        crate::render::iam::service_grants(cx, "role", &self.grants, path);
         let (statements, key_users) = role.finish();
         let key_user_tags: Vec<String> =
             key_users.iter().map(|k| super::key::user_tag(k)).collect();
@@ -239,7 +241,7 @@ impl Kind for Role {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::testing::{render, statement};
     use super::*;
 
@@ -357,5 +359,112 @@ mod tests {
         let deny = json!({"Statement": [{"Effect": "Deny", "Action": ["sts:AssumeRole"],
             "Principal": {"Service": "mediaconvert.amazonaws.com"}}]});
         assert!(!trusts(&deny, "mediaconvert.amazonaws.com"));
+    }
+
+    /// What validating a one-stack project (`app`, in `dev`) with `stack`
+    /// reports, every function's crate present.
+    pub(crate) fn problems(stack: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("stacks")).unwrap();
+        std::fs::write(
+            root.join("stackctl.yaml"),
+            "project: kinds\nstacks:\n  app: {}\nenvironments:\n  dev:\n    region: us-east-1\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("stacks/app.yaml"), stack).unwrap();
+        for line in stack.lines() {
+            if let Some(name) = line.trim().strip_prefix("crate: ") {
+                let c = root.join("lambdas").join(name);
+                std::fs::create_dir_all(&c).unwrap();
+                std::fs::write(c.join("Cargo.toml"), "").unwrap();
+            }
+        }
+        match crate::validate::project(root) {
+            Ok(_) => panic!("no problem found in\n{stack}"),
+            Err(d) => d.to_string(),
+        }
+    }
+
+    #[test]
+    fn passing_an_undeclared_role_names_the_closest_or_says_what_to_declare() {
+        let close =
+            problems(&STACK.replace("mediaconvert_role: [pass]", "mediaconvert_rol: [pass]"));
+        assert!(
+            close.contains("resources.starter.grants.mediaconvert_rol"),
+            "{close}"
+        );
+        assert!(
+            close.contains("`mediaconvert_rol` is not a resource of this stack"),
+            "{close}"
+        );
+        assert!(
+            close.contains("did you mean `mediaconvert_role`?"),
+            "{close}"
+        );
+        let far = problems(&STACK.replace("mediaconvert_role: [pass]", "transcoder: [pass]"));
+        assert!(far.contains("resources.starter.grants.transcoder"), "{far}");
+        assert!(
+            far.contains(
+                "declare it, e.g. `transcoder: {type: role, service: mediaconvert.amazonaws.com"
+            ),
+            "{far}"
+        );
+    }
+
+    #[test]
+    fn pass_on_something_else_than_a_role_says_only_roles_are_passed() {
+        let p = problems(&STACK.replace("mediaconvert_role: [pass]", "media: [pass]"));
+        assert!(p.contains("resources.starter.grants.media[0]"), "{p}");
+        assert!(
+            p.contains("`pass` is not an access level of a bucket"),
+            "{p}"
+        );
+        assert!(
+            p.contains("only a `role` is passed (`iam:PassRole`); `media` is a bucket"),
+            "{p}"
+        );
+    }
+
+    #[test]
+    fn a_bad_principal_or_no_grants_are_located() {
+        let p = problems(
+            "resources:
+  r:
+    type: role
+    service: mediaconvert
+",
+        );
+        assert!(p.contains("resources.r.service"), "{p}");
+        assert!(
+            p.contains("`mediaconvert` is not an AWS service principal"),
+            "{p}"
+        );
+        assert!(p.contains("role `r` is granted nothing"), "{p}");
+    }
+
+    #[test]
+    fn a_role_is_not_granted_aws_services() {
+        let p = problems(&STACK.replace("media: [read, write]", "mediaconvert: [create_job]"));
+        assert!(
+            p.contains("resources.mediaconvert_role.grants.mediaconvert"),
+            "{p}"
+        );
+        assert!(p.contains("a role is not granted `mediaconvert`"), "{p}");
+    }
+
+    #[test]
+    fn exists_passes_on_the_trust_and_fails_without_it() {
+        let ok = json!({"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+            "Principal": {"Service": "mediaconvert.amazonaws.com"}}]});
+        let f = health_exists(Some(&ok), "mediaconvert.amazonaws.com", "r1");
+        assert_eq!(f.status, crate::health::Status::Pass);
+        let f = health_exists(Some(&ok), "lambda.amazonaws.com", "r1");
+        assert_eq!(f.status, crate::health::Status::Fail);
+        assert!(f.hint.unwrap().contains("update-assume-role-policy"));
+        assert_eq!(
+            health_exists(None, "lambda.amazonaws.com", "r1").status,
+            crate::health::Status::Fail
+        );
     }
 }

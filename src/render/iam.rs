@@ -307,3 +307,119 @@ pub fn bedrock_invoke(
     }
     bedrock_models(cx, models, path)
 }
+
+#[cfg(test)]
+mod service_grant_tests {
+    use crate::kinds::role::tests::problems;
+    use crate::kinds::testing::{render, render_in, statement, statements};
+    use serde_json::json;
+
+    const STACK: &str = "parameters:
+  model_id:
+    type: string
+    default: anthropic.claude-3-haiku-20240307-v1:0
+resources:
+  analyze:
+    type: function
+    crate: analyze
+    bedrock_models: ['${param.model_id}', 'us.anthropic.claude-3-5-sonnet-20240620-v1:0', amazon.titan-embed-text-v2:0]
+    grants:
+      bedrock: [invoke]
+  start:
+    type: function
+    crate: start
+    grants:
+      mediaconvert: [create_job]
+";
+
+    #[test]
+    fn bedrock_invoke_names_each_model_and_profiles_route_only_through_themselves() {
+        let t = render(STACK);
+        let actions = json!([
+            "bedrock:InvokeModel",
+            "bedrock:InvokeModelWithResponseStream"
+        ]);
+        let profile = json!({"Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:inference-profile/us.anthropic.claude-3-5-sonnet-20240620-v1:0"});
+        assert_eq!(
+            statement(&t, "Analyze", "InvokeModels"),
+            json!({"Sid": "InvokeModels", "Effect": "Allow", "Action": actions, "Resource": [
+                {"Fn::Sub": ["arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${ModelId}", {"ModelId": {"Ref": "ModelId"}}]},
+                profile,
+                {"Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/amazon.titan-embed-text-v2:0"},
+            ]})
+        );
+        assert_eq!(
+            statement(&t, "Analyze", "InvokeModelsThroughProfiles"),
+            json!({"Sid": "InvokeModelsThroughProfiles", "Effect": "Allow", "Action": actions,
+                "Resource": [{"Fn::Sub": "arn:${AWS::Partition}:bedrock:*::foundation-model/anthropic.claude-3-5-sonnet-20240620-v1:0"}],
+                "Condition": {"StringEquals": {"bedrock:InferenceProfileArn": [profile]}}})
+        );
+        // Nothing of Bedrock for the function not granted it.
+        assert!(statements(&t, "Start")
+            .iter()
+            .all(|s| !s["Sid"].as_str().unwrap().starts_with("Invoke")));
+    }
+
+    #[test]
+    fn a_parameter_holding_a_profile_id_is_granted_as_a_profile() {
+        let t = render_in(
+            "    parameters:\n      app:\n        model_id: eu.anthropic.claude-3-haiku-20240307-v1:0\n",
+            STACK,
+        );
+        let routed = statement(&t, "Analyze", "InvokeModelsThroughProfiles");
+        assert_eq!(
+            routed["Resource"][0],
+            json!({"Fn::Sub": "arn:${AWS::Partition}:bedrock:*::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"})
+        );
+        assert_eq!(
+            statement(&t, "Analyze", "InvokeModels")["Resource"][0],
+            json!({"Fn::Sub": ["arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:inference-profile/${ModelId}", {"ModelId": {"Ref": "ModelId"}}]})
+        );
+    }
+
+    #[test]
+    fn mediaconvert_create_job_is_on_the_default_queue_only() {
+        let t = render(STACK);
+        assert_eq!(
+            statement(&t, "Start", "MediaconvertCreateJob"),
+            json!({"Sid": "MediaconvertCreateJob", "Effect": "Allow", "Action": ["mediaconvert:CreateJob"],
+                "Resource": [{"Fn::Sub": "arn:${AWS::Partition}:mediaconvert:${AWS::Region}:${AWS::AccountId}:queues/Default"}]})
+        );
+    }
+
+    #[test]
+    fn bedrock_without_models_and_models_without_the_grant_are_located() {
+        let p = problems(&STACK.replace(
+            "    bedrock_models: ['${param.model_id}', 'us.anthropic.claude-3-5-sonnet-20240620-v1:0', amazon.titan-embed-text-v2:0]\n",
+            "",
+        ));
+        assert!(p.contains("resources.analyze.grants.bedrock"), "{p}");
+        assert!(p.contains("`bedrock: [invoke]` names no model"), "{p}");
+        assert!(
+            p.contains("bedrock_models: [anthropic.claude-3-haiku-20240307-v1:0]"),
+            "{p}"
+        );
+        let p = problems(&STACK.replace("      bedrock: [invoke]\n", "      bedrock: []\n"));
+        assert!(p.contains("resources.analyze.bedrock_models"), "{p}");
+        assert!(p.contains("without a `bedrock: [invoke]` grant"), "{p}");
+    }
+
+    #[test]
+    fn unknown_levels_list_the_valid_ones_and_service_names_are_reserved() {
+        let p = problems(
+            &(STACK.replace("mediaconvert: [create_job]", "mediaconvert: [create]")
+                + "  bedrock:\n    type: queue\n"),
+        );
+        assert!(p.contains("resources.start.grants.mediaconvert[0]"), "{p}");
+        assert!(
+            p.contains("`create` is not an access level of mediaconvert"),
+            "{p}"
+        );
+        assert!(p.contains("valid levels: create_job"), "{p}");
+        assert!(p.contains("`bedrock` is reserved"), "{p}");
+        assert!(
+            p.contains("rename the resource, e.g. `bedrock_queue`"),
+            "{p}"
+        );
+    }
+}
