@@ -467,4 +467,28 @@ pub(crate) mod tests {
             crate::health::Status::Fail
         );
     }
+
+    #[test]
+    fn a_key_granted_to_a_role_alone_is_used_and_tags_the_role() {
+        let t = render(
+            "resources:
+  data:
+    type: key
+  r:
+    type: role
+    service: mediaconvert.amazonaws.com
+    grants:
+      data: [decrypt]
+",
+        );
+        let r = &t["Resources"]["R"]["Properties"];
+        assert_eq!(
+            r["Tags"],
+            json!([{"Key": "stackctl-key-user-Data", "Value": "true"}])
+        );
+        assert_eq!(
+            r["Policies"][0]["PolicyDocument"]["Statement"][0]["Sid"],
+            "DataDecrypt"
+        );
+    }
 }
