@@ -49,3 +49,21 @@ fn cfn_lint_would_catch_a_broken_template() {
         "cfn-lint accepted a broken template"
     );
 }
+
+#[test]
+fn service_roles_agent_memory_and_service_grants_pass_cfn_lint() {
+    // tests/fixtures/iam-project in each of its environments (local leaves
+    // the memory out).
+    let dir = tempfile::tempdir().unwrap();
+    let root = common::repo().join("tests/fixtures/iam-project");
+    let (_, rendered) = stackctl::validate::project(&root).unwrap_or_else(|d| panic!("{d}"));
+    let mut files = Vec::new();
+    for r in rendered {
+        assert!(r.template.contains("AWS::IAM::Role"), "{}", r.stack_name);
+        let path = dir.path().join(format!("{}.yaml", r.stack_name));
+        std::fs::write(&path, &r.template).unwrap();
+        files.push(path);
+    }
+    assert_eq!(files.len(), 3);
+    common::assert_cfn_lint_clean(&files);
+}

@@ -137,3 +137,41 @@ fn checkov_would_catch_an_insecure_template() {
         .collect();
     assert!(failed.contains(&"CKV_AWS_55".to_string()), "{failed:?}");
 }
+
+#[test]
+fn service_roles_agent_memory_and_service_grants_pass_checkov() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = common::repo().join("tests/fixtures/iam-project");
+    let (_, rendered) = stackctl::validate::project(&root).unwrap_or_else(|d| panic!("{d}"));
+    let mut memories = 0;
+    for r in &rendered {
+        memories += usize::from(r.template.contains("AWS::BedrockAgentCore::Memory"));
+        std::fs::write(
+            dir.path().join(format!("{}.yaml", r.stack_name)),
+            &r.template,
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        (rendered.len(), memories),
+        (3, 2),
+        "dev and prod hold the memory"
+    );
+    let reports = scan(dir.path());
+    let failed: Vec<String> = checks(&reports, "failed_checks")
+        .into_iter()
+        .map(describe)
+        .collect();
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+    assert!(!checks(&reports, "passed_checks").is_empty());
+    let unexplained: Vec<String> = checks(&reports, "skipped_checks")
+        .into_iter()
+        .filter(|c| {
+            c["check_result"]["suppress_comment"]
+                .as_str()
+                .is_none_or(|s| s.trim().is_empty() || s == "No comment provided")
+        })
+        .map(describe)
+        .collect();
+    assert!(unexplained.is_empty(), "{}", unexplained.join("\n"));
+}

@@ -86,7 +86,7 @@ fn health_with_an_unknown_env_stack_or_kind_exits_3_with_a_hint() {
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(
         text(&out.stderr),
-        "error: kind `topic` has no health checks yet\nhint: kinds with checks: stack, bucket, table, function, http_api, websocket_api, schedule, alarm, queue, database, cache, load_balancer, rest_api, cdn, service, event_bus, event_rule, probe\n"
+        "error: kind `topic` has no health checks yet\nhint: kinds with checks: stack, bucket, table, function, http_api, websocket_api, schedule, alarm, queue, database, cache, load_balancer, rest_api, cdn, service, event_bus, event_rule, role, agent_memory, probe\n"
     );
     let out = run(&["health", "--env", "dev", "--only", "probe", "--skip-probes"]);
     assert_eq!(out.status.code(), Some(3));

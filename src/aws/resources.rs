@@ -465,6 +465,14 @@ pub trait Resources {
     /// default bus): state and targets (DescribeRule, ListTargetsByRule).
     fn bus_rule(&self, bus: &str, name: &str)
         -> impl Future<Output = Result<RuleState, ReadError>>;
+    /// Role `name`'s trust policy (GetRole's AssumeRolePolicyDocument);
+    /// `None` when it is not JSON.
+    fn role_trust(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<serde_json::Value>, ReadError>>;
+    /// Bedrock AgentCore memory `id`'s status (GetMemory).
+    fn agent_memory(&self, id: &str) -> impl Future<Output = Result<MemoryState, ReadError>>;
 }
 
 /// An ECS service as `health` reads it.
@@ -514,6 +522,7 @@ pub struct SdkResources {
     /// DescribeAlarms answers by the names asked, shared by equal calls.
     alarm_answers: Once<Vec<String>, Result<Vec<AlarmState>, ReadError>>,
     ecs: aws_sdk_ecs::Client,
+    agentcore: aws_sdk_bedrockagentcorecontrol::Client,
 }
 
 /// Answers shared by equal requests during one run: the first starts the
@@ -573,6 +582,7 @@ impl SdkResources {
             cloudfront: aws_sdk_cloudfront::Client::new(sdk),
             alarm_answers: Default::default(),
             ecs: aws_sdk_ecs::Client::new(sdk),
+            agentcore: aws_sdk_bedrockagentcorecontrol::Client::new(sdk),
         }
     }
 }
@@ -1610,6 +1620,40 @@ impl Resources for SdkResources {
             targets,
         })
     }
+
+    async fn role_trust(&self, name: &str) -> Result<Option<serde_json::Value>, ReadError> {
+        let context = format!("reading role {name}");
+        let out = self
+            .iam
+            .get_role()
+            .role_name(name)
+            .send()
+            .await
+            .map_err(|e| failed(&context, &e))?;
+        Ok(out
+            .role()
+            .and_then(|r| r.assume_role_policy_document())
+            .and_then(crate::health::iam::parse_document))
+    }
+
+    async fn agent_memory(&self, id: &str) -> Result<MemoryState, ReadError> {
+        let context = format!("reading AgentCore memory {id}");
+        let out = self
+            .agentcore
+            .get_memory()
+            .memory_id(id)
+            .send()
+            .await
+            .map_err(|e| failed(&context, &e))?;
+        let m = out.memory();
+        Ok(MemoryState {
+            status: m
+                .map(|m| m.status())
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            failure_reason: m.and_then(|m| m.failure_reason()).map(str::to_string),
+        })
+    }
 }
 
 /// A failed read of a PostgreSQL a binding names, from its error chain:
@@ -1791,4 +1835,13 @@ mod tests {
         };
         assert_eq!(open.off(), ["BlockPublicPolicy", "RestrictPublicBuckets"]);
     }
+}
+
+/// A Bedrock AgentCore memory as `health` reads it (GetMemory).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryState {
+    /// `CREATING`, `ACTIVE`, `FAILED` or `DELETING`.
+    pub status: String,
+    /// Why it failed, when it did.
+    pub failure_reason: Option<String>,
 }

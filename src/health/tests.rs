@@ -174,6 +174,10 @@ struct FakeAws {
     event_buses: BTreeMap<String, Result<String, ReadError>>,
     /// EventBridge rules by `BUS/RULE`.
     bus_rules: BTreeMap<String, Result<RuleState, ReadError>>,
+    /// Roles' trust policies, by role name.
+    trusts: BTreeMap<String, Result<Option<serde_json::Value>, ReadError>>,
+    /// AgentCore memories, by id.
+    memories: BTreeMap<String, Result<crate::aws::resources::MemoryState, ReadError>>,
 }
 
 impl Default for FakeAws {
@@ -213,6 +217,8 @@ impl Default for FakeAws {
             ecs_services: BTreeMap::new(),
             event_buses: BTreeMap::new(),
             bus_rules: BTreeMap::new(),
+            trusts: BTreeMap::new(),
+            memories: BTreeMap::new(),
         }
     }
 }
@@ -462,6 +468,15 @@ impl Resources for FakeAws {
     }
     async fn bus_rule(&self, bus: &str, name: &str) -> Result<RuleState, ReadError> {
         self.answer(&self.bus_rules, &format!("{bus}/{name}")).await
+    }
+    async fn role_trust(&self, name: &str) -> Result<Option<serde_json::Value>, ReadError> {
+        self.answer(&self.trusts, name).await
+    }
+    async fn agent_memory(
+        &self,
+        id: &str,
+    ) -> Result<crate::aws::resources::MemoryState, ReadError> {
+        self.answer(&self.memories, id).await
     }
 }
 
@@ -1818,6 +1833,15 @@ impl Resources for AwsRef<'_> {
     }
     async fn bus_rule(&self, bus: &str, name: &str) -> Result<RuleState, ReadError> {
         self.0.bus_rule(bus, name).await
+    }
+    async fn role_trust(&self, name: &str) -> Result<Option<serde_json::Value>, ReadError> {
+        self.0.role_trust(name).await
+    }
+    async fn agent_memory(
+        &self,
+        id: &str,
+    ) -> Result<crate::aws::resources::MemoryState, ReadError> {
+        self.0.agent_memory(id).await
     }
 }
 
@@ -3567,5 +3591,143 @@ fn event_checks_read_only_their_rules_buses_and_dead_letter_queues() {
     assert!(
         bus.contains("events:DescribeEventBus") && bus.contains(":event-bus/hp-app-orders-dev"),
         "{bus}"
+    );
+}
+
+/// A stack with a service role and an agent memory.
+const IAM_STACK: &str = "\
+resources:
+  media:
+    type: bucket
+  mediaconvert_role:
+    type: role
+    service: mediaconvert.amazonaws.com
+    grants:
+      media: [read]
+  clip_memory:
+    type: agent_memory
+    name: clipAgentMemory
+";
+
+/// Runs health on stack `iam` (above) in `env` (`local` is an emulator's),
+/// deployed as rendered, each resource's physical id `p-<logical id>`.
+fn check_iam(env: &str, aws: FakeAws) -> Report {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("stacks")).unwrap();
+    std::fs::write(
+        root.join("stackctl.yaml"),
+        "project: hi\nstacks:\n  iam: {}\nenvironments:\n  dev:\n    region: us-east-1\n  local:\n    region: us-east-1\n    endpoint_url: http://127.0.0.1:5000\n    emulator: moto\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("stacks/iam.yaml"), IAM_STACK).unwrap();
+    let scope = Scope::load(root, env, &[]).unwrap();
+    let r = scope.rendered("iam");
+    let state = crate::deploy::desired::state(&r.template, &r.parameters, &r.tags).unwrap();
+    let mut stack = FakeStack::new(&r.template);
+    stack.parameters = state.parameters;
+    stack.tags = r.tags.clone();
+    for i in &r.inventory {
+        for x in &i.resources {
+            let physical = format!("p-{}", x.logical_id.to_lowercase());
+            stack = stack.resource(&x.logical_id, &x.resource_type, &physical);
+        }
+    }
+    let cfn = FakeCloudFormation::default().with(&format!("hi-iam-{env}"), stack);
+    let project = &scope.project;
+    let input = Input {
+        env,
+        region: "us-east-1",
+        emulated: env == "local",
+        rendered: &scope.rendered,
+        stacks: vec![StackScope {
+            rendered: r,
+            resources: &project.stacks["iam"].resources,
+            code: Code::default(),
+            bindings: BTreeMap::new(),
+            migrations: crate::migrations::load(project, &project.stacks["iam"]).unwrap(),
+        }],
+    };
+    block(run(&cfn, &aws, &input, &settings()))
+}
+
+/// A trust document letting `service` assume a role.
+fn trust_of(service: &str) -> serde_json::Value {
+    serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": service}, "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}}}]})
+}
+
+#[test]
+fn a_service_role_exists_while_its_trust_names_its_service() {
+    let role = "iam/role/mediaconvert_role/exists";
+    let mut aws = FakeAws::default();
+    aws.trusts.insert(
+        "p-mediaconvertrole".into(),
+        Ok(Some(trust_of("mediaconvert.amazonaws.com"))),
+    );
+    let (status, reason) = status_of(&check_iam("dev", aws), role);
+    assert_eq!(status, Status::Pass, "{reason}");
+    assert!(
+        reason.contains("trusts mediaconvert.amazonaws.com"),
+        "{reason}"
+    );
+
+    // Its trust changed by hand to another service.
+    let mut aws = FakeAws::default();
+    aws.trusts.insert(
+        "p-mediaconvertrole".into(),
+        Ok(Some(trust_of("lambda.amazonaws.com"))),
+    );
+    let report = check_iam("dev", aws);
+    let c = find(&report, role);
+    assert_eq!(c.status, Status::Fail, "{}", c.reason);
+    assert!(c
+        .hint
+        .as_deref()
+        .unwrap()
+        .contains("update-assume-role-policy"));
+
+    // Deleted outside CloudFormation.
+    let (status, _) = status_of(&check_iam("dev", FakeAws::default()), role);
+    assert_eq!(status, Status::Fail);
+}
+
+#[test]
+fn an_agent_memory_is_judged_by_its_status_and_skipped_on_an_emulator() {
+    let memory = "iam/agent_memory/clip_memory/status";
+    let state = |status: &str, reason: Option<&str>| {
+        let mut aws = FakeAws::default();
+        aws.memories.insert(
+            "p-clipmemory".into(),
+            Ok(crate::aws::resources::MemoryState {
+                status: status.into(),
+                failure_reason: reason.map(str::to_string),
+            }),
+        );
+        status_of(&check_iam("dev", aws), memory)
+    };
+    assert_eq!(state("ACTIVE", None).0, Status::Pass);
+    assert_eq!(state("CREATING", None).0, Status::Unknown);
+    let (status, reason) = state("FAILED", Some("the key is disabled"));
+    assert_eq!(status, Status::Fail);
+    assert!(reason.contains("the key is disabled"), "{reason}");
+    assert_eq!(state("DELETING", None).0, Status::Fail);
+    // Access denied is not a verdict.
+    let mut aws = FakeAws::default();
+    aws.memories.insert(
+        "p-clipmemory".into(),
+        Err(ReadError::new(
+            ErrorKind::Denied,
+            "reading AgentCore memory p-clipmemory: AccessDeniedException",
+        )),
+    );
+    assert_eq!(status_of(&check_iam("dev", aws), memory).0, Status::Unknown);
+    // Not created on moto: skipped, saying why.
+    let (status, reason) = status_of(&check_iam("local", FakeAws::default()), memory);
+    assert_eq!(status, Status::Skip, "{reason}");
+    assert!(
+        reason.contains("cannot create AgentCore memories"),
+        "{reason}"
     );
 }

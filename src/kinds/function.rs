@@ -74,6 +74,10 @@ pub struct Function {
     /// `{error_rate: {warn: 1, fail: 5}}` (percent; these are the defaults).
     #[serde(default)]
     pub health: Option<metrics::RateHealth>,
+    /// Bedrock models a `bedrock: [invoke]` grant lets it invoke (ids:
+    /// foundation models or inference profiles, or `${param.NAME}`).
+    #[serde(default)]
+    pub bedrock_models: Vec<String>,
 }
 
 /// `consumes:`: Lambda polls a queue, or a table's stream, and invokes the
@@ -799,6 +803,16 @@ impl Kind for Function {
             path,
         );
         let bound_ports = granted.bound_ports;
+        // Grants on AWS services (`bedrock`, `mediaconvert`).
+        let services = iam::service_grants(cx, "function", &f.grants, path);
+        role.statements.extend(services.statements);
+        role.statements.extend(iam::bedrock_invoke(
+            cx,
+            services.bedrock_invoke,
+            true,
+            &f.bedrock_models,
+            path,
+        ));
         let (statements, key_users) = role.finish();
         let key_user_tags: Vec<String> = key_users.iter().map(|k| key::user_tag(k)).collect();
         json!({
@@ -935,6 +949,11 @@ pub(crate) fn apply_grants(
     let mut bound_ports = BTreeSet::new();
     for (target, grant) in grants {
         let gpath = join(&join(path, "grants"), target);
+        // `bedrock`, `mediaconvert`: AWS services, not resources of the
+        // stack (see [`iam::service_grants`]).
+        if iam::service_grant_levels(target).is_some() {
+            continue;
+        }
         if let Grant::Actions { actions, arn } = grant {
             let Some(r) = cx.target(target, &gpath, super::KINDS) else {
                 continue;
@@ -954,6 +973,7 @@ pub(crate) fn apply_grants(
             continue;
         }
         let Some(r) = cx.target(target, &gpath, &targets) else {
+            pass_hint(cx, target, grant);
             continue;
         };
         if let Some(b) = cx.binding(target) {
@@ -1028,6 +1048,7 @@ pub(crate) fn apply_grants(
                         format!("`{level}` is not an access level of a {}", r.kind()),
                     )
                     .suggest(level, allowed.iter().copied());
+                let d = pass_on_other(d, target, r.kind(), level, allowed);
                 cx.diags.push(d);
                 continue;
             }
@@ -1580,4 +1601,47 @@ mod tracing_tests {
             serde_json::json!(["x86_64"])
         );
     }
+}
+
+/// A `pass` grant on `target`, which is not a resource of the stack: the
+/// error (already recorded) says what to declare when no name is close.
+fn pass_hint(cx: &mut Builder, target: &str, grant: &Grant) {
+    if !grant.access().iter().any(|l| l == "pass") {
+        return;
+    }
+    let Some(d) = cx.diags.0.last_mut() else {
+        return;
+    };
+    // A close name is the likely fix; otherwise, what to declare.
+    if d.hint
+        .as_deref()
+        .is_some_and(|h| h.starts_with("did you mean"))
+    {
+        return;
+    }
+    let declare = format!(
+        "`pass` hands a service role to an AWS service: declare it, e.g. `{target}: {{type: role, service: mediaconvert.amazonaws.com, grants: {{...}}}}`"
+    );
+    d.hint = Some(match d.hint.take() {
+        Some(h) => format!("{declare}; or pass one of the stack's ({h})"),
+        None => declare,
+    });
+}
+
+/// The error of level `level` on a `kind` that does not take it: `pass`
+/// is for roles, and says so.
+fn pass_on_other(
+    mut d: crate::diagnostics::Diagnostic,
+    target: &str,
+    kind: &str,
+    level: &str,
+    allowed: &[&str],
+) -> crate::diagnostics::Diagnostic {
+    if level == "pass" {
+        d.hint = Some(format!(
+            "only a `role` is passed (`iam:PassRole`); `{target}` is a {kind}, whose levels are {}: declare a `role` with `service:` and grant `pass` on that",
+            allowed.join(", ")
+        ));
+    }
+    d
 }

@@ -149,6 +149,7 @@ impl Kind for Key {
         let used = cx.stack.resources.iter().any(|(_, r)| {
             r.encryption_key() == Some(key)
                 || matches!(r, Resource::Function(f) if f.grants.contains_key(key))
+                || matches!(r, Resource::Role(x) if x.grants.contains_key(key))
         });
         if !used {
             cx.error_hint(

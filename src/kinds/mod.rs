@@ -9,6 +9,7 @@
 //! [`kinds!`] registry below generates with every dispatch exhaustive: adding
 //! a kind is one module implementing [`Kind`] and one registry line.
 
+pub mod agent_memory;
 pub mod alarm;
 pub mod api;
 pub mod bucket;
@@ -27,6 +28,7 @@ pub mod queue;
 pub mod raw;
 pub mod raw_cfn;
 pub mod rest_api;
+pub mod role;
 pub mod schedule;
 pub mod secret;
 pub mod service;
@@ -561,6 +563,8 @@ kinds! {
     Service => service::Service,
     EventBus => event_bus::EventBus,
     EventRule => event_rule::EventRule,
+    Role => role::Role,
+    AgentMemory => agent_memory::AgentMemory,
 }
 
 /// The kinds a function may be granted access to, in registry order.

@@ -840,33 +840,16 @@ impl Kind for Service {
             Some(&mut execution),
             path,
         );
-        // Bedrock: exactly the foundation models named.
-        let bpath = join(path, "bedrock_models");
-        let mut models = Vec::new();
-        for (i, m) in s.bedrock_models.iter().enumerate() {
-            let ok = !m.is_empty()
-                && m.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-.:_".contains(c));
-            if !ok || m.contains('*') {
-                cx.error_hint(
-                    &index(&bpath, i),
-                    format!("`{m}` is not a Bedrock model id"),
-                    "e.g. `anthropic.claude-3-haiku-20240307-v1:0`",
-                );
-                continue;
-            }
-            models.push(iam::sub(format!(
-                "arn:${{AWS::Partition}}:bedrock:${{AWS::Region}}::foundation-model/{m}"
-            )));
-        }
-        if !models.is_empty() {
-            task.statements.push(json!({
-                "Sid": "InvokeModels",
-                "Effect": "Allow",
-                "Action": ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
-                "Resource": models,
-            }));
-        }
+        // Bedrock: exactly the models named (shared with functions).
+        let bedrock = iam::service_grants(cx, "service", &s.grants, path);
+        task.statements.extend(bedrock.statements);
+        task.statements.extend(iam::bedrock_invoke(
+            cx,
+            bedrock.bedrock_invoke,
+            false,
+            &s.bedrock_models,
+            path,
+        ));
         if exec {
             // ECS Exec's channel through SSM; these actions take no resource.
             task.statements.push(json!({

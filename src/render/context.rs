@@ -181,6 +181,18 @@ impl<'a> Builder<'a> {
                 self.error_hint(&path, p, "use snake_case keys such as `create_upload`");
                 continue;
             }
+            if crate::render::iam::service_grant_levels(key).is_some() {
+                self.error_hint(
+                    &path,
+                    format!(
+                        "`{key}` is reserved: `grants: {{{key}: [...]}}` names the AWS service"
+                    ),
+                    format!(
+                        "rename the resource, e.g. `{key}_{}`",
+                        self.stack.resources[key].kind()
+                    ),
+                );
+            }
             let stack: &'a Stack = self.stack;
             let r = &stack.resources[key];
             let values = r.resolve(&mut self, key, &path);
