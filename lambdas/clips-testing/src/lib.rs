@@ -99,8 +99,8 @@ impl Servers {
 
 /// A local MediaConvert API (REST JSON, the `2017-08-29` paths):
 ///
-/// - `POST /2017-08-29/jobs`: needs `role` and `settings` (else 400
-///   BadRequestException); answers 201 `{"job": {"id", "arn", "status":
+/// - `POST /2017-08-29/jobs`: needs `role` (an IAM role ARN) and
+///   `settings` (else 400 BadRequestException); answers 201 `{"job": {"id", "arn", "status":
 ///   "SUBMITTED", "role", "settings", "userMetadata", "createdAt", ...}}`.
 ///   A `clientRequestToken` seen before answers the job it created (the
 ///   real API's idempotency);
@@ -128,6 +128,9 @@ impl FakeMediaConvert {
                 ) else {
                     return aws_error(400, "BadRequestException", "role and settings are required");
                 };
+                if !role.starts_with("arn:aws:iam::") || !role.contains(":role/") {
+                    return aws_error(400, "BadRequestException", "role must be an IAM role ARN");
+                }
                 if let Some(token) = body.get("clientRequestToken").and_then(Value::as_str) {
                     if let Some(job) = jobs.iter().find(|j| j["clientRequestToken"] == token) {
                         return json_answer(201, vec![], json!({"job": job}));
