@@ -251,11 +251,15 @@ impl Analyzer {
         };
         let user = turn(
             Role::User,
-            format!("Find clips in the transcript {key} of episode \"{}\".", episode.title),
+            format!(
+                "Find clips in the transcript {key} of episode \"{}\".",
+                episode.title
+            ),
         )?;
         let assistant = turn(
             Role::Assistant,
-            serde_json::to_string(&json!({ "clips": clips })).map_err(|e| AwsError(e.to_string()))?,
+            serde_json::to_string(&json!({ "clips": clips }))
+                .map_err(|e| AwsError(e.to_string()))?,
         )?;
         self.memory
             .create_event()
@@ -272,7 +276,10 @@ impl Analyzer {
     }
 
     /// Handles one event.
-    pub async fn handle(&self, event: &EventBridgeEvent<ObjectCreated>) -> Result<Outcome, AwsError> {
+    pub async fn handle(
+        &self,
+        event: &EventBridgeEvent<ObjectCreated>,
+    ) -> Result<Outcome, AwsError> {
         let detail = &event.detail;
         let key = detail.object.key.as_str();
         let drop = |reason: String| {
@@ -283,7 +290,10 @@ impl Analyzer {
             return drop(format!("{key} is not an episode transcript"));
         };
         if detail.bucket.name != self.config.bucket {
-            return drop(format!("bucket {} is not {}", detail.bucket.name, self.config.bucket));
+            return drop(format!(
+                "bucket {} is not {}",
+                detail.bucket.name, self.config.bucket
+            ));
         }
         if self.store.get(id).await?.is_none() {
             return drop(format!("no episode {id}"));
@@ -323,11 +333,14 @@ impl Analyzer {
             .model_id(&self.config.model_id)
             .content_type("application/json")
             .accept("application/json")
-            .body(aws_sdk_bedrockruntime::primitives::Blob::new(body.to_string()))
+            .body(aws_sdk_bedrockruntime::primitives::Blob::new(
+                body.to_string(),
+            ))
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("InvokeModel", e))?;
-        let answer: serde_json::Value = serde_json::from_slice(out.body.as_ref()).unwrap_or_default();
+        let answer: serde_json::Value =
+            serde_json::from_slice(out.body.as_ref()).unwrap_or_default();
         let text: String = answer["content"]
             .as_array()
             .into_iter()
@@ -338,7 +351,10 @@ impl Analyzer {
             Ok(clips) => clips,
             Err(reason) => {
                 tracing::error!(episode_id = id, model = %self.config.model_id, %reason, answer = %text.chars().take(2000).collect::<String>(), "the model's answer was refused");
-                return Ok(Outcome::Rejected { episode_id: id.to_string(), reason });
+                return Ok(Outcome::Rejected {
+                    episode_id: id.to_string(),
+                    reason,
+                });
             }
         };
         // Conditional on the status read: a concurrent transition (chunking
@@ -354,7 +370,9 @@ impl Analyzer {
                 break;
             }
             if attempt == 3 {
-                return Err(AwsError(format!("episode {id} kept changing while its clips were stored")));
+                return Err(AwsError(format!(
+                    "episode {id} kept changing while its clips were stored"
+                )));
             }
             episode = match self.store.get(id).await? {
                 Some(e) => e,
@@ -362,7 +380,11 @@ impl Analyzer {
             };
         }
         self.remember(&episode, key, &clips).await?;
-        tracing::info!(episode_id = id, clip_count = clips.len(), "transcript analysed");
+        tracing::info!(
+            episode_id = id,
+            clip_count = clips.len(),
+            "transcript analysed"
+        );
         Ok(Outcome::Analyzed {
             episode_id: id.to_string(),
             clip_count: clips.len(),
@@ -387,7 +409,14 @@ mod tests {
         assert_eq!(clips.len(), 2);
         assert_eq!(clips[0].title, "Intro joke");
         assert_eq!(clips[1].end_seconds, 345.5);
-        assert_eq!(parse_clips(r#"[{"start_seconds":0,"end_seconds":1,"title":"a","reason":"b","score":1}]"#).unwrap().len(), 1);
+        assert_eq!(
+            parse_clips(
+                r#"[{"start_seconds":0,"end_seconds":1,"title":"a","reason":"b","score":1}]"#
+            )
+            .unwrap()
+            .len(),
+            1
+        );
 
         for bad in [
             "no json here",

@@ -21,10 +21,18 @@ fn config(fx: &Fixture) -> Config {
 /// An episode; chunked if `chunked`.
 async fn episode(fx: &Fixture, id: &str, chunked: bool) -> Store {
     let store = Store::new(aws_sdk_dynamodb::Client::new(&fx.sdk), &fx.table);
-    let e = Episode::new(id.into(), "Launch stream".into(), Some("New game reveal".into()), 1);
+    let e = Episode::new(
+        id.into(),
+        "Launch stream".into(),
+        Some("New game reveal".into()),
+        1,
+    );
     assert!(store.create(&e).await.unwrap());
     if chunked {
-        store.record_upload(id, &format!("uploads/{id}/video"), 1, "e", 2).await.unwrap();
+        store
+            .record_upload(id, &format!("uploads/{id}/video"), 1, "e", 2)
+            .await
+            .unwrap();
         assert!(store.claim_chunking(id, 3).await.unwrap());
         assert!(store.set_job(id, "job-1").await.unwrap());
         let e = store.get(id).await.unwrap().unwrap();
@@ -41,8 +49,17 @@ fn good_answer() -> String {
     .to_string()
 }
 
-fn transcript_event(fx: &Fixture, id: &str) -> clips_core::events::EventBridgeEvent<clips_core::events::ObjectCreated> {
-    serde_json::from_value(object_created_event(&fx.bucket, &format!("transcripts/{id}/transcript.txt"), 64, "t")).unwrap()
+fn transcript_event(
+    fx: &Fixture,
+    id: &str,
+) -> clips_core::events::EventBridgeEvent<clips_core::events::ObjectCreated> {
+    serde_json::from_value(object_created_event(
+        &fx.bucket,
+        &format!("transcripts/{id}/transcript.txt"),
+        64,
+        "t",
+    ))
+    .unwrap()
 }
 
 #[tokio::test]
@@ -56,35 +73,62 @@ async fn candidates_are_stored_remembered_and_bad_answers_change_nothing() {
         id,
         json!([{"conversational": {"content": {"text": "The host promised a giveaway at the start."}, "role": "USER"}}]),
     );
-    fx.put_object(&format!("transcripts/{id}/transcript.txt"), b"[00:30] Giveaway time! [10:00] Here is the new game.").await;
+    fx.put_object(
+        &format!("transcripts/{id}/transcript.txt"),
+        b"[00:30] Giveaway time! [10:00] Here is the new game.",
+    )
+    .await;
     let analyzer = Analyzer::new(&servers.sdk_config().await, config(&fx));
 
     servers.bedrock.reply_with(good_answer());
     let out = analyzer.handle(&transcript_event(&fx, id)).await.unwrap();
-    assert_eq!(out, Outcome::Analyzed { episode_id: id.into(), clip_count: 2 });
+    assert_eq!(
+        out,
+        Outcome::Analyzed {
+            episode_id: id.into(),
+            clip_count: 2
+        }
+    );
 
     // The model was asked with the transcript and the memory's context.
     let asked: Vec<Value> = servers
         .bedrock
         .requests()
         .into_iter()
-        .filter(|r| r.path == format!("/model/{MODEL}/invoke") && r.json().to_string().contains("Here is the new game"))
+        .filter(|r| {
+            r.path == format!("/model/{MODEL}/invoke")
+                && r.json().to_string().contains("Here is the new game")
+        })
         .map(|r| r.json())
         .collect();
     assert_eq!(asked.len(), 1, "{asked:?}");
     assert_eq!(asked[0]["anthropic_version"], "bedrock-2023-05-31");
-    let text = asked[0]["messages"][0]["content"][0]["text"].as_str().unwrap();
-    assert!(text.contains("Here is the new game") && text.contains("Launch stream"), "{text}");
-    assert!(text.contains("USER: The host promised a giveaway"), "{text}");
+    let text = asked[0]["messages"][0]["content"][0]["text"]
+        .as_str()
+        .unwrap();
+    assert!(
+        text.contains("Here is the new game") && text.contains("Launch stream"),
+        "{text}"
+    );
+    assert!(
+        text.contains("USER: The host promised a giveaway"),
+        "{text}"
+    );
 
     // Stored: clips in start order, the episode analysed.
     assert_eq!(fx.partition(id).await, ["CLIP#001", "CLIP#002", "EPISODE"]);
     let first = fx.item(&format!("EPISODE#{id}"), "CLIP#001").await.unwrap();
-    assert_eq!((first["title"].as_str(), first["start_seconds"].as_str()), ("Giveaway", "30"));
+    assert_eq!(
+        (first["title"].as_str(), first["start_seconds"].as_str()),
+        ("Giveaway", "30")
+    );
     let item = fx.item(&format!("EPISODE#{id}"), "EPISODE").await.unwrap();
     assert_eq!(item["status"], "analyzed");
     assert_eq!(item["clip_count"], "2");
-    assert_eq!(item["transcript_key"], format!("transcripts/{id}/transcript.txt"));
+    assert_eq!(
+        item["transcript_key"],
+        format!("transcripts/{id}/transcript.txt")
+    );
 
     // Remembered: a user and an assistant turn in the episode's session.
     let events = servers.agentcore.events(ACTOR_ID, id);
@@ -92,7 +136,10 @@ async fn candidates_are_stored_remembered_and_bad_answers_change_nothing() {
     let payload = &events[1]["payload"];
     assert_eq!(payload[0]["conversational"]["role"], "USER");
     assert_eq!(payload[1]["conversational"]["role"], "ASSISTANT");
-    assert!(payload[1]["conversational"]["content"]["text"].as_str().unwrap().contains("The reveal"));
+    assert!(payload[1]["conversational"]["content"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("The reveal"));
 
     // Malformed answers: refused, logged, nothing changes.
     for bad in [
@@ -105,13 +152,22 @@ async fn candidates_are_stored_remembered_and_bad_answers_change_nothing() {
         assert!(matches!(out, Outcome::Rejected { .. }), "{bad} → {out:?}");
     }
     assert_eq!(fx.partition(id).await, ["CLIP#001", "CLIP#002", "EPISODE"]);
-    assert_eq!(fx.item(&format!("EPISODE#{id}"), "EPISODE").await.unwrap()["clip_count"], "2");
+    assert_eq!(
+        fx.item(&format!("EPISODE#{id}"), "EPISODE").await.unwrap()["clip_count"],
+        "2"
+    );
     assert_eq!(servers.agentcore.events(ACTOR_ID, id).len(), 2);
 
     // A new analysis with fewer clips replaces the old ones.
     servers.bedrock.reply_with(r#"{"clips": [{"start_seconds": 1, "end_seconds": 9, "title": "Only", "reason": "One", "score": 0.5}]}"#);
     let out = analyzer.handle(&transcript_event(&fx, id)).await.unwrap();
-    assert_eq!(out, Outcome::Analyzed { episode_id: id.into(), clip_count: 1 });
+    assert_eq!(
+        out,
+        Outcome::Analyzed {
+            episode_id: id.into(),
+            clip_count: 1
+        }
+    );
     assert_eq!(fx.partition(id).await, ["CLIP#001", "EPISODE"]);
     assert_eq!(store.clips(id).await.unwrap()[0].title, "Only");
     // The earlier analysis was context for this one.
@@ -121,18 +177,43 @@ async fn candidates_are_stored_remembered_and_bad_answers_change_nothing() {
     // Before chunking: clips stored, status kept.
     let early = "c1111111-2222-4333-8444-555555555555";
     episode(&fx, early, false).await;
-    fx.put_object(&format!("transcripts/{early}/transcript.txt"), b"hello").await;
+    fx.put_object(&format!("transcripts/{early}/transcript.txt"), b"hello")
+        .await;
     servers.bedrock.reply_with(good_answer());
-    analyzer.handle(&transcript_event(&fx, early)).await.unwrap();
-    let item = fx.item(&format!("EPISODE#{early}"), "EPISODE").await.unwrap();
-    assert_eq!((item["status"].as_str(), item["clip_count"].as_str()), ("created", "2"));
+    analyzer
+        .handle(&transcript_event(&fx, early))
+        .await
+        .unwrap();
+    let item = fx
+        .item(&format!("EPISODE#{early}"), "EPISODE")
+        .await
+        .unwrap();
+    assert_eq!(
+        (item["status"].as_str(), item["clip_count"].as_str()),
+        ("created", "2")
+    );
 
     // Unknown episodes and other keys are dropped.
     let unknown = "d1111111-2222-4333-8444-555555555555";
-    assert!(matches!(analyzer.handle(&transcript_event(&fx, unknown)).await.unwrap(), Outcome::Dropped { .. }));
+    assert!(matches!(
+        analyzer
+            .handle(&transcript_event(&fx, unknown))
+            .await
+            .unwrap(),
+        Outcome::Dropped { .. }
+    ));
     let other: clips_core::events::EventBridgeEvent<clips_core::events::ObjectCreated> =
-        serde_json::from_value(object_created_event(&fx.bucket, &format!("uploads/{id}/video"), 1, "e")).unwrap();
-    assert!(matches!(analyzer.handle(&other).await.unwrap(), Outcome::Dropped { .. }));
+        serde_json::from_value(object_created_event(
+            &fx.bucket,
+            &format!("uploads/{id}/video"),
+            1,
+            "e",
+        ))
+        .unwrap();
+    assert!(matches!(
+        analyzer.handle(&other).await.unwrap(),
+        Outcome::Dropped { .. }
+    ));
 }
 
 #[tokio::test]
@@ -141,7 +222,8 @@ async fn a_missing_memory_is_an_error_before_the_model_is_asked() {
     let fx = Fixture::new().await;
     let id = "e1111111-2222-4333-8444-555555555555";
     episode(&fx, id, true).await;
-    fx.put_object(&format!("transcripts/{id}/transcript.txt"), b"text").await;
+    fx.put_object(&format!("transcripts/{id}/transcript.txt"), b"text")
+        .await;
     let mut cfg = config(&fx);
     cfg.memory_id = "no-such-memory".into();
     let err = Analyzer::new(&servers.sdk_config().await, cfg)
@@ -167,7 +249,10 @@ fn the_built_binary_analyzes_a_transcript() {
     let mut env = servers.env();
     env.retain(|(k, _)| k != "AWS_ENDPOINT_URL_BEDROCK_RUNTIME");
     env.extend([
-        ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME".to_string(), bedrock.endpoint.clone()),
+        (
+            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME".to_string(),
+            bedrock.endpoint.clone(),
+        ),
         ("TABLE_NAME".to_string(), fx.table.clone()),
         ("BUCKET_NAME".to_string(), fx.bucket.clone()),
         ("MEMORY_ID".to_string(), MEMORY_ID.to_string()),
@@ -175,10 +260,21 @@ fn the_built_binary_analyzes_a_transcript() {
     ]);
     let (outcomes, init) = invoke_binary_timed(
         env!("CARGO_BIN_EXE_analyze-transcript"),
-        vec![object_created_event(&fx.bucket, &format!("transcripts/{id}/transcript.txt"), 4, "t")],
+        vec![object_created_event(
+            &fx.bucket,
+            &format!("transcripts/{id}/transcript.txt"),
+            4,
+            "t",
+        )],
         &env,
     );
-    assert_eq!(outcomes[0], Invoked::Response(json!({"outcome": "analyzed", "episode_id": id, "clip_count": 2})));
+    assert_eq!(
+        outcomes[0],
+        Invoked::Response(json!({"outcome": "analyzed", "episode_id": id, "clip_count": 2}))
+    );
     assert_eq!(bedrock.requests().len(), 1);
-    eprintln!("COLD START analyze-transcript: {:?}", init.expect("init time"));
+    eprintln!(
+        "COLD START analyze-transcript: {:?}",
+        init.expect("init time")
+    );
 }

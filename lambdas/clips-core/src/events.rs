@@ -138,7 +138,10 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(s3.detail.object.size, Some(5));
-        assert_eq!(s3.detail.object.version_id.as_deref(), Some("IYV3p45BT0ac8hjHg1houSdS1a.Mro8e"));
+        assert_eq!(
+            s3.detail.object.version_id.as_deref(),
+            Some("IYV3p45BT0ac8hjHg1houSdS1a.Mro8e")
+        );
 
         let mc: EventBridgeEvent<JobStateChange> = serde_json::from_value(serde_json::json!({
             "version": "0", "id": "1", "detail-type": "MediaConvert Job State Change",
@@ -152,7 +155,13 @@ mod tests {
                     "playlistFilePaths": ["s3://b/chunks/e/video.m3u8"], "type": "HLS_GROUP"}]}
         }))
         .unwrap();
-        assert_eq!(mc.detail.output_group_details[0].output_details[0].duration_in_ms, Some(30041));
-        assert_eq!(split_s3_url("s3://b/chunks/e/video.m3u8"), Some(("b", "chunks/e/video.m3u8")));
+        assert_eq!(
+            mc.detail.output_group_details[0].output_details[0].duration_in_ms,
+            Some(30041)
+        );
+        assert_eq!(
+            split_s3_url("s3://b/chunks/e/video.m3u8"),
+            Some(("b", "chunks/e/video.m3u8"))
+        );
     }
 }

@@ -10,7 +10,11 @@ pub use lambda_shared::http::{ApiError, Reply};
 use serde_json::json;
 
 /// A JSON response allowing `origin`.
-pub fn json_response(status: u16, body: &serde_json::Value, origin: &str) -> ApiGatewayProxyResponse {
+pub fn json_response(
+    status: u16,
+    body: &serde_json::Value,
+    origin: &str,
+) -> ApiGatewayProxyResponse {
     let mut r = ApiGatewayProxyResponse::default();
     r.status_code = i64::from(status);
     r.headers.insert(

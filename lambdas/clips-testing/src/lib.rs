@@ -27,8 +27,8 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
-pub use lambda_shared::fakes::{FakeBedrock, Received};
 use lambda_shared::fakes::{aws_error, json_answer, serve, Log};
+pub use lambda_shared::fakes::{FakeBedrock, Received};
 use lambda_shared::testing::{unique, Moto};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -447,9 +447,7 @@ impl Fixture {
         ddb.create_table()
             .table_name(&table)
             .billing_mode(BillingMode::PayPerRequest)
-            .set_attribute_definitions(Some(
-                ["pk", "sk", "GSI1PK", "GSI1SK"].map(attr).to_vec(),
-            ))
+            .set_attribute_definitions(Some(["pk", "sk", "GSI1PK", "GSI1SK"].map(attr).to_vec()))
             .key_schema(key("pk", KeyType::Hash))
             .key_schema(key("sk", KeyType::Range))
             .global_secondary_indexes(
@@ -618,7 +616,10 @@ impl Capture {
             .await
             .expect("queue attributes")
             .attributes
-            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                    .cloned()
+            })
             .expect("queue arn");
         events
             .put_rule()

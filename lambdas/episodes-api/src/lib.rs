@@ -189,10 +189,14 @@ impl Api {
             clips_core::now_ms(),
         );
         if !self.store.create(&episode).await? {
-            return Err(ApiError::Conflict("the episode id is taken; try again".into()));
+            return Err(ApiError::Conflict(
+                "the episode id is taken; try again".into(),
+            ));
         }
         let upload = self.presign(&keys::upload_key(&episode.id)).await?;
-        Ok(Reply::created(json!({"episode": episode, "upload": upload})))
+        Ok(Reply::created(
+            json!({"episode": episode, "upload": upload}),
+        ))
     }
 
     async fn transcript(&self, id: &str) -> Result<Reply, ApiError> {

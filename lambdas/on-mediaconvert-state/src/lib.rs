@@ -105,7 +105,10 @@ impl Recorder {
     }
 
     /// Handles one event.
-    pub async fn handle(&self, event: &EventBridgeEvent<JobStateChange>) -> Result<Outcome, AwsError> {
+    pub async fn handle(
+        &self,
+        event: &EventBridgeEvent<JobStateChange>,
+    ) -> Result<Outcome, AwsError> {
         let detail = &event.detail;
         let job = detail.job_id.as_str();
         let drop = |reason: String| {
@@ -140,7 +143,9 @@ impl Recorder {
                     .find(|o| !o.output_file_paths.is_empty())
                     .ok_or_else(|| AwsError(format!("job {job} completed with no output")))?;
                 let (bucket, playlist) = split_s3_url(&output.output_file_paths[0])
-                    .filter(|(b, k)| *b == self.config.bucket && k.starts_with(&keys::chunks_prefix(id)))
+                    .filter(|(b, k)| {
+                        *b == self.config.bucket && k.starts_with(&keys::chunks_prefix(id))
+                    })
                     .ok_or_else(|| {
                         AwsError(format!(
                             "job {job} wrote {} outside s3://{}/{}",
@@ -155,18 +160,35 @@ impl Recorder {
                     .ok_or_else(|| AwsError(format!("job {job} completed with no duration")))?;
                 let chunks = chunks(playlist, duration, self.config.chunk_seconds);
                 if !self.store.chunked(&episode, job, &chunks, now).await? {
-                    return drop(format!("episode {id} changed while its chunks were recorded"));
+                    return drop(format!(
+                        "episode {id} changed while its chunks were recorded"
+                    ));
                 }
-                tracing::info!(episode_id = id, job_id = job, bucket, count = chunks.len(), "chunks recorded");
+                tracing::info!(
+                    episode_id = id,
+                    job_id = job,
+                    bucket,
+                    count = chunks.len(),
+                    "chunks recorded"
+                );
                 Ok(Outcome::Chunked {
                     episode_id: id.to_string(),
                     chunk_count: chunks.len(),
                 })
             }
             "ERROR" => {
-                let message = detail.error_message.as_deref().unwrap_or("the chunking job failed");
-                if !self.store.failed(id, job, detail.error_code, message, now).await? {
-                    return drop(format!("episode {id} changed before its failure was recorded"));
+                let message = detail
+                    .error_message
+                    .as_deref()
+                    .unwrap_or("the chunking job failed");
+                if !self
+                    .store
+                    .failed(id, job, detail.error_code, message, now)
+                    .await?
+                {
+                    return drop(format!(
+                        "episode {id} changed before its failure was recorded"
+                    ));
                 }
                 tracing::warn!(episode_id = id, job_id = job, code = ?detail.error_code, message, "chunking failed");
                 Ok(Outcome::Failed {

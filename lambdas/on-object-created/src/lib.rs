@@ -13,7 +13,9 @@
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use clips_core::config::{var, ConfigError};
 use clips_core::episode::{Recorded, Store};
-use clips_core::events::{EventBridgeEvent, ObjectCreated, VideoUploadCompleted, VIDEO_UPLOAD_COMPLETED};
+use clips_core::events::{
+    EventBridgeEvent, ObjectCreated, VideoUploadCompleted, VIDEO_UPLOAD_COMPLETED,
+};
 use clips_core::{keys, AwsError};
 use serde::Serialize;
 
@@ -73,7 +75,10 @@ impl Recorder {
     }
 
     /// Handles one event.
-    pub async fn handle(&self, event: &EventBridgeEvent<ObjectCreated>) -> Result<Outcome, AwsError> {
+    pub async fn handle(
+        &self,
+        event: &EventBridgeEvent<ObjectCreated>,
+    ) -> Result<Outcome, AwsError> {
         let detail = &event.detail;
         let key = detail.object.key.as_str();
         let drop = |reason: String| {
@@ -119,7 +124,10 @@ impl Recorder {
             let why = out
                 .entries()
                 .iter()
-                .filter_map(|e| e.error_code().map(|c| format!("{c}: {}", e.error_message().unwrap_or_default())))
+                .filter_map(|e| {
+                    e.error_code()
+                        .map(|c| format!("{c}: {}", e.error_message().unwrap_or_default()))
+                })
                 .collect::<Vec<_>>()
                 .join("; ");
             return Err(AwsError(format!("PutEvents refused the event: {why}")));

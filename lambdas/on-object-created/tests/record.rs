@@ -25,13 +25,23 @@ async fn an_upload_is_recorded_and_announced_once_per_state() {
     let capture = Capture::new(&fx.sdk, &source).await;
     let recorder = Recorder::new(
         &Servers::shared().sdk_config().await,
-        Config { table: fx.table.clone(), bus: "default".into(), source: source.clone() },
+        Config {
+            table: fx.table.clone(),
+            bus: "default".into(),
+            source: source.clone(),
+        },
     );
     let key = format!("uploads/{ID}/video");
-    let event = serde_json::from_value(object_created_event(&fx.bucket, &key, 1234, "abc123")).unwrap();
+    let event =
+        serde_json::from_value(object_created_event(&fx.bucket, &key, 1234, "abc123")).unwrap();
 
     let out = recorder.handle(&event).await.unwrap();
-    assert_eq!(out, Outcome::Emitted { episode_id: ID.into() });
+    assert_eq!(
+        out,
+        Outcome::Emitted {
+            episode_id: ID.into()
+        }
+    );
     let item = fx.item(&format!("EPISODE#{ID}"), "EPISODE").await.unwrap();
     assert_eq!(item["status"], "uploaded");
     assert_eq!(item["upload_key"], key);
@@ -49,21 +59,48 @@ async fn an_upload_is_recorded_and_announced_once_per_state() {
 
     // EventBridge retries: recorded again, announced again (start_chunking
     // starts one job whatever it receives).
-    assert_eq!(recorder.handle(&event).await.unwrap(), Outcome::Emitted { episode_id: ID.into() });
+    assert_eq!(
+        recorder.handle(&event).await.unwrap(),
+        Outcome::Emitted {
+            episode_id: ID.into()
+        }
+    );
     assert_eq!(capture.events().await.len(), 1);
 
     // Past its upload: dropped, nothing changes, nothing announced.
-    assert!(store.claim_chunking(ID, clips_core::now_ms()).await.unwrap());
+    assert!(store
+        .claim_chunking(ID, clips_core::now_ms())
+        .await
+        .unwrap());
     let out = recorder.handle(&event).await.unwrap();
-    assert!(matches!(out, Outcome::Dropped { ref reason } if reason.contains("chunking")), "{out:?}");
-    assert_eq!(fx.item(&format!("EPISODE#{ID}"), "EPISODE").await.unwrap()["status"], "chunking");
+    assert!(
+        matches!(out, Outcome::Dropped { ref reason } if reason.contains("chunking")),
+        "{out:?}"
+    );
+    assert_eq!(
+        fx.item(&format!("EPISODE#{ID}"), "EPISODE").await.unwrap()["status"],
+        "chunking"
+    );
 
     // No such episode, or not an upload: dropped, no item created.
-    for key in [format!("uploads/{OTHER}/video"), format!("chunks/{ID}/video_00001.ts"), "uploads/x/video".to_string()] {
+    for key in [
+        format!("uploads/{OTHER}/video"),
+        format!("chunks/{ID}/video_00001.ts"),
+        "uploads/x/video".to_string(),
+    ] {
         let event = serde_json::from_value(object_created_event(&fx.bucket, &key, 1, "e")).unwrap();
-        assert!(matches!(recorder.handle(&event).await.unwrap(), Outcome::Dropped { .. }), "{key}");
+        assert!(
+            matches!(
+                recorder.handle(&event).await.unwrap(),
+                Outcome::Dropped { .. }
+            ),
+            "{key}"
+        );
     }
-    assert!(fx.item(&format!("EPISODE#{OTHER}"), "EPISODE").await.is_none());
+    assert!(fx
+        .item(&format!("EPISODE#{OTHER}"), "EPISODE")
+        .await
+        .is_none());
     assert!(capture.events().await.is_empty());
 }
 
@@ -73,9 +110,19 @@ async fn a_put_that_fails_is_an_error_so_eventbridge_retries() {
     episode(&fx, ID).await;
     let recorder = Recorder::new(
         &Servers::shared().sdk_config().await,
-        Config { table: fx.table.clone(), bus: unique("no-such-bus"), source: "clips.episodes".into() },
+        Config {
+            table: fx.table.clone(),
+            bus: unique("no-such-bus"),
+            source: "clips.episodes".into(),
+        },
     );
-    let event = serde_json::from_value(object_created_event(&fx.bucket, &format!("uploads/{ID}/video"), 5, "e")).unwrap();
+    let event = serde_json::from_value(object_created_event(
+        &fx.bucket,
+        &format!("uploads/{ID}/video"),
+        5,
+        "e",
+    ))
+    .unwrap();
     let err = recorder.handle(&event).await.unwrap_err();
     assert!(err.0.contains("PutEvents"), "{err}");
 }
@@ -94,9 +141,20 @@ fn the_built_binary_handles_an_event() {
     ]);
     let (outcomes, init) = invoke_binary_timed(
         env!("CARGO_BIN_EXE_on-object-created"),
-        vec![object_created_event(&fx.bucket, &format!("uploads/{ID}/video"), 9, "e")],
+        vec![object_created_event(
+            &fx.bucket,
+            &format!("uploads/{ID}/video"),
+            9,
+            "e",
+        )],
         &env,
     );
-    assert_eq!(outcomes[0], Invoked::Response(json!({"outcome": "emitted", "episode_id": ID})));
-    eprintln!("COLD START on-object-created: {:?}", init.expect("init time"));
+    assert_eq!(
+        outcomes[0],
+        Invoked::Response(json!({"outcome": "emitted", "episode_id": ID}))
+    );
+    eprintln!(
+        "COLD START on-object-created: {:?}",
+        init.expect("init time")
+    );
 }

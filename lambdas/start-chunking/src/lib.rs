@@ -23,8 +23,8 @@ use aws_sdk_mediaconvert::types::{
     AudioDescription, AudioSelector, ContainerSettings, ContainerType, H264GopSizeUnits,
     H264QvbrSettings, H264RateControlMode, H264SceneChangeDetect, H264Settings, HlsGroupSettings,
     HlsSegmentControl, HlsSegmentLengthControl, Input, InputTimecodeSource, JobSettings, Output,
-    OutputGroup, OutputGroupSettings, OutputGroupType, TimecodeConfig, TimecodeSource,
-    VideoCodec, VideoCodecSettings, VideoDescription,
+    OutputGroup, OutputGroupSettings, OutputGroupType, TimecodeConfig, TimecodeSource, VideoCodec,
+    VideoCodecSettings, VideoDescription,
 };
 use clips_core::config::{parse, var, ConfigError};
 use clips_core::episode::{Status, Store};
@@ -129,7 +129,9 @@ impl Starter {
                     .h264_settings(
                         H264Settings::builder()
                             .rate_control_mode(H264RateControlMode::Qvbr)
-                            .qvbr_settings(H264QvbrSettings::builder().qvbr_quality_level(7).build())
+                            .qvbr_settings(
+                                H264QvbrSettings::builder().qvbr_quality_level(7).build(),
+                            )
                             .max_bitrate(5_000_000)
                             .gop_size(2.0)
                             .gop_size_units(H264GopSizeUnits::Seconds)
@@ -161,7 +163,10 @@ impl Starter {
                     .r#type(OutputGroupType::HlsGroupSettings)
                     .hls_group_settings(
                         HlsGroupSettings::builder()
-                            .destination(format!("s3://{bucket}/{}", keys::chunks_prefix(episode_id)))
+                            .destination(format!(
+                                "s3://{bucket}/{}",
+                                keys::chunks_prefix(episode_id)
+                            ))
                             .segment_control(HlsSegmentControl::SegmentedFiles)
                             .segment_length(self.config.chunk_seconds as i32)
                             .segment_length_control(HlsSegmentLengthControl::Exact)
@@ -173,7 +178,11 @@ impl Starter {
             .outputs(
                 Output::builder()
                     .name_modifier(NAME_MODIFIER)
-                    .container_settings(ContainerSettings::builder().container(ContainerType::M3U8).build())
+                    .container_settings(
+                        ContainerSettings::builder()
+                            .container(ContainerType::M3U8)
+                            .build(),
+                    )
                     .video_description(video)
                     .audio_descriptions(audio)
                     .build(),
@@ -182,12 +191,19 @@ impl Starter {
         JobSettings::builder()
             .inputs(input)
             .output_groups(group)
-            .timecode_config(TimecodeConfig::builder().source(TimecodeSource::Zerobased).build())
+            .timecode_config(
+                TimecodeConfig::builder()
+                    .source(TimecodeSource::Zerobased)
+                    .build(),
+            )
             .build()
     }
 
     /// Handles one event.
-    pub async fn handle(&self, event: &EventBridgeEvent<VideoUploadCompleted>) -> Result<Outcome, AwsError> {
+    pub async fn handle(
+        &self,
+        event: &EventBridgeEvent<VideoUploadCompleted>,
+    ) -> Result<Outcome, AwsError> {
         let detail = &event.detail;
         let id = detail.episode_id.as_str();
         let drop = |reason: String| {
@@ -198,7 +214,10 @@ impl Starter {
             return drop(format!("{} is not an upload of episode {id}", detail.key));
         }
         if detail.bucket != self.config.bucket {
-            return drop(format!("bucket {} is not {}", detail.bucket, self.config.bucket));
+            return drop(format!(
+                "bucket {} is not {}",
+                detail.bucket, self.config.bucket
+            ));
         }
         let Some(episode) = self.store.get(id).await? else {
             return drop(format!("no episode {id}"));
@@ -217,7 +236,11 @@ impl Starter {
         }
         let token = format!(
             "{id}-{}",
-            episode.upload_etag.as_deref().unwrap_or("upload").trim_matches('"')
+            episode
+                .upload_etag
+                .as_deref()
+                .unwrap_or("upload")
+                .trim_matches('"')
         );
         let created = self
             .mediaconvert

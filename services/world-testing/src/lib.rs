@@ -292,8 +292,8 @@ pub fn redis_env() -> Vec<(String, String)> {
     ]
 }
 
-pub use lambda_shared::fakes::{FakeBedrock, Received};
 use lambda_shared::fakes::{json_answer, serve};
+pub use lambda_shared::fakes::{FakeBedrock, Received};
 
 /// A local API Gateway Management API: `POST /{stage}/@connections/{id}`
 /// answers 200, or 410 GoneException for ids starting with `gone`.
