@@ -3,7 +3,7 @@
 //! environment, AWS clients that honour `AWS_ENDPOINT_URL`, and the narrow
 //! traits (with their SDK implementations) that handlers are generic over.
 //! With the `testing` feature: a moto server and a Lambda Runtime API
-//! server for tests.
+//! server for tests, and local fakes of AWS HTTP APIs ([`fakes`]).
 
 pub mod config;
 pub mod http;
@@ -14,6 +14,9 @@ pub mod upload;
 
 #[cfg(feature = "testing")]
 pub mod testing;
+
+#[cfg(feature = "testing")]
+pub mod fakes;
 
 /// Seconds since the Unix epoch.
 pub fn now_epoch() -> i64 {
