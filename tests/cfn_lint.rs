@@ -25,7 +25,7 @@ fn cfn_lint_finds_no_errors() {
             files.push(path);
         }
     }
-    assert_eq!(files.len(), 21 + 3 + 3 + 3);
+    assert_eq!(files.len(), 25 + 3 + 3 + 3);
     common::assert_cfn_lint_clean(&files);
 }
 

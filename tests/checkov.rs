@@ -82,7 +82,7 @@ fn describe(c: &Value) -> String {
 fn checkov_finds_nothing_unexplained() {
     let dir = tempfile::tempdir().unwrap();
     let n = render_all(dir.path());
-    assert_eq!(n, 21 + 14 * 3 + 3 + 3 + 3);
+    assert_eq!(n, 25 + 14 * 3 + 3 + 3 + 3);
     let reports = scan(dir.path());
     let failed: Vec<String> = checks(&reports, "failed_checks")
         .into_iter()

@@ -163,12 +163,12 @@ fn validate_reports_every_stack_and_environment() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
-        "ok: 4 stacks (media, qr-upload, upload, world) valid in 4 environments (dev, local, prod, staging); 16 templates rendered\n"
+        "ok: 5 stacks (clips, media, qr-upload, upload, world) valid in 4 environments (dev, local, prod, staging); 20 templates rendered\n"
     );
     let out = run(&["validate", "--quiet", "--output", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["valid"], true);
-    assert_eq!(v["templates"], 16);
+    assert_eq!(v["templates"], 20);
 }
 
 #[test]
@@ -334,7 +334,7 @@ fn render_all_stacks_in_deployment_order() {
     let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&s)
         .map(|d| serde::Deserialize::deserialize(d).unwrap())
         .collect();
-    assert_eq!(docs.len(), 4);
+    assert_eq!(docs.len(), 5);
 }
 
 #[test]
@@ -420,10 +420,10 @@ fn render_json_is_data() {
     let out = run(&["render", "--env", "dev", "--output", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let list = v.as_array().unwrap();
-    assert_eq!(list.len(), 4);
-    assert_eq!(list[2]["stack_name"], "studio-upload-dev");
+    assert_eq!(list.len(), 5);
+    assert_eq!(list[3]["stack_name"], "studio-upload-dev");
     assert_eq!(
-        list[2]["code_parameters"]["create_upload"],
+        list[3]["code_parameters"]["create_upload"],
         "CreateUploadCodeKey"
     );
 }
@@ -440,7 +440,7 @@ fn config_shows_the_endpoint_and_its_overrides() {
     assert_eq!(v["environments"][0]["endpoint_overridden"], false);
     assert_eq!(v["environments"][0]["deploy_method"], "direct");
     assert_eq!(v["environments"][0]["termination_protection"], false);
-    assert_eq!(v["stacks"][0]["stack_names"]["local"], "studio-media-local");
+    assert_eq!(v["stacks"][0]["stack_names"]["local"], "studio-clips-local");
 
     let out = run(&[
         "config",

@@ -247,7 +247,7 @@ fn check_resources(moto: &Moto, zips: &[(String, String)]) {
             );
         }
 
-        // Log groups: one per function, with the local retention.
+        // Log groups: one per function (22 of them), with the local retention.
         let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
         let groups = logs
             .describe_log_groups()
@@ -256,7 +256,7 @@ fn check_resources(moto: &Moto, zips: &[(String, String)]) {
             .await
             .unwrap();
         let groups = groups.log_groups();
-        assert_eq!(groups.len(), 14, "{groups:?}");
+        assert_eq!(groups.len(), 22, "{groups:?}");
         assert!(
             groups.iter().all(|g| g.retention_in_days() == Some(1)),
             "{groups:?}"
@@ -542,7 +542,225 @@ fn urlencoding_decode(s: &str) -> String {
     String::from_utf8(out).unwrap()
 }
 
-const STACKS: [&str; 4] = ["media", "qr-upload", "upload", "world"];
+/// A policy document as IAM answers it: URL-encoded JSON from AWS, the
+/// repr of a Python dict from moto 5.2 (no quote of its own in ours).
+fn policy_json(doc: &str) -> Value {
+    let text = urlencoding_decode(doc).replace('\'', "\"");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// The clips stack, read back through the services' APIs: the functions'
+/// settings and code, the rules (patterns, targets, retry, dead-letter
+/// queue), the REST API's resources and methods, the MediaConvert role's
+/// trust and policy, and PassRole on the function that hands it over.
+fn check_clips(moto: &Moto, zips: &[(String, String)]) {
+    block(async {
+        let sdk = moto.sdk_config().await;
+        let functions = [
+            ("create-episode", "episodes-api"),
+            ("list-episodes", "episodes-api"),
+            ("get-episode", "episodes-api"),
+            ("update-episode", "episodes-api"),
+            ("on-object-created", "on-object-created"),
+            ("start-chunking", "start-chunking"),
+            ("on-mediaconvert-state", "on-mediaconvert-state"),
+            ("analyze-transcript", "analyze-transcript"),
+        ];
+        let mut chunking_role = String::new();
+        for (key, krate) in functions {
+            let name = format!("studio-clips-{key}-local");
+            let f = common::function_description(moto, &name);
+            let c = &f["Configuration"];
+            assert_eq!(c["Runtime"], "provided.al2023", "{name}");
+            assert_eq!(c["MemorySize"], 1024, "{name}");
+            assert_eq!(c["Timeout"], 25, "{name}");
+            // X-Ray tracing (`Mode: Active`) is in the template; moto 5.2
+            // keeps `PassThrough` whatever it is given.
+            let sha = &zips.iter().find(|(k, _)| k == krate).unwrap().1;
+            assert_eq!(c["CodeSha256"], base64_of_hex(sha), "{name}");
+            let vars = &c["Environment"]["Variables"];
+            assert_eq!(vars["TABLE_NAME"], "studio-clips-clips-local", "{name}");
+            if key == "start-chunking" {
+                // moto answers Ref'd Number parameters as JSON numbers.
+                assert_eq!(vars["CHUNK_SECONDS"].to_string().trim_matches('"'), "120");
+                assert_eq!(vars["STACK_NAME"], "studio-clips-local");
+                chunking_role = c["Role"].as_str().unwrap().to_string();
+            }
+            if key == "analyze-transcript" {
+                assert_eq!(vars["MEMORY_ID"], "clipAgentMemory_local");
+                assert_eq!(vars["MODEL_ID"], "anthropic.claude-3-haiku-20240307-v1:0");
+            }
+        }
+
+        // The rules: patterns as declared, each to its function, with the
+        // retry policy and the one dead-letter queue.
+        let events = aws_sdk_eventbridge::Client::new(&sdk);
+        let rule = events
+            .describe_rule()
+            .name("studio-clips-video-uploaded-local")
+            .send()
+            .await
+            .unwrap();
+        let pattern: Value = serde_json::from_str(rule.event_pattern().unwrap()).unwrap();
+        assert_eq!(
+            pattern,
+            serde_json::json!({
+                "source": ["aws.s3"],
+                "detail-type": ["Object Created"],
+                "detail": {
+                    "bucket": {"name": ["studio-clips-transcripts-local"]},
+                    "object": {"key": [{"prefix": "uploads/"}]}
+                }
+            })
+        );
+        for (rule, function) in [
+            ("video-uploaded", "on-object-created"),
+            ("upload-completed", "start-chunking"),
+            ("chunking-state", "on-mediaconvert-state"),
+            ("transcript-uploaded", "analyze-transcript"),
+        ] {
+            let name = format!("studio-clips-{rule}-local");
+            let described = events.describe_rule().name(&name).send().await.unwrap();
+            assert_eq!(described.state().map(|s| s.as_str()), Some("ENABLED"));
+            let targets = events
+                .list_targets_by_rule()
+                .rule(&name)
+                .send()
+                .await
+                .unwrap();
+            let [target] = targets.targets() else {
+                panic!("{name}: {:?}", targets.targets());
+            };
+            assert!(
+                target
+                    .arn()
+                    .ends_with(&format!(":function:studio-clips-{function}-local")),
+                "{name}: {}",
+                target.arn()
+            );
+            let retry = target.retry_policy().unwrap();
+            assert_eq!(retry.maximum_retry_attempts(), Some(8), "{name}");
+            assert_eq!(retry.maximum_event_age_in_seconds(), Some(3600), "{name}");
+            assert_eq!(
+                target.dead_letter_config().and_then(|d| d.arn()),
+                Some("arn:aws:sqs:us-east-1:123456789012:studio-clips-events-dlq-local"),
+                "{name}"
+            );
+        }
+
+        // The REST API: a resource per path segment, the declared methods.
+        let apigw = aws_sdk_apigateway::Client::new(&sdk);
+        let apis = apigw.get_rest_apis().send().await.unwrap();
+        let api = apis
+            .items()
+            .iter()
+            .find(|a| a.name() == Some("studio-clips-local-api"))
+            .unwrap_or_else(|| panic!("no clips API in {apis:?}"));
+        let resources = apigw
+            .get_resources()
+            .rest_api_id(api.id().unwrap())
+            .limit(500)
+            .embed("methods")
+            .send()
+            .await
+            .unwrap();
+        let mut methods: Vec<String> = resources
+            .items()
+            .iter()
+            .flat_map(|r| {
+                let path = r.path().unwrap_or_default().to_string();
+                r.resource_methods()
+                    .map(|m| m.keys().map(|k| format!("{k} {path}")).collect::<Vec<_>>())
+                    .unwrap_or_default()
+            })
+            .collect();
+        methods.sort();
+        assert_eq!(
+            methods,
+            [
+                "GET /episodes",
+                "GET /episodes/{episode_id}",
+                "PATCH /episodes/{episode_id}",
+                "POST /episodes",
+                "POST /episodes/{episode_id}/transcript",
+            ]
+        );
+
+        // The MediaConvert role: trusted by MediaConvert for this account
+        // only; it reads and writes the transcripts bucket and nothing else.
+        let iam = aws_sdk_iam::Client::new(&sdk);
+        let roles = iam.list_roles().max_items(1000).send().await.unwrap();
+        let role = roles
+            .roles()
+            .iter()
+            .find(|r| r.role_name().contains("MediaconvertRole"))
+            .unwrap_or_else(|| panic!("no MediaConvert role"));
+        let trust = policy_json(role.assume_role_policy_document().unwrap());
+        let statement = &trust["Statement"][0];
+        assert_eq!(
+            statement["Principal"]["Service"],
+            "mediaconvert.amazonaws.com"
+        );
+        assert_eq!(statement["Action"], "sts:AssumeRole");
+        assert_eq!(
+            statement["Condition"]["StringEquals"]["aws:SourceAccount"],
+            "123456789012"
+        );
+        let inline = |role: String| {
+            let iam = iam.clone();
+            async move {
+                let names = iam
+                    .list_role_policies()
+                    .role_name(&role)
+                    .send()
+                    .await
+                    .unwrap();
+                let name = names.policy_names()[0].clone();
+                let doc = iam
+                    .get_role_policy()
+                    .role_name(&role)
+                    .policy_name(name)
+                    .send()
+                    .await
+                    .unwrap();
+                policy_json(doc.policy_document())
+            }
+        };
+        let policy = inline(role.role_name().to_string()).await;
+        let text = policy.to_string();
+        assert!(
+            text.contains("s3:GetObject") && text.contains("s3:PutObject"),
+            "{text}"
+        );
+        for s in policy["Statement"].as_array().unwrap() {
+            let resources = s["Resource"].to_string();
+            assert!(
+                resources.contains("studio-clips-transcripts-local") || resources.contains(":key/"),
+                "only the bucket (and its key): {s}"
+            );
+        }
+
+        // The function that hands the role to MediaConvert may pass that
+        // role, to MediaConvert only.
+        let policy = inline(chunking_role.rsplit('/').next().unwrap().to_string()).await;
+        let pass = policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Action"].to_string().contains("iam:PassRole"))
+            .unwrap_or_else(|| panic!("no PassRole in {policy}"));
+        assert!(
+            pass["Resource"].to_string().contains("MediaconvertRole"),
+            "{pass}"
+        );
+        assert_eq!(
+            pass["Condition"]["StringEquals"]["iam:PassedToService"],
+            "mediaconvert.amazonaws.com"
+        );
+    });
+}
+
+const STACKS: [&str; 5] = ["clips", "media", "qr-upload", "upload", "world"];
 
 fn each(outcome: &str) -> Vec<(String, String)> {
     STACKS
@@ -588,11 +806,12 @@ fn the_system_deploys_directly_with_its_functions_and_redeploys_as_no_changes() 
     assert_eq!(outcomes(&report), each("created"));
     check_media_settled(&report);
     let zips = published(&report);
-    assert_eq!(zips.len(), 14);
+    assert_eq!(zips.len(), 19);
     check_resources(&moto, &zips);
+    check_clips(&moto, &zips);
     check_world(&moto, &report, copy.registry_port);
     // The direct method keeps outputs (moto's change sets lose them).
-    let upload = &report["stacks"][2];
+    let upload = &report["stacks"][3];
     assert_eq!(
         upload["outputs"]["BucketName"],
         "studio-upload-ingest-local"
@@ -677,7 +896,7 @@ fn the_system_deploys_through_change_sets_and_a_redeploy_makes_none() {
     assert_eq!(report["method"], "change-set");
     assert_eq!(outcomes(&report), each("created"));
     check_media_settled(&report);
-    let changes = report["stacks"][2]["changes"].as_array().unwrap();
+    let changes = report["stacks"][3]["changes"].as_array().unwrap();
     assert!(
         changes
             .iter()
@@ -688,7 +907,7 @@ fn the_system_deploys_through_change_sets_and_a_redeploy_makes_none() {
 
     // moto's change sets drop every output: the next deploy sees that,
     // and updates the stacks directly to restore them (no change set).
-    assert_eq!(report["stacks"][2]["outputs"], serde_json::json!({}));
+    assert_eq!(report["stacks"][3]["outputs"], serde_json::json!({}));
     let before = change_sets("studio-upload-local");
     let repaired = deploy();
     // The world stack's parameters are all text, and moto's UpdateStack
@@ -696,8 +915,15 @@ fn the_system_deploys_through_change_sets_and_a_redeploy_makes_none() {
     // ("No updates are to be performed"), so its outputs stay lost on
     // moto: the deploy says so and changes nothing.
     let mut expected = each("updated");
-    expected[3].1 = "unchanged".into();
+    expected[4].1 = "unchanged".into();
     assert_eq!(outcomes(&repaired), expected);
+    assert!(
+        repaired["stacks"][4]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("lacks outputs its template declares"),
+        "{repaired:#}"
+    );
     assert!(
         repaired["stacks"][3]["message"]
             .as_str()
@@ -705,15 +931,8 @@ fn the_system_deploys_through_change_sets_and_a_redeploy_makes_none() {
             .contains("lacks outputs its template declares"),
         "{repaired:#}"
     );
-    assert!(
-        repaired["stacks"][2]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("lacks outputs its template declares"),
-        "{repaired:#}"
-    );
     assert_eq!(
-        repaired["stacks"][2]["outputs"]["BucketName"],
+        repaired["stacks"][3]["outputs"]["BucketName"],
         "studio-upload-ingest-local"
     );
     let again = deploy();

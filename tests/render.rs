@@ -18,7 +18,7 @@ fn snapshot_project(root: &Path, prefix: &str) -> usize {
 #[test]
 fn every_stack_in_every_environment() {
     let n = snapshot_project(&repo(), "");
-    assert_eq!(n, 16, "4 stacks x 4 environments");
+    assert_eq!(n, 20, "5 stacks x 4 environments");
 }
 
 #[test]
