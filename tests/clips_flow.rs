@@ -24,47 +24,14 @@
 mod common;
 
 use clips_testing::{FakeAgentCore, FakeBedrock, FakeMediaConvert};
-use common::{block, function_description, function_env, stackctl, system_copy};
-use lambda_shared::testing::{invoke_binary_timed, Moto, Outcome};
+use common::{
+    answer, block, function_description, function_env, http_answer, shipped_bootstrap, stackctl,
+    system_copy,
+};
+use lambda_shared::testing::Moto;
 use serde_json::{json, Value};
-use std::io::Read;
-use std::path::Path;
 
 const PREFIX: &str = "studio-clips-";
-
-/// The `bootstrap` of a shipped zip, unpacked into `dir`.
-fn bootstrap(project: &Path, krate: &str, dir: &Path) -> String {
-    let zip = project
-        .join("target/zips")
-        .join(krate)
-        .join("bootstrap.zip");
-    let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip).unwrap()).unwrap();
-    let mut entry = archive.by_name("bootstrap").unwrap();
-    let out = dir.join(krate);
-    let mut bytes = Vec::new();
-    entry.read_to_end(&mut bytes).unwrap();
-    std::fs::write(&out, bytes).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o755)).unwrap();
-    out.to_string_lossy().into_owned()
-}
-
-/// The one answer of a function to one event; its init time is printed
-/// for the closing notes, never asserted.
-fn answer(bin: &str, event: Value, env: &[(String, String)]) -> Value {
-    let (mut outcomes, init) = invoke_binary_timed(bin, vec![event], env);
-    let name = Path::new(bin).file_name().unwrap().to_string_lossy();
-    if let Some(init) = init {
-        eprintln!(
-            "cold start: {name} init {:.1} ms",
-            init.as_secs_f64() * 1000.0
-        );
-    }
-    match outcomes.remove(0) {
-        Outcome::Response(v) => v,
-        other => panic!("{bin}: {other:?}"),
-    }
-}
 
 /// A REST API proxy event, as API Gateway sends it to the stage `api`.
 fn rest(method: &str, resource: &str, id: Option<&str>, body: Option<Value>) -> Value {
@@ -90,15 +57,6 @@ fn rest(method: &str, resource: &str, id: Option<&str>, body: Option<Value>) -> 
         "body": body.map(|b| b.to_string()),
         "isBase64Encoded": false
     })
-}
-
-fn http(bin: &str, event: Value, env: &[(String, String)]) -> (u64, Value) {
-    let r = answer(bin, event, env);
-    let body = r["body"].as_str().unwrap_or("null");
-    (
-        r["statusCode"].as_u64().unwrap(),
-        serde_json::from_str(body).unwrap_or_else(|_| json!(body)),
-    )
 }
 
 /// What a deployed rule delivers to, read back, then swapped for a queue
@@ -273,7 +231,7 @@ fn an_episode_flows_from_creation_to_clip_candidates_through_the_shipped_functio
     assert_eq!(out.status.code(), Some(0), "{report:#}");
 
     let bins = copy.scratch();
-    let bin = |krate: &str| bootstrap(&project, krate, &bins);
+    let bin = |krate: &str| shipped_bootstrap(&project, krate, &bins);
     let mediaconvert = FakeMediaConvert::start();
     let bedrock = FakeBedrock::start();
     // The memory's id in `local` is its physical name (no memory resource
@@ -357,7 +315,7 @@ fn an_episode_flows_from_creation_to_clip_candidates_through_the_shipped_functio
         .await;
 
         // A client creates an episode and uploads its video.
-        let (status, created) = http(
+        let (status, created) = http_answer(
             &bin("episodes-api"),
             rest(
                 "POST",
@@ -448,7 +406,7 @@ fn an_episode_flows_from_creation_to_clip_candidates_through_the_shipped_functio
 
         // The transcript arrives; analyze-transcript asks the model, with
         // the memory's context, and keeps the candidates.
-        let (status, transcript) = http(
+        let (status, transcript) = http_answer(
             &bin("episodes-api"),
             rest("POST", "/episodes/{episode_id}/transcript", Some(&id), None),
             &create_env,
@@ -491,7 +449,7 @@ fn an_episode_flows_from_creation_to_clip_candidates_through_the_shipped_functio
         );
 
         // The episode as the API shows it.
-        let (status, got) = http(
+        let (status, got) = http_answer(
             &bin("episodes-api"),
             rest("GET", "/episodes/{episode_id}", Some(&id), None),
             &get_env,

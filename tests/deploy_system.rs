@@ -464,32 +464,7 @@ fn check_world(moto: &Moto, report: &Value, registry_port: u16) {
         );
 
         // The REST API: a resource per path segment, the declared methods.
-        let apigw = aws_sdk_apigateway::Client::new(&sdk);
-        let apis = apigw.get_rest_apis().send().await.unwrap();
-        let api = apis
-            .items()
-            .iter()
-            .find(|a| a.name() == Some("studio-world-local-api"))
-            .unwrap_or_else(|| panic!("no world API in {apis:?}"));
-        let resources = apigw
-            .get_resources()
-            .rest_api_id(api.id().unwrap())
-            .limit(500)
-            .embed("methods")
-            .send()
-            .await
-            .unwrap();
-        let mut methods: Vec<String> = resources
-            .items()
-            .iter()
-            .flat_map(|r| {
-                let path = r.path().unwrap_or_default().to_string();
-                r.resource_methods()
-                    .map(|m| m.keys().map(|k| format!("{k} {path}")).collect::<Vec<_>>())
-                    .unwrap_or_default()
-            })
-            .collect();
-        methods.sort();
+        let methods = common::rest_api_methods(&sdk, "studio-world-local-api").await;
         assert_eq!(
             methods,
             [
@@ -649,32 +624,7 @@ fn check_clips(moto: &Moto, zips: &[(String, String)]) {
         }
 
         // The REST API: a resource per path segment, the declared methods.
-        let apigw = aws_sdk_apigateway::Client::new(&sdk);
-        let apis = apigw.get_rest_apis().send().await.unwrap();
-        let api = apis
-            .items()
-            .iter()
-            .find(|a| a.name() == Some("studio-clips-local-api"))
-            .unwrap_or_else(|| panic!("no clips API in {apis:?}"));
-        let resources = apigw
-            .get_resources()
-            .rest_api_id(api.id().unwrap())
-            .limit(500)
-            .embed("methods")
-            .send()
-            .await
-            .unwrap();
-        let mut methods: Vec<String> = resources
-            .items()
-            .iter()
-            .flat_map(|r| {
-                let path = r.path().unwrap_or_default().to_string();
-                r.resource_methods()
-                    .map(|m| m.keys().map(|k| format!("{k} {path}")).collect::<Vec<_>>())
-                    .unwrap_or_default()
-            })
-            .collect();
-        methods.sort();
+        let methods = common::rest_api_methods(&sdk, "studio-clips-local-api").await;
         assert_eq!(
             methods,
             [

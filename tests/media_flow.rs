@@ -12,35 +12,21 @@
 
 mod common;
 
-use common::{block, function_description, function_env, stackctl, system_copy};
-use lambda_shared::testing::{invoke_binary_timed, Moto, Outcome};
+use common::{
+    answer, block, function_description, function_env, http_answer, shipped_bootstrap, stackctl,
+    system_copy,
+};
+use lambda_shared::testing::Moto;
 use media_core::testing::FakeReplicate;
 use media_core::webhook::WebhookSecret;
 use serde_json::{json, Value};
 use sha2::Digest;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 const TOKEN: &str = "r8_e2e_token";
 const API_KEY: &str = "key-e2e";
 const USER: &str = "user-e2e";
-
-/// The `bootstrap` of a shipped zip, unpacked into `dir`.
-fn bootstrap(project: &Path, krate: &str, dir: &Path) -> String {
-    let zip = project
-        .join("target/zips")
-        .join(krate)
-        .join("bootstrap.zip");
-    let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip).unwrap()).unwrap();
-    let mut entry = archive.by_name("bootstrap").unwrap();
-    let out = dir.join(krate);
-    let mut bytes = Vec::new();
-    entry.read_to_end(&mut bytes).unwrap();
-    std::fs::write(&out, bytes).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o755)).unwrap();
-    out.to_string_lossy().into_owned()
-}
 
 /// A function's environment as the stack gave it in moto, plus what points
 /// a process at moto and at the fake provider.
@@ -91,33 +77,6 @@ fn http_event(route: &str, path: &str, headers: Value, body: &str, user: Option<
     event
 }
 
-/// The one answer of a function to one event. Each invocation is a cold
-/// start; its init time (process start to the first request for an event)
-/// is printed for `.ci/bench-media`, never asserted.
-fn answer(bin: &str, event: Value, env: &[(String, String)]) -> Value {
-    let (mut outcomes, init) = invoke_binary_timed(bin, vec![event], env);
-    let name = Path::new(bin).file_name().unwrap().to_string_lossy();
-    if let Some(init) = init {
-        eprintln!(
-            "cold start: {name} init {:.1} ms",
-            init.as_secs_f64() * 1000.0
-        );
-    }
-    match outcomes.remove(0) {
-        Outcome::Response(v) => v,
-        other => panic!("{bin}: {other:?}"),
-    }
-}
-
-fn http(bin: &str, event: Value, env: &[(String, String)]) -> (u64, Value) {
-    let r = answer(bin, event, env);
-    let body = r["body"].as_str().unwrap_or("null");
-    (
-        r["statusCode"].as_u64().unwrap(),
-        serde_json::from_str(body).unwrap_or_else(|_| json!(body)),
-    )
-}
-
 /// `GET key` on Redis at 127.0.0.1:`port`, in RESP.
 fn redis_get(port: u16, key: &str) -> Option<String> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -160,7 +119,7 @@ fn a_generation_flows_from_request_to_stored_media_through_the_shipped_functions
     let redis_port = copy.redis_port;
 
     let bins: PathBuf = copy.scratch();
-    let bin = |krate: &str| bootstrap(&project, krate, &bins);
+    let bin = |krate: &str| shipped_bootstrap(&project, krate, &bins);
 
     let fake =
         FakeReplicate::start(TOKEN, WebhookSecret::from_key(b"e2e-signing-key".to_vec())).unwrap();
@@ -212,7 +171,7 @@ fn a_generation_flows_from_request_to_stored_media_through_the_shipped_functions
     // generate-media: 202 with the job id; the prediction was created with
     // the deployed API's webhook route.
     let request = json!({"model": "flux-schnell", "input": {"prompt": "a lighthouse at dusk"}});
-    let (status, body) = http(
+    let (status, body) = http_answer(
         &bin("generate-media"),
         http_event(
             "POST /generate-media",
@@ -244,7 +203,7 @@ fn a_generation_flows_from_request_to_stored_media_through_the_shipped_functions
         "webhook-signature": delivery.signature.clone().unwrap(),
     });
     let webhook = |headers: &Value| {
-        http(
+        http_answer(
             &bin("replicate-webhook"),
             http_event(
                 "POST /webhook/replicate",
@@ -295,7 +254,7 @@ fn a_generation_flows_from_request_to_stored_media_through_the_shipped_functions
     assert_eq!(processed["batchItemFailures"], json!([]), "{processed}");
 
     // get-status: succeeded, with a URL that downloads the stored image.
-    let (status, body) = http(
+    let (status, body) = http_answer(
         &bin("get-status"),
         http_event(
             "GET /status/{jobId}",

@@ -430,3 +430,89 @@ pub fn function_env(description: &serde_json::Value) -> Vec<(String, String)> {
         })
         .unwrap_or_default()
 }
+
+/// The `bootstrap` of the shipped zip of crate `krate` in `project`,
+/// unpacked into `dir` as an executable named after the crate.
+pub fn shipped_bootstrap(project: &Path, krate: &str, dir: &Path) -> String {
+    use std::io::Read;
+    let zip = project
+        .join("target/zips")
+        .join(krate)
+        .join("bootstrap.zip");
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip).unwrap()).unwrap();
+    let mut entry = archive.by_name("bootstrap").unwrap();
+    let out = dir.join(krate);
+    let mut bytes = Vec::new();
+    entry.read_to_end(&mut bytes).unwrap();
+    std::fs::write(&out, bytes).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o755)).unwrap();
+    out.to_string_lossy().into_owned()
+}
+
+/// The one answer of a function binary to one event, through the Lambda
+/// Runtime API harness. Each invocation is a cold start; its init time
+/// (process start to the first request for an event) is printed for the
+/// benchmarks and closing notes, never asserted.
+pub fn answer(bin: &str, event: serde_json::Value, env: &[(String, String)]) -> serde_json::Value {
+    use lambda_shared::testing::{invoke_binary_timed, Outcome};
+    let (mut outcomes, init) = invoke_binary_timed(bin, vec![event], env);
+    let name = Path::new(bin).file_name().unwrap().to_string_lossy();
+    if let Some(init) = init {
+        eprintln!(
+            "cold start: {name} init {:.1} ms",
+            init.as_secs_f64() * 1000.0
+        );
+    }
+    match outcomes.remove(0) {
+        Outcome::Response(v) => v,
+        other => panic!("{bin}: {other:?}"),
+    }
+}
+
+/// [`answer`] to an HTTP API event: the status and the JSON body (a body
+/// that is not JSON as a string).
+pub fn http_answer(
+    bin: &str,
+    event: serde_json::Value,
+    env: &[(String, String)],
+) -> (u64, serde_json::Value) {
+    let r = answer(bin, event, env);
+    let body = r["body"].as_str().unwrap_or("null");
+    (
+        r["statusCode"].as_u64().unwrap(),
+        serde_json::from_str(body).unwrap_or_else(|_| serde_json::json!(body)),
+    )
+}
+
+/// `METHOD /path` of every method of REST API `name` (API Gateway v1),
+/// sorted.
+pub async fn rest_api_methods(sdk: &aws_config::SdkConfig, name: &str) -> Vec<String> {
+    let apigw = aws_sdk_apigateway::Client::new(sdk);
+    let apis = apigw.get_rest_apis().send().await.unwrap();
+    let api = apis
+        .items()
+        .iter()
+        .find(|a| a.name() == Some(name))
+        .unwrap_or_else(|| panic!("no REST API {name} in {apis:?}"));
+    let resources = apigw
+        .get_resources()
+        .rest_api_id(api.id().unwrap())
+        .limit(500)
+        .embed("methods")
+        .send()
+        .await
+        .unwrap();
+    let mut methods: Vec<String> = resources
+        .items()
+        .iter()
+        .flat_map(|r| {
+            let path = r.path().unwrap_or_default().to_string();
+            r.resource_methods()
+                .map(|m| m.keys().map(|k| format!("{k} {path}")).collect::<Vec<_>>())
+                .unwrap_or_default()
+        })
+        .collect();
+    methods.sort();
+    methods
+}
