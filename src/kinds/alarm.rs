@@ -111,7 +111,7 @@ fn common(cx: &mut Builder, a: &Alarm, path: &str) -> Json {
     let names: Vec<&str> = a.metric.split('+').map(str::trim).collect();
     let statistic = a.statistic.unwrap_or_default();
     let period = a.period.unwrap_or(300);
-    if !(period == 10 || period == 30 || (period >= 60 && period % 60 == 0)) {
+    if !(period == 10 || period == 30 || (period >= 60 && period.is_multiple_of(60))) {
         cx.error_hint(
             &join(path, "period"),
             format!("period {period} is not valid"),

@@ -198,7 +198,7 @@ impl Kind for Dashboard {
         let l = pascal(key);
         cx.claim(&l, path);
         let period = self.period.unwrap_or(300);
-        if period == 0 || period % 60 != 0 {
+        if period == 0 || !period.is_multiple_of(60) {
             cx.error_hint(
                 &join(path, "period"),
                 format!("period {period} is not valid"),
