@@ -542,6 +542,7 @@ fn check_clips(moto: &Moto, zips: &[(String, String)]) {
             ("analyze-transcript", "analyze-transcript"),
         ];
         let mut chunking_role = String::new();
+        let mut create_role = String::new();
         for (key, krate) in functions {
             let name = format!("studio-clips-{key}-local");
             let f = common::function_description(moto, &name);
@@ -555,6 +556,9 @@ fn check_clips(moto: &Moto, zips: &[(String, String)]) {
             assert_eq!(c["CodeSha256"], base64_of_hex(sha), "{name}");
             let vars = &c["Environment"]["Variables"];
             assert_eq!(vars["TABLE_NAME"], "studio-clips-clips-local", "{name}");
+            if key == "create-episode" {
+                create_role = c["Role"].as_str().unwrap().to_string();
+            }
             if key == "start-chunking" {
                 // moto answers Ref'd Number parameters as JSON numbers.
                 assert_eq!(vars["CHUNK_SECONDS"].to_string().trim_matches('"'), "120");
@@ -689,6 +693,23 @@ fn check_clips(moto: &Moto, zips: &[(String, String)]) {
                 "only the bucket (and its key): {s}"
             );
         }
+
+        // create-episode presigns PUTs under uploads/ and transcripts/ only.
+        let policy = inline(create_role.rsplit('/').next().unwrap().to_string()).await;
+        let put = policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Action"].to_string().contains("s3:PutObject"))
+            .unwrap_or_else(|| panic!("no PutObject in {policy}"));
+        assert_eq!(
+            put["Resource"],
+            serde_json::json!([
+                "arn:aws:s3:::studio-clips-transcripts-local/uploads/*",
+                "arn:aws:s3:::studio-clips-transcripts-local/transcripts/*"
+            ]),
+            "{put}"
+        );
 
         // The function that hands the role to MediaConvert may pass that
         // role, to MediaConvert only.

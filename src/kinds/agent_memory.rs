@@ -379,7 +379,7 @@ impl Kind for AgentMemory {
         cx: &mut Builder,
         key: &str,
         level: &str,
-        _prefix: Option<&str>,
+        _prefixes: &[String],
         path: &str,
     ) -> Option<Json> {
         let actions = match level {

@@ -563,28 +563,34 @@ impl Kind for Bucket {
         cx: &mut Builder,
         key: &str,
         level: &str,
-        prefix: Option<&str>,
+        prefixes: &[String],
         _path: &str,
     ) -> Option<Json> {
         let name = cx.name(key);
-        let objects = || {
-            iam::sub(format!(
-                "arn:${{AWS::Partition}}:s3:::{name}/{}*",
-                prefix.unwrap_or("")
-            ))
+        let objects = || -> Vec<Json> {
+            if prefixes.is_empty() {
+                return vec![iam::sub(format!("arn:${{AWS::Partition}}:s3:::{name}/*"))];
+            }
+            prefixes
+                .iter()
+                .map(|p| iam::sub(format!("arn:${{AWS::Partition}}:s3:::{name}/{p}*")))
+                .collect()
         };
         Some(match level {
-            "read" => iam::allow(key, level, &["s3:GetObject"], vec![objects()], None),
+            "read" => iam::allow(key, level, &["s3:GetObject"], objects(), None),
             // CreateMultipartUpload, UploadPart and CompleteMultipartUpload
             // are authorised by s3:PutObject; there are no separate actions.
-            "write" => iam::allow(key, level, &["s3:PutObject"], vec![objects()], None),
-            "delete" => iam::allow(key, level, &["s3:DeleteObject"], vec![objects()], None),
+            "write" => iam::allow(key, level, &["s3:PutObject"], objects(), None),
+            "delete" => iam::allow(key, level, &["s3:DeleteObject"], objects(), None),
             "list" => iam::allow(
                 key,
                 level,
                 &["s3:ListBucket"],
                 vec![arn(&name)],
-                prefix.map(|p| json!({"StringLike": {"s3:prefix": [format!("{p}*")]}})),
+                (!prefixes.is_empty()).then(|| {
+                    let like: Vec<String> = prefixes.iter().map(|p| format!("{p}*")).collect();
+                    json!({"StringLike": {"s3:prefix": like}})
+                }),
             ),
             "multipart" => iam::allow(
                 key,
@@ -594,7 +600,7 @@ impl Kind for Bucket {
                     "s3:ListMultipartUploadParts",
                     "s3:ListBucketMultipartUploads",
                 ],
-                vec![arn(&name), objects()],
+                std::iter::once(arn(&name)).chain(objects()).collect(),
                 None,
             ),
             // Not a level of a bucket (GRANT_LEVELS is checked first).
@@ -759,6 +765,52 @@ mod tests {
         assert_eq!(
             list["Resource"][0]["Fn::Sub"],
             "arn:${AWS::Partition}:s3:::kinds-app-ingest-dev"
+        );
+    }
+
+    /// `prefix: [a/, b/]`: each statement names every prefix, nothing
+    /// wider; `prefix: []` is an error.
+    #[test]
+    fn bucket_grants_take_several_prefixes() {
+        let t = render(
+            "resources:
+  media:
+    type: bucket
+  writer:
+    type: function
+    crate: writer
+    grants:
+      media: {access: [write, list], prefix: [uploads/, transcripts/]}
+",
+        );
+        let s = statement(&t, "Writer", "MediaWrite");
+        assert_eq!(
+            s["Resource"],
+            json!([
+                {"Fn::Sub": "arn:${AWS::Partition}:s3:::kinds-app-media-dev/uploads/*"},
+                {"Fn::Sub": "arn:${AWS::Partition}:s3:::kinds-app-media-dev/transcripts/*"}
+            ])
+        );
+        let list = statement(&t, "Writer", "MediaList");
+        assert_eq!(
+            list["Condition"]["StringLike"]["s3:prefix"],
+            json!(["uploads/*", "transcripts/*"])
+        );
+        let err = super::super::role::tests::problems(
+            "resources:
+  media:
+    type: bucket
+  writer:
+    type: function
+    crate: writer
+    grants:
+      media: {access: [write], prefix: []}
+",
+        );
+        assert!(err.contains("`prefix: []` names no keys"), "{err}");
+        assert!(
+            err.contains("resources.writer.grants.media.prefix"),
+            "{err}"
         );
     }
 

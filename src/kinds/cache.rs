@@ -433,7 +433,7 @@ impl Kind for Cache {
         cx: &mut Builder,
         key: &str,
         level: &str,
-        _prefix: Option<&str>,
+        _prefixes: &[String],
         _path: &str,
     ) -> Option<Json> {
         let secret = match cx.binding(key) {

@@ -613,7 +613,7 @@ impl Kind for Database {
         cx: &mut Builder,
         key: &str,
         level: &str,
-        _prefix: Option<&str>,
+        _prefixes: &[String],
         _path: &str,
     ) -> Option<Json> {
         let secret = if let Some(b) = cx.binding(key) {

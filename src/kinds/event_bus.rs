@@ -189,7 +189,7 @@ impl Kind for EventBus {
         _cx: &mut Builder,
         key: &str,
         level: &str,
-        _prefix: Option<&str>,
+        _prefixes: &[String],
         _path: &str,
     ) -> Option<Json> {
         match level {

@@ -137,12 +137,13 @@ pub enum StreamStart {
 pub enum Grant {
     /// `[read, write]`.
     Access(Vec<String>),
-    /// Access limited to keys under a prefix (buckets).
+    /// Access limited to keys under a prefix, or under any of a list of
+    /// them (buckets).
     Scoped {
         /// Access levels.
         access: Vec<String>,
-        /// Key prefix.
-        prefix: String,
+        /// Key prefix(es).
+        prefix: Prefixes,
     },
     /// Explicit IAM actions on any resource of the stack with an ARN (a
     /// `raw` one, say), or on `arn:` (which may hold `${...}`).
@@ -172,12 +173,11 @@ impl Grant {
             Grant::Sourced { access: a, .. } => a,
         }
     }
-    /// The key prefix, if scoped.
-    pub fn prefix(&self) -> Option<&str> {
+    /// The key prefixes it is limited to (none: not limited).
+    pub fn prefixes(&self) -> &[String] {
         match self {
-            Grant::Access(_) | Grant::Actions { .. } => None,
-            Grant::Scoped { prefix, .. } => Some(prefix),
-            Grant::Sourced { .. } => None,
+            Grant::Access(_) | Grant::Actions { .. } | Grant::Sourced { .. } => &[],
+            Grant::Scoped { prefix, .. } => prefix.as_slice(),
         }
     }
     /// The event source, if limited to one.
@@ -185,6 +185,26 @@ impl Grant {
         match self {
             Grant::Sourced { source, .. } => Some(source),
             _ => None,
+        }
+    }
+}
+
+/// A grant's `prefix:`: one key prefix, or a list of them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Prefixes {
+    /// `prefix: uploads/`.
+    One(String),
+    /// `prefix: [uploads/, transcripts/]`.
+    Many(Vec<String>),
+}
+
+impl Prefixes {
+    /// The prefixes, in order.
+    pub fn as_slice(&self) -> &[String] {
+        match self {
+            Prefixes::One(p) => std::slice::from_ref(p),
+            Prefixes::Many(list) => list,
         }
     }
 }
@@ -873,7 +893,7 @@ impl Kind for Function {
         _cx: &mut Builder,
         key: &str,
         level: &str,
-        _prefix: Option<&str>,
+        _prefixes: &[String],
         _path: &str,
     ) -> Option<Json> {
         match level {
@@ -1011,11 +1031,18 @@ pub(crate) fn apply_grants(
             }
             None => {}
         }
-        if grant.prefix().is_some() && !r.grant_prefix() {
+        if !grant.prefixes().is_empty() && !r.grant_prefix() {
             cx.error_hint(
                 &join(&gpath, "prefix"),
                 "only bucket grants take a prefix",
                 "remove `prefix:`",
+            );
+        }
+        if matches!(grant, Grant::Scoped { prefix: Prefixes::Many(list), .. } if list.is_empty()) {
+            cx.error_hint(
+                &join(&gpath, "prefix"),
+                "`prefix: []` names no keys",
+                "list the key prefixes (`prefix: [uploads/, transcripts/]`), or drop `prefix:` for the whole bucket",
             );
         }
         let source = grant.source();
@@ -1052,7 +1079,7 @@ pub(crate) fn apply_grants(
                 cx.diags.push(d);
                 continue;
             }
-            if let Some(mut s) = r.grant(cx, target, level, grant.prefix(), &lpath) {
+            if let Some(mut s) = r.grant(cx, target, level, grant.prefixes(), &lpath) {
                 if let (Some(src), super::event_bus::EventBus::NAME) = (source, r.kind()) {
                     super::event_bus::limit_source(&mut s, src);
                 }

@@ -253,7 +253,7 @@ impl Kind for Key {
         _cx: &mut Builder,
         key: &str,
         level: &str,
-        _prefix: Option<&str>,
+        _prefixes: &[String],
         _path: &str,
     ) -> Option<Json> {
         let l = pascal(key);

@@ -266,17 +266,17 @@ pub trait Kind: DeserializeOwned {
     }
 
     /// The IAM statement granting `level` (one of [`Kind::GRANT_LEVELS`],
-    /// checked before) on it, limited to `prefix` where the kind takes one;
-    /// problems at `path`.
+    /// checked before) on it, limited to keys under `prefixes` where the
+    /// kind takes them (none: not limited); problems at `path`.
     fn grant(
         &self,
         cx: &mut Builder,
         key: &str,
         level: &str,
-        prefix: Option<&str>,
+        prefixes: &[String],
         path: &str,
     ) -> Option<Json> {
-        let _ = (cx, key, level, prefix, path);
+        let _ = (cx, key, level, prefixes, path);
         None
     }
 
@@ -499,10 +499,10 @@ macro_rules! kinds {
                 cx: &mut Builder,
                 key: &str,
                 level: &str,
-                prefix: Option<&str>,
+                prefixes: &[String],
                 path: &str,
             ) -> Option<Json> {
-                match self { $(Resource::$variant(r) => r.grant(cx, key, level, prefix, path),)* }
+                match self { $(Resource::$variant(r) => r.grant(cx, key, level, prefixes, path),)* }
             }
 
             /// What a grant gives a container (see [`Kind::container_grant`]).

@@ -431,7 +431,7 @@ impl Kind for Queue {
         _cx: &mut Builder,
         key: &str,
         level: &str,
-        _prefix: Option<&str>,
+        _prefixes: &[String],
         _path: &str,
     ) -> Option<Json> {
         let arn = json!({"Fn::GetAtt": [pascal(key), "Arn"]});

@@ -205,7 +205,7 @@ impl Kind for Role {
         _cx: &mut Builder,
         key: &str,
         level: &str,
-        _prefix: Option<&str>,
+        _prefixes: &[String],
         _path: &str,
     ) -> Option<Json> {
         match level {

@@ -292,7 +292,7 @@ impl Kind for Secret {
         cx: &mut Builder,
         key: &str,
         level: &str,
-        _prefix: Option<&str>,
+        _prefixes: &[String],
         _path: &str,
     ) -> Option<Json> {
         let arn = if cx.emulated() {

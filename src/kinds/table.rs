@@ -501,7 +501,7 @@ impl Kind for Table {
         cx: &mut Builder,
         key: &str,
         level: &str,
-        _prefix: Option<&str>,
+        _prefixes: &[String],
         path: &str,
     ) -> Option<Json> {
         let l = pascal(key);

@@ -305,7 +305,7 @@ impl Kind for Topic {
         _cx: &mut Builder,
         key: &str,
         level: &str,
-        _prefix: Option<&str>,
+        _prefixes: &[String],
         _path: &str,
     ) -> Option<Json> {
         match level {

@@ -149,7 +149,7 @@ impl Kind for WebsocketApi {
         cx: &mut Builder,
         key: &str,
         level: &str,
-        _prefix: Option<&str>,
+        _prefixes: &[String],
         _path: &str,
     ) -> Option<Json> {
         let stage = api::stage(cx.env, self.stage.as_deref());
