@@ -23,7 +23,7 @@
 
 mod common;
 
-use clips_testing::{FakeAgentCore, FakeBedrock, FakeMediaConvert};
+use clips_testing::{rest_event, FakeAgentCore, FakeBedrock, FakeMediaConvert};
 use common::{
     answer, block, function_description, function_env, http_answer, shipped_bootstrap, stackctl,
     system_copy,
@@ -32,32 +32,6 @@ use lambda_shared::testing::Moto;
 use serde_json::{json, Value};
 
 const PREFIX: &str = "studio-clips-";
-
-/// A REST API proxy event, as API Gateway sends it to the stage `api`.
-fn rest(method: &str, resource: &str, id: Option<&str>, body: Option<Value>) -> Value {
-    let path = match id {
-        Some(id) => resource.replace("{episode_id}", id),
-        None => resource.to_string(),
-    };
-    json!({
-        "resource": resource,
-        "path": path,
-        "httpMethod": method,
-        "headers": {"content-type": "application/json"},
-        "multiValueHeaders": {},
-        "queryStringParameters": null,
-        "multiValueQueryStringParameters": {},
-        "pathParameters": id.map(|id| json!({"episode_id": id})),
-        "stageVariables": null,
-        "requestContext": {
-            "accountId": "123456789012", "resourceId": "r1", "stage": "api",
-            "requestId": "req-e2e", "httpMethod": method, "resourcePath": resource,
-            "path": format!("/api{path}"), "identity": {}, "apiId": "api1"
-        },
-        "body": body.map(|b| b.to_string()),
-        "isBase64Encoded": false
-    })
-}
 
 /// What a deployed rule delivers to, read back, then swapped for a queue
 /// the test reads.
@@ -317,10 +291,11 @@ fn an_episode_flows_from_creation_to_clip_candidates_through_the_shipped_functio
         // A client creates an episode and uploads its video.
         let (status, created) = http_answer(
             &bin("episodes-api"),
-            rest(
+            rest_event(
                 "POST",
                 "/episodes",
                 None,
+                Value::Null,
                 Some(json!({"title": "Launch stream"})),
             ),
             &create_env,
@@ -408,7 +383,13 @@ fn an_episode_flows_from_creation_to_clip_candidates_through_the_shipped_functio
         // the memory's context, and keeps the candidates.
         let (status, transcript) = http_answer(
             &bin("episodes-api"),
-            rest("POST", "/episodes/{episode_id}/transcript", Some(&id), None),
+            rest_event(
+                "POST",
+                "/episodes/{episode_id}/transcript",
+                Some(&id),
+                Value::Null,
+                None,
+            ),
             &create_env,
         );
         assert_eq!(status, 201, "{transcript:#}");
@@ -451,7 +432,13 @@ fn an_episode_flows_from_creation_to_clip_candidates_through_the_shipped_functio
         // The episode as the API shows it.
         let (status, got) = http_answer(
             &bin("episodes-api"),
-            rest("GET", "/episodes/{episode_id}", Some(&id), None),
+            rest_event(
+                "GET",
+                "/episodes/{episode_id}",
+                Some(&id),
+                Value::Null,
+                None,
+            ),
             &get_env,
         );
         assert_eq!(status, 200, "{got:#}");

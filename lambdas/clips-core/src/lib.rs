@@ -19,6 +19,21 @@ pub mod keys;
 pub use lambda_shared::config;
 pub use lambda_shared::AwsError;
 
+/// `CHUNK_SECONDS`: the length of the chunks MediaConvert cuts a video
+/// into, a whole number of seconds from 10 to 3600 (start-chunking creates
+/// the jobs with it, on-mediaconvert-state counts their segments with it).
+pub fn chunk_seconds() -> Result<u32, config::ConfigError> {
+    let seconds: f64 = config::parse("CHUNK_SECONDS")?;
+    if !(10.0..=3600.0).contains(&seconds) || seconds.fract() != 0.0 {
+        return Err(config::ConfigError::Invalid {
+            name: "CHUNK_SECONDS".into(),
+            value: seconds.to_string(),
+            reason: "must be a whole number of seconds from 10 to 3600".into(),
+        });
+    }
+    Ok(seconds as u32)
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -670,3 +670,37 @@ impl Capture {
         out
     }
 }
+
+/// The REST API proxy event API Gateway sends the episodes functions for
+/// `method` on `resource` (`/episodes/{episode_id}` with `id` filled in),
+/// stage `api`.
+pub fn rest_event(
+    method: &str,
+    resource: &str,
+    id: Option<&str>,
+    query: Value,
+    body: Option<Value>,
+) -> Value {
+    let path = match id {
+        Some(id) => resource.replace("{episode_id}", id),
+        None => resource.to_string(),
+    };
+    json!({
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": {"content-type": "application/json"},
+        "multiValueHeaders": {},
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {},
+        "pathParameters": id.map(|id| json!({"episode_id": id})),
+        "stageVariables": null,
+        "requestContext": {
+            "accountId": "123456789012", "resourceId": "abc", "stage": "api",
+            "requestId": "req-1", "httpMethod": method, "resourcePath": resource,
+            "path": format!("/api{path}"), "identity": {}, "apiId": "a1b2c3"
+        },
+        "body": body.map(|b| b.to_string()),
+        "isBase64Encoded": false
+    })
+}

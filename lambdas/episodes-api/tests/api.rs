@@ -3,7 +3,7 @@
 
 use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
 use aws_lambda_events::encodings::Body;
-use clips_testing::{Fixture, Servers};
+use clips_testing::{rest_event, Fixture, Servers};
 use episodes_api::{Api, Config};
 use lambda_shared::testing::{invoke_binary_timed, start_failure, Outcome};
 use serde_json::{json, Value};
@@ -17,38 +17,6 @@ fn config(fx: &Fixture) -> Config {
         origin: "https://studio.example.com".into(),
         upload_ttl: Duration::from_secs(600),
     }
-}
-
-/// A REST API proxy event.
-fn event(
-    method: &str,
-    resource: &str,
-    id: Option<&str>,
-    query: Value,
-    body: Option<Value>,
-) -> Value {
-    let path = match id {
-        Some(id) => resource.replace("{episode_id}", id),
-        None => resource.to_string(),
-    };
-    json!({
-        "resource": resource,
-        "path": path,
-        "httpMethod": method,
-        "headers": {"content-type": "application/json"},
-        "multiValueHeaders": {},
-        "queryStringParameters": query,
-        "multiValueQueryStringParameters": {},
-        "pathParameters": id.map(|id| json!({"episode_id": id})),
-        "stageVariables": null,
-        "requestContext": {
-            "accountId": "123456789012", "resourceId": "abc", "stage": "api",
-            "requestId": "req-1", "httpMethod": method, "resourcePath": resource,
-            "path": format!("/api{path}"), "identity": {}, "apiId": "a1b2c3"
-        },
-        "body": body.map(|b| b.to_string()),
-        "isBase64Encoded": false
-    })
 }
 
 async fn call(api: &Api, event: Value) -> (i64, Value, ApiGatewayProxyResponse) {
@@ -72,7 +40,7 @@ async fn create_list_get_update_and_transcript() {
     for title in ["First", "Second", "Third"] {
         let (status, body, res) = call(
             &api,
-            event(
+            rest_event(
                 "POST",
                 "/episodes",
                 None,
@@ -100,7 +68,7 @@ async fn create_list_get_update_and_transcript() {
     let url = {
         let (_, body, _) = call(
             &api,
-            event(
+            rest_event(
                 "POST",
                 "/episodes/{episode_id}/transcript",
                 Some(&ids[0]),
@@ -141,7 +109,7 @@ async fn create_list_get_update_and_transcript() {
     ] {
         let (status, answer, _) = call(
             &api,
-            event("POST", "/episodes", None, json!(null), Some(body.clone())),
+            rest_event("POST", "/episodes", None, json!(null), Some(body.clone())),
         )
         .await;
         assert_eq!(status, 400, "{body} → {answer}");
@@ -151,13 +119,17 @@ async fn create_list_get_update_and_transcript() {
             "{answer}"
         );
     }
-    let (status, _, _) = call(&api, event("POST", "/episodes", None, json!(null), None)).await;
+    let (status, _, _) = call(
+        &api,
+        rest_event("POST", "/episodes", None, json!(null), None),
+    )
+    .await;
     assert_eq!(status, 400);
 
     // Newest first, two pages.
     let (status, page1, _) = call(
         &api,
-        event("GET", "/episodes", None, json!({"limit": "2"}), None),
+        rest_event("GET", "/episodes", None, json!({"limit": "2"}), None),
     )
     .await;
     assert_eq!(status, 200, "{page1}");
@@ -176,7 +148,7 @@ async fn create_list_get_update_and_transcript() {
         .to_string();
     let (status, page2, _) = call(
         &api,
-        event(
+        rest_event(
             "GET",
             "/episodes",
             None,
@@ -201,7 +173,7 @@ async fn create_list_get_update_and_transcript() {
     ] {
         let (status, body, _) = call(
             &api,
-            event("GET", "/episodes", None, json!({"cursor": bad}), None),
+            rest_event("GET", "/episodes", None, json!({"cursor": bad}), None),
         )
         .await;
         assert_eq!(status, 400, "{bad} → {body}");
@@ -210,7 +182,7 @@ async fn create_list_get_update_and_transcript() {
     for limit in ["0", "101", "ten"] {
         let (status, _, _) = call(
             &api,
-            event("GET", "/episodes", None, json!({"limit": limit}), None),
+            rest_event("GET", "/episodes", None, json!({"limit": limit}), None),
         )
         .await;
         assert_eq!(status, 400, "limit {limit}");
@@ -219,7 +191,7 @@ async fn create_list_get_update_and_transcript() {
     // Get, update, get.
     let (status, got, _) = call(
         &api,
-        event(
+        rest_event(
             "GET",
             "/episodes/{episode_id}",
             Some(&ids[1]),
@@ -234,7 +206,7 @@ async fn create_list_get_update_and_transcript() {
     assert_eq!(got["clips"], json!([]));
     let (status, updated, _) = call(
         &api,
-        event(
+        rest_event(
             "PATCH",
             "/episodes/{episode_id}",
             Some(&ids[1]),
@@ -248,7 +220,7 @@ async fn create_list_get_update_and_transcript() {
     assert_eq!(updated["episode"]["description"], "live");
     let (_, got, _) = call(
         &api,
-        event(
+        rest_event(
             "GET",
             "/episodes/{episode_id}",
             Some(&ids[1]),
@@ -261,7 +233,7 @@ async fn create_list_get_update_and_transcript() {
     assert!(got["episode"]["updated_at"].as_i64() > got["episode"]["created_at"].as_i64());
     let (status, _, _) = call(
         &api,
-        event(
+        rest_event(
             "PATCH",
             "/episodes/{episode_id}",
             Some(&ids[1]),
@@ -275,35 +247,35 @@ async fn create_list_get_update_and_transcript() {
     // Unknown episodes and routes: 404, and never created by an update.
     let unknown = "0b9f1c3e-7d1a-4a53-9c1e-2f4b5a6c7d8e";
     for ev in [
-        event(
+        rest_event(
             "GET",
             "/episodes/{episode_id}",
             Some(unknown),
             json!(null),
             None,
         ),
-        event(
+        rest_event(
             "GET",
             "/episodes/{episode_id}",
             Some("EPISODE#x"),
             json!(null),
             None,
         ),
-        event(
+        rest_event(
             "PATCH",
             "/episodes/{episode_id}",
             Some(unknown),
             json!(null),
             Some(json!({"title": "x"})),
         ),
-        event(
+        rest_event(
             "POST",
             "/episodes/{episode_id}/transcript",
             Some(unknown),
             json!(null),
             None,
         ),
-        event(
+        rest_event(
             "DELETE",
             "/episodes/{episode_id}",
             Some(&ids[0]),
@@ -329,7 +301,11 @@ async fn internal_failures_answer_500_without_details() {
     cfg.table = "no-such-table".into();
     cfg.cursor_secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing".into();
     let api = Api::new(&sdk, cfg);
-    let (status, body, _) = call(&api, event("GET", "/episodes", None, json!(null), None)).await;
+    let (status, body, _) = call(
+        &api,
+        rest_event("GET", "/episodes", None, json!(null), None),
+    )
+    .await;
     assert_eq!(status, 500);
     assert_eq!(
         body,
@@ -356,14 +332,14 @@ fn the_built_binary_serves_the_api_and_refuses_to_start_without_its_configuratio
     let (outcomes, init) = invoke_binary_timed(
         env!("CARGO_BIN_EXE_episodes-api"),
         vec![
-            event(
+            rest_event(
                 "POST",
                 "/episodes",
                 None,
                 json!(null),
                 Some(json!({"title": "Cold"})),
             ),
-            event("GET", "/episodes", None, json!({"limit": "1"}), None),
+            rest_event("GET", "/episodes", None, json!({"limit": "1"}), None),
         ],
         &env,
     );

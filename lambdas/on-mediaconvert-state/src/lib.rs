@@ -14,7 +14,7 @@
 //! retried or stale event changes nothing (it is logged and dropped). An
 //! event whose output is not where this stack's jobs write is an error.
 
-use clips_core::config::{parse, var, ConfigError};
+use clips_core::config::{var, ConfigError};
 use clips_core::episode::{Chunk, Status, Store};
 use clips_core::events::{split_s3_url, EventBridgeEvent, JobStateChange};
 use clips_core::{keys, AwsError};
@@ -34,18 +34,11 @@ pub struct Config {
 impl Config {
     /// Reads it.
     pub fn from_env() -> Result<Config, ConfigError> {
-        let chunk_seconds: f64 = parse("CHUNK_SECONDS")?;
-        if !(10.0..=3600.0).contains(&chunk_seconds) || chunk_seconds.fract() != 0.0 {
-            return Err(ConfigError::Invalid {
-                name: "CHUNK_SECONDS".into(),
-                value: chunk_seconds.to_string(),
-                reason: "must be a whole number of seconds from 10 to 3600".into(),
-            });
-        }
+        let chunk_seconds = clips_core::chunk_seconds()?;
         Ok(Config {
             table: var("TABLE_NAME")?,
             bucket: var("BUCKET_NAME")?,
-            chunk_seconds: chunk_seconds as u32,
+            chunk_seconds,
         })
     }
 }
