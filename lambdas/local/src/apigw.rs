@@ -1,0 +1,1 @@
+//! API Gateway: routes, events, responses, authorizers, Management API.
