@@ -60,6 +60,7 @@ impl Running {
             LocalServer::Postgres => "PostgreSQL",
             LocalServer::Redis => "Redis",
             LocalServer::Registry => "the image registry",
+            LocalServer::Serve => "stackctl serve",
         };
         let mut note = format!("started {what} at 127.0.0.1:{}", self.port);
         if let Some(pid) = self.pid {

@@ -182,6 +182,7 @@ fn rules(project: &Project, gaps: &model::Gaps) -> Diagnostics {
         if let Some(r) = &env.registry {
             check_registry(r, env, &path, src, &mut diags);
         }
+        check_local_ports(env, &path, src, &mut diags);
         for stack in env.parameters.keys() {
             if !f.stacks.contains_key(stack) && !gaps.stacks.knows(stack) {
                 diags.push(
@@ -403,5 +404,41 @@ fn check_registry(
             )
             .hint("give the registry a port of its own, e.g. `port: 5050`"),
         );
+    }
+}
+
+/// Every server stackctl runs on loopback for an environment (bound
+/// PostgreSQL, Redis, `serve`'s APIs, the image registry) has a port of its
+/// own: two on one port would answer for each other. A database and a
+/// cache may share one server only when both name the same kind.
+fn check_local_ports(
+    env: &crate::model::project::Environment,
+    path: &str,
+    src: &crate::model::source::Source,
+    diags: &mut Diagnostics,
+) {
+    use crate::model::project::LocalServer;
+    let mut seen: BTreeMap<u16, (LocalServer, String)> = BTreeMap::new();
+    if let Some(port) = env.registry.as_ref().and_then(|r| r.local_port()) {
+        seen.insert(port, (LocalServer::Registry, join(path, "registry")));
+    }
+    for (stack, bindings) in &env.bind {
+        for (key, b) in bindings {
+            let (Some(local), Some(port)) = (b.local, b.port) else {
+                continue;
+            };
+            let at = join(&join(&join(path, "bind"), stack), key);
+            match seen.get(&port) {
+                // One PostgreSQL (or Redis) may serve several stacks.
+                Some((other, _)) if *other == local && local != LocalServer::Serve => {}
+                Some((_, first)) => diags.push(
+                    src.error(&at, format!("port {port} is already {first}'s"))
+                        .hint("give each API `serve` answers for, and each local server, a port of its own"),
+                ),
+                None => {
+                    seen.insert(port, (local, at));
+                }
+            }
+        }
     }
 }

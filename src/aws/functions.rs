@@ -6,6 +6,7 @@ use super::explain;
 use anyhow::{anyhow, Result};
 use serde::Serialize;
 use std::future::Future;
+use std::collections::BTreeMap;
 
 /// Where a function's code stands.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -88,6 +89,78 @@ where
             .and_then(from_raw)
             .ok_or_else(|| anyhow!("{context}: the answer holds no CodeSha256")),
         Err(e) => Err(anyhow!(explain(context, &e))),
+    }
+}
+
+/// A function's configuration, as `serve` runs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Configuration {
+    /// Its ARN.
+    pub arn: String,
+    /// Its timeout, in seconds.
+    pub timeout_seconds: u64,
+    /// Its memory, in MB.
+    pub memory_mb: u32,
+    /// Its environment variables.
+    pub env: BTreeMap<String, String>,
+}
+
+impl Configuration {
+    /// From GetFunctionConfiguration's JSON answer, read leniently: moto
+    /// answers variables taken from Number parameters as JSON numbers.
+    fn from_json(v: &serde_json::Value) -> Option<Configuration> {
+        let env = v["Environment"]["Variables"]
+            .as_object()
+            .map(|vars| {
+                vars.iter()
+                    .map(|(k, v)| {
+                        let v = match v {
+                            serde_json::Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        (k.clone(), v)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(Configuration {
+            arn: v["FunctionArn"].as_str()?.to_string(),
+            timeout_seconds: v["Timeout"].as_u64().unwrap_or(3),
+            memory_mb: v["MemorySize"].as_u64().unwrap_or(128) as u32,
+            env,
+        })
+    }
+}
+
+impl SdkFunctions {
+    /// Function `name`'s configuration (GetFunctionConfiguration).
+    pub async fn configuration(&self, name: &str) -> Result<Configuration> {
+        let result = self
+            .client
+            .get_function_configuration()
+            .function_name(name)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Configuration {
+                arn: out.function_arn().unwrap_or_default().to_string(),
+                timeout_seconds: out.timeout().unwrap_or(3).max(1) as u64,
+                memory_mb: out.memory_size().unwrap_or(128).max(128) as u32,
+                env: out
+                    .environment()
+                    .and_then(|e| e.variables())
+                    .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default(),
+            }),
+            // A successful answer the SDK could not parse (see [`from_raw`]).
+            Err(e) if e.raw_response().is_some_and(|r| r.status().is_success()) => e
+                .raw_response()
+                .and_then(|r| r.body().bytes())
+                .and_then(|b| serde_json::from_slice(b).ok())
+                .and_then(|v| Configuration::from_json(&v))
+                .ok_or_else(|| anyhow!("reading the configuration of function {name}: an answer without FunctionArn")),
+            Err(e) => Err(anyhow!(explain(&format!("reading the configuration of function {name}"), &e))),
+        }
     }
 }
 

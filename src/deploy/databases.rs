@@ -117,8 +117,9 @@ async fn settle_stack(
                 }
                 postgres.push((key.clone(), bound, creds));
             }
-            // An image registry is the environment's, not a binding's.
-            Some(LocalServer::Registry) | None => {}
+            // An image registry is the environment's, not a binding's; an
+            // API bound to `serve` is served by `stackctl serve`.
+            Some(LocalServer::Registry) | Some(LocalServer::Serve) | None => {}
         }
     }
     let sets = migrations::load(project, &project.stacks[stack]).map_err(|d| anyhow!("{d}"))?;

@@ -45,6 +45,17 @@ pub fn stage(env: &str, stage: Option<&str>) -> String {
     stage.unwrap_or("{env}").replace("{env}", env)
 }
 
+/// Where `stackctl serve` answers for API `key` in this environment, when
+/// the environment binds it there (`bind: {STACK: {KEY: {local: serve,
+/// port: N}}}`): `http://HOST:PORT` (`scheme` `ws` for a WebSocket API's
+/// clients). The API is still created on the emulator; only its address
+/// is serve's.
+pub fn served(cx: &Builder, key: &str, scheme: &str) -> Option<String> {
+    cx.binding(key)
+        .filter(|b| b.local == Some(crate::model::project::LocalServer::Serve))
+        .map(|b| format!("{scheme}://{}:{}", b.host, b.port))
+}
+
 /// The throttling values of a template, checked.
 pub fn throttle(cx: &mut Builder, t: &Option<Throttle>, path: &str) -> Json {
     match t {

@@ -93,6 +93,10 @@ const AUTHORIZER_PERMISSION: super::Part = super::Part {
 impl Kind for HttpApi {
     const NAME: &'static str = "http_api";
     const TEMPLATE_FILE: &'static str = "http_api.yaml.tera";
+    // `local: serve`: created on the emulator, answered by `stackctl serve`.
+    const BINDABLE: bool = true;
+    const LOCAL_SERVER: Option<crate::model::project::LocalServer> =
+        Some(crate::model::project::LocalServer::Serve);
     const TEMPLATE: &'static str = include_str!("../../templates/http_api.yaml.tera");
     const ATTRIBUTES: &'static [&'static str] = &["id", "url", "stage"];
     const ALARM: Option<AlarmMetrics> = Some(api::ALARM);
@@ -252,7 +256,10 @@ impl Kind for HttpApi {
                 } else {
                     format!("/{stage}")
                 };
-                json!({"Fn::Sub": format!("https://${{{l}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}{suffix}")})
+                match api::served(cx, key, "http") {
+                    Some(base) => json!(format!("{base}{suffix}")),
+                    None => json!({"Fn::Sub": format!("https://${{{l}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}{suffix}")}),
+                }
             }
             "stage" => json!(stage),
             // Not an attribute of an HTTP API (ATTRIBUTES is checked first).

@@ -266,7 +266,8 @@ fn resource_id(l: &str, segments: &[Segment]) -> String {
 const EMULATOR_STAGE: &str = "the local emulator (moto) makes the stage from the deployment";
 
 impl RestApi {
-    fn stage_in(&self, env: &str) -> String {
+    /// The stage name in `env` (`stage:`, else the environment's name).
+    pub fn stage_in(&self, env: &str) -> String {
         super::api::stage(env, self.stage.as_deref())
     }
 
@@ -360,6 +361,10 @@ fn health_routes(state: &RestApiState, expected: &BTreeMap<String, &'static str>
 impl Kind for RestApi {
     const NAME: &'static str = "rest_api";
     const TEMPLATE_FILE: &'static str = "rest_api.yaml.tera";
+    // `local: serve`: created on the emulator, answered by `stackctl serve`.
+    const BINDABLE: bool = true;
+    const LOCAL_SERVER: Option<crate::model::project::LocalServer> =
+        Some(crate::model::project::LocalServer::Serve);
     const TEMPLATE: &'static str = include_str!("../../templates/rest_api.yaml.tera");
     const ATTRIBUTES: &'static [&'static str] = &["id", "url", "stage", "root_resource_id", "name"];
     const NAMED: bool = false;
@@ -864,9 +869,12 @@ impl Kind for RestApi {
         let stage = self.stage_in(cx.env);
         match attr {
             "id" => json!({"Ref": l}),
-            "url" => {
-                json!({"Fn::Sub": format!("https://${{{l}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}")})
-            }
+            "url" => match super::api::served(cx, key, "http") {
+                Some(base) => json!(format!("{base}/{stage}")),
+                None => {
+                    json!({"Fn::Sub": format!("https://${{{l}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}")})
+                }
+            },
             "stage" => json!(stage),
             "root_resource_id" => json!({"Fn::GetAtt": [l, "RootResourceId"]}),
             "name" => json!({"Fn::Sub": format!("${{AWS::StackName}}-{}", key.replace('_', "-"))}),

@@ -42,6 +42,10 @@ pub struct WebsocketApi {
 impl Kind for WebsocketApi {
     const NAME: &'static str = "websocket_api";
     const TEMPLATE_FILE: &'static str = "websocket_api.yaml.tera";
+    // `local: serve`: created on the emulator, answered by `stackctl serve`.
+    const BINDABLE: bool = true;
+    const LOCAL_SERVER: Option<crate::model::project::LocalServer> =
+        Some(crate::model::project::LocalServer::Serve);
     const TEMPLATE: &'static str = include_str!("../../templates/websocket_api.yaml.tera");
     const ATTRIBUTES: &'static [&'static str] = &["id", "url", "management_url", "stage"];
     const GRANT_LEVELS: &'static [&'static str] = &["manage_connections"];
@@ -132,12 +136,19 @@ impl Kind for WebsocketApi {
         let stage = api::stage(cx.env, self.stage.as_deref());
         match attr {
             "id" => json!({"Ref": l}),
-            "url" => {
-                json!({"Fn::Sub": format!("wss://${{{l}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}")})
-            }
-            "management_url" => {
-                json!({"Fn::Sub": format!("https://${{{l}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}")})
-            }
+            "url" => match api::served(cx, key, "ws") {
+                Some(base) => json!(format!("{base}/{stage}")),
+                None => {
+                    json!({"Fn::Sub": format!("wss://${{{l}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}")})
+                }
+            },
+            // serve answers the Management API on the API's own port.
+            "management_url" => match api::served(cx, key, "http") {
+                Some(base) => json!(format!("{base}/{stage}")),
+                None => {
+                    json!({"Fn::Sub": format!("https://${{{l}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}")})
+                }
+            },
             "stage" => json!(stage),
             // Not an attribute of a WebSocket API (ATTRIBUTES is checked first).
             _ => Json::Null,

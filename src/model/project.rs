@@ -122,7 +122,8 @@ pub struct Binding {
     /// A server stackctl starts on loopback, as it starts moto.
     #[serde(default)]
     pub local: Option<LocalServer>,
-    /// TCP port (default for `local:` 5433 for PostgreSQL, 6380 for Redis).
+    /// TCP port (default for `local:` 5433 for PostgreSQL, 6380 for Redis;
+    /// required for `local: serve`).
     #[serde(default)]
     pub port: Option<u16>,
     /// Name or ARN of the Secrets Manager secret with its credentials: a
@@ -146,6 +147,11 @@ pub enum LocalServer {
     /// An OCI image registry (Debian's `docker-registry`), for an
     /// environment's `registry: {local: true}`; never a binding.
     Registry,
+    /// `stackctl serve`, for an `http_api`, `rest_api` or `websocket_api`:
+    /// the API is still created on the emulator, but its address is
+    /// `http://127.0.0.1:PORT` (the binding's `port:`), where `serve`
+    /// answers for it.
+    Serve,
 }
 
 impl LocalServer {
@@ -155,6 +161,8 @@ impl LocalServer {
             LocalServer::Postgres => 5433,
             LocalServer::Redis => 6380,
             LocalServer::Registry => RegistrySettings::DEFAULT_PORT,
+            // No default: each API needs a port of its own (checked).
+            LocalServer::Serve => 0,
         }
     }
 }

@@ -397,6 +397,10 @@ impl<'a> Builder<'a> {
                                 r.local_server().map(|s| format!("{s:?}").to_lowercase()).unwrap_or_default()
                             ),
                         )),
+                        (None, Some(crate::model::project::LocalServer::Serve)) if binding.port.is_none() => Some((
+                            "a `local: serve` binding names no `port:`".to_string(),
+                            "add `port:` with a free port (4001, say): the API's address stays http://127.0.0.1:PORT across runs".to_string(),
+                        )),
                         (None, Some(_)) if !emulated => Some((
                             format!("stackctl starts local servers only for an emulator environment, and `{}` is not one", self.env),
                             "bind it to an existing server (`host:`, `port:`), or add `emulator: moto` to the environment".to_string(),
