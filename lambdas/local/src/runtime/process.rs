@@ -177,6 +177,9 @@ pub(crate) fn watch(
     drop(done_tx);
     let (c, o) = (control.clone(), output.clone());
     std::thread::spawn(move || {
+        // Short polls at first (a process that fails at start is reported
+        // promptly), then every 20 ms: idle processes cost next to nothing.
+        let mut pause = Duration::from_millis(1);
         let status = loop {
             match lock(&c.child).try_wait() {
                 Ok(Some(status)) => {
@@ -186,7 +189,8 @@ pub(crate) fn watch(
                 Ok(None) => {}
                 Err(_) => break None,
             }
-            std::thread::sleep(Duration::from_millis(5));
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(20));
         };
         o.stdout.close();
         o.stderr.close();
