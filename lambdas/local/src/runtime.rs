@@ -318,10 +318,16 @@ impl Pool {
         command
             .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", &spec.name)
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", spec.memory_mb.to_string())
+            .env(
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                spec.memory_mb.to_string(),
+            )
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", spec.name))
+            .env(
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{}", spec.name),
+            )
             .env("AWS_LAMBDA_LOG_STREAM_NAME", log_stream_name());
         if task_root.is_dir() {
             command.current_dir(&task_root);
@@ -382,7 +388,12 @@ impl Pool {
             timeout,
         });
         // Until the process takes the event, it is (still) initialising.
-        let mut deadline = handed + if cold { timeout.max(INIT_LIMIT) } else { timeout };
+        let mut deadline = handed
+            + if cold {
+                timeout.max(INIT_LIMIT)
+            } else {
+                timeout
+            };
         let mut delivered: Option<Instant> = None;
         let mut max_memory_kb = None;
         let mut exited = false;

@@ -141,11 +141,9 @@ async fn a_crash_is_reported_with_its_status_and_the_next_invocation_is_cold() {
             status: "exit status 3".into()
         }
     );
-    assert!(lines
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|l| l.line == "crashing" && l.stderr && l.request_id.as_deref() == Some(&crash.request_id)));
+    assert!(lines.lock().unwrap().iter().any(|l| l.line == "crashing"
+        && l.stderr
+        && l.request_id.as_deref() == Some(&crash.request_id)));
     assert!(!exists(old));
     let next = pool.invoke(json!({})).await;
     assert_ne!(pid(&next), old);
@@ -259,7 +257,11 @@ async fn max_memory_is_the_peak_resident_set() {
     let big = pool.invoke(json!({"action": "alloc", "mb": 64})).await;
     assert_eq!(answer(&big)["kept"], 64 * 1024 * 1024);
     let (small, big) = (small.max_memory_kb.unwrap(), big.max_memory_kb.unwrap());
-    assert!(big >= small + 64 * 1024, "{big} kB after 64 MiB, {small} kB before");
+    // Peaks are not additive (pages come and go): the 64 MiB alone must show.
+    assert!(
+        big >= 64 * 1024 && big > small,
+        "{big} kB after 64 MiB, {small} kB before"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -288,12 +290,7 @@ async fn replace_retires_old_processes() {
     // Wait until the process is in the invocation (it says so).
     let started = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
-            if lines
-                .lock()
-                .unwrap()
-                .iter()
-                .any(|l| l.line == "sleeping")
-            {
+            if lines.lock().unwrap().iter().any(|l| l.line == "sleeping") {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -335,4 +332,27 @@ async fn shutdown_and_drop_leave_no_process() {
     assert!(exists(p), "a clone keeps the processes");
     drop(clone);
     assert!(!exists(p), "the last clone's drop kills them");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_very_long_line_is_split_not_lost() {
+    let (sink, lines) = collect();
+    let pool = Pool::new(spec(&[]), sink);
+    let long = "x".repeat(600 * 1024);
+    let inv = pool
+        .invoke(json!({"action": "log", "stdout": [long, "after"]}))
+        .await;
+    answer(&inv);
+    let lines = lines.lock().unwrap().clone();
+    let parts: Vec<&LogLine> = lines.iter().filter(|l| l.line.starts_with('x')).collect();
+    assert!(parts.len() >= 3, "split in pieces of at most 256 KiB");
+    assert!(parts.iter().all(|l| l.line.len() <= 256 * 1024));
+    assert_eq!(
+        parts.iter().map(|l| l.line.len()).sum::<usize>(),
+        600 * 1024
+    );
+    assert!(parts
+        .iter()
+        .all(|l| l.request_id.as_deref() == Some(inv.request_id.as_str())));
+    assert!(lines.iter().any(|l| l.line == "after"));
 }

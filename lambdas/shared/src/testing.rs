@@ -1,11 +1,10 @@
 //! Test harness (feature `testing`): a real moto server on a free port, and
-//! a minimal Lambda Runtime API so tests can run a built `bootstrap` binary
-//! exactly as Lambda would. Nothing here is used by the functions.
+//! built `bootstrap` binaries run as Lambda runs them, on lambda-local's
+//! Runtime API (the one `stackctl serve` uses). Nothing here is used by the functions.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Region, key and secret every test uses with moto.
@@ -121,151 +120,67 @@ pub enum Outcome {
     InitError(serde_json::Value),
 }
 
-#[derive(Default)]
-struct State {
-    events: Vec<serde_json::Value>,
-    next: usize,
-    outcomes: Vec<Outcome>,
-    /// When the function first asked for an event: its init ended.
-    first_next: Option<Instant>,
-}
-
-/// A minimal Lambda Runtime API: hands out `events` one by one on
-/// `/invocation/next` and records what the function posts back.
-pub struct RuntimeApi {
-    /// `127.0.0.1:PORT`, for `AWS_LAMBDA_RUNTIME_API`.
-    pub addr: String,
-    state: Arc<(Mutex<State>, Condvar)>,
-}
-
-impl RuntimeApi {
-    /// Serves `events` on a free port.
-    pub fn serve(events: Vec<serde_json::Value>) -> RuntimeApi {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr").to_string();
-        let state = Arc::new((
-            Mutex::new(State {
-                events,
-                ..State::default()
-            }),
-            Condvar::new(),
-        ));
-        let shared = state.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let shared = shared.clone();
-                std::thread::spawn(move || connection(stream, &shared));
-            }
-        });
-        RuntimeApi { addr, state }
-    }
-
-    /// Waits until `n` outcomes were posted (or `timeout`), returning them.
-    pub fn wait(&self, n: usize, timeout: Duration) -> Vec<Outcome> {
-        let (lock, cv) = &*self.state;
-        let guard = lock.lock().expect("lock");
-        let (guard, _) = cv
-            .wait_timeout_while(guard, timeout, |s| s.outcomes.len() < n)
-            .expect("lock");
-        guard.outcomes.clone()
-    }
-
-    /// When the function first asked for an event (the end of its init).
-    pub fn first_next(&self) -> Option<Instant> {
-        self.state.0.lock().expect("lock").first_next
+/// The deployed name, ARN, memory size and timeout every function binary
+/// runs with here.
+fn test_function(bin: &str, env: Vec<(String, String)>) -> lambda_local::runtime::FunctionSpec {
+    lambda_local::runtime::FunctionSpec {
+        name: "test".into(),
+        arn: "arn:aws:lambda:us-east-1:123456789012:function:test".into(),
+        executable: bin.into(),
+        env,
+        timeout: Duration::from_secs(60),
+        memory_mb: 256,
+        // One process, so the events of one call go to one warm process in
+        // turn, as the tests expect.
+        max_processes: 1,
     }
 }
 
-fn connection(stream: TcpStream, state: &Arc<(Mutex<State>, Condvar)>) {
-    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-    let mut writer = stream;
-    loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut length = 0usize;
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = line.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-        }
-        let mut body = vec![0u8; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let mut parts = request_line.split_whitespace();
-        let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-        let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-        let (lock, cv) = &**state;
-        let reply = if method == "GET" && path.ends_with("/runtime/invocation/next") {
-            let event = {
-                let mut s = lock.lock().expect("lock");
-                s.first_next.get_or_insert_with(Instant::now);
-                let i = s.next;
-                s.next += 1;
-                s.events.get(i).cloned().map(|e| (i, e))
-            };
-            match event {
-                Some((i, e)) => {
-                    let deadline = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_millis() + 60_000)
-                        .unwrap_or_default();
-                    let headers = format!(
-                        "Lambda-Runtime-Aws-Request-Id: req-{i}\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:test\r\nLambda-Runtime-Trace-Id: Root=1-00000000-000000000000000000000000\r\n"
-                    );
-                    (200, headers, e.to_string())
-                }
-                // No more events: leave the function waiting, as Lambda does.
-                None => loop {
-                    std::thread::sleep(Duration::from_secs(3600));
-                },
-            }
-        } else if method == "POST" && path.contains("/runtime/invocation/") {
-            let outcome = if path.ends_with("/response") {
-                Outcome::Response(json)
-            } else {
-                Outcome::Error(json)
-            };
-            lock.lock().expect("lock").outcomes.push(outcome);
-            cv.notify_all();
-            (202, String::new(), "{}".to_string())
-        } else if method == "POST" && path.ends_with("/runtime/init/error") {
-            lock.lock()
-                .expect("lock")
-                .outcomes
-                .push(Outcome::InitError(json));
-            cv.notify_all();
-            (202, String::new(), "{}".to_string())
-        } else {
-            (404, String::new(), "{}".to_string())
-        };
-        let (status, headers, body) = reply;
-        let text = if status == 200 {
-            "OK"
-        } else if status == 202 {
-            "Accepted"
-        } else {
-            "Not Found"
-        };
-        let response = format!(
-            "HTTP/1.1 {status} {text}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{headers}\r\n{body}",
-            body.len()
-        );
-        if writer.write_all(response.as_bytes()).is_err() {
-            return;
-        }
+/// Runs `work` on a pool of `spec` on a runtime of its own, on a thread of
+/// its own (the callers may be inside a tokio runtime already), with the
+/// function's output kept; a panic in `work` reaches the caller.
+fn with_pool<T: Send + 'static>(
+    spec: lambda_local::runtime::FunctionSpec,
+    work: impl FnOnce(lambda_local::runtime::Pool, Logs) -> BoxFuture<T> + Send + 'static,
+) -> T {
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let logs = Logs::default();
+        let kept = logs.clone();
+        let sink: lambda_local::runtime::LogSink = Arc::new(move |l| kept.push(l));
+        let pool = lambda_local::runtime::Pool::new(spec, sink);
+        let out = runtime.block_on(work(pool.clone(), logs));
+        pool.shutdown();
+        out
+    });
+    thread
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+/// The lines a function process wrote.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<lambda_local::runtime::LogLine>>>);
+
+impl Logs {
+    fn push(&self, line: lambda_local::runtime::LogLine) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+    }
+
+    /// Its stderr, one line after another.
+    fn stderr(&self) -> String {
+        let lines = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        lines
+            .iter()
+            .filter(|l| l.stderr)
+            .map(|l| format!("{}\n", l.line))
+            .collect()
     }
 }
 
@@ -308,9 +223,11 @@ pub fn shipped(bin: &str) -> String {
     out.to_string_lossy().into_owned()
 }
 
-/// Runs the function binary at `bin` (see [`shipped`]) against a Runtime API serving
-/// `events`, with `env` added, and returns one outcome per event. The
-/// process is killed afterwards; its stderr is shown if it dies early.
+/// Runs the function binary at `bin` (see [`shipped`]) as Lambda runs it
+/// ([`lambda_local::runtime`], what `stackctl serve` runs functions with),
+/// with `env` added, and returns one outcome per event: the events go to one
+/// warm process in turn. Stops at an init error; panics, showing the
+/// function's stderr, if the process exits or does not answer within 60 s.
 pub fn invoke_binary(
     bin: &str,
     events: Vec<serde_json::Value>,
@@ -327,52 +244,59 @@ pub fn invoke_binary_timed(
     events: Vec<serde_json::Value>,
     env: &[(String, String)],
 ) -> (Vec<Outcome>, Option<Duration>) {
-    let bin = &shipped(bin);
-    let n = events.len();
-    let api = RuntimeApi::serve(events);
-    let spawned = Instant::now();
-    let mut child = Command::new(bin)
-        .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "test")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/test")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut outcomes = api.wait(0, Duration::ZERO);
-    while outcomes.len() < n && Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = e.read_to_string(&mut err);
+    use lambda_local::runtime::Outcome as Ran;
+    let bin = shipped(bin);
+    // The process sees the test's own environment too, as a child would.
+    let mut vars: Vec<(String, String)> = std::env::vars().collect();
+    vars.extend(env.iter().cloned());
+    let spec = test_function(&bin, vars);
+    with_pool(spec, move |pool, logs| {
+        Box::pin(async move {
+            let n = events.len();
+            let mut outcomes = Vec::new();
+            let mut init = None;
+            for (i, event) in events.into_iter().enumerate() {
+                let ran = pool.invoke(event).await;
+                if i == 0 {
+                    init = ran.init;
+                }
+                let error =
+                    |t: String, m: String| serde_json::json!({"errorType": t, "errorMessage": m});
+                match ran.outcome {
+                    Ran::Response(body) => outcomes.push(Outcome::Response(
+                        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+                    )),
+                    Ran::Error {
+                        error_type,
+                        error_message,
+                    } => outcomes.push(Outcome::Error(error(error_type, error_message))),
+                    Ran::InitError {
+                        error_type,
+                        error_message,
+                    } if error_type.starts_with("Runtime.") => panic!(
+                        "{bin} did not start ({error_type}: {error_message}) after {i} of {n} events:\n{}",
+                        logs.stderr()
+                    ),
+                    Ran::InitError {
+                        error_type,
+                        error_message,
+                    } => {
+                        outcomes.push(Outcome::InitError(error(error_type, error_message)));
+                        break;
+                    }
+                    Ran::Timeout => panic!(
+                        "{bin} answered {i} of {n} events within 60 s:\n{}",
+                        logs.stderr()
+                    ),
+                    Ran::Crashed { status } => panic!(
+                        "{bin} exited with {status} after {i} of {n} events:\n{}",
+                        logs.stderr()
+                    ),
+                }
             }
-            outcomes = api.wait(n, Duration::from_millis(200));
-            if outcomes.iter().any(|o| matches!(o, Outcome::InitError(_))) || outcomes.len() >= n {
-                break;
-            }
-            panic!(
-                "{bin} exited with {status} after {} of {n} events:\n{err}",
-                outcomes.len()
-            );
-        }
-        outcomes = api.wait(n, Duration::from_millis(200));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(
-        outcomes.len() >= n || outcomes.iter().any(|o| matches!(o, Outcome::InitError(_))),
-        "{bin} answered {} of {n} events within 60 s",
-        outcomes.len()
-    );
-    let init = api
-        .first_next()
-        .map(|t| t.saturating_duration_since(spawned));
-    (outcomes, init)
+            (outcomes, init)
+        })
+    })
 }
 
 /// A unique, valid resource name for one test.
@@ -599,25 +523,31 @@ pub fn reply(
     (resp.status_code as u16, body)
 }
 
-/// Runs the binary with `env` and expects it to exit at start-up (as a
-/// function with bad configuration does); returns its stderr.
+/// Runs the binary with `env` (and Lambda's variables only) and expects
+/// it to fail at start-up, as a function with bad configuration does:
+/// exit with an error, or post an init error, before asking for an event.
+/// Returns its stderr.
 pub fn start_failure(bin: &str, env: &[(String, String)]) -> String {
-    let bin = &shipped(bin);
-    let api = RuntimeApi::serve(vec![]);
-    let out = Command::new(bin)
-        .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "test")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
-    assert!(
-        !out.status.success(),
-        "{bin} started without its configuration"
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    use lambda_local::runtime::Outcome as Ran;
+    let bin = shipped(bin);
+    let spec = test_function(&bin, env.to_vec());
+    with_pool(spec, move |pool, logs| {
+        Box::pin(async move {
+            let ran = pool.invoke(serde_json::json!({})).await;
+            match ran.outcome {
+                Ran::InitError {
+                    error_type,
+                    error_message,
+                } if error_type == "Runtime.InvalidEntrypoint"
+                    || error_message.ends_with("without providing a reason") =>
+                {
+                    panic!("{bin} did not fail as expected: {error_message}")
+                }
+                Ran::InitError { .. } => logs.stderr(),
+                other => panic!("{bin} started without its configuration: {other:?}"),
+            }
+        })
+    })
 }
 
 /// An S3 notification event for `key` (given URL-encoded, as S3 sends it).

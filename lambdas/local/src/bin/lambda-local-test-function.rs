@@ -17,7 +17,12 @@ fn main() {
     match std::env::var("TEST_INIT").as_deref() {
         Ok("error") => {
             let body = r#"{"errorType":"Init.Failed","errorMessage":"no configuration"}"#;
-            request(&api, "POST", "/2018-06-01/runtime/init/error", body.as_bytes());
+            request(
+                &api,
+                "POST",
+                "/2018-06-01/runtime/init/error",
+                body.as_bytes(),
+            );
             std::process::exit(1);
         }
         Ok("exit") => {
@@ -62,7 +67,8 @@ fn main() {
             }
             "error" => {
                 let path = format!("/2018-06-01/runtime/invocation/{id}/error");
-                let body = serde_json::json!({"errorType": "Handled", "errorMessage": event["message"]});
+                let body =
+                    serde_json::json!({"errorType": "Handled", "errorMessage": event["message"]});
                 request(&api, "POST", &path, body.to_string().as_bytes());
                 continue;
             }

@@ -4,7 +4,7 @@
 //! No tokio `process` feature (it would recompile the AWS SDK for every
 //! crate of the workspace): `std::process` and plain threads.
 
-use std::io::{BufRead, BufReader, PipeReader, PipeWriter, Write};
+use std::io::{BufRead, BufReader, PipeReader, PipeWriter, Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,7 +32,10 @@ pub(crate) enum Event {
         error_message: String,
     },
     /// The process is gone and its output has been read to the end.
-    Exited { status: String, success: bool },
+    Exited {
+        status: String,
+        success: bool,
+    },
 }
 
 /// Written into the process's own stdout/stderr pipes, after whatever the
@@ -94,8 +97,8 @@ impl Output {
     pub async fn sync(&self) {
         let marks = [self.stdout.mark(), self.stderr.mark()];
         for (mut rx, target) in marks.into_iter().flatten() {
-            let _ = tokio::time::timeout(Duration::from_secs(2), rx.wait_for(|n| *n >= target))
-                .await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(2), rx.wait_for(|n| *n >= target)).await;
         }
     }
 
@@ -174,6 +177,9 @@ pub(crate) fn watch(
     drop(done_tx);
     let (c, o) = (control.clone(), output.clone());
     std::thread::spawn(move || {
+        // Short polls at first (a process that fails at start is reported
+        // promptly), then every 20 ms: idle processes cost next to nothing.
+        let mut pause = Duration::from_millis(1);
         let status = loop {
             match lock(&c.child).try_wait() {
                 Ok(Some(status)) => {
@@ -183,7 +189,8 @@ pub(crate) fn watch(
                 Ok(None) => {}
                 Err(_) => break None,
             }
-            std::thread::sleep(Duration::from_millis(5));
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(20));
         };
         o.stdout.close();
         o.stderr.close();
@@ -221,7 +228,10 @@ fn read_lines(reader: PipeReader, stderr: bool, output: &Output, function: &str,
         // Each chunk ends at the first newline; a mark ends with one, so a
         // chunk holding a mark ends with it.
         let mut chunk = Vec::new();
-        match reader.read_until(b'\n', &mut chunk) {
+        match (&mut reader)
+            .take(MAX_LINE as u64)
+            .read_until(b'\n', &mut chunk)
+        {
             Ok(0) | Err(_) => break,
             Ok(_) => {}
         }
@@ -238,8 +248,11 @@ fn read_lines(reader: PipeReader, stderr: bool, output: &Output, function: &str,
             emit(&pending);
             pending.clear();
         } else if pending.len() >= MAX_LINE {
+            // A long line without its end yet: out it goes, but for a tail
+            // that may be the start of a mark.
+            let keep = pending.split_off(pending.len() - MARK.len());
             emit(&pending);
-            pending.clear();
+            pending = keep;
         }
     }
     if !pending.is_empty() {
