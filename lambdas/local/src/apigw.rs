@@ -14,6 +14,7 @@ pub mod http;
 pub mod management;
 pub mod rest;
 pub mod routes;
+pub mod validation;
 pub mod websocket;
 
 pub use routes::{RouteMatch, Routes};

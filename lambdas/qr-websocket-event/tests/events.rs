@@ -8,128 +8,55 @@
 //! accepted (it never answers 410 Gone), and it only routes requests whose
 //! path starts with `/@connections`, so a `/{stage}` endpoint cannot be
 //! tested through it. So one test checks that moto accepts the client's
-//! request, and the rest use [`ManagementApi`], a small server speaking the
-//! documented protocol (`POST /{stage}/@connections/{connectionId}`, body =
-//! the message, 200, or 410 for a gone connection), which records the
-//! exact bytes.
+//! request, and the rest use [`ManagementApi`]: lambda-local's Management
+//! API (the one `stackctl serve` runs) over a `Recorder`, which knows the
+//! connections a test opened, answers 410 GoneException for any other id
+//! and 403 for another stage, and records the exact bytes posted.
 
+use lambda_local::apigw::management::{self, Recorder};
 use lambda_shared::qr::{QrSession, QrSessions, QrStatus, CONNECTION_INDEX};
 use lambda_shared::testing::{
     invoke_binary, s3_event_json, start_failure, Moto, Outcome, QrFixture,
 };
 use qr_websocket_event::{handle, ApiConnections, Connections, EventError, PostError};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 const NOW: i64 = 1_795_305_600; // 2026-11-22
 const STAGE: &str = "local";
 
-/// One request the Management API received.
-#[derive(Debug, Clone, PartialEq)]
-struct Post {
-    method: String,
-    /// The path, percent-decoded.
-    path: String,
-    body: Vec<u8>,
-}
+/// One message the Management API delivered: (connection id, bytes).
+type Post = (String, Vec<u8>);
 
-/// A local API Gateway Management API: records every request and answers
-/// 410 GoneException for connection ids starting with `gone`, 200 otherwise.
+/// The Management API on a free port, serving [`STAGE`].
 struct ManagementApi {
     /// `http://127.0.0.1:PORT/local`, for `WS_API_ENDPOINT`.
     endpoint: String,
-    posts: Arc<Mutex<Vec<Post>>>,
+    recorder: Arc<Recorder>,
 }
 
 impl ManagementApi {
-    fn start() -> ManagementApi {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let endpoint = format!("http://{}/{STAGE}", listener.local_addr().unwrap());
-        let posts = Arc::new(Mutex::new(Vec::new()));
-        let shared = posts.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let shared = shared.clone();
-                std::thread::spawn(move || serve(stream, &shared));
-            }
-        });
-        ManagementApi { endpoint, posts }
+    /// Serves with `live` as the open connections.
+    fn start(live: &[&str]) -> ManagementApi {
+        let recorder = Arc::new(Recorder::new(STAGE));
+        for id in live {
+            recorder.open(id);
+        }
+        let addr = management::spawn(recorder.clone()).unwrap();
+        ManagementApi {
+            endpoint: format!("http://{addr}/{STAGE}"),
+            recorder,
+        }
     }
 
     fn posts(&self) -> Vec<Post> {
-        self.posts.lock().unwrap().clone()
+        self.recorder.posts()
     }
 
     /// A client for this API built from moto's SDK configuration, whose
     /// `endpoint_url` (moto) the explicit endpoint must override.
     async fn connections(&self) -> ApiConnections {
         ApiConnections::new(&Moto::shared().sdk_config().await, &self.endpoint)
-    }
-}
-
-fn serve(stream: TcpStream, posts: &Mutex<Vec<Post>>) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut writer = stream;
-    loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut length = 0usize;
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = line.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-        }
-        let mut body = vec![0u8; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let mut parts = request_line.split_whitespace();
-        let method = parts.next().unwrap_or_default().to_string();
-        let path = percent_encoding::percent_decode_str(parts.next().unwrap_or_default())
-            .decode_utf8_lossy()
-            .into_owned();
-        let prefix = format!("/{STAGE}/@connections/");
-        let connection = path.strip_prefix(&prefix).map(str::to_string);
-        posts.lock().unwrap().push(Post {
-            method: method.clone(),
-            path,
-            body,
-        });
-        let (status, extra, body) = match connection {
-            Some(c) if method == "POST" && c.starts_with("gone") => (
-                410,
-                "x-amzn-ErrorType: GoneException\r\n",
-                r#"{"message":"Gone"}"#,
-            ),
-            Some(_) if method == "POST" => (200, "", ""),
-            _ => (404, "", r#"{"message":"Not Found"}"#),
-        };
-        let text = match status {
-            200 => "OK",
-            410 => "Gone",
-            _ => "Not Found",
-        };
-        let response = format!(
-            "HTTP/1.1 {status} {text}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        if writer.write_all(response.as_bytes()).is_err() {
-            return;
-        }
     }
 }
 
@@ -220,7 +147,7 @@ async fn index_query(fx: &QrFixture, connection_id: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn connect_links_the_connection_and_disconnect_clears_it() {
     let fx = QrFixture::new(Moto::shared()).await;
-    let api = ManagementApi::start();
+    let api = ManagementApi::start(&["L0SM9cOFvHcCIhw=", "second"]);
     let conns = api.connections().await;
     let session = new_session(&fx, NOW + 600).await;
     let other = new_session(&fx, NOW + 600).await;
@@ -307,7 +234,7 @@ async fn connect_links_the_connection_and_disconnect_clears_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn connect_refuses_unknown_expired_and_missing_sessions() {
     let fx = QrFixture::new(Moto::shared()).await;
-    let api = ManagementApi::start();
+    let api = ManagementApi::start(&[]);
     let conns = api.connections().await;
     let expired = new_session(&fx, NOW).await;
     let uploaded = new_session(&fx, NOW - 10).await;
@@ -370,7 +297,7 @@ async fn connect_refuses_unknown_expired_and_missing_sessions() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_upload_marks_the_session_and_notifies_the_linked_connection() {
     let fx = QrFixture::new(Moto::shared()).await;
-    let api = ManagementApi::start();
+    let api = ManagementApi::start(&["Ab+c/d="]);
     let conns = api.connections().await;
     let session = new_session(&fx, NOW + 600).await;
     let conn = "Ab+c/d=";
@@ -413,20 +340,13 @@ async fn an_upload_marks_the_session_and_notifies_the_linked_connection() {
         r#"{{"type":"uploaded","sessionId":"{}","uploadKey":"{}"}}"#,
         session.session_id, key
     );
-    assert_eq!(
-        api.posts(),
-        vec![Post {
-            method: "POST".into(),
-            path: format!("/{STAGE}/@connections/{conn}"),
-            body: expected.into_bytes()
-        }]
-    );
+    assert_eq!(api.posts(), vec![(conn.to_string(), expected.into_bytes())]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_gone_connection_is_unlinked_and_is_not_an_error() {
     let fx = QrFixture::new(Moto::shared()).await;
-    let api = ManagementApi::start();
+    let api = ManagementApi::start(&[]);
     let conns = api.connections().await;
     let session = new_session(&fx, NOW + 600).await;
     handle(
@@ -450,13 +370,14 @@ async fn a_gone_connection_is_unlinked_and_is_not_an_error() {
     assert_eq!(item["status"].as_s().unwrap(), "UPLOADED");
     assert!(!item.contains_key("wsConnectionId"), "{item:?}");
     assert!(index_query(&fx, "gone-1").await.is_empty());
-    assert_eq!(api.posts().len(), 2);
+    // Both posts were answered 410: nothing was delivered.
+    assert!(api.posts().is_empty(), "{:?}", api.posts());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn keys_outside_the_prefix_unknown_sessions_and_other_events_are_skipped() {
     let fx = QrFixture::new(Moto::shared()).await;
-    let api = ManagementApi::start();
+    let api = ManagementApi::start(&["c"]);
     let conns = api.connections().await;
     let session = new_session(&fx, NOW + 600).await;
     handle(
@@ -525,7 +446,7 @@ async fn keys_outside_the_prefix_unknown_sessions_and_other_events_are_skipped()
 #[tokio::test(flavor = "multi_thread")]
 async fn status_messages_are_answered_through_the_connection() {
     let fx = QrFixture::new(Moto::shared()).await;
-    let api = ManagementApi::start();
+    let api = ManagementApi::start(&["browser-1"]);
     let conns = api.connections().await;
     let session = new_session(&fx, NOW + 600).await;
     let ask = |body: &str| ws_event("MESSAGE", "browser-1", Value::Null, Some(body)).to_string();
@@ -549,10 +470,9 @@ async fn status_messages_are_answered_through_the_connection() {
         session.upload_key
     );
     assert_eq!(resp, json!({"statusCode": 200, "body": expected}));
-    assert_eq!(api.posts().last().unwrap().body, expected.as_bytes());
     assert_eq!(
-        api.posts().last().unwrap().path,
-        format!("/{STAGE}/@connections/browser-1")
+        api.posts().last().unwrap(),
+        &("browser-1".to_string(), expected.clone().into_bytes())
     );
 
     // Once expired, it says so.
@@ -639,7 +559,7 @@ async fn status_messages_are_answered_through_the_connection() {
         let posts = api.posts();
         assert_eq!(posts.len(), before + 1, "{msg}");
         assert_eq!(
-            serde_json::from_slice::<Value>(&posts[before].body).unwrap(),
+            serde_json::from_slice::<Value>(&posts[before].1).unwrap(),
             body,
             "{msg}"
         );
@@ -649,7 +569,7 @@ async fn status_messages_are_answered_through_the_connection() {
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_events_are_rejected_or_skipped_without_panicking() {
     let fx = QrFixture::new(Moto::shared()).await;
-    let api = ManagementApi::start();
+    let api = ManagementApi::start(&["c"]);
     let conns = api.connections().await;
     // Neither kind of event: an error result.
     for event in [
@@ -741,7 +661,7 @@ fn the_built_binary_handles_connect_and_upload_events() {
     let moto = Moto::shared();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let fx = rt.block_on(QrFixture::new(moto));
-    let api = ManagementApi::start();
+    let api = ManagementApi::start(&["conn-bin", "conn-2"]);
     let now = lambda_shared::now_epoch();
     let session = rt.block_on(new_session(&fx, now + 600));
     let mut env = fx.env(moto);
@@ -792,11 +712,7 @@ fn the_built_binary_handles_connect_and_upload_events() {
     );
     assert_eq!(
         api.posts(),
-        vec![Post {
-            method: "POST".into(),
-            path: format!("/{STAGE}/@connections/conn-bin"),
-            body: expected.into_bytes()
-        }]
+        vec![("conn-bin".to_string(), expected.into_bytes())]
     );
 }
 

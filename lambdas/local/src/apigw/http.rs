@@ -209,6 +209,11 @@ fn structured(o: &Map<String, Value>) -> Option<Response> {
         Some(_) => return None,
     };
     let body = super::answer_body(body, base64)?;
+    // Without one, HTTP APIs answer `text/plain; charset=utf-8` (REST APIs
+    // default to JSON): https://github.com/rackspace/sailplane/issues/138
+    if !headers.iter().any(|(k, _)| k == "content-type") {
+        headers.push(("content-type".into(), "text/plain; charset=utf-8".into()));
+    }
     Some(Response {
         status,
         headers,
@@ -352,6 +357,7 @@ mod tests {
 
         let r = answer(json!({"statusCode": 200, "body": "aGk=", "isBase64Encoded": true}));
         assert_eq!(r.body, b"hi");
+        assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
         let r = answer(json!({"statusCode": 204}));
         assert_eq!((r.status, r.body.len()), (204, 0));
     }

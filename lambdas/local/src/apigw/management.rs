@@ -69,6 +69,29 @@ pub fn router(connections: Arc<dyn Connections>) -> Router {
         .with_state(connections)
 }
 
+/// Serves [`router`] on a free loopback port from a thread of its own
+/// (its own Tokio runtime, so sync and async tests alike can use it) for
+/// the rest of the process; returns the address.
+pub fn spawn(connections: Arc<dyn Connections>) -> std::io::Result<std::net::SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let app = router(connections);
+    std::thread::Builder::new()
+        .name(format!("management-api-{}", addr.port()))
+        .spawn(move || {
+            runtime.block_on(async move {
+                if let Ok(listener) = tokio::net::TcpListener::from_std(listener) {
+                    let _ = axum::serve(listener, app).await;
+                }
+            })
+        })?;
+    Ok(addr)
+}
+
 type Conns = State<Arc<dyn Connections>>;
 
 fn error(status: StatusCode, error_type: &str, body: serde_json::Value) -> Response {
