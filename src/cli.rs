@@ -246,6 +246,31 @@ pub enum Command {
     /// Example: stackctl health --env dev --wait 5m --junit health.xml
     Health(HealthArgs),
 
+    /// Run an emulator environment's APIs and functions on loopback
+    ///
+    /// After `stackctl deploy --env local`, the emulator holds the stacks
+    /// but runs no code and serves no API. serve answers for every
+    /// `http_api`, `rest_api` and `websocket_api` of the selected stacks on
+    /// the port the environment binds it to (`bind: {STACK: {KEY: {local:
+    /// serve, port: N}}}`: that address is the API's URL in the
+    /// environment's outputs and functions' environments), with API
+    /// Gateway's event and response formats (HTTP API payload 2.0, REST
+    /// proxy, WebSocket with its Management API) and authorizers. Each
+    /// function runs as Lambda runs it: the `bootstrap` of the zip `build`
+    /// wrote, its deployed environment, timeout and memory size, warm
+    /// processes reused, one request per process at a time. After a
+    /// `build` (or with --watch, after any source change) the next request
+    /// runs the new code.
+    ///
+    /// Each invocation is printed (function, trigger, status, duration,
+    /// cold or warm), and each line a function logs, prefixed;
+    /// `--output json` prints them as JSON lines. Ctrl-C stops everything.
+    ///
+    /// Example: stackctl deploy --env local && stackctl serve --env local
+    ///
+    /// Example: stackctl serve --env local upload --watch
+    Serve(ServeArgs),
+
     /// Delete an environment's stacks, in reverse dependency order
     ///
     /// Lists what will be deleted and asks (or needs --yes). A protected
@@ -403,6 +428,27 @@ pub struct StackArgs {
 
     /// Stacks to show [default: all]
     pub stacks: Vec<String>,
+}
+
+/// Arguments of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Environment to serve (one with `emulator:`)
+    #[arg(short, long)]
+    pub env: String,
+
+    /// Stacks to serve [default: all]
+    pub stacks: Vec<String>,
+
+    /// Rebuild the functions when their sources change (`stackctl build`
+    /// for the environment); the next request runs the new code
+    #[arg(long)]
+    pub watch: bool,
+
+    /// Most processes at once per function (Lambda's concurrency); a
+    /// request beyond waits for one to free
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub max_processes: u16,
 }
 
 /// Arguments of `health`.

@@ -33,6 +33,7 @@ pub mod output;
 pub mod publish;
 pub mod render;
 pub mod scope;
+pub mod serve;
 pub mod servers;
 pub mod ui;
 pub mod validate;
@@ -121,6 +122,7 @@ fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitStatus> {
             printer.result(&report)?;
             return Ok(status);
         }
+        Command::Serve(args) => return commands::serve::run(&root, args, &global, printer),
         Command::Destroy(args) => {
             let report = commands::destroy::run(&root, args, &global, printer)?;
             printer.result(&report)?;

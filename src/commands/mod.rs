@@ -10,6 +10,7 @@ pub mod drift;
 pub mod health;
 pub mod publish;
 pub mod render;
+pub mod serve;
 pub mod status;
 pub mod validate;
 

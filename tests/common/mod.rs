@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod serve;
+
 use lambda_shared::testing::Moto;
 use std::path::{Path, PathBuf};
 use std::process::Output;
