@@ -5,8 +5,8 @@
 use super::explain;
 use anyhow::{anyhow, Result};
 use serde::Serialize;
-use std::future::Future;
 use std::collections::BTreeMap;
+use std::future::Future;
 
 /// Where a function's code stands.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -258,7 +258,9 @@ impl Kind for HttpApi {
                 };
                 match api::served(cx, key, "http") {
                     Some(base) => json!(format!("{base}{suffix}")),
-                    None => json!({"Fn::Sub": format!("https://${{{l}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}{suffix}")}),
+                    None => {
+                        json!({"Fn::Sub": format!("https://${{{l}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}{suffix}")})
+                    }
                 }
             }
             "stage" => json!(stage),

@@ -273,8 +273,63 @@ async fn http(
     to_axum(answer(&api, req, arrived).await)
 }
 
-/// What API Gateway answers `req`.
+/// What API Gateway answers `req`: its CORS handling around [`route`].
 async fn answer(api: &Api, req: Request, arrived: Instant) -> Response {
+    let Some(cors) = &api.plan.cors else {
+        return route(api, req, arrived).await;
+    };
+    let origin = req.header("origin").map(str::to_string);
+    let allowed = origin.as_deref().and_then(|o| {
+        if cors.origins.iter().any(|c| c == "*") {
+            Some("*".to_string())
+        } else {
+            cors.origins.iter().find(|c| *c == o).cloned()
+        }
+    });
+    // A preflight is answered by API Gateway, without a function, unless
+    // the API routes OPTIONS itself.
+    let preflight = req.method == "OPTIONS"
+        && origin.is_some()
+        && req.header("access-control-request-method").is_some()
+        && apigw::route_path(&req.path, &api.plan.stage)
+            .and_then(|p| api.routes.find("OPTIONS", p))
+            .is_none_or(|m| m.route_key == "$default");
+    let mut resp = if preflight {
+        let cx = api.context(&req);
+        let mut r = apigw::http::not_found(&cx);
+        r.status = 204;
+        r.body.clear();
+        r.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
+        if allowed.is_some() {
+            r.headers.push((
+                "access-control-allow-methods".into(),
+                cors.methods.join(","),
+            ));
+            r.headers.push((
+                "access-control-allow-headers".into(),
+                cors.headers.join(","),
+            ));
+            if let Some(age) = cors.max_age {
+                r.headers
+                    .push(("access-control-max-age".into(), age.to_string()));
+            }
+        }
+        r
+    } else {
+        route(api, req, arrived).await
+    };
+    if let Some(o) = allowed {
+        // The API's CORS headers replace a function's own.
+        resp.headers
+            .retain(|(k, _)| !k.to_ascii_lowercase().starts_with("access-control-allow-origin"));
+        resp.headers
+            .push(("access-control-allow-origin".into(), o));
+    }
+    resp
+}
+
+/// What API Gateway answers `req`, CORS aside.
+async fn route(api: &Api, req: Request, arrived: Instant) -> Response {
     let cx = api.context(&req);
     let not_found = || match api.plan.kind {
         ApiKind::Rest => apigw::rest::not_found(&cx),

@@ -125,6 +125,19 @@ pub enum Auth {
     Iam,
 }
 
+/// An HTTP API's CORS settings, which API Gateway applies itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cors {
+    /// Allowed origins (`*` for any).
+    pub origins: Vec<String>,
+    /// Allowed methods.
+    pub methods: Vec<String>,
+    /// Allowed request headers.
+    pub headers: Vec<String>,
+    /// Seconds a preflight answer may be cached.
+    pub max_age: Option<u32>,
+}
+
 /// An API serve answers for.
 #[derive(Debug, Clone)]
 pub struct ApiPlan {
@@ -148,6 +161,8 @@ pub struct ApiPlan {
     pub auth: Auth,
     /// A WebSocket API's route selection expression.
     pub route_selection: String,
+    /// An HTTP API's CORS.
+    pub cors: Option<Cors>,
 }
 
 impl ApiPlan {
@@ -214,6 +229,15 @@ pub fn apis(scope: &Scope) -> anyhow::Result<Vec<ApiPlan>> {
             let f = |k: &str| FnId {
                 stack: stack.clone(),
                 key: k.to_string(),
+            };
+            let cors = match r {
+                Resource::HttpApi(a) => a.cors.as_ref().map(|c| Cors {
+                    origins: c.origins.clone(),
+                    methods: c.methods.clone(),
+                    headers: c.headers.clone(),
+                    max_age: c.max_age,
+                }),
+                _ => None,
             };
             let (stage, routes, auth, route_selection) = match r {
                 Resource::HttpApi(a) => {
@@ -320,6 +344,7 @@ pub fn apis(scope: &Scope) -> anyhow::Result<Vec<ApiPlan>> {
                 routes,
                 auth,
                 route_selection,
+                cors,
             });
         }
     }
