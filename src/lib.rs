@@ -33,6 +33,7 @@ pub mod output;
 pub mod publish;
 pub mod render;
 pub mod scope;
+pub mod serve;
 pub mod servers;
 pub mod ui;
 pub mod validate;
