@@ -195,17 +195,7 @@ pub async fn deployed<C: CloudFormation>(
     }
     let resources = cfn.resources(&rendered.stack_name).await?;
     let account = info.id.split(':').nth(4).unwrap_or_default().to_string();
-    Ok(Some((
-        Deployed {
-            resources: resources
-                .into_iter()
-                .filter(|r| !r.logical_id.is_empty())
-                .map(|r| (r.logical_id, r.physical_id.unwrap_or_default()))
-                .collect(),
-            parameters: info.parameters,
-        },
-        account,
-    )))
+    Ok(Some((Deployed::new(&info, &resources), account)))
 }
 
 /// Every event source of `stacks`. `sdk` reaches the emulator for what the
@@ -832,19 +822,13 @@ impl Cx<'_> {
             let (prefix, suffix) = (rule("prefix"), rule("suffix"));
             let mut notes = vec!["the emulator delivers the bucket's events to a queue serve creates (stackctl-serve-s3-…), which replaces the bucket's notification configuration on the emulator; serve matches them against the declared filters and invokes the function once per event, retrying a failed invocation twice as Lambda does for asynchronous invocations (without its one- and two-minute waits)".to_string()];
             if let Some(c) = off {
-                let params: Vec<String> = self
-                    .deployed
-                    .parameters
+                let mut named = Vec::new();
+                if let Some(cond) = self.template.pointer(&format!("/Conditions/{c}")) {
+                    refs(cond, &mut named);
+                }
+                let params: Vec<String> = named
                     .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .filter(|p| {
-                        self.template
-                            .pointer(&format!("/Conditions/{c}"))
-                            .is_some_and(|cv| {
-                                cv.to_string()
-                                    .contains(p.split('=').next().unwrap_or_default())
-                            })
-                    })
+                    .filter_map(|p| Some(format!("{p}={}", self.deployed.parameters.get(p)?)))
                     .collect();
                 notes.push(format!(
                     "condition {c} turns this notification off in the deployed stack ({}) because the emulator cannot invoke functions; serve runs the function locally, so it runs the notification as declared",
@@ -874,5 +858,19 @@ impl Cx<'_> {
                 },
             });
         }
+    }
+}
+
+/// The names `{"Ref": NAME}` inside `v` refers to.
+fn refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(r)) = m.get("Ref") {
+                out.push(r.clone());
+            }
+            m.values().for_each(|v| refs(v, out));
+        }
+        Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+        _ => {}
     }
 }

@@ -42,12 +42,12 @@ enum Restore {
     RuleTarget {
         rule: String,
         bus: String,
-        target: aws_sdk_eventbridge::types::Target,
+        target: Box<aws_sdk_eventbridge::types::Target>,
     },
     /// Put a bucket's notification configuration back.
     Bucket {
         bucket: String,
-        config: aws_sdk_s3::types::NotificationConfiguration,
+        config: Box<aws_sdk_s3::types::NotificationConfiguration>,
     },
     /// Delete a queue serve made.
     Queue(String),
@@ -108,7 +108,7 @@ impl Running {
                         .put_targets()
                         .rule(&rule)
                         .event_bus_name(&bus)
-                        .targets(target)
+                        .targets(*target)
                         .send()
                         .await;
                 }
@@ -116,7 +116,7 @@ impl Running {
                     let _ = s3
                         .put_bucket_notification_configuration()
                         .bucket(bucket)
-                        .notification_configuration(config)
+                        .notification_configuration(*config)
                         .send()
                         .await;
                 }
@@ -958,7 +958,7 @@ async fn watch_bucket(
         vec![
             Restore::Bucket {
                 bucket: bucket.to_string(),
-                config: previous,
+                config: Box::new(previous),
             },
             Restore::Queue(url),
         ],
@@ -1016,6 +1016,9 @@ async fn run_bucket(sqs: aws_sdk_sqs::Client, url: String, subs: Vec<Notificatio
                 .cloned()
                 .unwrap_or_default()
             {
+                if moto_duplicate(&record) {
+                    continue;
+                }
                 let name = record["eventName"].as_str().unwrap_or_default().to_string();
                 let key = form_decode(
                     record
@@ -1043,6 +1046,18 @@ async fn run_bucket(sqs: aws_sdk_sqs::Client, url: String, subs: Vec<Notificatio
             }
         }
     }
+}
+
+/// moto 5.2.1 reports a completed multipart upload twice: as
+/// `ObjectCreated:Put` and as `ObjectCreated:CompleteMultipartUpload`
+/// (measured). S3 sends only the latter; the former is recognised by its
+/// multipart ETag (`MD5-PARTS`), which no single PUT has.
+fn moto_duplicate(record: &Value) -> bool {
+    record["eventName"] == "ObjectCreated:Put"
+        && record
+            .pointer("/s3/object/eTag")
+            .and_then(Value::as_str)
+            .is_some_and(|e| e.contains('-'))
 }
 
 /// `+` and `%XX` decoded (the emulator's event keys are form-encoded).
@@ -1145,7 +1160,7 @@ async fn tap(
             Restore::RuleTarget {
                 rule: rule.to_string(),
                 bus: bus.to_string(),
-                target: original,
+                target: Box::new(original),
             },
             Restore::Queue(url),
         ],
@@ -1199,6 +1214,20 @@ mod tests {
         );
         assert_eq!(s3_key("uploads/a b(1).txt"), "uploads/a+b%281%29.txt");
         assert_eq!(form_decode("100%"), "100%");
+        let record =
+            |name: &str, etag: &str| json!({"eventName": name, "s3": {"object": {"eTag": etag}}});
+        assert!(moto_duplicate(&record(
+            "ObjectCreated:Put",
+            "cb8d7289925309a05b2db09b7709c264-3"
+        )));
+        assert!(!moto_duplicate(&record(
+            "ObjectCreated:CompleteMultipartUpload",
+            "cb8d7289925309a05b2db09b7709c264-3"
+        )));
+        assert!(!moto_duplicate(&record(
+            "ObjectCreated:Put",
+            "49f68a5c8493ec2c0bf489821c21fc3b"
+        )));
         let batch = vec![
             ("m1".to_string(), "h1".to_string()),
             ("m2".to_string(), "h2".to_string()),
