@@ -108,11 +108,15 @@ impl Source {
 
 impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} → {}: {}",
-            self.id, self.target.function, self.describe
-        )?;
+        if self.target.function.is_empty() {
+            write!(f, "{}: {}", self.id, self.describe)?;
+        } else {
+            write!(
+                f,
+                "{} → {}: {}",
+                self.id, self.target.function, self.describe
+            )?;
+        }
         if let Some(why) = &self.unemulated {
             write!(f, " (not run: {why})")?;
         }
