@@ -318,6 +318,29 @@ pub struct Deployed {
     pub parameters: BTreeMap<String, String>,
 }
 
+impl Deployed {
+    /// The stack `info` with its `resources` (ListStackResources); those
+    /// without a logical id are left out, a missing physical id is empty.
+    pub fn new(
+        info: &crate::aws::cloudformation::StackInfo,
+        resources: &[crate::aws::cloudformation::StackResource],
+    ) -> Self {
+        Deployed {
+            resources: resources
+                .iter()
+                .filter(|r| !r.logical_id.is_empty())
+                .map(|r| {
+                    (
+                        r.logical_id.clone(),
+                        r.physical_id.clone().unwrap_or_default(),
+                    )
+                })
+                .collect(),
+            parameters: info.parameters.clone(),
+        }
+    }
+}
+
 /// One declared resource of a deployed stack, for its kind's checks.
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {

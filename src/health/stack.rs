@@ -33,21 +33,11 @@ impl StackRead {
     pub fn deployed(&self) -> Option<Result<Deployed, &ReadError>> {
         let info = self.info.as_ref()?;
         self.diff.as_ref()?;
-        Some(self.resources.as_ref().map(|resources| {
-            Deployed {
-                resources: resources
-                    .iter()
-                    .filter(|r| !r.logical_id.is_empty())
-                    .map(|r| {
-                        (
-                            r.logical_id.clone(),
-                            r.physical_id.clone().unwrap_or_default(),
-                        )
-                    })
-                    .collect(),
-                parameters: info.parameters.clone(),
-            }
-        }))
+        Some(
+            self.resources
+                .as_ref()
+                .map(|resources| Deployed::new(info, resources)),
+        )
     }
 }
 

@@ -10,9 +10,12 @@
 //! - [`front`]: one server per API (HTTP, REST, WebSocket with its
 //!   Management API), through `lambda_local::apigw`.
 //! - [`report`]: what is printed, as text or JSON lines.
+//! - [`sources`]: the stacks' other event sources (schedules, queues,
+//!   S3 notifications, EventBridge rules) run against the emulator.
 
 pub mod front;
 pub mod functions;
 pub mod plan;
 pub mod report;
+pub mod sources;
 pub mod watch;
