@@ -445,10 +445,28 @@ pub struct ServeArgs {
     #[arg(long)]
     pub watch: bool,
 
+    /// Whether schedules fire on their own: `on`, each on its rate or cron
+    /// (the first one period after start); `now`, also once right away;
+    /// `off`, never. Queues, S3 notifications and EventBridge rules always
+    /// run
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "on")]
+    pub schedules: Switch,
+
     /// Most processes at once per function (Lambda's concurrency); a
     /// request beyond waits for one to free
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub max_processes: u16,
+}
+
+/// When `serve` fires schedules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    /// On their rate or cron.
+    On,
+    /// Once at start, then on their rate or cron.
+    Now,
+    /// Never.
+    Off,
 }
 
 /// Arguments of `health`.

@@ -2,7 +2,7 @@
 //! then stops every function process it started.
 
 use super::Scope;
-use crate::cli::{GlobalArgs, OutputFormat, ServeArgs};
+use crate::cli::{GlobalArgs, OutputFormat, ServeArgs, Switch};
 use crate::exit::{ExitStatus, UsageError};
 use crate::output::Printer;
 use crate::serve::functions::Functions;
@@ -23,6 +23,7 @@ pub fn run(
         env,
         stacks,
         watch,
+        schedules,
         max_processes,
     } = args;
     let scope = Scope::load(root, &env, &stacks)?;
@@ -80,6 +81,7 @@ pub fn run(
                 credentials.clone(),
             ));
         }
+        let running = sources(&scope, &sdk, &plan, &functions, &reporter, schedules).await;
         if watch {
             tokio::spawn(crate::serve::watch::run(
                 root.to_path_buf(),
@@ -97,6 +99,8 @@ pub fn run(
             serde_json::json!({"env": env, "apis": plan.apis.len()}),
         );
         stopped().await;
+        // What serve changed on the emulator goes back first.
+        running.stop().await;
         functions.shutdown();
         anyhow::Ok(())
     })?;
@@ -144,4 +148,121 @@ async fn aws_env(sdk: &aws_config::SdkConfig) -> anyhow::Result<Vec<(String, Str
         }
     }
     Ok(env)
+}
+
+/// Plans the selected stacks' event sources, lists them (and why any is
+/// not run), and runs them.
+async fn sources(
+    scope: &Scope,
+    sdk: &aws_config::SdkConfig,
+    plan: &plan::Plan,
+    functions: &Arc<Functions>,
+    reporter: &Arc<Reporter>,
+    schedules: Switch,
+) -> crate::serve::sources::Running {
+    use crate::serve::sources::{self, Answer, SourceEvent, StackInput, Target};
+    let inputs: Vec<StackInput> = plan
+        .deployed
+        .iter()
+        .map(|(stack, deployed)| StackInput {
+            rendered: scope.rendered(stack),
+            deployed,
+        })
+        .collect();
+    let planned = sources::plan(&inputs, &plan.region, &plan.account, sdk).await;
+    for s in &planned {
+        reporter.note(
+            "source",
+            &format!("source {s}"),
+            serde_json::json!({
+                "source": s.id,
+                "function": s.target.function,
+                "stack": s.target.stack,
+                "describe": s.describe,
+                "emulated": s.emulated(),
+                "reason": s.unemulated,
+                "notes": s.notes,
+            }),
+        );
+    }
+    let invoke_functions = functions.clone();
+    let invoke: sources::Invoke = Arc::new(move |target: Target, payload: serde_json::Value| {
+        let functions = invoke_functions.clone();
+        Box::pin(async move {
+            let id = plan::FnId {
+                stack: target.stack,
+                key: target.function,
+            };
+            match functions.invoke(&id, payload).await {
+                Ok(inv) => {
+                    let answer = match &inv.outcome {
+                        lambda_local::runtime::Outcome::Response(body) => {
+                            Answer::Response(serde_json::from_slice(body).unwrap_or_default())
+                        }
+                        other => Answer::Failed(
+                            crate::serve::functions::describe(other)
+                                .1
+                                .unwrap_or_default(),
+                        ),
+                    };
+                    functions.report(&id, "event", &inv, None, None);
+                    answer
+                }
+                Err(e) => {
+                    functions.failed(&id, "event", &e);
+                    Answer::Failed(format!("{e:#}"))
+                }
+            }
+        })
+    });
+    let report_to = reporter.clone();
+    let report: sources::Report = Arc::new(move |e: SourceEvent| {
+        let (outcome, error) = match &e.outcome {
+            Ok(()) => ("ok", None),
+            Err(err) => ("failed", Some(err.clone())),
+        };
+        let mut text = format!(
+            "{} → {}: {} record{} {outcome} in {:.1} ms",
+            e.source,
+            e.function,
+            e.records,
+            if e.records == 1 { "" } else { "s" },
+            e.duration.as_secs_f64() * 1000.0
+        );
+        if let Some(err) = &error {
+            text.push_str(&format!(": {err}"));
+        }
+        report_to.note(
+            "delivery",
+            &text,
+            serde_json::json!({
+                "source": e.source,
+                "function": e.function,
+                "records": e.records,
+                "outcome": outcome,
+                "error": error,
+                "duration_ms": e.duration.as_secs_f64() * 1000.0,
+            }),
+        );
+    });
+    let running = sources::run(
+        &planned,
+        sdk,
+        invoke,
+        report,
+        sources::Options {
+            schedules: schedules != Switch::Off,
+            ..Default::default()
+        },
+    )
+    .await;
+    if schedules == Switch::Now {
+        for s in planned
+            .iter()
+            .filter(|s| s.kind == sources::Kind::Schedule && s.emulated())
+        {
+            running.fire(&s.id);
+        }
+    }
+    running
 }

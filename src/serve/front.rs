@@ -299,7 +299,8 @@ async fn answer(api: &Api, req: Request, arrived: Instant) -> Response {
         let mut r = apigw::http::not_found(&cx);
         r.status = 204;
         r.body.clear();
-        r.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
+        r.headers
+            .retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
         if allowed.is_some() {
             r.headers.push((
                 "access-control-allow-methods".into(),
@@ -320,10 +321,11 @@ async fn answer(api: &Api, req: Request, arrived: Instant) -> Response {
     };
     if let Some(o) = allowed {
         // The API's CORS headers replace a function's own.
-        resp.headers
-            .retain(|(k, _)| !k.to_ascii_lowercase().starts_with("access-control-allow-origin"));
-        resp.headers
-            .push(("access-control-allow-origin".into(), o));
+        resp.headers.retain(|(k, _)| {
+            !k.to_ascii_lowercase()
+                .starts_with("access-control-allow-origin")
+        });
+        resp.headers.push(("access-control-allow-origin".into(), o));
     }
     resp
 }

@@ -6,7 +6,7 @@
 //! `deploy` publishes). A stack that is not deployed, or an API that is not
 //! bound, stops serve here with what to do.
 
-use crate::aws::cloudformation::{CloudFormation, SdkCloudFormation};
+use crate::aws::cloudformation::SdkCloudFormation;
 use crate::exit::UsageError;
 use crate::kinds::Resource;
 use crate::model::project::LocalServer;
@@ -198,6 +198,10 @@ pub struct Plan {
     pub functions: BTreeMap<FnId, FunctionPlan>,
     /// The APIs, in stack order then key order.
     pub apis: Vec<ApiPlan>,
+    /// Each selected stack as deployed, in deployment order.
+    pub deployed: Vec<(String, crate::health::Deployed)>,
+    /// The account the stacks are in.
+    pub account: String,
 }
 
 /// The APIs of the selected stacks as declared: their kind, stage, routes
@@ -371,16 +375,15 @@ pub async fn plan(scope: &Scope, sdk: &aws_config::SdkConfig) -> anyhow::Result<
     let lambda = crate::aws::functions::SdkFunctions::new(sdk);
     let env = &scope.env;
     let mut functions = BTreeMap::new();
+    let mut stacks = Vec::new();
+    let mut account = String::new();
     for stack in &scope.stacks {
         let rendered = scope.rendered(stack);
-        let deployed: BTreeMap<String, String> = match cfn.describe(&rendered.stack_name).await {
-            Ok(Some(_)) => cfn
-                .resources(&rendered.stack_name)
-                .await
-                .map_err(|e| anyhow!("reading the resources of {}: {e}", rendered.stack_name))?
-                .into_iter()
-                .filter_map(|r| Some((r.logical_id, r.physical_id?)))
-                .collect(),
+        let deployed = match super::sources::deployed(&cfn, rendered).await {
+            Ok(Some((d, a))) => {
+                account = a;
+                d
+            }
             Ok(None) => {
                 return Err(UsageError::new(format!(
                     "stack {stack} is not deployed in `{env}` ({} does not exist)\nhint: stackctl deploy --env {env} {stack}",
@@ -392,6 +395,7 @@ pub async fn plan(scope: &Scope, sdk: &aws_config::SdkConfig) -> anyhow::Result<
         };
         for api in apis.iter_mut().filter(|a| &a.stack == stack) {
             api.api_id = deployed
+                .resources
                 .get(&pascal(&api.key))
                 .cloned()
                 .unwrap_or_else(|| api.key.clone());
@@ -402,7 +406,11 @@ pub async fn plan(scope: &Scope, sdk: &aws_config::SdkConfig) -> anyhow::Result<
                 stack: stack.clone(),
                 key: key.clone(),
             };
-            let Some(name) = deployed.get(&pascal(key)) else {
+            let Some(name) = deployed
+                .resources
+                .get(&pascal(key))
+                .filter(|n| !n.is_empty())
+            else {
                 return Err(UsageError::new(format!(
                     "function {id} is not in the deployed stack {}\nhint: stackctl deploy --env {env} {stack}",
                     rendered.stack_name
@@ -427,11 +435,14 @@ pub async fn plan(scope: &Scope, sdk: &aws_config::SdkConfig) -> anyhow::Result<
                 },
             );
         }
+        stacks.push((stack.clone(), deployed));
     }
     Ok(Plan {
         env: env.clone(),
         region: scope.environment().region.clone(),
         functions,
         apis,
+        deployed: stacks,
+        account,
     })
 }
