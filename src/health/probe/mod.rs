@@ -107,6 +107,16 @@ async fn run<R: Resources>(
         Ok(u) => u,
         Err(e) => return all(names, |n| unresolved(n, &e, written, &cx)),
     };
+    if cx.emulated {
+        if let Some(addr) = silent_loopback(&url) {
+            return all(names, |n| {
+                Finding::skip(
+                    n,
+                    format!("nothing answers at {addr}, where `stackctl serve --env {}` serves this API", cx.env),
+                )
+            });
+        }
+    }
     let mut headers = Vec::new();
     let mut secrets: Vec<String> = Vec::new();
     for (name, value) in &probe.headers {
@@ -253,6 +263,22 @@ fn unresolved(name: &'static str, e: &Unresolved, written: &str, cx: &Context) -
         )
         .hint("write the URL with `${KEY.url}`-style references to this stack's resources, or as an absolute URL"),
     }
+}
+
+/// The `host:port` of a loopback `url` nothing listens on (an API bound to
+/// `stackctl serve` while serve is not running); None otherwise.
+fn silent_loopback(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?']).next()?;
+    let (host, port) = authority.rsplit_once(':')?;
+    if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+        return None;
+    }
+    let port: u16 = port.parse().ok()?;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500))
+        .is_err()
+        .then(|| authority.to_string())
 }
 
 /// At most 160 characters of `text`, on one line.

@@ -280,3 +280,22 @@ fn a_placeholder_url_skips_on_an_emulator_only() {
     assert_eq!(f.status, Status::Skip);
     assert!(f.reason.contains("see app/stack/resources"), "{}", f.reason);
 }
+
+#[test]
+fn a_loopback_url_nothing_listens_on_is_named_and_one_that_answers_is_not() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let open = listener.local_addr().unwrap().port();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    assert_eq!(
+        super::silent_loopback(&format!("http://127.0.0.1:{closed}/local/x")),
+        Some(format!("127.0.0.1:{closed}"))
+    );
+    assert_eq!(
+        super::silent_loopback(&format!("http://127.0.0.1:{open}/local/x")),
+        None
+    );
+    assert_eq!(super::silent_loopback("https://example.com/x"), None);
+}
