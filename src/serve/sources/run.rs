@@ -1027,7 +1027,7 @@ async fn run_bucket(sqs: aws_sdk_sqs::Client, url: String, subs: Vec<Notificatio
                         .unwrap_or_default(),
                 );
                 for s in subs.iter().filter(|s| s.wants(&name, &key)) {
-                    let mut r = record.clone();
+                    let mut r = s3_record(&record);
                     r["s3"]["object"]["key"] = json!(s3_key(&key));
                     r["s3"]["configurationId"] = json!(s.cx.id);
                     let cx = s.cx.clone();
@@ -1046,6 +1046,69 @@ async fn run_bucket(sqs: aws_sdk_sqs::Client, url: String, subs: Vec<Notificatio
             }
         }
     }
+}
+
+/// A record in the shape S3 sends (its event message structure, version
+/// 2.1), from the emulator's: moto 5.2.1 leaves out `userIdentity`,
+/// `requestParameters`, `responseElements` and the bucket's
+/// `ownerIdentity`, which functions' event types require, and writes its
+/// time without a zone.
+fn s3_record(moto: &Value) -> Value {
+    let text = |p: &str, default: &str| {
+        moto.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or(default)
+            .to_string()
+    };
+    let bucket = text("/s3/bucket/name", "");
+    let mut object = json!({
+        "key": text("/s3/object/key", ""),
+        "size": moto.pointer("/s3/object/size").cloned().unwrap_or(json!(0)),
+        "eTag": text("/s3/object/eTag", ""),
+        "sequencer": text("/s3/object/sequencer", "0"),
+    });
+    if let Some(v) = moto
+        .pointer("/s3/object/versionId")
+        .filter(|v| v.is_string())
+    {
+        object["versionId"] = v.clone();
+    }
+    json!({
+        "eventVersion": text("/eventVersion", "2.1"),
+        "eventSource": "aws:s3",
+        "awsRegion": text("/awsRegion", "us-east-1"),
+        "eventTime": s3_time(&text("/eventTime", "1970-01-01T00:00:00.000Z")),
+        "eventName": text("/eventName", ""),
+        "userIdentity": {"principalId": text("/userIdentity/principalId", "AWS:STACKCTLSERVE")},
+        "requestParameters": {"sourceIPAddress": text("/requestParameters/sourceIPAddress", "127.0.0.1")},
+        "responseElements": {
+            "x-amz-request-id": text("/responseElements/x-amz-request-id", "STACKCTLSERVE"),
+            "x-amz-id-2": text("/responseElements/x-amz-id-2", "stackctl/serve"),
+        },
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": text("/s3/configurationId", ""),
+            "bucket": {
+                "name": bucket,
+                "ownerIdentity": {"principalId": text("/s3/bucket/ownerIdentity/principalId", "STACKCTLSERVE")},
+                "arn": format!("arn:aws:s3:::{bucket}"),
+            },
+            "object": object,
+        },
+    })
+}
+
+/// An event time as S3 writes it (`2026-12-01T21:55:12.123Z`): moto 5.2.1
+/// writes local microseconds without a zone (`2026-12-01T21:55:12.123456`),
+/// which functions' event types refuse. A time with a zone is kept.
+fn s3_time(t: &str) -> String {
+    let has_zone = t.ends_with('Z') || t.get(19..).is_some_and(|r| r.contains(['+', '-']));
+    if has_zone {
+        return t.to_string();
+    }
+    let (seconds, fraction) = t.split_once('.').unwrap_or((t, ""));
+    let millis: String = fraction.chars().chain("000".chars()).take(3).collect();
+    format!("{seconds}.{millis}Z")
 }
 
 /// moto 5.2.1 reports a completed multipart upload twice: as
@@ -1204,6 +1267,26 @@ async fn run_tap(cx: Cx, sqs: aws_sdk_sqs::Client, url: String) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn event_times_are_written_as_s3_writes_them() {
+        assert_eq!(
+            super::s3_time("2026-12-01T21:55:12.123456"),
+            "2026-12-01T21:55:12.123Z"
+        );
+        assert_eq!(
+            super::s3_time("2026-12-01T21:55:12"),
+            "2026-12-01T21:55:12.000Z"
+        );
+        assert_eq!(
+            super::s3_time("2026-12-01T21:55:12.123Z"),
+            "2026-12-01T21:55:12.123Z"
+        );
+        assert_eq!(
+            super::s3_time("2026-12-01T21:55:12+00:00"),
+            "2026-12-01T21:55:12+00:00"
+        );
+    }
+
     use super::*;
 
     #[test]

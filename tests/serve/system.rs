@@ -14,10 +14,8 @@
 //!   API) calls the webhook → the results queue's consumer → status gives
 //!   the media's URL.
 
-mod common;
-
-use common::serve::{free_serve_ports, Served};
-use common::{block, edit, function_description, function_env, run, system_copy, text};
+use crate::common::serve::{free_serve_ports, Served};
+use crate::common::{block, edit, function_description, function_env, run, system_copy, text};
 use lambda_shared::testing::Moto;
 use media_core::testing::FakeReplicate;
 use media_core::webhook::WebhookSecret;
@@ -119,17 +117,22 @@ fn item(moto: &Moto, table: &str, key: &str, value: &str) -> Value {
     })
 }
 
-/// Waits until `f` gives Some, for up to 20 s.
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+/// Waits until `f` gives Some, for up to 20 s; else fails with what
+/// serve printed.
+fn eventually<T>(what: &str, served: &Served, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(v) = f() {
             return v;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what}: not within 20 s"
-        );
+        if std::time::Instant::now() >= deadline {
+            let lines: Vec<String> = served.lines().iter().map(Value::to_string).collect();
+            panic!(
+                "{what}: not within 20 s; serve printed:\n{}\nstderr:\n{}",
+                lines.join("\n"),
+                served.stderr()
+            );
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -234,7 +237,7 @@ fn the_designs_flows_run_on_loopback_through_serve() {
         &[],
     );
     assert_eq!(status, 200, "{done}");
-    let stored = eventually("process-object on the single upload", || {
+    let stored = eventually("process-object on the single upload", &served, || {
         let i = item(&moto, &table, "uploadSessionId", &session);
         (i["objectSizeBytes"] == "4096").then_some(i)
     });
@@ -272,7 +275,7 @@ fn the_designs_flows_run_on_loopback_through_serve() {
         &[],
     );
     assert_eq!(status, 200, "{done}");
-    let stored = eventually("process-object on the multipart upload", || {
+    let stored = eventually("process-object on the multipart upload", &served, || {
         let i = item(&moto, &table, "uploadSessionId", &session);
         (i["objectSizeBytes"] == size.to_string()).then_some(i)
     });
@@ -330,7 +333,7 @@ fn the_designs_flows_run_on_loopback_through_serve() {
     let delivery = fake.complete(&prediction, &[("png", png.clone())]).unwrap();
     assert_eq!(delivery.status, Some(202), "{delivery:?}");
     let status_url = format!("{media}/status/{job_id}");
-    let body = eventually("the queue consumer's result", || {
+    let body = eventually("the queue consumer's result", &served, || {
         let (status, body) = call("GET", &status_url, None, &[("Authorization", &auth)]);
         (status == 200 && body["status"] == "succeeded").then_some(body)
     });

@@ -4,10 +4,8 @@
 //! API with Lambda authorizers. Real HTTP and WebSocket clients; what each
 //! request did is read from serve's JSON lines.
 
-mod common;
-
-use common::serve::{free_serve_ports, Served};
-use common::{copy_fixture, run, text};
+use crate::common::serve::{free_serve_ports, Served};
+use crate::common::{copy_fixture, run, text};
 use lambda_shared::testing::Moto;
 use serde_json::Value;
 use std::time::Duration;
@@ -160,7 +158,7 @@ fn http_and_rest_apis_run_the_functions_as_lambda_does() {
     );
 
     // New code after a build: the next request runs it, in a new process.
-    common::edit(
+    crate::common::edit(
         dir.path(),
         "lambdas/probe/src/main.rs",
         "\"{{\\\"pid\\\":{pid},",

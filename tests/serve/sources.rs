@@ -9,9 +9,7 @@
 //! function under its prefix and not elsewhere; a rule delivers only
 //! matching events to its function; the plan names what cannot run.
 
-mod common;
-
-use common::{copy_fixture, json};
+use crate::common::{copy_fixture, json};
 use lambda_shared::testing::Moto;
 use serde_json::{json as j, Value};
 use stackctl::serve::sources::{
