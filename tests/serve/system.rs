@@ -244,7 +244,7 @@ fn the_designs_flows_run_on_loopback_through_serve() {
     assert_eq!(stored["objectContentType"], "video/mp4", "{stored}");
 
     // upload, multipart: 3 × 5 MiB.
-    let size = 3 * 5 * 1024 * 1024;
+    let size: u64 = 3 * 5 * 1024 * 1024;
     let (status, created) = call(
         "POST",
         &format!("{upload}/video/upload/create"),
@@ -277,7 +277,11 @@ fn the_designs_flows_run_on_loopback_through_serve() {
     assert_eq!(status, 200, "{done}");
     let stored = eventually("process-object on the multipart upload", &served, || {
         let i = item(&moto, &table, "uploadSessionId", &session);
-        (i["objectSizeBytes"] == size.to_string()).then_some(i)
+        (i["objectSizeBytes"]
+            .as_str()
+            .and_then(|n| n.parse::<u64>().ok())
+            == Some(size))
+        .then_some(i)
     });
     assert_eq!(stored["objectContentType"], "video/webm", "{stored}");
 
