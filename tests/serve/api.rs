@@ -180,24 +180,47 @@ fn websocket_messages_reach_the_function_and_come_back_through_the_management_ap
     let moto = Moto::start();
     let (dir, ports) = deployed(&moto);
     let ws = ports[2];
-    let _served = Served::start(dir.path(), &moto, &[]);
+    let mut served = Served::start(dir.path(), &moto, &["--watch"]);
     let url = format!("ws://127.0.0.1:{ws}/local");
     let (mut socket, resp) = tungstenite::connect(&url).expect("connect");
     assert_eq!(resp.status().as_u16(), 101);
     socket
         .send(tungstenite::Message::text(r#"{"action":"hello","n":1}"#))
         .unwrap();
-    let reply = loop {
+    let mut read = || loop {
         match socket.read().expect("a frame") {
-            tungstenite::Message::Text(t) => break t.to_string(),
-            tungstenite::Message::Binary(b) => break String::from_utf8_lossy(&b).into_owned(),
+            tungstenite::Message::Text(t) => break serde_json::from_str::<Value>(&t).unwrap(),
             _ => continue,
         }
     };
-    let reply: Value = serde_json::from_str(&reply).unwrap();
+    let reply = read();
     assert_eq!(reply["event"]["requestContext"]["routeKey"], "$default");
     assert_eq!(reply["event"]["requestContext"]["eventType"], "MESSAGE");
     assert_eq!(reply["event"]["body"], r#"{"action":"hello","n":1}"#);
+
+    // --watch: a change to the function's source is built, and the next
+    // message runs the new code.
+    crate::common::edit(
+        dir.path(),
+        "lambdas/probe/src/main.rs",
+        "\"{{\\\"pid\\\":{pid},",
+        "\"{{\\\"version\\\":3,\\\"pid\\\":{pid},",
+    );
+    served.wait_for("the watch's build", Duration::from_secs(180), |l| {
+        l["event"] == "build" && l["state"] == "built"
+    });
+    socket
+        .send(tungstenite::Message::text(r#"{"action":"again"}"#))
+        .unwrap();
+    let mut read = || loop {
+        match socket.read().expect("a frame") {
+            tungstenite::Message::Text(t) => break serde_json::from_str::<Value>(&t).unwrap(),
+            _ => continue,
+        }
+    };
+    let rebuilt = read();
+    assert_eq!(rebuilt["version"], 3, "{rebuilt}");
+    assert_ne!(rebuilt["pid"], reply["pid"]);
     socket.close(None).ok();
 
     // $connect refusing: the upgrade is answered with its status.
