@@ -160,35 +160,7 @@ pub fn response(outcome: &Outcome, cx: &Context) -> Response {
 
 /// A response object; `None` when API Gateway would reject it.
 fn structured(o: &Map<String, Value>) -> Option<Response> {
-    let status = o
-        .get("statusCode")?
-        .as_u64()
-        .filter(|s| (100..600).contains(s))? as u16;
-    let mut headers = Vec::new();
-    match o.get("headers") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(h)) => {
-            for (k, v) in h {
-                headers.push((k.to_ascii_lowercase(), super::header_value(v)?));
-            }
-        }
-        Some(_) => return None,
-    }
-    match o.get("multiValueHeaders") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(h)) => {
-            for (k, vs) in h {
-                let Value::Array(vs) = vs else { return None };
-                let name = k.to_ascii_lowercase();
-                // A header also in `headers` takes the multi values instead.
-                headers.retain(|(n, _)| *n != name);
-                for v in vs {
-                    headers.push((name.clone(), super::header_value(v)?));
-                }
-            }
-        }
-        Some(_) => return None,
-    }
+    let (status, mut headers) = super::status_and_headers(o, true)?;
     match o.get("cookies") {
         None | Some(Value::Null) => {}
         Some(Value::Array(cs)) => {

@@ -204,33 +204,7 @@ pub fn response(outcome: &Outcome, cx: &Context) -> Response {
 }
 
 fn proxy_answer(o: &Map<String, Value>) -> Option<Response> {
-    let status = o
-        .get("statusCode")?
-        .as_u64()
-        .filter(|s| (100..600).contains(s))? as u16;
-    let mut headers: Vec<(String, String)> = Vec::new();
-    match o.get("headers") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(h)) => {
-            for (k, v) in h {
-                headers.push((k.clone(), super::header_value(v)?));
-            }
-        }
-        Some(_) => return None,
-    }
-    match o.get("multiValueHeaders") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(h)) => {
-            for (k, vs) in h {
-                let Value::Array(vs) = vs else { return None };
-                headers.retain(|(n, _)| !n.eq_ignore_ascii_case(k));
-                for v in vs {
-                    headers.push((k.clone(), super::header_value(v)?));
-                }
-            }
-        }
-        Some(_) => return None,
-    }
+    let (status, mut headers) = super::status_and_headers(o, false)?;
     match o.get("isBase64Encoded") {
         None | Some(Value::Null | Value::Bool(_)) => {}
         Some(_) => return None,
