@@ -413,7 +413,11 @@ impl<'a> Builder<'a> {
                     }
                 }
                 Some(r) => {
-                    let bindable: Vec<&str> = crate::kinds::bindable_kinds();
+                    // Servers (a database, a cache) and the APIs `serve`
+                    // answers for.
+                    let (apis, servers): (Vec<&str>, Vec<&str>) = crate::kinds::bindable_kinds()
+                        .into_iter()
+                        .partition(|k| k.ends_with("_api"));
                     project
                         .source
                         .error(
@@ -421,8 +425,9 @@ impl<'a> Builder<'a> {
                             format!("`{key}` is a {}, which cannot be bound", r.kind()),
                         )
                         .hint(format!(
-                            "only a {} stands for an existing server",
-                            bindable.join(" or ")
+                            "only a {} stands for an existing server, and an {} for the API `stackctl serve` answers (`local: serve`)",
+                            servers.join(" or "),
+                            apis.join(" or ")
                         ))
                 }
                 None => {
