@@ -260,13 +260,20 @@ pub enum Command {
     /// wrote, its deployed environment, timeout and memory size, warm
     /// processes reused, one request per process at a time. After a
     /// `build` (or with --watch, after any source change) the next request
-    /// runs the new code.
+    /// runs the new code. The stacks' other event sources run against the
+    /// emulator: schedules, queue consumers, S3 notifications and
+    /// EventBridge rules; the listing at start says what cannot run, and
+    /// why.
     ///
     /// Each invocation is printed (function, trigger, status, duration,
     /// cold or warm), and each line a function logs, prefixed;
     /// `--output json` prints them as JSON lines. Ctrl-C stops everything.
     ///
     /// Example: stackctl deploy --env local && stackctl serve --env local
+    ///
+    /// Exit codes: 0 stopped (Ctrl-C, SIGTERM), 1 a port is taken, 3 invalid
+    /// input (not an emulator environment, an API not bound, a stack not
+    /// deployed, a zip missing).
     ///
     /// Example: stackctl serve --env local upload --watch
     Serve(ServeArgs),

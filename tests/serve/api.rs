@@ -229,3 +229,48 @@ fn websocket_messages_reach_the_function_and_come_back_through_the_management_ap
         other => panic!("connected anyway: {:?}", other.map(|(_, r)| r.status())),
     }
 }
+
+#[test]
+fn serve_refuses_what_it_cannot_serve_before_connecting() {
+    let dir = copy_fixture("serve-api-project");
+    // Not an emulator environment: in AWS, API Gateway and Lambda answer.
+    let out = crate::common::stackctl()
+        .arg("-C")
+        .arg(dir.path())
+        .args(["serve", "--env", "dev"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`dev` has no `emulator:`"), "{err}");
+    // An API without a port: the line to add is named.
+    crate::common::edit(
+        dir.path(),
+        "stackctl.yaml",
+        "        rest: {local: serve, port: 4102}\n",
+        "",
+    );
+    let out = crate::common::stackctl()
+        .arg("-C")
+        .arg(dir.path())
+        .args(["serve", "--env", "local"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("app: {rest: {local: serve, port: PORT}}"),
+        "{err}"
+    );
+    // Two APIs on one port.
+    crate::common::edit(dir.path(), "stackctl.yaml", "port: 4103}", "port: 4101}");
+    let out = crate::common::stackctl()
+        .arg("-C")
+        .arg(dir.path())
+        .args(["validate"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("port 4101 is already"), "{err}");
+}
