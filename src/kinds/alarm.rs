@@ -364,7 +364,7 @@ impl Kind for Alarm {
             None => (target_text.as_str(), None),
         };
         let resource = cx.target(target, &tpath, &targets);
-        if resource.is_some() && cx.binding(target).is_some() {
+        if resource.is_some() && cx.replaced(target).is_some() {
             // The environment binds the target to a server of its own: no
             // CloudWatch metrics, so no alarm here.
             return json!({"logical": l, "bound": target});

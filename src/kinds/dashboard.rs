@@ -153,7 +153,7 @@ impl Dashboard {
                         );
                     } else if out.iter().any(|(o, _)| o == k) {
                         cx.error_hint(&kpath, format!("`{k}` is listed twice"), "remove one");
-                    } else if cx.binding(k).is_none() {
+                    } else if cx.replaced(k).is_none() {
                         out.push((k.clone(), graphs));
                     }
                 }
@@ -163,7 +163,7 @@ impl Dashboard {
                 let mut all: Vec<(usize, String, Vec<Graph>)> = stack
                     .resources
                     .iter()
-                    .filter(|(k, _)| k.as_str() != key && cx.binding(k).is_none())
+                    .filter(|(k, _)| k.as_str() != key && cx.replaced(k).is_none())
                     .map(|(k, r)| {
                         let rank = KIND_ORDER
                             .iter()

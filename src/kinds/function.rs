@@ -996,7 +996,7 @@ pub(crate) fn apply_grants(
             pass_hint(cx, target, grant);
             continue;
         };
-        if let Some(b) = cx.binding(target) {
+        if let Some(b) = cx.replaced(target) {
             bound_ports.insert(b.port);
         } else if let Some(net) = r.network() {
             if let Some((problem, hint)) =

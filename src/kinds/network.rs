@@ -588,11 +588,11 @@ fn allow_rules(cx: &mut Builder, net: &Network, key: &str, l: &str, path: &str) 
         }
         // A member bound to an existing server in this environment is not
         // in the VPC here, and has no group to open.
-        if cx.binding(&a.to).is_some() {
+        if cx.replaced(&a.to).is_some() {
             continue;
         }
         for from in sources {
-            if from == a.to || cx.binding(from).is_some() {
+            if from == a.to || cx.replaced(from).is_some() {
                 continue;
             }
             if !seen.insert((from.to_string(), a.to.clone(), a.port)) {

@@ -143,6 +143,14 @@ impl<'a> Builder<'a> {
             .map(|b| b.bound(&project.file.project, self.env))
     }
 
+    /// The server this environment puts in place of resource `key`, if any:
+    /// a binding, but for an API bound to `serve` (which is still created,
+    /// and only answered elsewhere).
+    pub(crate) fn replaced(&self, key: &str) -> Option<crate::model::project::Bound> {
+        self.binding(key)
+            .filter(|b| b.local != Some(crate::model::project::LocalServer::Serve))
+    }
+
     /// Whether this environment runs on a local emulator (`emulator:`),
     /// where some kinds are provisioned outside the template.
     pub(crate) fn emulated(&self) -> bool {
