@@ -261,6 +261,51 @@ pub(crate) fn header_value(v: &Value) -> Option<String> {
     }
 }
 
+/// A Lambda proxy answer's `statusCode`, `headers` and `multiValueHeaders`
+/// (a name in both takes the multi values), names lower-cased when `lower`
+/// (HTTP APIs) or as written (REST); `None` when API Gateway would reject
+/// them.
+pub(crate) fn status_and_headers(
+    o: &Map<String, Value>,
+    lower: bool,
+) -> Option<(u16, Vec<(String, String)>)> {
+    let status = o
+        .get("statusCode")?
+        .as_u64()
+        .filter(|s| (100..600).contains(s))? as u16;
+    let name = |k: &str| {
+        if lower {
+            k.to_ascii_lowercase()
+        } else {
+            k.to_string()
+        }
+    };
+    let mut headers: Vec<(String, String)> = Vec::new();
+    match o.get("headers") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(h)) => {
+            for (k, v) in h {
+                headers.push((name(k), header_value(v)?));
+            }
+        }
+        Some(_) => return None,
+    }
+    match o.get("multiValueHeaders") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(h)) => {
+            for (k, vs) in h {
+                let Value::Array(vs) = vs else { return None };
+                headers.retain(|(n, _)| !n.eq_ignore_ascii_case(k));
+                for v in vs {
+                    headers.push((name(k), header_value(v)?));
+                }
+            }
+        }
+        Some(_) => return None,
+    }
+    Some((status, headers))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,49 +366,4 @@ mod tests {
             ]
         );
     }
-}
-
-/// A Lambda proxy answer's `statusCode`, `headers` and `multiValueHeaders`
-/// (a name in both takes the multi values), names lower-cased when `lower`
-/// (HTTP APIs) or as written (REST); `None` when API Gateway would reject
-/// them.
-pub(crate) fn status_and_headers(
-    o: &Map<String, Value>,
-    lower: bool,
-) -> Option<(u16, Vec<(String, String)>)> {
-    let status = o
-        .get("statusCode")?
-        .as_u64()
-        .filter(|s| (100..600).contains(s))? as u16;
-    let name = |k: &str| {
-        if lower {
-            k.to_ascii_lowercase()
-        } else {
-            k.to_string()
-        }
-    };
-    let mut headers: Vec<(String, String)> = Vec::new();
-    match o.get("headers") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(h)) => {
-            for (k, v) in h {
-                headers.push((name(k), header_value(v)?));
-            }
-        }
-        Some(_) => return None,
-    }
-    match o.get("multiValueHeaders") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(h)) => {
-            for (k, vs) in h {
-                let Value::Array(vs) = vs else { return None };
-                headers.retain(|(n, _)| !n.eq_ignore_ascii_case(k));
-                for v in vs {
-                    headers.push((name(k), header_value(v)?));
-                }
-            }
-        }
-        Some(_) => return None,
-    }
-    Some((status, headers))
 }
