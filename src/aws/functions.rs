@@ -109,20 +109,7 @@ impl Configuration {
     /// From GetFunctionConfiguration's JSON answer, read leniently: moto
     /// answers variables taken from Number parameters as JSON numbers.
     fn from_json(v: &serde_json::Value) -> Option<Configuration> {
-        let env = v["Environment"]["Variables"]
-            .as_object()
-            .map(|vars| {
-                vars.iter()
-                    .map(|(k, v)| {
-                        let v = match v {
-                            serde_json::Value::String(s) => s.clone(),
-                            other => other.to_string(),
-                        };
-                        (k.clone(), v)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let env = variables(v).into_iter().collect();
         Some(Configuration {
             arn: v["FunctionArn"].as_str()?.to_string(),
             timeout_seconds: v["Timeout"].as_u64().unwrap_or(3),
@@ -130,6 +117,26 @@ impl Configuration {
             env,
         })
     }
+}
+
+/// The environment variables of a function configuration in JSON
+/// (GetFunctionConfiguration, or GetFunction's `Configuration`), as text:
+/// moto answers those taken from Number parameters as JSON numbers.
+pub fn variables(configuration: &serde_json::Value) -> Vec<(String, String)> {
+    configuration["Environment"]["Variables"]
+        .as_object()
+        .map(|vars| {
+            vars.iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (k.clone(), v)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 impl SdkFunctions {

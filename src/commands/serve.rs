@@ -76,6 +76,7 @@ pub fn run(
             tokio::spawn(front::serve(
                 api.clone(),
                 plan.region.clone(),
+                plan.account.clone(),
                 listener,
                 functions.clone(),
                 credentials.clone(),

@@ -23,9 +23,6 @@ use std::time::{Duration, Instant};
 
 mod websocket;
 
-/// The account id events carry (moto's default account).
-pub const ACCOUNT_ID: &str = "123456789012";
-
 /// Largest request body API Gateway takes (10 MB).
 const MAX_BODY: usize = 10 * 1024 * 1024;
 
@@ -73,6 +70,8 @@ enum Gate {
 struct Api {
     plan: ApiPlan,
     region: String,
+    /// The account the stacks are in (events' `accountId`, ARNs).
+    account: String,
     routes: apigw::Routes,
     targets: BTreeMap<String, super::plan::RoutePlan>,
     functions: Arc<Functions>,
@@ -85,6 +84,7 @@ struct Api {
 pub async fn serve(
     api: ApiPlan,
     region: String,
+    account: String,
     listener: tokio::net::TcpListener,
     functions: Arc<Functions>,
     credentials: BTreeMap<String, String>,
@@ -118,6 +118,7 @@ pub async fn serve(
             .map(|r| (r.key.clone(), r.clone()))
             .collect(),
         region,
+        account,
         functions,
         gate,
         connections: Arc::new(websocket::Connections::default()),
@@ -188,7 +189,7 @@ impl Api {
         Context {
             api_id: self.plan.api_id.clone(),
             stage: self.plan.stage.clone(),
-            account_id: ACCOUNT_ID.to_string(),
+            account_id: self.account.clone(),
             region: self.region.clone(),
             domain_name: req
                 .header("host")

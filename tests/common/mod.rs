@@ -417,20 +417,7 @@ pub fn function_description(moto: &Moto, name: &str) -> serde_json::Value {
 
 /// The environment variables of a function description, as text.
 pub fn function_env(description: &serde_json::Value) -> Vec<(String, String)> {
-    description["Configuration"]["Environment"]["Variables"]
-        .as_object()
-        .map(|vars| {
-            vars.iter()
-                .map(|(k, v)| {
-                    let v = match v {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    (k.clone(), v)
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    stackctl::aws::functions::variables(&description["Configuration"])
 }
 
 /// The `bootstrap` of the shipped zip of crate `krate` in `project`,

@@ -65,6 +65,11 @@ fn http_and_rest_apis_run_the_functions_as_lambda_does() {
     assert_eq!(first["event"]["version"], "2.0");
     assert_eq!(first["event"]["routeKey"], "GET /open");
     assert_eq!(first["event"]["requestContext"]["stage"], "local");
+    // The account the stack is in, from its ARN (moto's account).
+    assert_eq!(
+        first["event"]["requestContext"]["accountId"],
+        "123456789012"
+    );
     // The deployed memory size, as Lambda reports it to the function.
     assert_eq!(first["memory"], "192");
     // The same process answers again: warm.
